@@ -1,0 +1,94 @@
+"""The adapter contract: what every backend provides beyond its array namespace.
+
+An adapter module in this package defines:
+
+    PRIORITY        int, how fast the backend is when usable ("auto" picks the highest)
+    probe()         -> Status: usable or not, why, and library versions; never raises
+    create(device)  -> Backend for that device (None: the backend's default device)
+    is_array(x)     -> bool: is x an array of this library (without importing it)
+    to_numpy(x, copy) -> numpy.ndarray on the host (shares memory with x only if not copy)
+
+Adding a backend means adding one such module; nothing else branches on backend names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether a backend can run here, and if not, why."""
+
+    name: str
+    usable: bool
+    reason: str = ""
+    versions: dict = field(default_factory=dict)
+    device: str = ""
+    priority: int = 0
+
+
+class Backend:
+    """An array namespace bound to one device, plus what the standard lacks.
+
+    Attributes: ``name`` (e.g. "cupy"), ``xp`` (the array API namespace), ``device``.
+    """
+
+    #: arrays may be updated in place (``x -= y`` keeps the storage)
+    inplace = True
+
+    def __init__(self, name, xp, device, adapter):
+        self.name = name
+        self.xp = xp
+        self.device = device
+        self._adapter = adapter
+
+    def __repr__(self):
+        return f"Backend({self.name!r}, device={self.device!r})"
+
+    def owns(self, x) -> bool:
+        """True when ``x`` is already an array of this backend."""
+        return self._adapter.is_array(x)
+
+    def asarray(self, x, dtype=None):
+        """Move ``x`` (list, scalar, NumPy or any backend's array) onto this backend's device."""
+        xp = self.xp
+        if self.owns(x):
+            if dtype is not None and x.dtype != dtype:
+                x = xp.astype(x, dtype)
+            return x if self.same_device(x) else self.to_device(x)
+        host = _host_array(x)
+        if host.dtype.kind not in "biuf":
+            raise TypeError(f"expected numeric data, got dtype {host.dtype}")
+        return xp.asarray(host, dtype=dtype, device=self.device)
+
+    def same_device(self, x) -> bool:
+        return True
+
+    def to_device(self, x):
+        return self.xp.asarray(x, device=self.device)
+
+    def to_numpy(self, x, copy=False):
+        """A host (NumPy) array of ``x``; ``copy=True`` never shares memory with ``x``."""
+        return self._adapter.to_numpy(x, copy)
+
+    def synchronize(self):
+        """Wait until queued device work is done (for timing); a no-op on the CPU."""
+
+    def dtype(self, name: str):
+        """The namespace's dtype object for a name such as "float32"."""
+        return getattr(self.xp, name)
+
+
+def _host_array(x):
+    """Any array-like as a NumPy array, converting other backends' arrays on the host."""
+    if isinstance(x, numpy.ndarray):
+        return x
+    from . import to_numpy
+
+    try:
+        return to_numpy(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"cannot convert {type(x).__name__} to an array: {e}") from None

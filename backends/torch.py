@@ -1,0 +1,63 @@
+"""PyTorch through array-api-compat: on CUDA when a device is present, else on the CPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from ._base import Backend, Status
+
+PRIORITY_CUDA = 30
+PRIORITY_CPU = 5  # eager torch on the CPU pays more per call than NumPy
+
+
+def probe() -> Status:
+    if importlib.util.find_spec("torch") is None:
+        return Status("torch", False, 'torch is not installed (pip install "xdl[torch]")')
+    import array_api_compat
+    import torch
+
+    versions = {"torch": torch.__version__, "array-api-compat": array_api_compat.__version__}
+    if torch.cuda.is_available():
+        return Status("torch", True, versions=versions, device="cuda", priority=PRIORITY_CUDA)
+    return Status("torch", True, "no CUDA device: runs on the CPU", versions, "cpu", PRIORITY_CPU)
+
+
+class TorchBackend(Backend):
+    def same_device(self, x) -> bool:
+        return x.device == self.device
+
+    def to_device(self, x):
+        return x.to(self.device)
+
+    def synchronize(self):
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
+
+def create(device=None) -> Backend:
+    import array_api_compat.torch as xp
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch has no CUDA device here")
+        device = torch.device("cuda", device.index or 0)
+    return TorchBackend("torch", xp, device, sys.modules[__name__])
+
+
+def is_array(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def to_numpy(x, copy=False):
+    host = x.detach().cpu()
+    if copy and host.data_ptr() == x.data_ptr():
+        host = host.clone()
+    return host.numpy()

@@ -1,0 +1,71 @@
+"""Backend-parametrized fixtures: every test that takes ``be`` runs once per selected backend.
+
+Select with ``pytest --backend numpy`` (or ``--backend numpy,torch``, or XDL_TEST_BACKEND);
+the default is every known backend. One that cannot run here is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+import backends
+import xdl
+import xdl._backend as _backend_state
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", default=None,
+                     help="backends to test: 'all' (default) or comma-separated names "
+                          f"from {', '.join(backends.names())}; env XDL_TEST_BACKEND")
+
+
+def selected_backends(config):
+    value = config.getoption("--backend") or os.environ.get("XDL_TEST_BACKEND") or "all"
+    if value == "all":
+        return list(backends.names())
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in backends.names()]
+    if unknown:
+        raise pytest.UsageError(f"--backend: unknown {unknown}; valid: {', '.join(backends.names())}")
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def status(name):
+    return backends.probe(name)
+
+
+def pytest_generate_tests(metafunc):
+    if "be" in metafunc.fixturenames:
+        metafunc.parametrize("be", selected_backends(metafunc.config), indirect=True)
+
+
+def pytest_report_header(config):
+    lines = []
+    for name in selected_backends(config):
+        s = status(name)
+        lines.append(f"  {name}: " + (f"usable on {s.device}" if s.usable else f"skipped ({s.reason})"))
+    return ["xdl backends:"] + lines
+
+
+@pytest.fixture
+def be(request):
+    """The backend under test, active for the test's duration."""
+    s = status(request.param)
+    if not s.usable:
+        pytest.skip(f"{request.param}: {s.reason}")
+    with xdl.use_backend(request.param, fallback=False) as backend:
+        yield backend
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state():
+    """Each test starts seeded, in float32, and leaves the active backend as it found it."""
+    active, floatx = _backend_state._active, xdl.floatx()
+    xdl.seed(0)
+    yield
+    _backend_state._active = active
+    xdl.set_floatx(floatx)

@@ -1,0 +1,117 @@
+"""Layers: forward values, finite-difference gradients (float64), shapes, dtypes, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_close, away_from_zero, check_layer_gradients, host
+
+import xdl
+
+ACTIVATIONS = [
+    (xdl.ReLU, {}, lambda x: np.maximum(x, 0)),
+    (xdl.LeakyReLU, {"alpha": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x)),
+    (xdl.Sigmoid, {}, lambda x: 1 / (1 + np.exp(-x))),
+    (xdl.Tanh, {}, np.tanh),
+    (xdl.Softmax, {}, lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True)),
+]
+ACTIVATION_IDS = [cls.__name__ for cls, _, _ in ACTIVATIONS]
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 3), (1, 3)], ids=["batch", "sequence", "batch1"])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
+def test_dense_gradients(be, shape, use_bias):
+    layer = xdl.Dense(input_size=3, output_size=2, use_bias=use_bias, dtype="float64")
+    check_layer_gradients(layer, np.random.default_rng(1).standard_normal(shape), be)
+
+
+@pytest.mark.parametrize("cls,kwargs,reference", ACTIVATIONS, ids=ACTIVATION_IDS)
+def test_activation_gradients(be, cls, kwargs, reference):
+    x = away_from_zero(np.random.default_rng(2), (3, 4))
+    check_layer_gradients(cls(**kwargs, dtype="float64"), x, be)
+
+
+@pytest.mark.parametrize("cls,kwargs,reference", ACTIVATIONS, ids=ACTIVATION_IDS)
+def test_activation_values(be, cls, kwargs, reference):
+    x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
+    y = cls(**kwargs).forward(x)
+    assert be.owns(y) and y.dtype == be.xp.float32
+    assert_close(y, reference(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_forward_matches_matmul(be):
+    layer = xdl.Dense(input_size=4, output_size=3)
+    x = np.random.default_rng(4).standard_normal((6, 4)).astype(np.float32)
+    W, b = host(layer.weights), host(layer.bias)
+    assert_close(layer.forward(x), x @ W + b, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_infers_input_size_and_keeps_float32(be):
+    layer = xdl.Dense(output_size=5)
+    assert layer.weights is None and not layer.built
+    y = layer.forward(np.ones((2, 7)))  # float64 host data is cast once, at the boundary
+    assert layer.input_size == 7 and tuple(layer.weights.shape) == (7, 5)
+    assert y.dtype == be.xp.float32 and layer.weights.dtype == be.xp.float32
+    layer.backward(be.xp.ones((2, 5), dtype=be.xp.float32))
+    assert layer.dweights.dtype == be.xp.float32 and layer.dbias.dtype == be.xp.float32
+
+
+def test_dense_applies_to_last_axis(be):
+    layer = xdl.Dense(input_size=3, output_size=4)
+    assert tuple(layer.forward(np.ones((2, 5, 3))).shape) == (2, 5, 4)
+
+
+def test_dense_wrong_input_names_layer_and_both_shapes(be):
+    layer = xdl.Dense(input_size=64, output_size=10, name="hidden")
+    with pytest.raises(xdl.ShapeError, match=r"hidden \(Dense\).*\(N, \.\.\., 64\).*\(N, 32\)"):
+        layer.forward(np.ones((8, 32)))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"input_size": 3}, "output_size is required"),
+    ({"output_size": 0}, "output_size must be a positive int, got 0"),
+    ({"input_size": 2.5, "output_size": 3}, "input_size must be a positive int, got 2.5"),
+    ({"output_size": 3, "kernel_initializer": "nope"}, "unknown initializer 'nope'"),
+    ({"output_size": 3, "dtype": "int8"}, "unknown dtype 'int8'"),
+])
+def test_dense_rejects_bad_arguments(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        xdl.Dense(**kwargs)
+
+
+def test_tutorial_attributes_read_and_write_parameters(be):
+    layer = xdl.Dense(input_size=5, output_size=3)
+    assert [p.name for p in layer.parameters()] == ["weights", "bias"]
+    layer.dweights = np.full((5, 3), 2.0)
+    layer.dbias = np.full((1, 3), 1.0)  # the tutorial's (1, n) bias shape is accepted
+    before = host(layer.weights).copy()
+    xdl.SGD(learning_rate=0.1).update(layer)
+    assert_close(layer.weights, before - 0.2, rtol=1e-6)
+    assert_close(layer.bias, np.full(3, -0.1), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"weights has shape \(5, 3\), got \(4, 3\)"):
+        layer.dweights = np.ones((4, 3))
+
+
+def test_sigmoid_saturates_without_overflow(be):
+    with np.errstate(all="raise"):
+        y = host(xdl.Sigmoid().forward(np.array([[-1000.0, 0.0, 1000.0]])))
+    assert_close(y, [[0.0, 0.5, 1.0]])
+
+
+def test_layer_needs_batch_axis(be):
+    with pytest.raises(xdl.ShapeError, match="batch axis"):
+        xdl.ReLU().forward(3.0)
+
+
+def test_backward_before_forward_is_a_clear_error():
+    with pytest.raises(xdl.NotBuiltError, match="backward called before forward"):
+        xdl.ReLU(name="act").backward(np.ones((1, 2)))
+
+
+def test_float64_selectable(be):
+    with xdl.use_floatx("float64"):
+        layer = xdl.Dense(input_size=2, output_size=2)
+    assert layer.weights.dtype == be.xp.float64
+    assert layer.forward(np.ones((1, 2), dtype=np.float32)).dtype == be.xp.float64
+    with pytest.raises(ValueError, match="unknown float dtype"):
+        xdl.set_floatx("float16")

@@ -1,0 +1,23 @@
+"""xdl: deep learning written once against the Python array API; runs on NumPy, CuPy,
+PyTorch and array-api-strict."""
+
+__version__ = "0.1.0"
+
+from ._backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy,
+                       use_backend, use_floatx)
+from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
+from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
+from .losses import MSE, Loss, MeanSquaredError
+from .network import NeuralNetwork, Sequential
+from .optimizers import SGD, Optimizer
+from .parameter import Parameter
+from .random import seed
+from .training import History
+
+__all__ = [
+    "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx",
+    "to_numpy", "use_backend", "use_floatx", "seed",
+    "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
+    "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+    "Loss", "MSE", "MeanSquaredError", "Optimizer", "SGD", "NeuralNetwork", "Sequential", "History",
+]

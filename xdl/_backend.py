@@ -1,0 +1,126 @@
+"""The one seam between xdl and array libraries: which backend is active, and its dtype.
+
+Everything in xdl gets its namespace from the ``Backend`` returned here (``be.xp``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+
+import backends
+
+from .errors import BackendError
+
+_active = None
+_cache = {}
+_warned = set()
+_floatx = "float32"
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def _truthy(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _create(name, device, fallback):
+    if isinstance(name, backends.Backend):
+        return name
+    name = str(name).strip().lower()
+    if name == "auto":
+        usable = [s for s in map(backends.probe, backends.names()) if s.usable]
+        name = max(usable, key=lambda s: s.priority).name
+    status = backends.probe(name)  # ValueError listing valid names for an unknown one
+    if not status.usable:
+        if fallback is None:
+            fallback = not _truthy(os.environ.get("XDL_STRICT_BACKEND", ""))
+        if not fallback:
+            raise BackendError(f"backend {name!r} cannot run here: {status.reason}")
+        if (name, status.reason) not in _warned:
+            _warned.add((name, status.reason))
+            warnings.warn(
+                f"xdl: backend {name!r} cannot run here ({status.reason}); using numpy instead. "
+                "Pass fallback=False or set XDL_STRICT_BACKEND=1 to make this an error.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        name, device = "numpy", None
+    key = (name, None if device is None else str(device))
+    if key not in _cache:
+        try:
+            _cache[key] = backends.create(name, device)
+        except Exception as e:
+            raise BackendError(f"backend {name!r} cannot use device {device!r}: {e}") from None
+    return _cache[key]
+
+
+def set_backend(name="numpy", device=None, *, fallback=None):
+    """Make ``name`` the active backend and return it.
+
+    ``name``: "numpy", "cupy", "torch", "array_api_strict" or "auto" (the fastest usable).
+    ``device``: e.g. "cuda:1" for cupy/torch; None picks the backend's default.
+    ``fallback``: when the backend cannot run here, warn once and use numpy (True, the
+    default unless XDL_STRICT_BACKEND=1), or raise ``BackendError`` (False).
+    """
+    global _active
+    try:
+        _active = _create(name, device, fallback)
+    except (BackendError, ValueError) as e:
+        raise e.with_traceback(None) from None
+    return _active
+
+
+def get_backend():
+    """The active backend: ``.name``, ``.xp`` (array namespace) and ``.device``.
+
+    Until ``set_backend`` is called it comes from XDL_BACKEND (default "numpy").
+    """
+    if _active is None:
+        set_backend(os.environ.get("XDL_BACKEND") or "numpy")
+    return _active
+
+
+@contextlib.contextmanager
+def use_backend(name, device=None, *, fallback=None):
+    """``with xdl.use_backend("cupy"):`` runs the block on that backend, then restores."""
+    global _active
+    previous = _active
+    be = set_backend(name, device, fallback=fallback)
+    try:
+        yield be
+    finally:
+        _active = previous
+
+
+def available_backends():
+    """A ``Status`` for every known backend: usable or not, why, versions, device."""
+    return [backends.probe(name) for name in backends.names()]
+
+
+def floatx() -> str:
+    """The default float dtype name for parameters and inputs ("float32")."""
+    return _floatx
+
+
+def set_floatx(name: str) -> None:
+    global _floatx
+    if name not in FLOAT_DTYPES:
+        raise ValueError(f"unknown float dtype {name!r}; choose one of {FLOAT_DTYPES}")
+    _floatx = name
+
+
+@contextlib.contextmanager
+def use_floatx(name: str):
+    """``with xdl.use_floatx("float64"):`` builds layers in float64 (gradient checks)."""
+    previous = _floatx
+    set_floatx(name)
+    try:
+        yield
+    finally:
+        set_floatx(previous)
+
+
+def to_numpy(x):
+    """A host (NumPy) copy of any backend's array."""
+    return backends.to_numpy(x, copy=True)

@@ -1,0 +1,58 @@
+"""Weight initializers, chosen per layer by name: ``Dense(..., kernel_initializer="he_normal")``."""
+
+from __future__ import annotations
+
+import math
+
+from . import random
+
+
+def _fans(shape):
+    fan_in = math.prod(shape[:-1]) if len(shape) > 1 else shape[0]
+    return fan_in, shape[-1]
+
+
+def _host(be, values, dtype):
+    return be.asarray(values, dtype=dtype)
+
+
+def zeros(be, shape, dtype):
+    return be.xp.zeros(shape, dtype=dtype, device=be.device)
+
+
+def ones(be, shape, dtype):
+    return be.xp.ones(shape, dtype=dtype, device=be.device)
+
+
+def glorot_uniform(be, shape, dtype):
+    fan_in, fan_out = _fans(shape)
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+
+
+def glorot_normal(be, shape, dtype):
+    fan_in, fan_out = _fans(shape)
+    return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape), dtype)
+
+
+def he_uniform(be, shape, dtype):
+    limit = math.sqrt(6.0 / _fans(shape)[0])
+    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+
+
+def he_normal(be, shape, dtype):
+    return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / _fans(shape)[0]), shape), dtype)
+
+
+_BY_NAME = {f.__name__: f for f in (zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal)}
+_BY_NAME.update(xavier_uniform=glorot_uniform, xavier_normal=glorot_normal)
+
+
+def get(name):
+    """An initializer by name, or a callable ``f(be, shape, dtype)`` passed through."""
+    if callable(name):
+        return name
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown initializer {name!r}; choose one of {sorted(_BY_NAME)}") from None

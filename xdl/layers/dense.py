@@ -1,0 +1,110 @@
+"""Dense: a fully connected layer over the last axis."""
+
+from __future__ import annotations
+
+import math
+
+from .. import initializers
+from .base import Layer, expect_last_axis, register_layer
+
+
+def _positive_int(layer, name, value, optional=False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+@register_layer
+class Dense(Layer):
+    """``y = x @ W + b`` on the last axis: (N, ..., input_size) -> (N, ..., output_size).
+
+    ``input_size`` may be left out: it is taken from the first input. The tutorial's
+    attributes ``weights``, ``bias``, ``dweights`` and ``dbias`` read and write the parameters.
+    """
+
+    def __init__(self, input_size=None, output_size=None, *, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if output_size is None:
+            raise TypeError(f"Dense {self.name!r}: output_size is required, e.g. Dense(output_size=10)")
+        self.input_size = _positive_int("Dense", "input_size", input_size, optional=True)
+        self.output_size = _positive_int("Dense", "output_size", output_size)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._init_W = initializers.get(kernel_initializer)
+        self._init_b = initializers.get(bias_initializer)
+        self.W = self.b = None
+        if input_size is not None:  # the tutorial reads layer.weights before any forward
+            self.build((input_size,))
+
+    def build(self, input_shape):
+        if self.input_size is not None:
+            expect_last_axis(self, input_shape, self.input_size, "check input_size or the previous layer")
+        super().build(input_shape)
+        self.input_size = input_shape[-1]
+        be, shape = self.backend, (self.input_size, self.output_size)
+        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype))
+        if self.use_bias:
+            self.b = self.add_parameter("bias", self._init_b(be, (self.output_size,), self.dtype))
+
+    def check_input_shape(self, input_shape):
+        expect_last_axis(self, input_shape, self.input_size, "check the data or the previous layer")
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.output_size,)
+
+    def call(self, x, training=False):
+        self.x = x
+        y = x @ self.W.value
+        if self.use_bias:
+            y += self.b.value
+        return y
+
+    def backprop(self, dy):
+        xp, x = self.backend.xp, self.x
+        if x.ndim > 2:  # fold leading axes into one batch axis for the weight gradient
+            x = xp.reshape(x, (-1, self.input_size))
+            dy2 = xp.reshape(dy, (-1, self.output_size))
+        else:
+            dy2 = dy
+        self.W.grad = x.T @ dy2
+        if self.use_bias:
+            self.b.grad = xp.sum(dy2, axis=0)
+        return dy @ self.W.value.T
+
+    def get_config(self):
+        return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,
+                "use_bias": self.use_bias, "kernel_initializer": _name(self.kernel_initializer),
+                "bias_initializer": _name(self.bias_initializer)}
+
+    # -- the tutorial's attribute names ---------------------------------------------------
+    weights = property(lambda self: self._value("W"), lambda self, v: self._set("W", "value", v))
+    bias = property(lambda self: self._value("b"), lambda self, v: self._set("b", "value", v))
+    dweights = property(lambda self: self._grad("W"), lambda self, v: self._set("W", "grad", v))
+    dbias = property(lambda self: self._grad("b"), lambda self, v: self._set("b", "grad", v))
+
+    def _value(self, attr):
+        p = getattr(self, attr)
+        return None if p is None else p.value
+
+    def _grad(self, attr):
+        p = getattr(self, attr)
+        return None if p is None else p.grad
+
+    def _set(self, attr, field, value):
+        p = getattr(self, attr)
+        if p is None:
+            raise AttributeError(f"{self.describe()} has no {attr} yet: it is built on first use")
+        value = self.backend.asarray(value, dtype=self.dtype)
+        if value.shape != p.value.shape:
+            if math.prod(value.shape) != p.size:  # accept the tutorial's (1, n) bias for an (n,) parameter
+                raise ValueError(f"{self.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
+            value = self.backend.xp.reshape(value, p.value.shape)
+        setattr(p, field, value)
+
+
+def _name(initializer):
+    return initializer if isinstance(initializer, str) else getattr(initializer, "__name__", repr(initializer))

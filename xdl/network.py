@@ -1,0 +1,152 @@
+"""``NeuralNetwork`` (alias ``Sequential``): a stack of layers trained as one model."""
+
+from __future__ import annotations
+
+from . import losses, optimizers, training
+from ._backend import floatx, get_backend, use_backend
+from .errors import BackendError, NotBuiltError, ShapeError, shape_str
+from .layers.base import Layer
+
+
+class NeuralNetwork:
+    """Layers applied in order: ``add``, ``compile``, ``fit``, ``predict``, ``save``.
+
+    The model lives on the backend that was active when it was built (its first input);
+    data given to ``fit``/``predict``/``evaluate`` is moved there once per call.
+    """
+
+    def __init__(self, layers=(), name="neural_network"):
+        self.name = name
+        self.layers = []
+        self.loss = None
+        self.optimizer = None
+        self.backend = None
+        self.input_shape = self.output_shape = None
+        self.built = False
+        self._parameters = []
+        for layer in layers:
+            self.add(layer)
+
+    def __repr__(self):
+        inner = ", ".join(type(layer).__name__ for layer in self.layers)
+        return f"{type(self).__name__}([{inner}])"
+
+    # -- assembling -------------------------------------------------------------------------
+    def add(self, layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{type(self).__name__}.add expects a Layer such as xdl.Dense(...), "
+                            f"got {type(layer).__name__}")
+        self.layers.append(layer)
+        if self.built:  # extend the built chain through the new layer
+            self.build(self.input_shape)
+
+    def compile(self, loss="mse", optimizer="sgd") -> None:
+        """Choose the loss and optimizer (instances, or names such as "mse" and "sgd")."""
+        self.loss = losses.get(loss)
+        self.optimizer = optimizers.get(optimizer)
+
+    def build(self, input_shape) -> None:
+        """Create every layer's parameters for per-sample input shape ``input_shape``."""
+        if not self.layers:
+            raise NotBuiltError(f"{self.name}: the model has no layers; add some with model.add(...)")
+        owners = {layer.backend for layer in self.layers if layer.built}
+        if len(owners) > 1:
+            raise BackendError(f"{self.name}: layers live on different backends: "
+                               f"{sorted(b.name for b in owners)}")
+        be = owners.pop() if owners else get_backend()
+        with use_backend(be):
+            self.output_shape = self._propagate(tuple(input_shape), build=True)
+        self.backend, self.input_shape, self.built = be, tuple(input_shape), True
+        self._parameters = [p for layer in self.layers for p in layer.parameters()]
+
+    def _propagate(self, shape, build=False):
+        """Check (and with ``build``, build) each layer for ``shape``; return the output shape."""
+        for layer in self.layers:
+            if not layer.built and build:
+                layer.build(shape)
+            else:
+                layer.check_input_shape(shape)
+            shape = tuple(layer.output_shape(shape))
+        return shape
+
+    def parameters(self) -> list:
+        """Every layer's ``Parameter``s, in layer order."""
+        return list(self._parameters)
+
+    # -- computing ------------------------------------------------------------------------------
+    def accept_inputs(self, X, argument="X"):
+        """``X`` on the model's backend and dtype, the model built for it; returns
+        ``(X, per-sample output shape)``."""
+        be = self.backend or get_backend()
+        dtype = self.layers[0].dtype if self.built else None
+        try:
+            X = be.asarray(X, dtype=dtype or be.dtype(floatx()))
+        except TypeError as e:
+            raise TypeError(f"{self.name}: {argument}: {e}") from None
+        if X.ndim < 2:
+            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {shape_str(X.shape, None)}")
+        if not self.built:
+            with use_backend(be):
+                self.build(X.shape[1:])
+            return X, self.output_shape
+        return X, self._propagate(tuple(X.shape[1:]))
+
+    def forward(self, X, training=False):
+        """The output for ``X`` (any array-like of shape (N, ...))."""
+        X, _ = self.accept_inputs(X)
+        return self.call(X, training)
+
+    def call(self, x, training=False):
+        for layer in self.layers:
+            x = layer.call(x, training)
+        return x
+
+    def backward(self, grad):
+        """Backpropagate ``grad`` (w.r.t. the output) through every layer; returns dX."""
+        if not self.built:
+            raise NotBuiltError(f"{self.name}: backward called before forward")
+        grad = self.backend.asarray(grad, dtype=self.layers[-1].dtype)
+        return self.backprop(grad)
+
+    def backprop(self, grad):
+        for layer in reversed(self.layers):
+            grad = layer.backprop(grad)
+        return grad
+
+    def train_step(self, x, y):
+        """One step on a batch already on the device; returns the loss as a 0-d device array."""
+        loss = self.loss.call(y, self.call(x, True))
+        self.backprop(self.loss.backward())
+        self.optimizer.step(self._parameters)
+        return loss
+
+    # -- training and inference (see training.py) ----------------------------------------------
+    def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, verbose=1, seed=None):
+        """Train; returns a ``History`` whose ``history["loss"]`` holds each epoch's mean loss."""
+        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                            verbose=verbose, seed=seed)
+
+    def predict(self, X, batch_size=None):
+        """The model's output for ``X``, as an array of the model's backend."""
+        return training.predict(self, X, batch_size=batch_size)
+
+    def evaluate(self, X, y, batch_size=None) -> float:
+        """Mean loss over ``X``, ``y`` (a Python float)."""
+        return training.evaluate(self, X, y, batch_size=batch_size)
+
+    # -- files (see io.py) ----------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the architecture and weights to one safetensors file (atomically)."""
+        from . import io
+
+        io.save_model(self, path)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """Read a model written by ``save`` onto ``backend`` (default: the active one)."""
+        from . import io
+
+        return io.load_model(path, backend=backend, model_class=cls)
+
+
+Sequential = NeuralNetwork

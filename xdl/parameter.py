@@ -1,0 +1,37 @@
+"""``Parameter``: the one trainable-array type every layer uses and every optimizer updates."""
+
+from __future__ import annotations
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Layers read ``value`` and write ``grad`` on every call and keep no other reference to
+    either, so a model may later rebind both to views of one flat buffer (one fused
+    optimizer kernel, one all-reduce) without any layer noticing.
+    """
+
+    __slots__ = ("name", "value", "grad")
+
+    def __init__(self, value, name: str):
+        self.name = name
+        self.value = value
+        self.grad = None
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.value.shape:
+            n *= d
+        return n
+
+    def __repr__(self):
+        return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.dtype})"
