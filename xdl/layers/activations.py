@@ -10,7 +10,9 @@ class ReLU(Layer):
     """``max(x, 0)``."""
 
     def call(self, x, training=False):
-        self.y = self.backend.xp.maximum(x, 0.0)
+        # where(), not maximum(x, 0.0): array-api-compat turns maximum's scalar into a tensor,
+        # which on torch-CUDA is a host-to-device copy that waits for the GPU
+        self.y = self.backend.xp.where(x > 0, x, 0.0)
         return self.y
 
     def backprop(self, dy):
