@@ -46,7 +46,7 @@ def create(device=None) -> Backend:
     if isinstance(device, str):  # "cuda", "cuda:1" or "1"
         device = int(device.rpartition(":")[2]) if device[-1].isdigit() else 0
     device = cupy.cuda.Device(device or 0)
-    device.compute_capability  # fails here, not later, on a bad ordinal
+    _ = device.compute_capability  # fails here, not later, on a bad ordinal
     return CupyBackend("cupy", xp, device, sys.modules[__name__])
 
 

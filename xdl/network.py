@@ -84,7 +84,8 @@ class NeuralNetwork:
         except TypeError as e:
             raise TypeError(f"{self.name}: {argument}: {e}") from None
         if X.ndim < 2:
-            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {shape_str(X.shape, None)}")
+            got = shape_str(X.shape, None)
+            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {got}")
         if not self.built:
             with use_backend(be):
                 self.build(X.shape[1:])
