@@ -2,8 +2,8 @@
 
 An adapter module in this package defines:
 
-    PRIORITY        int, how fast the backend is when usable ("auto" picks the highest)
-    probe()         -> Status: usable or not, why, and library versions; never raises
+    probe()         -> Status: usable or not, why, library versions, and a priority
+                       (how fast it is here; "auto" picks the highest usable)
     create(device)  -> Backend for that device (None: the backend's default device)
     is_array(x)     -> bool: is x an array of this library (without importing it)
     to_numpy(x, copy) -> numpy.ndarray on the host (shares memory with x only if not copy)
@@ -35,9 +35,6 @@ class Backend:
 
     Attributes: ``name`` (e.g. "cupy"), ``xp`` (the array API namespace), ``device``.
     """
-
-    #: arrays may be updated in place (``x -= y`` keeps the storage)
-    inplace = True
 
     def __init__(self, name, xp, device, adapter):
         self.name = name

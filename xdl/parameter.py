@@ -6,9 +6,10 @@ from __future__ import annotations
 class Parameter:
     """A trainable array and the gradient of the loss with respect to it.
 
-    Layers read ``value`` and write ``grad`` on every call and keep no other reference to
-    either, so a model may later rebind both to views of one flat buffer (one fused
-    optimizer kernel, one all-reduce) without any layer noticing.
+    Layers read ``value`` afresh on every call and keep no other reference to it, and SGD
+    updates it in place where the library allows (``p.value -= ...``). So ``value`` may be a
+    view of one flat buffer per model, which a fused optimizer kernel or one all-reduce then
+    covers whole; gradients join such a buffer once layers write ``grad`` into it.
     """
 
     __slots__ = ("name", "value", "grad")
