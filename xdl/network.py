@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import losses, optimizers, training
-from ._backend import floatx, get_backend, use_backend
+from ._backend import get_backend, use_backend
 from .errors import BackendError, NotBuiltError, ShapeError, shape_str
 from .layers.base import Layer
 
@@ -77,10 +77,11 @@ class NeuralNetwork:
     def accept_inputs(self, X, argument="X"):
         """``X`` on the model's backend and dtype, the model built for it; returns
         ``(X, per-sample output shape)``."""
+        if not self.layers:
+            raise NotBuiltError(f"{self.name}: the model has no layers; add some with model.add(...)")
         be = self.backend or get_backend()
-        dtype = self.layers[0].dtype if self.built else None
         try:
-            X = be.asarray(X, dtype=dtype or be.dtype(floatx()))
+            X = be.asarray(X, dtype=self.layers[0].input_dtype(be))
         except TypeError as e:
             raise TypeError(f"{self.name}: {argument}: {e}") from None
         if X.ndim < 2:

@@ -107,15 +107,17 @@ class Layer:
             raise NotBuiltError(f"{self.describe()}: backward called before forward")
         return self.backprop(self.backend.asarray(dy, dtype=self.dtype))
 
+    def input_dtype(self, be):
+        """The dtype inputs are cast to on ``be`` (None: keep theirs, e.g. integer indices)."""
+        if self.input_kind != "float":
+            return None
+        return self.dtype or be.dtype(self.dtype_name or floatx())
+
     def accept(self, x):
         """Move ``x`` onto this layer's backend and dtype, building the layer on first use."""
         be = self.backend or get_backend()
-        if self.input_kind == "float":
-            dtype = self.dtype or be.dtype(self.dtype_name or floatx())
-        else:
-            dtype = None
         try:
-            x = be.asarray(x, dtype=dtype)
+            x = be.asarray(x, dtype=self.input_dtype(be))
         except TypeError as e:
             raise TypeError(f"{self.describe()}: {e}") from None
         if x.ndim < 1:
