@@ -3,27 +3,10 @@ PyTorch and array-api-strict."""
 
 __version__ = "0.1.0"
 
-from ._backend import (
-                       available_backends,
-                       floatx,
-                       get_backend,
-                       set_backend,
-                       set_floatx,
-                       to_numpy,
-                       use_backend,
-                       use_floatx,
-)
+from ._backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy,
+                       use_backend, use_floatx)
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
-from .layers import (
-                       Dense,
-                       Layer,
-                       LeakyReLU,
-                       ReLU,
-                       Sigmoid,
-                       Softmax,
-                       Tanh,
-                       register_layer,
-)
+from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
 from .losses import MSE, Loss, MeanSquaredError
 from .network import NeuralNetwork, Sequential
 from .optimizers import SGD, Optimizer

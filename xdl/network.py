@@ -47,8 +47,7 @@ class NeuralNetwork:
 
     def build(self, input_shape) -> None:
         """Create every layer's parameters for per-sample input shape ``input_shape``."""
-        if not self.layers:
-            raise NotBuiltError(f"{self.name}: the model has no layers; add some with model.add(...)")
+        self._require_layers()
         owners = {layer.backend for layer in self.layers if layer.built}
         if len(owners) > 1:
             raise BackendError(f"{self.name}: layers live on different backends: "
@@ -58,6 +57,11 @@ class NeuralNetwork:
             self.output_shape = self._propagate(tuple(input_shape), build=True)
         self.backend, self.input_shape, self.built = be, tuple(input_shape), True
         self._parameters = [p for layer in self.layers for p in layer.parameters()]
+
+    def _require_layers(self) -> list:
+        if not self.layers:
+            raise NotBuiltError(f"{self.name}: the model has no layers; add some with model.add(...)")
+        return self.layers
 
     def _propagate(self, shape, build=False):
         """Check (and with ``build``, build) each layer for ``shape``; return the output shape."""
@@ -77,11 +81,9 @@ class NeuralNetwork:
     def accept_inputs(self, X, argument="X"):
         """``X`` on the model's backend and dtype, the model built for it; returns
         ``(X, per-sample output shape)``."""
-        if not self.layers:
-            raise NotBuiltError(f"{self.name}: the model has no layers; add some with model.add(...)")
         be = self.backend or get_backend()
         try:
-            X = be.asarray(X, dtype=self.layers[0].input_dtype(be))
+            X = be.asarray(X, dtype=self._require_layers()[0].input_dtype(be))
         except TypeError as e:
             raise TypeError(f"{self.name}: {argument}: {e}") from None
         if X.ndim < 2:
