@@ -1,0 +1,11 @@
+"""Benchmarks: xdl side by side with PyTorch (and plain-NumPy twins) in one process.
+
+BLAS threads are pinned here, before NumPy or PyTorch is imported, so every library in a
+run uses the same number of threads (``BENCH_THREADS``, default 2).
+"""
+
+import os
+
+THREADS = os.environ.get("BENCH_THREADS", "2")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, THREADS)

@@ -1,0 +1,129 @@
+"""Timing shared by every workload: interleaved repetitions, medians, pauses between libraries.
+
+A workload module exposes ``workloads(backend, quick) -> list[Workload]``. Each ``Workload``
+names candidates ("xdl", "torch", "numpy", ...): zero-argument callables that run one step
+and return only when its work is done (they synchronize the device themselves).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+PAUSE_S = 0.3  # OpenBLAS threads spin after NumPy work and slow the next library otherwise
+
+
+@dataclass
+class Workload:
+    name: str
+    items: int  # samples (or images, sequences) processed per call
+    unit: str = "samples/s"
+    candidates: dict = field(default_factory=dict)  # label -> callable, or None when unavailable
+    notes: dict = field(default_factory=dict)  # label -> why a candidate is missing
+
+
+@dataclass
+class Timing:
+    label: str
+    seconds: list  # per-call seconds, one entry per repetition
+
+    @property
+    def median(self):
+        return statistics.median(self.seconds)
+
+
+def time_calls(fn, calls):
+    """Seconds per call of ``fn``, averaged over ``calls`` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def calibrate(fn, target_s=0.2):
+    """How many calls make a repetition of about ``target_s``."""
+    per_call = time_calls(fn, 1)
+    return max(1, int(target_s / max(per_call, 1e-6)))
+
+
+def measure(workload, reps=7, warmup=3, target_s=0.2):
+    """Interleave repetitions of every available candidate; returns {label: Timing}."""
+    runners = {k: f for k, f in workload.candidates.items() if f is not None}
+    calls = {}
+    for label, fn in runners.items():
+        for _ in range(warmup):
+            fn()
+        calls[label] = calibrate(fn, target_s)
+        time.sleep(PAUSE_S)
+    timings = {label: Timing(label, []) for label in runners}
+    for _ in range(reps):
+        for label, fn in runners.items():
+            gc.collect()
+            timings[label].seconds.append(time_calls(fn, calls[label]))
+            time.sleep(PAUSE_S)
+    return timings
+
+
+def peak_host_memory(fn):
+    """Peak bytes Python-tracked allocations reach during one call (NumPy reports to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def throughput(workload, timing):
+    """(median, min, max) items per second."""
+    rates = sorted(workload.items / s for s in timing.seconds)
+    return statistics.median(rates), rates[0], rates[-1]
+
+
+def threads_line():
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    return "threads: " + ", ".join(f"{n}={os.environ.get(n, '-')}" for n in names)
+
+
+def report(rows, out=print):
+    """Print a table of rows as produced by ``row``; ``baseline`` is the column ratios divide by."""
+    header = f"{'workload':34} {'candidate':10} {'median':>12} {'min':>12} {'max':>12} {'vs torch':>9} {'peak MB':>8}"
+    out(header)
+    out("-" * len(header))
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}x" if r.get("ratio") else "-"
+        peak = f"{r['peak_bytes'] / 2**20:.1f}" if r.get("peak_bytes") is not None else "-"
+        if r.get("median") is None:
+            out(f"{r['workload']:34} {r['candidate']:10} {'(' + r['note'] + ')':>38}")
+            continue
+        out(f"{r['workload']:34} {r['candidate']:10} {r['median']:12,.0f} {r['min']:12,.0f} "
+            f"{r['max']:12,.0f} {ratio:>9} {peak:>8}")
+
+
+def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
+    """Measure every workload; returns rows for ``report`` and ``--json``."""
+    rows = []
+    for w in workloads:
+        timings = measure(w, reps=reps, warmup=warmup, target_s=target_s)
+        torch_rate = throughput(w, timings["torch"])[0] if "torch" in timings else None
+        for label in w.candidates:
+            if label not in timings:
+                rows.append({"workload": w.name, "candidate": label, "median": None,
+                             "note": w.notes.get(label, "unavailable")})
+                continue
+            median, lo, hi = throughput(w, timings[label])
+            peak = peak_host_memory(w.candidates[label]) if memory else None
+            rows.append({"workload": w.name, "candidate": label, "unit": w.unit, "median": median,
+                         "min": lo, "max": hi, "ratio": median / torch_rate if torch_rate else None,
+                         "peak_bytes": peak, "seconds": timings[label].seconds})
+    return rows
+
+
+def write_json(path, rows, meta):
+    with open(path, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
