@@ -78,6 +78,17 @@ class Backend:
         """The namespace's dtype object for a name such as "float32"."""
         return getattr(self.xp, name)
 
+    def index_add(self, indices, values, size):
+        """Rows of ``values`` summed by index: ``out[indices[k]] += values[k]``, repeats accumulating.
+
+        ``indices`` (M,) integers in [0, size), ``values`` (M, D) -> (size, D). The portable
+        route is a one-hot product (M x size memory); adapters override it with a scatter-add.
+        """
+        xp = self.xp
+        classes = xp.arange(size, dtype=indices.dtype, device=self.device)
+        one_hot = xp.astype(xp.reshape(indices, (-1, 1)) == classes, values.dtype)
+        return one_hot.T @ values
+
 
 def _host_array(x):
     """Any array-like as a NumPy array, converting other backends' arrays on the host."""

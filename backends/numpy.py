@@ -18,12 +18,19 @@ def probe() -> Status:
     return Status("numpy", True, versions=versions, device="cpu", priority=PRIORITY)
 
 
+class NumpyBackend(Backend):
+    def index_add(self, indices, values, size):
+        out = numpy.zeros((size,) + tuple(values.shape[1:]), dtype=values.dtype)
+        numpy.add.at(out, indices, values)  # accumulates repeated indices, unlike out[i] += v
+        return out
+
+
 def create(device=None) -> Backend:
     import array_api_compat.numpy as xp
 
     if device not in (None, "cpu"):
         raise ValueError(f"numpy runs on 'cpu' only, not {device!r}")
-    return Backend("numpy", xp, "cpu", sys.modules[__name__])
+    return NumpyBackend("numpy", xp, "cpu", sys.modules[__name__])
 
 
 def is_array(x) -> bool:

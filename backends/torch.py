@@ -30,6 +30,12 @@ class TorchBackend(Backend):
     def to_device(self, x):
         return x.to(self.device)
 
+    def index_add(self, indices, values, size):
+        import torch
+
+        out = torch.zeros((size,) + tuple(values.shape[1:]), dtype=values.dtype, device=values.device)
+        return out.index_add_(0, indices, values)
+
     def synchronize(self):
         if self.device.type == "cuda":
             import torch

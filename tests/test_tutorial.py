@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xdl import MSE, SGD, Dense, NeuralNetwork, ReLU
+from xdl import MSE, SGD, Dense, NeuralNetwork, ReLU, SimpleRNN
 
 
 @pytest.fixture
@@ -71,6 +71,16 @@ def test_slides6_to_8_regression(tutorial_be, capsys):
     print(f"Prediction: {prediction[0][0]:.2f}, Expected: {np.sum(X_test):.2f}")
     out = capsys.readouterr().out.strip()
     assert abs(float(out.split()[1].rstrip(",")) - 3.0) < 0.1, out
+
+
+def test_slide12_simple_rnn(tutorial_be, capsys):
+    # Usage
+    rnn = SimpleRNN(input_size=10, hidden_size=20)
+    x = np.random.randn(10, 1)
+    h = np.zeros((20, 1))
+    output = rnn.forward(x, h)
+    print(output.shape)  # (20, 1)
+    assert capsys.readouterr().out.strip().replace("torch.Size([20, 1])", "(20, 1)") == "(20, 1)"
 
 
 def test_slide13_save_and_load(tutorial_be, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ from ._backend import (available_backends, floatx, get_backend, set_backend, set
                        use_backend, use_floatx)
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
 from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
+from .layers import GRU, LSTM, Embedding, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .losses import MSE, Loss, MeanSquaredError
 from .network import NeuralNetwork, Sequential
 from .optimizers import SGD, Optimizer
@@ -19,5 +20,6 @@ __all__ = [
     "to_numpy", "use_backend", "use_floatx", "seed",
     "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+    "Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
     "Loss", "MSE", "MeanSquaredError", "Optimizer", "SGD", "NeuralNetwork", "Sequential", "History",
 ]

@@ -24,6 +24,11 @@ def ones(be, shape, dtype):
     return be.xp.ones(shape, dtype=dtype, device=be.device)
 
 
+def uniform(be, shape, dtype):
+    """Uniform in [-0.05, 0.05] (Keras' RandomUniform default; embeddings start here)."""
+    return _host(be, random.generator().uniform(-0.05, 0.05, shape), dtype)
+
+
 def glorot_uniform(be, shape, dtype):
     fan_in, fan_out = _fans(shape)
     limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -44,7 +49,7 @@ def he_normal(be, shape, dtype):
     return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / _fans(shape)[0]), shape), dtype)
 
 
-_BY_NAME = {f.__name__: f for f in (zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal)}
+_BY_NAME = {f.__name__: f for f in (zeros, ones, uniform, glorot_uniform, glorot_normal, he_uniform, he_normal)}
 _BY_NAME.update(xavier_uniform=glorot_uniform, xavier_normal=glorot_normal)
 
 

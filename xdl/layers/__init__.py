@@ -2,6 +2,13 @@
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYERS, Layer, register_layer
+from .cells import RecurrentCell, SimpleRNNCell
 from .dense import Dense
+from .embedding import Embedding
+from .gru import GRUCell
+from .lstm import LSTMCell
+from .recurrent import GRU, LSTM, Recurrent, SimpleRNN
 
-__all__ = ["Layer", "LAYERS", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"]
+__all__ = ["Layer", "LAYERS", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+           "Embedding", "Recurrent", "SimpleRNN", "LSTM", "GRU", "RecurrentCell", "SimpleRNNCell", "LSTMCell",
+           "GRUCell"]

@@ -1,0 +1,188 @@
+"""Recurrent cells: the per-step math of SimpleRNN, LSTM and GRU.
+
+A cell owns the weights: ``kernel`` (F, G*H) for the input, ``recurrent_kernel`` (H, G*H) for
+the previous hidden state, ``bias`` (G*H,), for G gate blocks of H units. Sequence layers
+(recurrent.py) project every time step's input in one product and call ``scan``, which
+loops over time doing one product per step; ``scan_back`` runs backpropagation through
+time the same way, and ``add_grads`` forms the weight gradients in one product each.
+Called on its own, a cell is one step on batch-first arrays, for hand-written loops.
+"""
+
+from __future__ import annotations
+
+from .. import initializers
+from ..errors import NotBuiltError, ShapeError, shape_str
+from .base import Layer, register_layer
+from .dense import _name, _positive_int
+
+
+class RecurrentCell(Layer):
+    """One step: ``cell.forward(x, state)`` with x (N, F) returns the new state.
+
+    The state is h (N, H) for SimpleRNN and GRU cells and a tuple (h, c) for LSTM cells.
+    ``forward(..., training=True)`` records the step; each ``backward(dstate)`` takes the
+    latest recorded step back and returns ``(dx, dstate_prev)``. The first backward after
+    a forward sets the parameters' gradients, later ones add to them, so a hand-written
+    loop of forwards then backwards ends with the gradients of the whole sequence.
+    """
+
+    gates = 1  # blocks of H columns in the kernels
+    state_names = ("h",)
+
+    def __init__(self, hidden_size=None, input_size=None, *, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        kind = type(self).__name__
+        if hidden_size is None:
+            raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+        self.hidden_size = _positive_int(kind, "hidden_size", hidden_size)
+        self.input_size = _positive_int(kind, "input_size", input_size, optional=True)
+        self.initializer_names = {"kernel_initializer": kernel_initializer,
+                                  "recurrent_initializer": recurrent_initializer,
+                                  "bias_initializer": bias_initializer}
+        self._steps = []
+        self._fresh = False
+        if input_size is not None:
+            self.build((input_size,))
+
+    # -- parameters -----------------------------------------------------------------------
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+        self.input_size = input_shape[-1]
+        be, names, columns = self.backend, self.initializer_names, self.gates * self.hidden_size
+        init = {key: initializers.get(value) for key, value in names.items()}
+        self.kernel = self.add_parameter(
+            "kernel", init["kernel_initializer"](be, (self.input_size, columns), self.dtype))
+        self.recurrent_kernel = self.add_parameter(
+            "recurrent_kernel", init["recurrent_initializer"](be, (self.hidden_size, columns), self.dtype))
+        self.bias = self.add_parameter("bias", self.initial_bias(init["bias_initializer"]))
+
+    def initial_bias(self, init):
+        return init(self.backend, (self.gates * self.hidden_size,), self.dtype)
+
+    def check_input_shape(self, input_shape):
+        if len(input_shape) != 1 or (self.input_size is not None and input_shape[0] != self.input_size):
+            expected = f"(N, {self.input_size or 'features'})"
+            raise ShapeError(f"{self.describe()}: expected input shape {expected} (one time step), "
+                             f"got {shape_str(input_shape)}")
+
+    def output_shape(self, input_shape):
+        return (self.hidden_size,)
+
+    def get_config(self):
+        names = {key: _name(value) for key, value in self.initializer_names.items()}
+        return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
+                **names}
+
+    def add_grads(self, x, h_prev, dxw, dhw, accumulate=False):
+        """Weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
+        xp = self.backend.xp
+        grads = {"kernel": x.T @ dxw, "recurrent_kernel": h_prev.T @ dhw, "bias": xp.sum(dxw, axis=0)}
+        if "recurrent_bias" in self._parameters:
+            grads["recurrent_bias"] = xp.sum(dhw, axis=0)
+        for name, grad in grads.items():
+            p = self._parameters[name]
+            p.grad = p.grad + grad if accumulate and p.grad is not None else grad
+
+    # -- states ---------------------------------------------------------------------------
+    def pack(self, states):
+        """The state as users see it: h, or (h, c)."""
+        return states[0] if len(states) == 1 else tuple(states)
+
+    def unpack(self, state, n, what="state"):
+        """A user's state (array, tuple or None) as a tuple of (n, H) arrays; None stays None."""
+        if state is None:
+            return (None,) * len(self.state_names)
+        parts = tuple(state) if isinstance(state, (tuple, list)) else (state,)
+        if len(parts) != len(self.state_names):
+            raise ValueError(f"{self.describe()}: {what} must be {self._state_form()}, "
+                             f"got {len(parts)} arrays")
+        out = []
+        for label, part in zip(self.state_names, parts):
+            part = None if part is None else self.backend.asarray(part, dtype=self.dtype)
+            if part is not None and tuple(part.shape) != (n, self.hidden_size):
+                raise ShapeError(f"{self.describe()}: {what} {label} has shape {tuple(part.shape)}, "
+                                 f"expected ({n}, {self.hidden_size})")
+            out.append(part)
+        return tuple(out)
+
+    def _state_form(self):
+        return "h" if len(self.state_names) == 1 else "(" + ", ".join(self.state_names) + ")"
+
+    def fill(self, states, n):
+        """Replace missing (None) state arrays with zeros (n, H)."""
+        xp = self.backend.xp
+        return tuple(xp.zeros((n, self.hidden_size), dtype=self.dtype, device=self.backend.device)
+                     if s is None else s for s in states)
+
+    # -- one step -------------------------------------------------------------------------
+    def forward(self, x, state=None, training=False):
+        """New state from x (N, F) and the previous state (None: zeros)."""
+        return self.call(self.accept(x), training, state=state)
+
+    def call(self, x, training=False, state=None):
+        xp, n = self.backend.xp, x.shape[0]
+        states = self.fill(self.unpack(state, n), n)
+        xw = xp.expand_dims(x @ self.kernel.value + self.bias.value, axis=0)
+        _, final, cache = self.scan(xw, states)
+        if training:
+            self._steps.append((x, states[0], cache))
+            self._fresh = True
+        return self.pack(final)
+
+    def backward(self, dstate):
+        """(dx, dstate_prev) for the latest recorded step, given the gradient of its state."""
+        if not self._steps:
+            raise NotBuiltError(f"{self.describe()}: backward needs a step recorded by "
+                                "forward(x, state, training=True)")
+        x, h_prev, cache = self._steps.pop()
+        dstates = self.fill(self.unpack(dstate, x.shape[0], "dstate"), x.shape[0])
+        dxw, dhw, dprev = self.scan_back(cache, None, dstates)
+        dxw, dhw = dxw[0, ...], dhw[0, ...]
+        self.add_grads(x, h_prev, dxw, dhw, accumulate=not self._fresh)
+        self._fresh = False
+        return dxw @ self.kernel.value.T, self.pack(dprev)
+
+    # -- what each cell implements ---------------------------------------------------------
+    def scan(self, xw, states):
+        """Run over time. xw (T, N, G*H): every step's input projection plus bias; states:
+        tuple of (N, H). Returns (hs (T, N, H), final states, cache for scan_back)."""
+        raise NotImplementedError
+
+    def scan_back(self, cache, dhs, dstates):
+        """Backpropagation through time. dhs (T, N, H) or None: gradients of the outputs;
+        dstates: of the final states. Returns (dxw, dhw, dstates_0): the gradients of the
+        input projections and of the recurrent products (T, N, G*H), and of the first states."""
+        raise NotImplementedError
+
+
+def previous(xp, first, hs):
+    """(T, N, H): the state entering each step, ``first`` then hs[:-1]."""
+    return xp.concat([xp.expand_dims(first, axis=0), hs[:-1, ...]], axis=0)
+
+
+@register_layer
+class SimpleRNNCell(RecurrentCell):
+    """``h = tanh(x @ kernel + h_prev @ recurrent_kernel + bias)``."""
+
+    def scan(self, xw, states):
+        xp, U = self.backend.xp, self.recurrent_kernel.value
+        h, hs = states[0], []
+        for t in range(xw.shape[0]):
+            h = xp.tanh(xw[t, ...] + h @ U)
+            hs.append(h)
+        hs = xp.stack(hs)
+        return hs, (h,), hs
+
+    def scan_back(self, hs, dhs, dstates):
+        xp, U_T = self.backend.xp, self.recurrent_kernel.value.T
+        slope = 1.0 - hs * hs  # tanh' for every step at once
+        dh, dzs = dstates[0], [None] * hs.shape[0]
+        for t in reversed(range(hs.shape[0])):
+            if dhs is not None:
+                dh = dh + dhs[t, ...]
+            dzs[t] = dh * slope[t, ...]
+            dh = dzs[t] @ U_T
+        dz = xp.stack(dzs)
+        return dz, dz, (dh,)

@@ -1,0 +1,58 @@
+"""Embedding: a trainable lookup table from integer indices to vectors."""
+
+from __future__ import annotations
+
+from .. import initializers
+from ..errors import ShapeError
+from .base import Layer, register_layer
+from .dense import _name, _positive_int
+
+
+@register_layer
+class Embedding(Layer):
+    """Row ``x`` of a (vocab_size, dim) table: integer indices (N, ...) -> (N, ..., dim).
+
+    Indices must lie in [0, vocab_size). ``backward`` accumulates the rows' gradients,
+    repeated indices included, and returns None: integer inputs have no gradient.
+    """
+
+    input_kind = "int"
+
+    def __init__(self, vocab_size=None, dim=None, *, embeddings_initializer="uniform",
+                 name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.vocab_size = _positive_int("Embedding", "vocab_size", vocab_size)
+        self.dim = _positive_int("Embedding", "dim", dim)
+        self.embeddings_initializer = embeddings_initializer
+        self._init = initializers.get(embeddings_initializer)
+        self.table = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        shape = (self.vocab_size, self.dim)
+        self.table = self.add_parameter("embeddings", self._init(self.backend, shape, self.dtype))
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape) + (self.dim,)
+
+    def call(self, x, training=False):
+        xp = self.backend.xp
+        if not xp.isdtype(x.dtype, "integral"):
+            raise TypeError(f"{self.describe()}: expected integer indices, got dtype {x.dtype}; "
+                            "encode tokens as integers in [0, vocab_size)")
+        self.indices = xp.reshape(x, (-1,))
+        self.x_shape = tuple(x.shape)
+        rows = xp.take(self.table.value, self.indices, axis=0)
+        return xp.reshape(rows, self.x_shape + (self.dim,))
+
+    def backprop(self, dy):
+        xp = self.backend.xp
+        if tuple(dy.shape) != self.x_shape + (self.dim,):
+            raise ShapeError(f"{self.describe()}: gradient of shape {tuple(dy.shape)}, "
+                             f"expected {self.x_shape + (self.dim,)}")
+        rows = xp.reshape(dy, (-1, self.dim))
+        self.table.grad = self.backend.index_add(self.indices, rows, self.vocab_size)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
+                "embeddings_initializer": _name(self.embeddings_initializer)}

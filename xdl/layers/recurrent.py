@@ -1,0 +1,179 @@
+"""Sequence layers: SimpleRNN, LSTM and GRU over batch-first sequences (N, T, F).
+
+Every time step's input projection is one product before the loop; each step is one
+product with the recurrent kernel plus the cell's elementwise gates; the weight gradients
+are one product each after backpropagation through time.
+"""
+
+from __future__ import annotations
+
+from .._backend import get_backend
+from ..errors import NotBuiltError, ShapeError, shape_str
+from .base import Layer, register_layer
+from .cells import SimpleRNNCell, previous
+from .dense import _positive_int
+from .gru import GRUCell
+from .lstm import LSTMCell
+
+
+class Recurrent(Layer):
+    """Base of the sequence layers: (N, T, F) -> (N, T, H) with ``return_sequences``, else
+    the last hidden state (N, H).
+
+    ``return_state=True`` makes the output a tuple ``(output, h)`` (``(output, h, c)`` for
+    LSTM), and ``backward`` then takes a tuple of their gradients (None for any without
+    one). ``forward(x, initial_state)`` starts from a given state instead of zeros; after
+    ``backward``, ``initial_state_grad`` holds its gradient. Inside a ``NeuralNetwork``
+    use the single-output form. ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one
+    step on column vectors: x (input_size, B), h_prev (hidden_size, B) -> (hidden_size, B).
+    """
+
+    cell_class = None
+
+    def __init__(self, hidden_size=None, input_size=None, *, return_sequences=False, return_state=False,
+                 name=None, dtype=None, **cell_options):
+        super().__init__(name=name, dtype=dtype)
+        self.cell = self.cell_class(hidden_size, name=f"{self.name}.cell", dtype=dtype, **cell_options)
+        self.hidden_size = self.cell.hidden_size
+        self.input_size = _positive_int(type(self).__name__, "input_size", input_size, optional=True)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.initial_state_grad = None
+        self._columns = False
+        if input_size is not None:  # the tutorial uses the layer before any sequence is seen
+            self.build((None, input_size))
+
+    # -- shapes and parameters ------------------------------------------------------------------
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+        self.input_size = input_shape[-1]
+        self.cell.build((self.input_size,))
+        self._parameters = self.cell._parameters
+
+    def check_input_shape(self, input_shape):
+        size = self.input_size or "features"
+        if len(input_shape) != 2 or (self.input_size is not None and input_shape[-1] != self.input_size):
+            hint = (f"; for one step on (N, features) use {self.cell_class.__name__}"
+                    if len(input_shape) == 1 else "")
+            raise ShapeError(f"{self.describe()}: expected input shape (N, T, {size}) (batch, time, "
+                             f"features), got {shape_str(input_shape)}{hint}")
+
+    def output_shape(self, input_shape):
+        if self.return_sequences:
+            return (input_shape[0], self.hidden_size)
+        return (self.hidden_size,)
+
+    def get_config(self):
+        cell = self.cell.get_config()
+        for key in ("name", "dtype", "hidden_size", "input_size"):
+            cell.pop(key)
+        return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
+                "return_sequences": self.return_sequences, "return_state": self.return_state, **cell}
+
+    # -- forward ----------------------------------------------------------------------------------
+    def forward(self, x, initial_state=None, training=False):
+        """Output for x (N, T, F), from ``initial_state`` (None: zeros); see the class doc."""
+        if initial_state is not None and _ndim(x) == 2:
+            return self._column_step(x, initial_state, training)
+        return self.call(self.accept(x), training, initial_state=initial_state)
+
+    def call(self, x, training=False, initial_state=None):
+        xp, cell = self.backend.xp, self.cell
+        n, steps, features = x.shape
+        if steps == 0:
+            raise ShapeError(f"{self.describe()}: got a sequence of length 0, expected at least one step")
+        states = cell.fill(cell.unpack(initial_state, n, "initial_state"), n)
+        x = xp.reshape(xp.permute_dims(x, (1, 0, 2)), (steps * n, features))  # time-major rows
+        xw = x @ cell.kernel.value + cell.bias.value  # every step's input projection at once
+        hs, final, cache = cell.scan(xp.reshape(xw, (steps, n, -1)), states)
+        self._cache = (x, states[0], hs, cache)
+        self._columns = False
+        y = xp.permute_dims(hs, (1, 0, 2)) if self.return_sequences else final[0]
+        return (y,) + tuple(final) if self.return_state else y
+
+    def _column_step(self, x, h_prev, training):
+        be = self.backend or get_backend()
+        x = be.asarray(x, dtype=self.input_dtype(be))
+        if self.input_size is not None and x.shape[0] != self.input_size:
+            raise ShapeError(f"{self.describe()}: one step on column vectors takes x of shape "
+                             f"({self.input_size}, B), got {tuple(x.shape)}; sequences are (N, T, F)")
+        states = h_prev if isinstance(h_prev, (tuple, list)) else (h_prev,)
+        states = tuple(be.asarray(s, dtype=self.input_dtype(be)).T for s in states)
+        out = self.forward(be.xp.expand_dims(x.T, axis=1), self.cell.pack(states), training)
+        self._columns = True
+        h = out[1] if self.return_state else out if not self.return_sequences else out[:, 0, :]
+        return h.T
+
+    # -- backward ---------------------------------------------------------------------------------
+    def backward(self, dy):
+        """dx for the gradient ``dy`` of the output (a tuple when ``return_state``)."""
+        if not self.built or getattr(self, "_cache", None) is None:
+            raise NotBuiltError(f"{self.describe()}: backward called before forward")
+        be = self.backend
+        if self._columns:  # the tutorial's column form: dy is dh (hidden_size, B)
+            dh = be.asarray(dy, dtype=self.dtype).T
+            dx = self._through_time(None, (dh,) + (None,) * (len(self.cell.state_names) - 1))
+            return dx[:, 0, :].T
+        if self.return_state:
+            return self.backprop(tuple(None if d is None else be.asarray(d, dtype=self.dtype) for d in dy))
+        return self.backprop(be.asarray(dy, dtype=self.dtype))
+
+    def backprop(self, dy):
+        n_states = len(self.cell.state_names)
+        if self.return_state:
+            if not isinstance(dy, (tuple, list)) or len(dy) != 1 + n_states:
+                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of "
+                                 f"{1 + n_states} gradients (output and each state; None for none)")
+            dy, dstates = dy[0], list(dy[1:])
+        else:
+            dstates = [None] * n_states
+        if not self.return_sequences and dy is not None:  # the output is the last h
+            dstates[0] = dy if dstates[0] is None else dstates[0] + dy
+            dy = None
+        return self._through_time(dy, tuple(dstates))
+
+    def _through_time(self, dy, dstates):
+        xp, cell = self.backend.xp, self.cell
+        x, h0, hs, cache = self._cache
+        steps, n = hs.shape[0], hs.shape[1]
+        dhs = None if dy is None else xp.permute_dims(dy, (1, 0, 2))
+        dxw, dhw, dstates0 = cell.scan_back(cache, dhs, cell.fill(dstates, n))
+        rows = steps * n
+        dxw, dhw = xp.reshape(dxw, (rows, -1)), xp.reshape(dhw, (rows, -1))
+        h_prev = xp.reshape(previous(xp, h0, hs), (rows, self.hidden_size))
+        cell.add_grads(x, h_prev, dxw, dhw)
+        self.initial_state_grad = cell.pack(dstates0)
+        dx = xp.reshape(dxw @ cell.kernel.value.T, (steps, n, self.input_size))
+        return xp.permute_dims(dx, (1, 0, 2))
+
+
+def _ndim(x):
+    shape = getattr(x, "shape", None)
+    if shape is None:  # a list: count its nesting
+        depth = 0
+        while isinstance(x, (list, tuple)) and x:
+            depth, x = depth + 1, x[0]
+        return depth
+    return len(shape)
+
+
+@register_layer
+class SimpleRNN(Recurrent):
+    """``h_t = tanh(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`` over a sequence."""
+
+    cell_class = SimpleRNNCell
+
+
+@register_layer
+class LSTM(Recurrent):
+    """Long short-term memory over a sequence (gates i, f, o, g; see ``LSTMCell``)."""
+
+    cell_class = LSTMCell
+
+
+@register_layer
+class GRU(Recurrent):
+    """Gated recurrent unit over a sequence (gates r, z, n; see ``GRUCell``)."""
+
+    cell_class = GRUCell
