@@ -3,7 +3,8 @@
 A cell owns the weights: ``kernel`` (F, G*H) for the input, ``recurrent_kernel`` (H, G*H) for
 the previous hidden state, ``bias`` (G*H,), for G gate blocks of H units. Sequence layers
 (recurrent.py) project every time step's input in one product and call ``scan``, which
-loops over time doing one product per step; ``scan_back`` runs backpropagation through
+loops over time doing one product per step; arrays stay batch-major (N, T, ...), so the
+layer's input and output need no transposing copies; ``scan_back`` runs backpropagation through
 time the same way, and ``add_grads`` forms the weight gradients in one product each.
 Called on its own, a cell is one step on batch-first arrays, for hand-written loops.
 """
@@ -124,7 +125,7 @@ class RecurrentCell(Layer):
     def call(self, x, training=False, state=None):
         xp, n = self.backend.xp, x.shape[0]
         states = self.fill(self.unpack(state, n), n)
-        xw = xp.expand_dims(x @ self.kernel.value + self.bias.value, axis=0)
+        xw = xp.expand_dims(x @ self.kernel.value + self.bias.value, axis=1)
         _, final, cache = self.scan(xw, states)
         if training:
             self._steps.append((x, states[0], cache))
@@ -139,27 +140,27 @@ class RecurrentCell(Layer):
         x, h_prev, cache = self._steps.pop()
         dstates = self.fill(self.unpack(dstate, x.shape[0], "dstate"), x.shape[0])
         dxw, dhw, dprev = self.scan_back(cache, None, dstates)
-        dxw, dhw = dxw[0, ...], dhw[0, ...]
+        dxw, dhw = dxw[:, 0, :], dhw[:, 0, :]
         self.add_grads(x, h_prev, dxw, dhw, accumulate=not self._fresh)
         self._fresh = False
         return dxw @ self.kernel.value.T, self.pack(dprev)
 
     # -- what each cell implements ---------------------------------------------------------
     def scan(self, xw, states):
-        """Run over time. xw (T, N, G*H): every step's input projection plus bias; states:
-        tuple of (N, H). Returns (hs (T, N, H), final states, cache for scan_back)."""
+        """Run over time. xw (N, T, G*H): every step's input projection plus bias; states:
+        tuple of (N, H). Returns (hs (N, T, H), final states, cache for scan_back)."""
         raise NotImplementedError
 
     def scan_back(self, cache, dhs, dstates):
-        """Backpropagation through time. dhs (T, N, H) or None: gradients of the outputs;
+        """Backpropagation through time. dhs (N, T, H) or None: gradients of the outputs;
         dstates: of the final states. Returns (dxw, dhw, dstates_0): the gradients of the
-        input projections and of the recurrent products (T, N, G*H), and of the first states."""
+        input projections and of the recurrent products (N, T, G*H), and of the first states."""
         raise NotImplementedError
 
 
 def previous(xp, first, hs):
-    """(T, N, H): the state entering each step, ``first`` then hs[:-1]."""
-    return xp.concat([xp.expand_dims(first, axis=0), hs[:-1, ...]], axis=0)
+    """(N, T, H): the state entering each step, ``first`` then hs[:, :-1]."""
+    return xp.concat([xp.expand_dims(first, axis=1), hs[:, :-1, :]], axis=1)
 
 
 @register_layer
@@ -169,20 +170,20 @@ class SimpleRNNCell(RecurrentCell):
     def scan(self, xw, states):
         xp, U = self.backend.xp, self.recurrent_kernel.value
         h, hs = states[0], []
-        for t in range(xw.shape[0]):
-            h = xp.tanh(xw[t, ...] + h @ U)
+        for t in range(xw.shape[1]):
+            h = xp.tanh(xw[:, t, :] + h @ U)
             hs.append(h)
-        hs = xp.stack(hs)
+        hs = xp.stack(hs, axis=1)
         return hs, (h,), hs
 
     def scan_back(self, hs, dhs, dstates):
         xp, U_T = self.backend.xp, self.recurrent_kernel.value.T
         slope = 1.0 - hs * hs  # tanh' for every step at once
-        dh, dzs = dstates[0], [None] * hs.shape[0]
-        for t in reversed(range(hs.shape[0])):
+        dh, dzs = dstates[0], [None] * hs.shape[1]
+        for t in reversed(range(hs.shape[1])):
             if dhs is not None:
-                dh = dh + dhs[t, ...]
-            dzs[t] = dh * slope[t, ...]
+                dh = dh + dhs[:, t, :]
+            dzs[t] = dh * slope[:, t, :]
             dh = dzs[t] @ U_T
-        dz = xp.stack(dzs)
+        dz = xp.stack(dzs, axis=1)
         return dz, dz, (dh,)

@@ -58,22 +58,28 @@ class Dense(Layer):
 
     def call(self, x, training=False):
         self.x = x
-        y = x @ self.W.value
+        if x.ndim > 2:  # one 2-D product over all leading axes: BLAS, not a stack of small ones
+            y = _fold(self, x, self.input_size) @ self.W.value
+            y = self.backend.xp.reshape(y, tuple(x.shape[:-1]) + (self.output_size,))
+        else:
+            y = x @ self.W.value
         if self.use_bias:
             y += self.b.value
         return y
 
     def backprop(self, dy):
         xp, x = self.backend.xp, self.x
-        if x.ndim > 2:  # fold leading axes into one batch axis for the weight gradient
-            x = xp.reshape(x, (-1, self.input_size))
-            dy2 = xp.reshape(dy, (-1, self.output_size))
+        if x.ndim > 2:  # fold leading axes into one batch axis
+            dy2 = _fold(self, dy, self.output_size)
+            self.W.grad = _fold(self, x, self.input_size).T @ dy2
+            dx = xp.reshape(dy2 @ self.W.value.T, tuple(x.shape))
         else:
             dy2 = dy
-        self.W.grad = x.T @ dy2
+            self.W.grad = x.T @ dy2
+            dx = dy @ self.W.value.T
         if self.use_bias:
             self.b.grad = xp.sum(dy2, axis=0)
-        return dy @ self.W.value.T
+        return dx
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,
@@ -104,6 +110,11 @@ class Dense(Layer):
                 raise ValueError(f"{self.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
             value = self.backend.xp.reshape(value, p.value.shape)
         setattr(p, field, value)
+
+
+def _fold(layer, x, size):
+    """(N, ..., size) -> (M, size)."""
+    return layer.backend.xp.reshape(x, (-1, size))
 
 
 def _name(initializer):

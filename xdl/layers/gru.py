@@ -28,15 +28,15 @@ class GRUCell(RecurrentCell):
         U, bh = self.recurrent_kernel.value, self.recurrent_bias.value
         h, h0 = states[0], states[0]
         rzs, ns, hwns, hs = [], [], [], []
-        for t in range(xw.shape[0]):
-            x_t, hw = xw[t, ...], h @ U + bh
+        for t in range(xw.shape[1]):
+            x_t, hw = xw[:, t, :], h @ U + bh
             rz = 0.5 * xp.tanh(0.5 * (x_t[:, :2 * H] + hw[:, :2 * H])) + 0.5
             hw_n = hw[:, 2 * H:]
             n = xp.tanh(x_t[:, 2 * H:] + rz[:, :H] * hw_n)
             h = n + rz[:, H:] * (h - n)
             rzs.append(rz), ns.append(n), hwns.append(hw_n), hs.append(h)
-        hs = xp.stack(hs)
-        return hs, (h,), (xp.stack(rzs), xp.stack(ns), xp.stack(hwns), h0, hs)
+        hs = xp.stack(hs, axis=1)
+        return hs, (h,), (xp.stack(rzs, axis=1), xp.stack(ns, axis=1), xp.stack(hwns, axis=1), h0, hs)
 
     def scan_back(self, cache, dhs, dstates):
         xp, H = self.backend.xp, self.hidden_size
@@ -49,12 +49,12 @@ class GRUCell(RecurrentCell):
         to_xw = xp.concat([dr, dz, dn], axis=-1)
         to_hw = xp.concat([dr, dz, dn * r], axis=-1)
         U_T = self.recurrent_kernel.value.T
-        dh, dxws, dhws = dstates[0], [None] * n.shape[0], [None] * n.shape[0]
-        for t in reversed(range(n.shape[0])):
+        dh, dxws, dhws = dstates[0], [None] * n.shape[1], [None] * n.shape[1]
+        for t in reversed(range(n.shape[1])):
             if dhs is not None:
-                dh = dh + dhs[t, ...]
+                dh = dh + dhs[:, t, :]
             dh3 = xp.concat([dh, dh, dh], axis=1)
-            dxws[t], dhws[t] = dh3 * to_xw[t, ...], dh3 * to_hw[t, ...]
-            dh = dh * z[t, ...] + dhws[t] @ U_T
-        return xp.stack(dxws), xp.stack(dhws), (dh,)
+            dxws[t], dhws[t] = dh3 * to_xw[:, t, :], dh3 * to_hw[:, t, :]
+            dh = dh * z[:, t, :] + dhws[t] @ U_T
+        return xp.stack(dxws, axis=1), xp.stack(dhws, axis=1), (dh,)
 

@@ -48,15 +48,15 @@ class LSTMCell(RecurrentCell):
         U = self.recurrent_kernel.value * self.scale
         (h, c), c0 = states, states[1]
         ss, cs, tcs, hs = [], [], [], []
-        for t in range(xw.shape[0]):
-            s = xp.tanh(xw[t, ...] + h @ U)
+        for t in range(xw.shape[1]):
+            s = xp.tanh(xw[:, t, :] + h @ U)
             ifo = 0.5 * s[:, :3 * H] + 0.5
             c = ifo[:, H:2 * H] * c + ifo[:, :H] * s[:, 3 * H:]
             tc = xp.tanh(c)
             h = ifo[:, 2 * H:] * tc
             ss.append(s), cs.append(c), tcs.append(tc), hs.append(h)
-        cache = (xp.stack(ss), xp.stack(cs), c0, xp.stack(tcs))
-        return xp.stack(hs), (h, c), cache
+        cache = (xp.stack(ss, axis=1), xp.stack(cs, axis=1), c0, xp.stack(tcs, axis=1))
+        return xp.stack(hs, axis=1), (h, c), cache
 
     def scan_back(self, cache, dhs, dstates):
         xp, H = self.backend.xp, self.hidden_size
@@ -68,13 +68,13 @@ class LSTMCell(RecurrentCell):
         factors = xp.concat([g, previous(xp, c0, cs), tc, i], axis=-1) * ((1.0 - s * s) * self.scale)
         dc_dh = o * (1.0 - tc * tc)
         U_T = (self.recurrent_kernel.value * self.scale).T
-        (dh, dc), dzs = dstates, [None] * s.shape[0]
-        for t in reversed(range(s.shape[0])):
+        (dh, dc), dzs = dstates, [None] * s.shape[1]
+        for t in reversed(range(s.shape[1])):
             if dhs is not None:
-                dh = dh + dhs[t, ...]
-            dc = dc + dh * dc_dh[t, ...]
-            dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factors[t, ...]
+                dh = dh + dhs[:, t, :]
+            dc = dc + dh * dc_dh[:, t, :]
+            dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factors[:, t, :]
             dh = dzs[t] @ U_T
-            dc = dc * f[t, ...]
-        dz = xp.stack(dzs) * self.scale  # back from the scaled pre-activations
+            dc = dc * f[:, t, :]
+        dz = xp.stack(dzs, axis=1) * self.scale  # back from the scaled pre-activations
         return dz, dz, (dh, dc)

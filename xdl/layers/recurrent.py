@@ -84,12 +84,12 @@ class Recurrent(Layer):
         if steps == 0:
             raise ShapeError(f"{self.describe()}: got a sequence of length 0, expected at least one step")
         states = cell.fill(cell.unpack(initial_state, n, "initial_state"), n)
-        x = xp.reshape(xp.permute_dims(x, (1, 0, 2)), (steps * n, features))  # time-major rows
+        x = xp.reshape(x, (n * steps, features))
         xw = x @ cell.kernel.value + cell.bias.value  # every step's input projection at once
-        hs, final, cache = cell.scan(xp.reshape(xw, (steps, n, -1)), states)
+        hs, final, cache = cell.scan(xp.reshape(xw, (n, steps, -1)), states)
         self._cache = (x, states[0], hs, cache)
         self._columns = False
-        y = xp.permute_dims(hs, (1, 0, 2)) if self.return_sequences else final[0]
+        y = hs if self.return_sequences else final[0]
         return (y,) + tuple(final) if self.return_state else y
 
     def _column_step(self, x, h_prev, training):
@@ -136,16 +136,14 @@ class Recurrent(Layer):
     def _through_time(self, dy, dstates):
         xp, cell = self.backend.xp, self.cell
         x, h0, hs, cache = self._cache
-        steps, n = hs.shape[0], hs.shape[1]
-        dhs = None if dy is None else xp.permute_dims(dy, (1, 0, 2))
-        dxw, dhw, dstates0 = cell.scan_back(cache, dhs, cell.fill(dstates, n))
-        rows = steps * n
+        n, steps = hs.shape[0], hs.shape[1]
+        dxw, dhw, dstates0 = cell.scan_back(cache, dy, cell.fill(dstates, n))
+        rows = n * steps
         dxw, dhw = xp.reshape(dxw, (rows, -1)), xp.reshape(dhw, (rows, -1))
         h_prev = xp.reshape(previous(xp, h0, hs), (rows, self.hidden_size))
         cell.add_grads(x, h_prev, dxw, dhw)
         self.initial_state_grad = cell.pack(dstates0)
-        dx = xp.reshape(dxw @ cell.kernel.value.T, (steps, n, self.input_size))
-        return xp.permute_dims(dx, (1, 0, 2))
+        return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
 
 
 def _ndim(x):
