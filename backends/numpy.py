@@ -24,6 +24,10 @@ class NumpyBackend(Backend):
         numpy.add.at(out, indices, values)  # accumulates repeated indices, unlike out[i] += v
         return out
 
+    def random_uniform(self, seed):
+        rng = numpy.random.default_rng(seed)
+        return lambda shape, dtype: rng.random(shape, dtype=dtype)  # float32 drawn as such
+
 
 def create(device=None) -> Backend:
     import array_api_compat.numpy as xp

@@ -36,6 +36,13 @@ class TorchBackend(Backend):
         out = torch.zeros((size,) + tuple(values.shape[1:]), dtype=values.dtype, device=values.device)
         return out.index_add_(0, indices, values)
 
+    def random_uniform(self, seed):
+        import torch
+
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        return lambda shape, dtype: torch.rand(shape, generator=gen, device=self.device, dtype=dtype)
+
     def synchronize(self):
         if self.device.type == "cuda":
             import torch

@@ -8,11 +8,13 @@ from ._backend import (available_backends, floatx, get_backend, set_backend, set
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
 from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
 from .layers import GRU, LSTM, Embedding, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
-from .losses import MSE, Loss, MeanSquaredError
+from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
+                     MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
 from .network import NeuralNetwork, Sequential
-from .optimizers import SGD, Optimizer
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .parameter import Parameter
 from .random import seed
+from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .training import History
 
 __all__ = [
@@ -21,5 +23,8 @@ __all__ = [
     "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
-    "Loss", "MSE", "MeanSquaredError", "Optimizer", "SGD", "NeuralNetwork", "Sequential", "History",
+    "Loss", "MSE", "MeanSquaredError", "MAE", "MeanAbsoluteError", "Huber", "CrossEntropy",
+    "CategoricalCrossEntropy", "SparseCategoricalCrossEntropy", "BinaryCrossEntropy",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
+    "NeuralNetwork", "Sequential", "History",
 ]
