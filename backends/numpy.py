@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy
@@ -20,9 +21,12 @@ def probe() -> Status:
 
 class NumpyBackend(Backend):
     def index_add(self, indices, values, size):
-        out = numpy.zeros((size,) + tuple(values.shape[1:]), dtype=values.dtype)
-        numpy.add.at(out, indices, values)  # accumulates repeated indices, unlike out[i] += v
-        return out
+        # one bincount over (index, column) pairs: repeats accumulate (unlike out[i] += v),
+        # several times faster than numpy.add.at on (M, D) rows
+        width = math.prod(values.shape[1:])
+        flat = (indices[:, None] * width + numpy.arange(width)).reshape(-1)
+        sums = numpy.bincount(flat, weights=values.reshape(-1), minlength=size * width)
+        return sums.astype(values.dtype, copy=False).reshape((size,) + tuple(values.shape[1:]))
 
     def random_uniform(self, seed):
         rng = numpy.random.default_rng(seed)

@@ -12,6 +12,7 @@ import xdl
 LAYERS = [xdl.SimpleRNN, xdl.LSTM, xdl.GRU]
 CELLS = {xdl.SimpleRNN: xdl.SimpleRNNCell, xdl.LSTM: xdl.LSTMCell, xdl.GRU: xdl.GRUCell}
 IDS = [cls.__name__ for cls in LAYERS]
+EPOCHS = 15
 CASES = {  # options, sequence length, with an initial state
     "sequences": ({"return_sequences": True}, 3, False),
     "last": ({}, 3, False),
@@ -183,8 +184,7 @@ def test_save_and_load_round_trip(be, cls, tmp_path):
 def copy_task(rng, n, steps, vocab):
     """Targets are the inputs delayed by one step (0 at the first): the model must remember."""
     x = rng.integers(1, vocab, size=(n, steps))
-    y = np.concatenate([np.zeros((n, 1), dtype=x.dtype), x[:, :-1]], axis=1)
-    return x, np.eye(vocab)[y]
+    return x, np.concatenate([np.zeros((n, 1), dtype=x.dtype), x[:, :-1]], axis=1)
 
 
 @pytest.mark.parametrize("cls", LAYERS, ids=IDS)
@@ -194,10 +194,10 @@ def test_learns_to_copy_with_a_delay(be, cls):
                     "the gradient checks cover it")
     rng = np.random.default_rng(5)
     x, y = copy_task(rng, 256, 6, 4)
-    model = xdl.NeuralNetwork([xdl.Embedding(4, 8), cls(hidden_size=24, return_sequences=True),
+    model = xdl.NeuralNetwork([xdl.Embedding(4, 8), cls(hidden_size=16, return_sequences=True),
                                xdl.Dense(output_size=4)])
-    model.compile(loss=xdl.MSE(), optimizer=xdl.SGD(learning_rate=1.0))
-    model.fit(x, y, epochs=60, batch_size=32, verbose=0, seed=0)
+    model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(0.02, clipnorm=5.0))
+    history = model.fit(x, y, epochs=EPOCHS, batch_size=32, verbose=0, seed=0)
     x_test, y_test = copy_task(rng, 128, 6, 4)
-    accuracy = np.mean(np.argmax(host(model.predict(x_test)), -1) == np.argmax(y_test, -1))
-    assert accuracy > 0.95, accuracy
+    accuracy = np.mean(np.argmax(host(model.predict(x_test)), -1) == y_test)
+    assert accuracy > 0.95, (accuracy, history["loss"])

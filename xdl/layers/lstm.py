@@ -63,11 +63,13 @@ class LSTMCell(RecurrentCell):
         s, cs, c0, tc = cache
         ifo = 0.5 * s[..., :3 * H] + 0.5
         i, f, o, g = ifo[..., :H], ifo[..., H:2 * H], ifo[..., 2 * H:], s[..., 3 * H:]
-        # everything that does not depend on the incoming gradient, for all steps at once:
-        # dz[t] = [dc, dc, dh, dc] * factors[t], the scaled gates' pre-activation gradients
-        factors = xp.concat([g, previous(xp, c0, cs), tc, i], axis=-1) * ((1.0 - s * s) * self.scale)
+        # what does not depend on the incoming gradient, for all steps at once: the gates'
+        # pre-activation gradient is [dc, dc, dh, dc] * factors[t] * scale**2, and the
+        # scale**2 is applied once at the end (and folded into the recurrent kernel meanwhile)
+        factors = xp.concat([g, previous(xp, c0, cs), tc, i], axis=-1) * (1.0 - s * s)
         dc_dh = o * (1.0 - tc * tc)
-        U_T = (self.recurrent_kernel.value * self.scale).T
+        scale2 = self.scale * self.scale
+        U_T = (self.recurrent_kernel.value * scale2).T
         (dh, dc), dzs = dstates, [None] * s.shape[1]
         for t in reversed(range(s.shape[1])):
             if dhs is not None:
@@ -76,5 +78,5 @@ class LSTMCell(RecurrentCell):
             dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factors[:, t, :]
             dh = dzs[t] @ U_T
             dc = dc * f[:, t, :]
-        dz = xp.stack(dzs, axis=1) * self.scale  # back from the scaled pre-activations
+        dz = xp.stack(dzs, axis=1) * scale2
         return dz, dz, (dh, dc)
