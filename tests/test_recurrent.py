@@ -146,6 +146,13 @@ def test_wrong_ranks_and_sizes_are_clear_errors(be, cls):
         CELLS[cls](hidden_size=4, input_size=3, name="seq.cell").forward(np.ones((2, 4, 3)))
 
 
+def test_hidden_size_is_required_and_training_goes_by_keyword(be):
+    with pytest.raises(TypeError, match=r"LSTM 'enc': hidden_size is required"):
+        xdl.LSTM(name="enc")
+    with pytest.raises(TypeError, match="pass training by keyword"):
+        xdl.GRU(hidden_size=2).forward(np.ones((1, 2, 3)), True)
+
+
 def test_lstm_state_must_be_a_pair(be):
     with pytest.raises(ValueError, match=r"initial_state must be \(h, c\), got 1 arrays"):
         xdl.LSTM(hidden_size=2).forward(np.ones((1, 2, 3)), np.zeros((1, 2)))

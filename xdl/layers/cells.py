@@ -95,6 +95,9 @@ class RecurrentCell(Layer):
         """A user's state (array, tuple or None) as a tuple of (n, H) arrays; None stays None."""
         if state is None:
             return (None,) * len(self.state_names)
+        if isinstance(state, bool):
+            raise TypeError(f"{self.describe()}: {what} must be arrays, got {state!r}; "
+                            "pass training by keyword: forward(x, training=True)")
         parts = tuple(state) if isinstance(state, (tuple, list)) else (state,)
         if len(parts) != len(self.state_names):
             raise ValueError(f"{self.describe()}: {what} must be {self._state_form()}, "

@@ -33,6 +33,9 @@ class Recurrent(Layer):
     def __init__(self, hidden_size=None, input_size=None, *, return_sequences=False, return_state=False,
                  name=None, dtype=None, **cell_options):
         super().__init__(name=name, dtype=dtype)
+        if hidden_size is None:
+            kind = type(self).__name__
+            raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
         self.cell = self.cell_class(hidden_size, name=f"{self.name}.cell", dtype=dtype, **cell_options)
         self.hidden_size = self.cell.hidden_size
         self.input_size = _positive_int(type(self).__name__, "input_size", input_size, optional=True)
