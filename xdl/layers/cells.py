@@ -128,7 +128,7 @@ class RecurrentCell(Layer):
     def call(self, x, training=False, state=None):
         xp, n = self.backend.xp, x.shape[0]
         states = self.fill(self.unpack(state, n), n)
-        xw = xp.expand_dims(x @ self.kernel.value + self.bias.value, axis=1)
+        xw = xp.expand_dims(self.project(x), axis=1)
         _, final, cache = self.scan(xw, states)
         if training:
             self._steps.append((x, states[0], cache))
@@ -149,8 +149,12 @@ class RecurrentCell(Layer):
         return dxw @ self.kernel.value.T, self.pack(dprev)
 
     # -- what each cell implements ---------------------------------------------------------
+    def project(self, x):
+        """Input projections of rows x (M, F) -> (M, G*H), as ``scan`` takes them."""
+        return x @ self.kernel.value + self.bias.value
+
     def scan(self, xw, states):
-        """Run over time. xw (N, T, G*H): every step's input projection plus bias; states:
+        """Run over time. xw (N, T, G*H): every step's ``project``-ed input; states:
         tuple of (N, H). Returns (hs (N, T, H), final states, cache for scan_back)."""
         raise NotImplementedError
 

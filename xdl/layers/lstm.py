@@ -42,9 +42,12 @@ class LSTMCell(RecurrentCell):
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
+    def project(self, x):
+        # pre-activations come scaled, z * scale, so each step is one product and one tanh
+        return x @ (self.kernel.value * self.scale) + self.bias.value * self.scale
+
     def scan(self, xw, states):
         xp, H = self.backend.xp, self.hidden_size
-        xw = xw * self.scale  # once for all steps, so each step is one product and one tanh
         U = self.recurrent_kernel.value * self.scale
         (h, c), c0 = states, states[1]
         ss, cs, tcs, hs = [], [], [], []

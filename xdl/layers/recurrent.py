@@ -88,7 +88,7 @@ class Recurrent(Layer):
             raise ShapeError(f"{self.describe()}: got a sequence of length 0, expected at least one step")
         states = cell.fill(cell.unpack(initial_state, n, "initial_state"), n)
         x = xp.reshape(x, (n * steps, features))
-        xw = x @ cell.kernel.value + cell.bias.value  # every step's input projection at once
+        xw = cell.project(x)  # every step's input projection at once
         hs, final, cache = cell.scan(xp.reshape(xw, (n, steps, -1)), states)
         self._cache = (x, states[0], hs, cache)
         self._columns = False
