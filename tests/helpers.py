@@ -41,14 +41,14 @@ def numeric_gradient(objective, value, install, eps=1e-6):
     return grad
 
 
-def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0):
+def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0, training=True):
     """Compare ``layer.backward`` with central differences for the input and every parameter.
 
     The objective is ``sum(layer(x) * R)`` for a fixed random ``R``, so ``dL/dy = R``.
     """
     rng = np.random.default_rng(seed)
     x = be.asarray(x, dtype=be.xp.float64)
-    y = layer.forward(x, training=True)
+    y = layer.forward(x, training=training)
     assert y.dtype == be.xp.float64, f"{layer.name} computed in {y.dtype}, not float64"
     R = be.asarray(rng.standard_normal(tuple(y.shape)), dtype=be.xp.float64)
     dx = host(layer.backward(R))
@@ -58,7 +58,7 @@ def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0):
     state = {"x": x}
 
     def objective():
-        return float(np.sum(host(layer.call(state["x"], True)) * host(R)))
+        return float(np.sum(host(layer.call(state["x"], training)) * host(R)))
 
     def install_x(value):
         state["x"] = be.asarray(value, dtype=be.xp.float64)

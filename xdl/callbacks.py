@@ -72,7 +72,7 @@ class EarlyStopping(_Monitor):
                 self._best_weights = _copy_weights(self.model)
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

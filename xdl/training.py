@@ -116,7 +116,7 @@ def _train_epoch(model, X, y, batch_size, rng, progress):
         yb = y[i:j, ...]
         loss, out = model.train_step(X[i:j, ...], yb)
         totals = _accumulate(totals, [loss] + [m(yb, out) for m in model.metrics], j - i)
-        progress.batch_end(j, lambda: float(be.to_numpy(totals[0])) / j)
+        progress.batch_end(j, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
     return _read(model, totals, n)
 
 
