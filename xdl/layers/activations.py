@@ -11,8 +11,9 @@ class ReLU(Layer):
 
     def call(self, x, training=False):
         # where(), not maximum(x, 0.0): array-api-compat turns maximum's scalar into a tensor,
-        # which on torch-CUDA is a host-to-device copy that waits for the GPU
-        self.y = self.backend.xp.where(x > 0, x, 0.0)
+        # which on torch-CUDA is a host-to-device copy that waits for the GPU. x < 0 rather
+        # than x > 0 so that a NaN passes through, as in NumPy and PyTorch, instead of hiding.
+        self.y = self.backend.xp.where(x < 0, 0.0, x)
         return self.y
 
     def backprop(self, dy):
