@@ -104,7 +104,8 @@ def train(xdl, model, train_codes, val, args):
     for step in range(1, steps + 1):
         rows = rng.integers(0, len(train_codes) - args.seq - 1, size=args.batch)[:, None] + offsets
         chunk = train_codes[rows]
-        total = total + model.train_step(be.asarray(chunk[:, :-1]), be.asarray(chunk[:, 1:]))
+        loss, _ = model.train_step(be.asarray(chunk[:, :-1]), be.asarray(chunk[:, 1:]))
+        total = total + loss  # stays on the device until the next report
         elapsed = time.perf_counter() - start
         if step % args.eval_every and step != steps and elapsed < 60 * args.minutes:
             continue
