@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import pathlib
 import sysconfig
 import time
@@ -26,12 +27,8 @@ INDEX = {ch: i for i, ch in enumerate(VOCAB)}
 
 def stdlib_docstrings(limit):
     """Docstrings of modules, classes and functions in the standard library's sources."""
-    root = pathlib.Path(sysconfig.get_paths()["stdlib"])
-    skip = {"test", "tests", "site-packages", "idlelib", "lib2to3", "__pycache__"}
     docs, total = [], 0
-    for path in sorted(root.rglob("*.py")):
-        if skip.intersection(path.relative_to(root).parts):
-            continue
+    for path in _stdlib_sources():
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, ValueError):
@@ -45,6 +42,14 @@ def stdlib_docstrings(limit):
         if total >= limit:
             break
     return docs
+
+
+def _stdlib_sources():
+    """The standard library's .py files in a fixed order, without tests and installed packages."""
+    skip = {"test", "tests", "site-packages", "dist-packages", "idlelib", "lib2to3", "__pycache__"}
+    for folder, subfolders, files in os.walk(sysconfig.get_paths()["stdlib"]):
+        subfolders[:] = sorted(d for d in subfolders if d not in skip)
+        yield from (pathlib.Path(folder, name) for name in sorted(files) if name.endswith(".py"))
 
 
 def encode(text):

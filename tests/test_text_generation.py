@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_examples import load
 
-TINY = ["--chars", "30000", "--steps", "45", "--embed", "16", "--hidden", "32", "--batch", "16",
-        "--seq", "16", "--eval-every", "15", "--learning-rate", "0.01", "--sample", "40", "--prime", "The "]
+TINY = ["--chars", "30000", "--steps", "30", "--embed", "16", "--hidden", "32", "--batch", "16",
+        "--seq", "16", "--eval-every", "10", "--learning-rate", "0.02", "--sample", "40", "--prime", "The "]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
