@@ -83,7 +83,10 @@ def torch_step(device, fused):
     embed = torch.nn.Embedding(VOCAB, EMBED).to(device)
     if fused:
         lstm = torch.nn.LSTM(EMBED, HIDDEN, batch_first=True).to(device)
-        recur = lambda e: lstm(e)[0]  # noqa: E731
+
+        def recur(e):
+            return lstm(e)[0]
+
         recur_params = list(lstm.parameters())
     else:
         loop = _CellLoop(torch)
