@@ -158,7 +158,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--learning-rate", type=float, default=4e-3)
     p.add_argument("--clipnorm", type=float, default=5.0)
     p.add_argument("--minutes", type=float, default=4.5, help="training time budget")
     p.add_argument("--steps", type=int, default=100_000, help="training step budget")
