@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import register_layer
-from .cells import RecurrentCell, previous
+from .cells import RecurrentCell
 
 
 @register_layer
@@ -48,38 +48,31 @@ class LSTMCell(RecurrentCell):
 
     def scan(self, xw, states):
         xp, H = self.backend.xp, self.hidden_size
-        U = self.recurrent_kernel.value * self.scale
-        (h, c), c0 = states, states[1]
-        ss, cs, tcs, hs = [], [], [], []
+        U, scale2 = self.recurrent_kernel.value * self.scale, self.scale * self.scale
+        (h, c), hs, cache = states, [], []
         for t in range(xw.shape[1]):
             s = xp.tanh(xw[:, t, :] + h @ U)
             ifo = 0.5 * s[:, :3 * H] + 0.5
-            c = ifo[:, H:2 * H] * c + ifo[:, :H] * s[:, 3 * H:]
+            c_prev, c = c, ifo[:, H:2 * H] * c + ifo[:, :H] * s[:, 3 * H:]
             tc = xp.tanh(c)
             h = ifo[:, 2 * H:] * tc
-            ss.append(s), cs.append(c), tcs.append(tc), hs.append(h)
-        cache = (xp.stack(ss, axis=1), xp.stack(cs, axis=1), c0, xp.stack(tcs, axis=1))
+            hs.append(h)
+            # for backward, per step while the arrays are small and in cache: the gates'
+            # pre-activation gradient is [dc, dc, dh, dc] * factor (scale**2: sigmoid(z) = (tanh(z/2)+1)/2)
+            factor = xp.concat([s[:, 3 * H:], c_prev, tc, ifo[:, :H]], axis=1) * ((1.0 - s * s) * scale2)
+            cache.append((factor, ifo[:, 2 * H:] * (1.0 - tc * tc), ifo[:, H:2 * H]))
         return xp.stack(hs, axis=1), (h, c), cache
 
     def scan_back(self, cache, dhs, dstates):
-        xp, H = self.backend.xp, self.hidden_size
-        s, cs, c0, tc = cache
-        ifo = 0.5 * s[..., :3 * H] + 0.5
-        i, f, o, g = ifo[..., :H], ifo[..., H:2 * H], ifo[..., 2 * H:], s[..., 3 * H:]
-        # what does not depend on the incoming gradient, for all steps at once: the gates'
-        # pre-activation gradient is [dc, dc, dh, dc] * factors[t] * scale**2, and the
-        # scale**2 is applied once at the end (and folded into the recurrent kernel meanwhile)
-        factors = xp.concat([g, previous(xp, c0, cs), tc, i], axis=-1) * (1.0 - s * s)
-        dc_dh = o * (1.0 - tc * tc)
-        scale2 = self.scale * self.scale
-        U_T = (self.recurrent_kernel.value * scale2).T
-        (dh, dc), dzs = dstates, [None] * s.shape[1]
-        for t in reversed(range(s.shape[1])):
+        xp, U_T = self.backend.xp, self.recurrent_kernel.value.T
+        (dh, dc), dzs = dstates, [None] * len(cache)
+        for t in reversed(range(len(cache))):
+            factor, dc_dh, f = cache[t]
             if dhs is not None:
                 dh = dh + dhs[:, t, :]
-            dc = dc + dh * dc_dh[:, t, :]
-            dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factors[:, t, :]
+            dc = dc + dh * dc_dh
+            dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factor
             dh = dzs[t] @ U_T
-            dc = dc * f[:, t, :]
-        dz = xp.stack(dzs, axis=1) * scale2
+            dc = dc * f
+        dz = xp.stack(dzs, axis=1)
         return dz, dz, (dh, dc)
