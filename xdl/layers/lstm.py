@@ -58,7 +58,8 @@ class LSTMCell(RecurrentCell):
             h = ifo[:, 2 * H:] * tc
             hs.append(h)
             # for backward, per step while the arrays are small and in cache: the gates'
-            # pre-activation gradient is [dc, dc, dh, dc] * factor (scale**2: sigmoid(z) = (tanh(z/2)+1)/2)
+            # pre-activation gradient is [dc, dc, dh, dc] * factor, where (1 - s*s) * scale**2
+            # is each gate's derivative: 0.25 (1 - s^2) for the sigmoids, 1 - g^2 for g
             factor = xp.concat([s[:, 3 * H:], c_prev, tc, ifo[:, :H]], axis=1) * ((1.0 - s * s) * scale2)
             cache.append((factor, ifo[:, 2 * H:] * (1.0 - tc * tc), ifo[:, H:2 * H]))
         return xp.stack(hs, axis=1), (h, c), cache
