@@ -74,6 +74,20 @@ class Backend:
     def synchronize(self):
         """Wait until queued device work is done (for timing); a no-op on the CPU."""
 
+    # -- fast paths: portable defaults here, faster forms in the adapters --------------------
+    def relu(self, x):
+        """``max(x, 0)``. where(), not maximum(x, 0.0): array-api-compat turns maximum's scalar
+        into an array, which on torch-CUDA is a host-to-device copy that waits for the GPU."""
+        return self.xp.where(x > 0, x, 0.0)
+
+    def relu_backward(self, y, dy):
+        """``dy`` where the ReLU output ``y`` is positive, else 0."""
+        return self.xp.where(y > 0, dy, 0.0)
+
+    def sum_rows(self, x):
+        """Sum of a 2-D array over its first axis (N, M) -> (M,): bias gradients."""
+        return self.xp.sum(x, axis=0)
+
     def dtype(self, name: str):
         """The namespace's dtype object for a name such as "float32"."""
         return getattr(self.xp, name)

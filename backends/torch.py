@@ -30,6 +30,12 @@ class TorchBackend(Backend):
     def to_device(self, x):
         return x.to(self.device)
 
+    def relu(self, x):
+        return self.torch.relu(x)
+
+    def relu_backward(self, y, dy):
+        return dy * (y > 0)
+
     def synchronize(self):
         if self.device.type == "cuda":
             import torch
@@ -48,7 +54,9 @@ def create(device=None) -> Backend:
         if not torch.cuda.is_available():
             raise RuntimeError("torch has no CUDA device here")
         device = torch.device("cuda", device.index or 0)
-    return TorchBackend("torch", xp, device, sys.modules[__name__])
+    backend = TorchBackend("torch", xp, device, sys.modules[__name__])
+    backend.torch = torch  # the library itself, for its fused kernels
+    return backend
 
 
 def is_array(x) -> bool:

@@ -57,6 +57,8 @@ class NeuralNetwork:
             self.output_shape = self._propagate(tuple(input_shape), build=True)
         self.backend, self.input_shape, self.built = be, tuple(input_shape), True
         self._parameters = [p for layer in self.layers for p in layer.parameters()]
+        # training backpropagates no further than the first layer with parameters
+        self._trainable = next((i for i, layer in enumerate(self.layers) if layer.parameters()), None)
 
     def _require_layers(self) -> list:
         if not self.layers:
@@ -120,7 +122,11 @@ class NeuralNetwork:
     def train_step(self, x, y):
         """One step on a batch already on the device; returns the loss as a 0-d device array."""
         loss = self.loss.call(y, self.call(x, True))
-        self.backprop(self.loss.backward())
+        if self._trainable is not None:  # nobody reads dX: the first trainable layer skips it
+            grad = self.loss.backward()
+            for layer in reversed(self.layers[self._trainable + 1:]):
+                grad = layer.backprop(grad)
+            self.layers[self._trainable].backprop_parameters(grad)
         self.optimizer.step(self._parameters)
         return loss
 

@@ -74,6 +74,11 @@ class Layer:
     def backprop(self, dy):
         raise NotImplementedError
 
+    def backprop_parameters(self, dy) -> None:
+        """Fill the parameters' grads only: a model's first trainable layer, whose ``dx``
+        nobody reads. Layers override it to skip computing ``dx`` (Dense saves a GEMM)."""
+        self.backprop(dy)
+
     def output_shape(self, input_shape) -> tuple:
         return tuple(input_shape)
 

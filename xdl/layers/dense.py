@@ -64,16 +64,18 @@ class Dense(Layer):
         return y
 
     def backprop(self, dy):
-        xp, x = self.backend.xp, self.x
+        self.backprop_parameters(dy)
+        return dy @ self.W.value.T
+
+    def backprop_parameters(self, dy):
+        x, dy2 = self.x, dy
         if x.ndim > 2:  # fold leading axes into one batch axis for the weight gradient
+            xp = self.backend.xp
             x = xp.reshape(x, (-1, self.input_size))
             dy2 = xp.reshape(dy, (-1, self.output_size))
-        else:
-            dy2 = dy
         self.W.grad = x.T @ dy2
         if self.use_bias:
-            self.b.grad = xp.sum(dy2, axis=0)
-        return dy @ self.W.value.T
+            self.b.grad = self.backend.sum_rows(dy2)
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,
