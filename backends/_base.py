@@ -30,6 +30,10 @@ class Status:
     priority: int = 0
 
 
+class DeviceError(ValueError):
+    """An array of the backend's own library sits on another device than the backend's."""
+
+
 class Backend:
     """An array namespace bound to one device, plus what the standard lacks.
 
@@ -50,12 +54,22 @@ class Backend:
         return self._adapter.is_array(x)
 
     def asarray(self, x, dtype=None):
-        """Move ``x`` (list, scalar, NumPy or any backend's array) onto this backend's device."""
+        """``x`` (list, scalar, NumPy or any library's array) as an array of this backend.
+
+        Arrays of this library must already be on this backend's device (``DeviceError``
+        otherwise: moving them is the caller's decision). Other DLPack-capable arrays are
+        taken without a copy where the libraries can share memory on this device; the rest
+        pass through the host.
+        """
         xp = self.xp
+        if not self.owns(x) and hasattr(x, "__dlpack__"):
+            x = self._from_dlpack(x)
         if self.owns(x):
+            if not self.same_device(x):
+                raise DeviceError(f"array on device {x.device}, expected {self.device}")
             if dtype is not None and x.dtype != dtype:
                 x = xp.astype(x, dtype)
-            return x if self.same_device(x) else self.to_device(x)
+            return x
         host = _host_array(x)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"expected numeric data, got dtype {host.dtype}")
@@ -63,6 +77,14 @@ class Backend:
 
     def same_device(self, x) -> bool:
         return True
+
+    def _from_dlpack(self, x):
+        """``x`` shared as this library's array on this device, or ``x`` itself if it cannot be."""
+        try:
+            shared = self.xp.from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError, AttributeError, NotImplementedError):
+            return x
+        return shared if self.same_device(shared) else x
 
     def to_device(self, x):
         return self.xp.asarray(x, device=self.device)
@@ -77,8 +99,9 @@ class Backend:
     # -- fast paths: portable defaults here, faster forms in the adapters --------------------
     def relu(self, x):
         """``max(x, 0)``. where(), not maximum(x, 0.0): array-api-compat turns maximum's scalar
-        into an array, which on torch-CUDA is a host-to-device copy that waits for the GPU."""
-        return self.xp.where(x > 0, x, 0.0)
+        into an array, which on torch-CUDA is a host-to-device copy that waits for the GPU.
+        x < 0 rather than x > 0 so that a NaN passes through, as in NumPy and PyTorch."""
+        return self.xp.where(x < 0, 0.0, x)
 
     def relu_backward(self, y, dy):
         """``dy`` where the ReLU output ``y`` is positive, else 0."""
@@ -87,6 +110,15 @@ class Backend:
     def sum_rows(self, x):
         """Sum of a 2-D array over its first axis (N, M) -> (M,): bias gradients."""
         return self.xp.sum(x, axis=0)
+
+    def random_uniform(self, seed: int):
+        """A generator of uniform [0, 1) arrays on this device: ``draw(shape, dtype)``.
+
+        This default draws on the host and copies over; adapters with a device generator
+        override it, so that e.g. dropout masks cost no host-to-device transfer.
+        """
+        rng = numpy.random.default_rng(seed)
+        return lambda shape, dtype: self.xp.asarray(rng.random(shape), dtype=dtype, device=self.device)
 
     def dtype(self, name: str):
         """The namespace's dtype object for a name such as "float32"."""

@@ -39,6 +39,10 @@ class NumpyBackend(Backend):
             ones = self._ones[key] = numpy.ones(x.shape[0], dtype=x.dtype)
         return ones @ x
 
+    def random_uniform(self, seed):
+        rng = numpy.random.default_rng(seed)
+        return lambda shape, dtype: rng.random(shape, dtype=dtype)  # float32 drawn as such
+
 
 def create(device=None) -> Backend:
     import array_api_compat.numpy as xp

@@ -5,19 +5,32 @@ __version__ = "0.1.0"
 
 from ._backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy,
                        use_backend, use_floatx)
+from . import callbacks, metrics, schedules
+from .callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
-from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
-from .losses import MSE, Loss, MeanSquaredError
+from .layers import (BatchNorm, Dense, Dropout, Layer, LayerNorm, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
+                     register_layer)
+from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
+                     MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
 from .network import NeuralNetwork, Sequential
-from .optimizers import SGD, Optimizer
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .parameter import Parameter
 from .random import seed
-from .training import History
+from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
+from .history import History
+from .io import export_weights, import_weights
+from .metrics import Accuracy, TopKAccuracy
 
 __all__ = [
     "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx",
     "to_numpy", "use_backend", "use_floatx", "seed",
     "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-    "Loss", "MSE", "MeanSquaredError", "Optimizer", "SGD", "NeuralNetwork", "Sequential", "History",
+    "Dropout", "BatchNorm", "LayerNorm",
+    "Loss", "MSE", "MeanSquaredError", "MAE", "MeanAbsoluteError", "Huber", "CrossEntropy",
+    "CategoricalCrossEntropy", "SparseCategoricalCrossEntropy", "BinaryCrossEntropy",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
+    "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
+    "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
+    "export_weights", "import_weights",
 ]

@@ -9,6 +9,8 @@ import contextlib
 import os
 import warnings
 
+from array_api_compat import array_namespace  # noqa: F401  (the namespace of given arrays)
+
 import backends
 
 from .errors import BackendError
@@ -124,3 +126,14 @@ def use_floatx(name: str):
 def to_numpy(x):
     """A host (NumPy) copy of any backend's array."""
     return backends.to_numpy(x, copy=True)
+
+
+def convert(be, x, dtype=None, where=""):
+    """``be.asarray(x, dtype)``, with errors that name ``where`` the data was going (a layer
+    or an argument), what came and what was expected."""
+    try:
+        return be.asarray(x, dtype=dtype)
+    except backends.DeviceError as e:
+        raise BackendError(f"{where}: {e} on {be.name}; move the data to that device first") from None
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}") from None

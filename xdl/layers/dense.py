@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import initializers
+from .._backend import convert
 from .base import Layer, expect_last_axis, register_layer
 
 
@@ -100,11 +101,13 @@ class Dense(Layer):
         p = getattr(self, attr)
         if p is None:
             raise AttributeError(f"{self.describe()} has no {attr} yet: it is built on first use")
-        value = self.backend.asarray(value, dtype=self.dtype)
+        value = convert(self.backend, value, self.dtype, f"{self.describe()}: {attr}")
         if value.shape != p.value.shape:
             if math.prod(value.shape) != p.size:  # accept the tutorial's (1, n) bias for an (n,) parameter
                 raise ValueError(f"{self.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
             value = self.backend.xp.reshape(value, p.value.shape)
+        if field == "value":  # optimizers update weights in place: never the caller's array
+            value = self.backend.xp.asarray(value, copy=True)
         setattr(p, field, value)
 
 
