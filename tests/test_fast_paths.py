@@ -91,3 +91,16 @@ def test_dense_backprop_parameters_skips_dx(be):
     assert layer.backprop_parameters(dy) is None
     assert_close(layer.dweights, expected[0])
     assert_close(layer.dbias, expected[1])
+
+
+def test_training_step_stays_float32(be):
+    model = xdl.NeuralNetwork([xdl.Dense(4, 5), xdl.ReLU(), xdl.Dense(5, 3)])
+    model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.SGD(0.1))
+    x = be.asarray(np.random.default_rng(6).standard_normal((6, 4)), dtype=be.xp.float32)
+    labels = be.asarray(np.array([0, 1, 2, 0, 1, 2]))
+    model.forward(x)
+    for _ in range(2):  # the second step updates arrays the first one wrote
+        loss, out = model.train_step(x, labels)
+    assert loss.dtype == be.xp.float32 and out.dtype == be.xp.float32
+    for p in model.parameters():
+        assert p.value.dtype == be.xp.float32 and p.grad.dtype == be.xp.float32, p.name
