@@ -50,26 +50,32 @@ def time_calls(fn, calls):
     return (clock() - start) / calls
 
 
-def calibrate(fn, target_s=0.2):
-    """How many calls make a repetition of about ``target_s``."""
-    per_call = time_calls(fn, 1)
-    return max(1, int(target_s / max(per_call, 1e-6)))
+def time_for(fn, target_s):
+    """Seconds per call of ``fn``, averaged over as many calls as fill ``target_s`` (at least one).
+
+    A time budget, not a call count fixed in advance: when neighbours slow the machine down
+    mid-run, a repetition grows by one call, not by the factor of the slowdown."""
+    calls, start = 0, clock()
+    while True:
+        fn()
+        calls += 1
+        elapsed = clock() - start
+        if elapsed >= target_s:
+            return elapsed / calls
 
 
 def measure(workload, reps=7, warmup=3, target_s=0.2):
     """Interleave repetitions of every available candidate; returns {label: Timing}."""
     runners = {k: f for k, f in workload.candidates.items() if f is not None}
-    calls = {}
-    for label, fn in runners.items():
+    for fn in runners.values():
         for _ in range(warmup):
             fn()
-        calls[label] = calibrate(fn, target_s)
         time.sleep(PAUSE_S)
     timings = {label: Timing(label, []) for label in runners}
     for _ in range(reps):
         for label, fn in runners.items():
             gc.collect()
-            timings[label].seconds.append(time_calls(fn, calls[label]))
+            timings[label].seconds.append(time_for(fn, target_s))
             time.sleep(PAUSE_S)
     return timings
 
