@@ -65,6 +65,8 @@ class Backend:
         if not self.owns(x) and hasattr(x, "__dlpack__"):
             x = self._from_dlpack(x)
         if self.owns(x):
+            if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+                raise TypeError(f"expected numeric data, got dtype {x.dtype}")
             if not self.same_device(x):
                 raise DeviceError(f"array on device {x.device}, expected {self.device}")
             if dtype is not None and x.dtype != dtype:

@@ -113,3 +113,15 @@ def test_export_and_import_weights(be):
     with pytest.raises(KeyError, match=r"missing \['layers.4.bias'\], unexpected \['head.bias'\]"):
         xdl.import_weights(other, {**{k: v for k, v in weights.items() if k != "layers.4.bias"},
                                    "head.bias": np.zeros(4)})
+
+
+def test_resume_from_a_model_checkpoint_callback(be, tmp_path):
+    straight = model_with_state()
+    straight.fit(X, Y, epochs=3, batch_size=16, verbose=0)
+    interrupted = model_with_state()
+    saver = xdl.ModelCheckpoint(tmp_path / "last.xdl", include_optimizer=True)
+    interrupted.fit(X, Y, epochs=2, batch_size=16, verbose=0, callbacks=[saver])  # "crashes" after epoch 2
+    resumed = xdl.NeuralNetwork.load(tmp_path / "last.xdl")
+    resumed.fit(X, Y, epochs=3, batch_size=16, verbose=0, initial_epoch=resumed.epoch)
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert_close(b.value, a.value, rtol=1e-6, atol=1e-7, err_msg=a.name)

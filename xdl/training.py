@@ -112,10 +112,10 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
             if validation is not None:
                 scores = _scores(model, *validation, batch_size)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
+            model.epoch = epoch + 1  # before the callbacks: a checkpoint saved now resumes after it
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             history.record(epoch, **logs)
-            model.epoch = epoch + 1
             progress.epoch_end(epoch, logs)
             if model.stop_training:
                 break
