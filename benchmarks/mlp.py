@@ -16,10 +16,10 @@ from .harness import Workload
 
 BATCH, SIZES = 128, (784, 256, 256, 10)
 PROBE_BATCH, PROBE_WIDTH, PROBE_LAYERS = 32, 32, 10
-LEARNING_RATE = 0.01
 
 
 def workloads(backend, quick=False):
+    """The four MLP workloads with xdl on ``backend``; ``quick`` needs nothing smaller here."""
     import xdl
 
     be = xdl.set_backend(backend, fallback=False)

@@ -57,11 +57,11 @@ def xdl_infer(problem, be):
 
 
 def xdl_gemms(problem, be):
-    return _gemms(problem, be.xp, lambda a: be.asarray(a), be.synchronize)
+    return _gemms(problem, be.asarray, be.synchronize)
 
 
-def _gemms(problem, xp, put, sync):
-    """The GEMMs of one training step alone, through namespace ``xp``."""
+def _gemms(problem, put, sync):
+    """The GEMMs of one training step alone, on arrays ``put`` makes from host arrays."""
     xs = [put(np.ones((problem.batch, w.shape[0]), np.float32)) for w in problem.weights]
     dys = [put(np.ones((problem.batch, w.shape[1]), np.float32)) for w in problem.weights]
     ws = [put(w) for w in problem.weights]
@@ -125,7 +125,7 @@ def torch_infer(problem, torch, be):
 def torch_gemms(problem, torch, be):
     device = _torch_device(torch, be)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    return _gemms(problem, torch, lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device), sync)
+    return _gemms(problem, lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device), sync)
 
 
 # -- plain NumPy -------------------------------------------------------------------------------
@@ -174,4 +174,4 @@ def numpy_infer(problem):
 
 
 def numpy_gemms(problem):
-    return _gemms(problem, np, lambda a: a, lambda: None)
+    return _gemms(problem, lambda a: a, lambda: None)

@@ -30,6 +30,7 @@ class NeuralNetwork:
         self.input_shape = self.output_shape = None
         self.built = False
         self._parameters = []
+        self._trainable = None  # index of the first layer with trainable parameters (set by build)
         for layer in layers:
             self.add(layer)
 
