@@ -7,6 +7,9 @@ from ._backend import (available_backends, floatx, get_backend, set_backend, set
                        use_backend, use_floatx)
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
 from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
+from .layers.conv import Conv2D
+from .layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from .layers.reshape import Flatten, Reshape
 from .losses import MSE, Loss, MeanSquaredError
 from .network import NeuralNetwork, Sequential
 from .optimizers import SGD, Optimizer
@@ -21,3 +24,4 @@ __all__ = [
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Loss", "MSE", "MeanSquaredError", "Optimizer", "SGD", "NeuralNetwork", "Sequential", "History",
 ]
+__all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]
