@@ -74,6 +74,15 @@ class Backend:
     def synchronize(self):
         """Wait until queued device work is done (for timing); a no-op on the CPU."""
 
+    def random_uniform(self, seed: int):
+        """A generator of uniform [0, 1) arrays on this device: ``draw(shape, dtype)``.
+
+        This default draws on the host and copies over; adapters with a device generator
+        override it, so that e.g. dropout masks cost no host-to-device transfer.
+        """
+        rng = numpy.random.default_rng(seed)
+        return lambda shape, dtype: self.xp.asarray(rng.random(shape), dtype=dtype, device=self.device)
+
     def dtype(self, name: str):
         """The namespace's dtype object for a name such as "float32"."""
         return getattr(self.xp, name)

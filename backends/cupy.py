@@ -38,6 +38,18 @@ class CupyBackend(Backend):
     def synchronize(self):
         self.device.synchronize()
 
+    def random_uniform(self, seed):
+        import cupy
+
+        with self.device:
+            rng = cupy.random.default_rng(seed)
+
+        def draw(shape, dtype):
+            with self.device:
+                return rng.random(shape, dtype=dtype)
+
+        return draw
+
 
 def create(device=None) -> Backend:
     import array_api_compat.cupy as xp

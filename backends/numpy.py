@@ -18,12 +18,18 @@ def probe() -> Status:
     return Status("numpy", True, versions=versions, device="cpu", priority=PRIORITY)
 
 
+class NumpyBackend(Backend):
+    def random_uniform(self, seed):
+        rng = numpy.random.default_rng(seed)
+        return lambda shape, dtype: rng.random(shape, dtype=dtype)  # float32 drawn as such
+
+
 def create(device=None) -> Backend:
     import array_api_compat.numpy as xp
 
     if device not in (None, "cpu"):
         raise ValueError(f"numpy runs on 'cpu' only, not {device!r}")
-    return Backend("numpy", xp, "cpu", sys.modules[__name__])
+    return NumpyBackend("numpy", xp, "cpu", sys.modules[__name__])
 
 
 def is_array(x) -> bool:

@@ -30,6 +30,13 @@ class TorchBackend(Backend):
     def to_device(self, x):
         return x.to(self.device)
 
+    def random_uniform(self, seed):
+        import torch
+
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        return lambda shape, dtype: torch.rand(shape, generator=gen, device=self.device, dtype=dtype)
+
     def synchronize(self):
         if self.device.type == "cuda":
             import torch

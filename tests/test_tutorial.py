@@ -51,7 +51,7 @@ def test_slide5_sgd(tutorial_be):
     before = np.array(layer.weights.tolist())
     optimizer.update(layer)
     expected = before - 0.1 * np.array(layer.dweights.tolist())
-    np.testing.assert_allclose(np.array(layer.weights.tolist()), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.array(layer.weights.tolist()), expected, rtol=1e-6, atol=1e-6)  # float32
 
 
 def test_slides6_to_8_regression(tutorial_be, capsys):

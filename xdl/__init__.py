@@ -10,11 +10,13 @@ from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, regis
 from .layers.conv import Conv2D
 from .layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .layers.reshape import Flatten, Reshape
-from .losses import MSE, Loss, MeanSquaredError
+from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
+                     MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
 from .network import NeuralNetwork, Sequential
-from .optimizers import SGD, Optimizer
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .parameter import Parameter
 from .random import seed
+from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .training import History
 
 __all__ = [
@@ -22,6 +24,9 @@ __all__ = [
     "to_numpy", "use_backend", "use_floatx", "seed",
     "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-    "Loss", "MSE", "MeanSquaredError", "Optimizer", "SGD", "NeuralNetwork", "Sequential", "History",
+    "Loss", "MSE", "MeanSquaredError", "MAE", "MeanAbsoluteError", "Huber", "CrossEntropy",
+    "CategoricalCrossEntropy", "SparseCategoricalCrossEntropy", "BinaryCrossEntropy",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
+    "NeuralNetwork", "Sequential", "History",
 ]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]

@@ -9,6 +9,8 @@ import contextlib
 import os
 import warnings
 
+from array_api_compat import array_namespace  # noqa: F401  (the namespace of given arrays)
+
 import backends
 
 from .errors import BackendError

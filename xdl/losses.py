@@ -1,5 +1,9 @@
 """Losses: ``forward(y_true, y_pred)`` returns the mean loss, ``backward()`` its gradient
-with respect to ``y_pred``. The value stays a 0-d array on the device: no host sync."""
+with respect to ``y_pred``. The value stays a 0-d array on the device: no host sync.
+
+Every loss averages over all leading axes, so (batch, time, classes) predictions of a
+sequence model need no reshaping.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import math
 
 from ._backend import floatx, get_backend
 from .errors import ShapeError, shape_str
+
+_EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
+# Scalar bounds go through where(), not minimum/maximum: array-api-compat turns their scalar
+# into a tensor, a host-to-device copy (and sync) per call on torch-CUDA.
 
 
 class Loss:
@@ -20,9 +28,16 @@ class Loss:
         be = get_backend()
         if not be.owns(y_pred):  # host data: cast once to the default float dtype
             y_pred = be.asarray(y_pred, dtype=be.dtype(floatx()))
-        y_true = be.asarray(y_true, dtype=y_pred.dtype)
+        y_true = self.targets(be, y_true, y_pred.dtype)
         self.check_shapes(tuple(y_true.shape), tuple(y_pred.shape))
         return self.call(y_true, y_pred)
+
+    def targets(self, be, y, dtype):
+        """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``."""
+        y = be.asarray(y)
+        if self.accepts_labels and be.xp.isdtype(y.dtype, "integral"):
+            return y
+        return be.asarray(y, dtype=dtype)
 
     def check_shapes(self, true_shape, pred_shape):
         if true_shape != pred_shape:
@@ -37,8 +52,12 @@ class Loss:
     def backward(self):
         raise NotImplementedError
 
+    def get_config(self) -> dict:
+        return {}
+
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class MSE(Loss):
@@ -53,13 +72,140 @@ class MSE(Loss):
         return (2.0 / math.prod(diff.shape)) * diff
 
 
-MeanSquaredError = MSE
+class MAE(Loss):
+    """Mean absolute error: ``mean(|y_pred - y_true|)``; its gradient is the sign, scaled."""
 
-LOSSES = {"mse": MSE, "mean_squared_error": MSE}
+    def call(self, y_true, y_pred):
+        xp = get_backend().xp
+        self.diff = y_pred - y_true
+        return xp.mean(xp.abs(self.diff))
+
+    def backward(self):
+        return get_backend().xp.sign(self.diff) * (1.0 / math.prod(self.diff.shape))
+
+
+class Huber(Loss):
+    """Quadratic within ``delta`` of the target, linear beyond: robust to outliers."""
+
+    def __init__(self, delta=1.0):
+        if not delta > 0:
+            raise ValueError(f"Huber: delta must be positive, got {delta!r}")
+        self.delta = float(delta)
+
+    def call(self, y_true, y_pred):
+        xp = get_backend().xp
+        self.diff = d = y_pred - y_true
+        a = xp.abs(d)
+        quadratic = xp.where(a < self.delta, a, self.delta)  # the part of |d| inside delta
+        return xp.mean(0.5 * quadratic * quadratic + self.delta * (a - quadratic))
+
+    def backward(self):
+        d = self.diff
+        return get_backend().xp.clip(d, -self.delta, self.delta) * (1.0 / math.prod(d.shape))
+
+    def get_config(self):
+        return {"delta": self.delta}
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy over the last axis of ``y_pred`` (N, ..., C).
+
+    Targets are integer class labels (N, ...) or one-hot/probability rows (N, ..., C).
+    With ``from_logits=True`` (the default) ``y_pred`` are raw scores: the softmax is
+    computed here, stably (max subtracted), and its gradient fuses into ``softmax - target``.
+    With ``from_logits=False`` ``y_pred`` are probabilities (e.g. after ``Softmax``).
+    """
+
+    accepts_labels = True
+
+    def __init__(self, from_logits=True):
+        self.from_logits = bool(from_logits)
+
+    def check_shapes(self, true_shape, pred_shape):
+        if true_shape != pred_shape and true_shape != pred_shape[:-1]:
+            raise ShapeError(
+                f"{type(self).__name__}: y_pred has shape {shape_str(pred_shape, None)}, so y_true must be "
+                f"labels of shape {shape_str(pred_shape[:-1], None)} or one-hot/probabilities of shape "
+                f"{shape_str(pred_shape, None)}; got {shape_str(true_shape, None)}"
+            )
+
+    def call(self, y_true, y_pred):
+        xp = get_backend().xp
+        self.labels = y_true.ndim < y_pred.ndim
+        if self.labels:  # labels -> one-hot rows, by comparison with the class indices
+            classes = xp.arange(y_pred.shape[-1], dtype=y_true.dtype, device=y_true.device)
+            y_true = xp.astype(y_true[..., None] == classes, y_pred.dtype)
+        self.target, self.count = y_true, math.prod(y_pred.shape[:-1])
+        if self.from_logits:
+            shifted = y_pred - xp.max(y_pred, axis=-1, keepdims=True)
+            exp = xp.exp(shifted)
+            total = xp.sum(exp, axis=-1, keepdims=True)
+            self.prob = exp / total
+            log_prob = shifted - xp.log(total)
+        else:
+            self.prob = xp.clip(y_pred, _EPS, 1.0)
+            log_prob = xp.log(self.prob)
+        return -xp.sum(y_true * log_prob) / self.count
+
+    def backward(self):
+        xp, t, scale = get_backend().xp, self.target, 1.0 / self.count
+        if not self.from_logits:
+            return (-scale) * t / self.prob
+        # d/dz of -sum(t * log softmax(z)) is softmax * sum(t) - t; sum(t) is 1 for one-hot rows
+        if self.labels:
+            return (self.prob - t) * scale
+        return (self.prob * xp.sum(t, axis=-1, keepdims=True) - t) * scale
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy, elementwise against targets in [0, 1] of the same shape.
+
+    ``from_logits=True`` takes raw scores and is stable for any magnitude
+    (``max(z, 0) - z t + log1p(exp(-|z|))``); the default takes probabilities (after ``Sigmoid``).
+    """
+
+    def __init__(self, from_logits=False):
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        xp = get_backend().xp
+        self.target, self.count = y_true, math.prod(y_pred.shape)
+        if self.from_logits:
+            self.logits = y_pred
+            terms = xp.where(y_pred > 0, y_pred, 0.0) - y_pred * y_true + xp.log1p(xp.exp(-xp.abs(y_pred)))
+        else:
+            self.prob = p = xp.clip(y_pred, _EPS, 1.0 - _EPS)
+            terms = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log1p(-p))
+        return xp.sum(terms) / self.count
+
+    def backward(self):
+        xp, t, scale = get_backend().xp, self.target, 1.0 / self.count
+        if self.from_logits:
+            prob = 0.5 * (xp.tanh(0.5 * self.logits) + 1.0)  # sigmoid without overflow
+            return (prob - t) * scale
+        p = self.prob
+        return (p - t) / (p * (1.0 - p)) * scale
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+MeanSquaredError, MeanAbsoluteError = MSE, MAE
+CategoricalCrossEntropy = SparseCategoricalCrossEntropy = CrossEntropy
+
+LOSSES = {
+    "mse": MSE, "mean_squared_error": MSE, "mae": MAE, "mean_absolute_error": MAE, "huber": Huber,
+    "cross_entropy": CrossEntropy, "categorical_crossentropy": CrossEntropy,
+    "sparse_categorical_crossentropy": CrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
+}
 
 
 def get(loss) -> Loss:
-    """A ``Loss`` instance, or one built from a name such as "mse"."""
+    """A ``Loss`` instance, or one built from a name such as "mse" or "cross_entropy"."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, type) and issubclass(loss, Loss):

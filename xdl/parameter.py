@@ -12,12 +12,13 @@ class Parameter:
     covers whole; gradients join such a buffer once layers write ``grad`` into it.
     """
 
-    __slots__ = ("name", "value", "grad")
+    __slots__ = ("name", "value", "grad", "trainable")
 
-    def __init__(self, value, name: str):
+    def __init__(self, value, name: str, trainable: bool = True):
         self.name = name
         self.value = value
         self.grad = None
+        self.trainable = trainable  # False: state saved with the model but never given a grad
 
     @property
     def shape(self) -> tuple:

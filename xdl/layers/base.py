@@ -84,8 +84,9 @@ class Layer:
         return {"name": self.name, "dtype": self.dtype_name}
 
     # -- parameters -----------------------------------------------------------------------
-    def add_parameter(self, name: str, value) -> Parameter:
-        p = Parameter(value, name)
+    def add_parameter(self, name: str, value, trainable: bool = True) -> Parameter:
+        """Register an array; ``trainable=False`` for state such as BatchNorm's running mean."""
+        p = Parameter(value, name, trainable)
         self._parameters[name] = p
         return p
 
