@@ -113,15 +113,16 @@ def gather(xp, x_padded, geom):
     return xp.stack([x_padded[:, rows, cols, :] for rows, cols in geom.offsets()], axis=3)
 
 
-def scatter_add(xp, parts, geom):
-    """The adjoint of ``gather``: sum (N, OH, OW, kh * kw, C) windows into (N, Hp, Wp, C).
+def scatter_add(xp, geom, parts, batch, channels, like):
+    """The adjoint of ``gather``: sum one (N, OH, OW, C) array per kernel offset (``parts``,
+    an iterable in ``offsets`` order) into a zero (N, Hp, Wp, C) array of ``like``'s dtype.
 
     Each offset's slice is strided without repeats, so one ``+=`` never hits an element twice.
     """
-    shape = (parts.shape[0],) + geom.padded_hw + (parts.shape[-1],)
-    out = xp.zeros(shape, dtype=parts.dtype, device=parts.device)
-    for k, (rows, cols) in enumerate(geom.offsets()):
-        out[:, rows, cols, :] += parts[:, :, :, k, :]
+    shape = (batch,) + geom.padded_hw + (channels,)
+    out = xp.zeros(shape, dtype=like.dtype, device=like.device)
+    for (rows, cols), part in zip(geom.offsets(), parts):
+        out[:, rows, cols, :] += part
     return out
 
 

@@ -83,15 +83,30 @@ class Conv2D(Layer):
         return xp.reshape(y, (n,) + geom.out_hw + (self.output_channels,))
 
     def backprop(self, dy):
-        xp, geom = self.backend.xp, self.geom
+        xp = self.backend.xp
+        n, oh, ow, _ = dy.shape
         dy2 = xp.reshape(dy, (-1, self.output_channels))
         self.W.grad = xp.reshape(self.cols.T @ dy2, self.W.value.shape)
         if self.use_bias:
             self.b.grad = xp.sum(dy2, axis=0)
-        dcols = dy2 @ xp.reshape(self.W.value, (self._fan_in(), self.output_channels)).T
-        kk = self.kernel_size[0] * self.kernel_size[1]
-        dcols = xp.reshape(dcols, tuple(dy.shape[:3]) + (kk, self.input_channels))
-        return win.crop(win.scatter_add(xp, dcols, geom), geom)
+        parts = self._input_gradient_parts(dy2, (n, oh, ow, self.input_channels))
+        dx = win.scatter_add(xp, self.geom, parts, n, self.input_channels, dy)
+        return win.crop(dx, self.geom)
+
+    def _input_gradient_parts(self, dy2, part_shape):
+        """Per kernel offset, the (N, OH, OW, C_in) gradient its slice of the input receives.
+
+        Either one product per offset (re-reads dy, kh * kw times; its small results stay in
+        cache) or one (N * OH * OW, kh * kw * C_in) product split afterwards (written and read
+        once). Counting memory traffic, the first wins when 2 kk C_in > (kk - 1) C_out.
+        """
+        xp, kk, kw = self.backend.xp, self.kernel_size[0] * self.kernel_size[1], self.kernel_size[1]
+        W = self.W.value
+        if 2 * kk * self.input_channels > (kk - 1) * self.output_channels:
+            return (xp.reshape(dy2 @ W[k // kw, k % kw, ...].T, part_shape) for k in range(kk))
+        dcols = dy2 @ xp.reshape(W, (self._fan_in(), self.output_channels)).T
+        dcols = xp.reshape(dcols, part_shape[:3] + (kk, self.input_channels))
+        return (dcols[:, :, :, k, :] for k in range(kk))
 
     def _fan_in(self):
         return self.kernel_size[0] * self.kernel_size[1] * self.input_channels

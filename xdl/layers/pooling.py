@@ -80,6 +80,18 @@ def _untile(xp, dtiles, geom):
     return out
 
 
+def _reduce_tiles(op, tiles):
+    """(N, OH, ph, OW, pw, C) -> (N, OH, OW, C) by ``op`` over the window axes, one slice at
+    a time: NumPy reduces over inner, strided axes several times slower."""
+    rows = tiles[:, :, 0, ...]
+    for i in range(1, tiles.shape[2]):
+        rows = op(rows, tiles[:, :, i, ...])
+    out = rows[:, :, :, 0, :]
+    for j in range(1, rows.shape[3]):
+        out = op(out, rows[:, :, :, j, :])
+    return out
+
+
 @register_layer
 class MaxPool2D(_Pool2D):
     """Maximum over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
@@ -87,19 +99,19 @@ class MaxPool2D(_Pool2D):
 
     def _call_tiled(self, x, tiles):
         self.windows = tiles
-        self.y = self.backend.xp.max(tiles, axis=(2, 4))
+        self.y = _reduce_tiles(self.backend.xp.maximum, tiles)
         return self.y
 
     def _backprop_tiled(self, dy):
         xp, (ph, pw) = self.backend.xp, self.geom.kernel
-        rows, taken = [], None
-        for i in range(ph):
-            cols = []
-            for j in range(pw):
-                first, taken = _first_hit(xp, self.windows[:, :, i, :, j, :] == self.y, taken)
-                cols.append(xp.where(first, dy, 0.0))
-            rows.append(xp.stack(cols, axis=3))
-        return xp.stack(rows, axis=2)
+        hits = self.windows == self.y[:, :, None, :, None, :]  # every maximum of each window
+        if ph * pw > 1:  # keep the first per window: drop hits after an earlier one
+            taken = hits[:, :, 0, :, 0, :]
+            for i, j in [(i, j) for i in range(ph) for j in range(pw)][1:]:
+                hit = hits[:, :, i, :, j, :]
+                hits[:, :, i, :, j, :] = xp.logical_and(hit, xp.logical_not(taken))
+                taken = xp.logical_or(taken, hit)
+        return xp.astype(hits, dy.dtype) * dy[:, :, None, :, None, :]
 
     def _call_windows(self, x, geom):
         xp = self.backend.xp
@@ -113,12 +125,15 @@ class MaxPool2D(_Pool2D):
 
     def _backprop_windows(self, dy):
         xp, geom = self.backend.xp, self.geom
-        shape = (dy.shape[0],) + geom.padded_hw + (dy.shape[-1],)
-        dx, taken = xp.zeros(shape, dtype=dy.dtype, device=dy.device), None
-        for rows, cols in geom.offsets():
-            first, taken = _first_hit(xp, self.x_padded[:, rows, cols, :] == self.y, taken)
-            dx[:, rows, cols, :] += xp.where(first, dy, 0.0)
+        dx = win.scatter_add(xp, geom, self._first_max_parts(dy), dy.shape[0], dy.shape[-1], dy)
         return win.crop(dx, geom)
+
+    def _first_max_parts(self, dy):
+        """Per window offset: ``dy`` where that offset holds its window's first maximum, else 0."""
+        xp, taken = self.backend.xp, None
+        for rows, cols in self.geom.offsets():
+            first, taken = _first_hit(xp, self.x_padded[:, rows, cols, :] == self.y, taken)
+            yield xp.astype(first, dy.dtype) * dy
 
 
 def _first_hit(xp, hit, taken):
@@ -136,7 +151,7 @@ class AvgPool2D(_Pool2D):
 
     def _call_tiled(self, x, tiles):
         self.tile_shape = tuple(tiles.shape)
-        return self.backend.xp.mean(tiles, axis=(2, 4))
+        return _reduce_tiles(self.backend.xp.add, tiles) * (1.0 / (tiles.shape[2] * tiles.shape[4]))
 
     def _backprop_tiled(self, dy):
         xp = self.backend.xp
@@ -162,11 +177,9 @@ class AvgPool2D(_Pool2D):
 
     def _backprop_windows(self, dy):
         xp, geom = self.backend.xp, self.geom
-        shape = (dy.shape[0],) + geom.padded_hw + (dy.shape[-1],)
-        dx, share = xp.zeros(shape, dtype=dy.dtype, device=dy.device), dy * self.inverse_count
-        for rows, cols in geom.offsets():
-            dx[:, rows, cols, :] += share
-        return win.crop(dx, geom)
+        share = dy * self.inverse_count
+        parts = (share for _ in geom.offsets())
+        return win.crop(win.scatter_add(xp, geom, parts, dy.shape[0], dy.shape[-1], dy), geom)
 
 
 @register_layer
