@@ -154,3 +154,24 @@ def test_cnn_saves_and_loads(be, tmp_path):
     loaded = xdl.NeuralNetwork.load(tmp_path / "cnn.xdl")
     assert loaded.layers[0].stride == (2, 2) and loaded.layers[0].padding == "same"
     assert_close(loaded.forward(x), before, rtol=1e-6)
+
+
+def test_cnn_training_steps_do_not_wait_for_the_device(be):
+    from test_gpu_sync import spin_and_query
+
+    model = xdl.NeuralNetwork([xdl.Conv2D(output_channels=4, kernel_size=3, padding="same"), xdl.ReLU(),
+                               xdl.MaxPool2D(), xdl.Conv2D(output_channels=4, kernel_size=3, stride=2),
+                               xdl.AvgPool2D(3, stride=1, padding=1), xdl.GlobalAveragePooling2D(),
+                               xdl.Dense(output_size=3)])
+    model.compile(loss=xdl.MSE(), optimizer=xdl.SGD(learning_rate=0.01))
+    X = np.random.default_rng(0).standard_normal((8, 12, 12, 2))
+    y = np.random.default_rng(1).random((8, 3))
+    model.fit(X, y, epochs=1, batch_size=8, verbose=0)  # builds, compiles kernels
+    x, t = be.asarray(X, dtype=be.xp.float32), be.asarray(y, dtype=be.xp.float32)
+    be.synchronize()
+    done = spin_and_query(be)  # skips unless on a GPU
+    for _ in range(5):
+        model.train_step(x, t)
+    still_busy = not done()
+    be.synchronize()
+    assert still_busy, "a CNN training step waited for the device"

@@ -67,6 +67,7 @@ def test_pool_values_match_direct_loops(be, kind, case):
     x = np.random.default_rng(10).standard_normal(shape).astype(np.float32)
     y = layer.forward(x)
     assert y.dtype == be.xp.float32
+    assert layer.backward(be.xp.ones(tuple(y.shape), dtype=be.xp.float32)).dtype == be.xp.float32
     pairs = [(v, v) if isinstance(v, int) else v for v in (pool, stride or pool)]
     expected = reference_pool(x.astype(np.float64), reduce, pairs[0], pairs[1], padding)
     assert tuple(y.shape) == expected.shape == (shape[0],) + layer.output_shape(shape[1:])
