@@ -41,30 +41,31 @@ def numeric_gradient(objective, value, install, eps=1e-6):
     return grad
 
 
-def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0):
+def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0, training=True):
     """Compare ``layer.backward`` with central differences for the input and every parameter.
 
     The objective is ``sum(layer(x) * R)`` for a fixed random ``R``, so ``dL/dy = R``.
     """
     rng = np.random.default_rng(seed)
     x = be.asarray(x, dtype=be.xp.float64)
-    y = layer.forward(x, training=True)
+    y = layer.forward(x, training=training)
     assert y.dtype == be.xp.float64, f"{layer.name} computed in {y.dtype}, not float64"
     R = be.asarray(rng.standard_normal(tuple(y.shape)), dtype=be.xp.float64)
     dx = host(layer.backward(R))
-    analytic = {p.name: host(p.grad) for p in layer.parameters()}
+    trainable = [p for p in layer.parameters() if p.trainable]
+    analytic = {p.name: host(p.grad) for p in trainable}
 
     state = {"x": x}
 
     def objective():
-        return float(np.sum(host(layer.call(state["x"], True)) * host(R)))
+        return float(np.sum(host(layer.call(state["x"], training)) * host(R)))
 
     def install_x(value):
         state["x"] = be.asarray(value, dtype=be.xp.float64)
 
     expected_dx = numeric_gradient(objective, host(x), install_x)
     np.testing.assert_allclose(dx, expected_dx, rtol=rtol, atol=atol, err_msg=f"{layer.name}: input gradient")
-    for p in layer.parameters():
+    for p in trainable:
         def install_p(value, p=p):
             p.value = be.asarray(value, dtype=be.xp.float64)
 

@@ -19,11 +19,16 @@ def load(name):
         sys.path.remove(str(EXAMPLES))
 
 
+def test_digits_reaches_97_percent_with_the_modern_recipe(be, capsys):
+    accuracy = load("digits").main(["--backend", be.name])
+    assert accuracy >= 0.97, capsys.readouterr().out
+
+
 def test_digits_reaches_90_percent_with_the_tutorial_recipe(be, capsys):
     if be.name == "array_api_strict":
         pytest.skip("array_api_strict: a conformance checker, too slow for 200 epochs; "
                     "test_equivalence covers its training")
-    accuracy = load("digits").main(["--backend", be.name, "--epochs", "200"])
+    accuracy = load("digits").main(["--backend", be.name, "--recipe", "tutorial"])
     assert accuracy >= 0.90, capsys.readouterr().out
 
 

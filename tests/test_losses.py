@@ -46,3 +46,89 @@ def test_loss_and_optimizer_by_name():
         model.compile(loss="hinge", optimizer="sgd")
     with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1"):
         xdl.SGD(learning_rate=-1)
+
+
+# -- every loss: value against a NumPy formula, gradient against central differences -------------
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+RNG = np.random.default_rng(1)
+LABELS = RNG.integers(0, 4, (3, 2))  # (batch, time) labels for (batch, time, 4) scores
+SCORES = RNG.standard_normal((3, 2, 4)) * 3
+PROBS = _softmax(RNG.standard_normal((3, 2, 4)))
+BINARY = RNG.integers(0, 2, (5, 3)).astype(float)
+REAL = RNG.standard_normal((5, 3)) * 2
+
+CASES = {  # name: (loss, y_true, y_pred, reference value)
+    "ce-logits-labels": (xdl.CrossEntropy(), LABELS, SCORES,
+                         lambda t, z: -np.mean(np.log(np.take_along_axis(_softmax(z), t[..., None], -1)))),
+    "ce-logits-soft": (xdl.CrossEntropy(), PROBS, SCORES,
+                       lambda t, z: -np.sum(t * np.log(_softmax(z))) / 6),
+    "ce-probs-labels": (xdl.CrossEntropy(from_logits=False), LABELS, _softmax(SCORES),
+                        lambda t, p: -np.mean(np.log(np.take_along_axis(p, t[..., None], -1)))),
+    "bce-logits": (xdl.BinaryCrossEntropy(from_logits=True), BINARY, REAL,
+                   lambda t, z: -np.mean(t * np.log(_sigmoid(z)) + (1 - t) * np.log(1 - _sigmoid(z)))),
+    "bce-probs": (xdl.BinaryCrossEntropy(), BINARY, _sigmoid(REAL),
+                  lambda t, p: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))),
+    "mae": (xdl.MAE(), REAL, REAL + RNG.uniform(0.1, 1, REAL.shape) * RNG.choice([-1, 1], REAL.shape),
+            lambda t, p: np.mean(np.abs(p - t))),
+    "huber": (xdl.Huber(delta=1.0), REAL, REAL + RNG.choice([-0.4, 0.5, -2.0, 3.0], REAL.shape),
+              lambda t, p: np.mean(np.where(np.abs(p - t) <= 1, 0.5 * (p - t) ** 2, np.abs(p - t) - 0.5))),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_loss_value_and_gradient(be, case):
+    loss, y_true, y_pred, reference = CASES[case]
+    f64 = be.xp.float64
+    t = be.asarray(y_true) if y_true.dtype.kind == "i" else be.asarray(y_true, dtype=f64)
+    value = loss.forward(t, be.asarray(y_pred, dtype=f64))
+    assert_close(value, reference(y_true, y_pred), rtol=1e-10)
+    analytic = host(loss.backward())
+    state = {"pred": y_pred}
+
+    def objective():
+        return float(host(loss.forward(t, be.asarray(state["pred"], dtype=f64))))
+
+    expected = numeric_gradient(objective, y_pred, lambda v: state.update(pred=v.copy()))
+    np.testing.assert_allclose(analytic, expected, rtol=1e-6, atol=1e-9, err_msg=case)
+
+
+def test_cross_entropy_labels_and_one_hot_agree(be):
+    loss, scores = xdl.CrossEntropy(), be.asarray(SCORES, dtype=be.xp.float32)
+    from_one_hot = loss.forward(np.eye(4)[LABELS], scores)
+    grad_one_hot = host(loss.backward())
+    assert_close(loss.forward(LABELS, scores), from_one_hot, rtol=1e-6)
+    assert_close(loss.backward(), grad_one_hot, rtol=1e-6, atol=1e-8)
+
+
+def test_cross_entropy_is_stable_for_huge_logits(be):
+    z = be.asarray([[1000.0, 0.0, -1000.0], [-5e4, 5e4, 0.0]], dtype=be.xp.float32)
+    loss = xdl.CrossEntropy()
+    value = loss.forward(be.asarray([0, 0]), z)
+    assert_close(value, 5e4, rtol=1e-6)  # first row ~0, second 1e5, mean 5e4
+    grad = host(loss.backward())
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, [[0, 0, 0], [-0.5, 0.5, 0]], atol=1e-6)
+    bce = xdl.BinaryCrossEntropy(from_logits=True)
+    assert np.isfinite(float(host(bce.forward([[1.0, 0.0]], be.asarray([[-1e4, 1e4]], dtype=be.xp.float32)))))
+    assert np.all(np.isfinite(host(bce.backward())))
+
+
+def test_cross_entropy_shape_errors_name_both_shapes(be):
+    with pytest.raises(xdl.ShapeError, match=r"labels of shape \(8,\) or one-hot/probabilities of shape "
+                                             r"\(8, 10\); got \(8, 3\)"):
+        xdl.CrossEntropy().forward(np.zeros((8, 3)), np.zeros((8, 10)))
+
+
+def test_losses_by_name():
+    for name, cls in [("cross_entropy", xdl.CrossEntropy), ("binary_crossentropy", xdl.BinaryCrossEntropy),
+                      ("mae", xdl.MAE), ("huber", xdl.Huber)]:
+        assert isinstance(xdl.losses.get(name), cls)

@@ -5,8 +5,11 @@ __version__ = "0.1.0"
 
 from ._backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy,
                        use_backend, use_floatx)
+from . import callbacks, metrics, schedules
+from .callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
-from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, register_layer
+from .layers import (BatchNorm, Dense, Dropout, Layer, LayerNorm, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
+                     register_layer)
 from .layers.conv import Conv2D
 from .layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .layers.reshape import Flatten, Reshape
@@ -17,16 +20,19 @@ from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .parameter import Parameter
 from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
-from .training import History
+from .history import History
+from .metrics import Accuracy, TopKAccuracy
 
 __all__ = [
     "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx",
     "to_numpy", "use_backend", "use_floatx", "seed",
     "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+    "Dropout", "BatchNorm", "LayerNorm",
     "Loss", "MSE", "MeanSquaredError", "MAE", "MeanAbsoluteError", "Huber", "CrossEntropy",
     "CategoricalCrossEntropy", "SparseCategoricalCrossEntropy", "BinaryCrossEntropy",
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
-    "NeuralNetwork", "Sequential", "History",
+    "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
+    "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
 ]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]

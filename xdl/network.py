@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import losses, optimizers, training
+from . import metrics as metrics_module
 from ._backend import get_backend, use_backend
 from .errors import BackendError, NotBuiltError, ShapeError, shape_str
 from .layers.base import Layer
@@ -20,6 +21,9 @@ class NeuralNetwork:
         self.layers = []
         self.loss = None
         self.optimizer = None
+        self.metrics = []
+        self.history = None
+        self.stop_training = False
         self.backend = None
         self.input_shape = self.output_shape = None
         self.built = False
@@ -40,10 +44,12 @@ class NeuralNetwork:
         if self.built:  # extend the built chain through the new layer
             self.build(self.input_shape)
 
-    def compile(self, loss="mse", optimizer="sgd") -> None:
-        """Choose the loss and optimizer (instances, or names such as "mse" and "sgd")."""
+    def compile(self, loss="mse", optimizer="sgd", metrics=None) -> None:
+        """Choose the loss, the optimizer and the metrics to report: instances, or names such
+        as "cross_entropy", "adam" and "accuracy"."""
         self.loss = losses.get(loss)
         self.optimizer = optimizers.get(optimizer)
+        self.metrics = [metrics_module.get(m, self.loss) for m in (metrics or [])]
 
     def build(self, input_shape) -> None:
         """Create every layer's parameters for per-sample input shape ``input_shape``."""
@@ -118,25 +124,46 @@ class NeuralNetwork:
         return grad
 
     def train_step(self, x, y):
-        """One step on a batch already on the device; returns the loss as a 0-d device array."""
-        loss = self.loss.call(y, self.call(x, True))
+        """One step on a batch already on the device; returns the loss (a 0-d device array)
+        and the model's output for the batch."""
+        out = self.call(x, True)
+        loss = self.loss.call(y, out)
         self.backprop(self.loss.backward())
         self.optimizer.step(self._parameters)
-        return loss
+        return loss, out
 
     # -- training and inference (see training.py) ----------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, verbose=1, seed=None):
-        """Train; returns a ``History`` whose ``history["loss"]`` holds each epoch's mean loss."""
-        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                            verbose=verbose, seed=seed)
+    def fit(self, X, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
+            shuffle=True, callbacks=None, seed=None, initial_epoch=0):
+        """Train on ``X``, ``y``; returns a ``History`` of per-epoch loss and metrics.
+
+        ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
+        fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
+        per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
+        shuffling order; ``initial_epoch`` resumes the epoch count.
+        """
+        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                            validation_data=validation_data, validation_split=validation_split,
+                            shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch)
 
     def predict(self, X, batch_size=None):
         """The model's output for ``X``, as an array of the model's backend."""
         return training.predict(self, X, batch_size=batch_size)
 
-    def evaluate(self, X, y, batch_size=None) -> float:
-        """Mean loss over ``X``, ``y`` (a Python float)."""
-        return training.evaluate(self, X, y, batch_size=batch_size)
+    def evaluate(self, X, y, batch_size=None, return_dict=False):
+        """Mean loss over ``X``, ``y`` as a float; with compiled metrics, ``[loss, *metrics]``
+        (Keras's convention), or a dict of them all with ``return_dict=True``."""
+        scores = training.evaluate(self, X, y, batch_size=batch_size)
+        if return_dict:
+            return scores
+        return scores["loss"] if len(scores) == 1 else list(scores.values())
+
+    def summary(self, print_fn=print) -> None:
+        """Print a table of layers, output shapes and parameter counts."""
+        from .summary import summary_lines
+
+        for line in summary_lines(self):
+            print_fn(line)
 
     # -- files (see io.py) ----------------------------------------------------------------------------
     def save(self, path) -> None:

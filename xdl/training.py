@@ -1,36 +1,20 @@
 """The training loop and batched inference behind ``NeuralNetwork.fit/predict/evaluate``.
 
-Inside an epoch nothing waits for the device: batch losses are summed on the device and
-read back once, when the epoch's figure is printed or recorded.
+Inside an epoch nothing waits for the device: the loss and metrics of each batch are
+summed on the device and read back together once, when the epoch ends (or when the
+progress bar redraws).
 """
 
 from __future__ import annotations
 
-import time
-
 from . import random
 from ._backend import get_backend, use_backend
+from .callbacks import Callback
 from .errors import NotBuiltError, ShapeError
+from .history import History
+from .progress import Progress
 
-
-class History:
-    """Per-epoch figures: ``history.history["loss"]``, ``history.epoch``."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-
-    def record(self, epoch, **figures):
-        self.epoch.append(epoch)
-        for key, value in figures.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __repr__(self):
-        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
-        return f"History(epochs={len(self.epoch)}, last={last})"
+__all__ = ["History", "fit", "predict", "evaluate"]
 
 
 def _positive_int(name, value, minimum=1):
@@ -45,13 +29,16 @@ def _data(model, X, y, where):
     be, loss = model.backend, model.loss
     if X.shape[0] == 0:
         raise ShapeError(f"{where}: X has no samples")
-    y = be.asarray(y)
-    if not (loss.accepts_labels and be.xp.isdtype(y.dtype, "integral")):
-        y = be.asarray(y, dtype=model.layers[-1].dtype)
+    y = loss.targets(be, y, model.layers[-1].dtype)
     if y.ndim == 0 or y.shape[0] != X.shape[0]:
         got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples"
         raise ShapeError(f"{where}: X has {X.shape[0]} samples but y has {got}")
     loss.check_shapes(tuple(y.shape), (X.shape[0],) + tuple(out_shape))
+    if be.xp.isdtype(y.dtype, "integral"):  # once per call, before any step: labels in range
+        classes, low, high = out_shape[-1], int(be.xp.min(y)), int(be.xp.max(y))
+        if low < 0 or high >= classes:
+            raise ValueError(f"{where}: class labels must lie in [0, {classes - 1}] for a model with "
+                             f"{classes} outputs; got labels from {low} to {high}")
     return X, y
 
 
@@ -59,32 +46,99 @@ def _batches(n, batch_size):
     return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def fit(model, X, y, *, epochs, batch_size, shuffle, verbose, seed):
+def _split(model, X, y, validation_data, validation_split):
+    """Training arrays and validation arrays (or None), all on the model's backend."""
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
+        return _data(model, X, y, "fit"), _data(model, *validation_data, "fit: validation_data")
+    X, y = _data(model, X, y, "fit")
+    if not validation_split:
+        return (X, y), None
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
+    n_val = int(X.shape[0] * validation_split)
+    if n_val < 1 or n_val >= X.shape[0]:
+        raise ValueError(f"fit: validation_split={validation_split} of {X.shape[0]} samples leaves "
+                         f"{n_val} for validation; both parts need at least one sample")
+    cut = X.shape[0] - n_val  # the last samples, before any shuffling (as Keras does)
+    return (X[:cut, ...], y[:cut, ...]), (X[cut:, ...], y[cut:, ...])
+
+
+def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation_split, shuffle,
+        callbacks, seed, initial_epoch):
     if model.loss is None or model.optimizer is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=..., optimizer=...) before fit")
     _positive_int("epochs", epochs, minimum=0)
     _positive_int("batch_size", batch_size)
-    history = History()
+    _positive_int("initial_epoch", initial_epoch, minimum=0)
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"fit: callbacks must be xdl.callbacks.Callback instances, got {type(cb).__name__}")
+        cb.set_model(model)
+    history = model.history = History()
     with use_backend(model.backend or get_backend()):
-        X, y = _data(model, X, y, "fit")
-        be, xp, n = model.backend, model.backend.xp, X.shape[0]
+        (X, y), validation = _split(model, X, y, validation_data, validation_split)
         rng = random.generator(seed)
-        batches = _batches(n, batch_size)
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            Xe, ye = X, y
-            if shuffle:  # one gather per epoch; the order is drawn on the host for reproducibility
-                order = be.asarray(rng.permutation(n))
-                Xe, ye = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
-            total = 0.0
-            for i, j in batches:
-                total = total + model.train_step(Xe[i:j, ...], ye[i:j, ...]) * (j - i)
-            epoch_loss = float(be.to_numpy(total)) / n  # the epoch's one device-to-host sync
-            history.record(epoch, loss=epoch_loss)
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs} - loss: {epoch_loss:.4f} - "
-                      f"{time.perf_counter() - start:.2f}s", flush=True)
+        n = X.shape[0]
+        progress = Progress(verbose, epochs, len(_batches(n, batch_size)), n)
+        model.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            progress.epoch_begin(epoch)
+            logs = _train_epoch(model, X, y, batch_size, rng if shuffle else None, progress)
+            if validation is not None:
+                scores = _scores(model, *validation, batch_size)
+                logs.update({f"val_{k}": v for k, v in scores.items()})
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            history.record(epoch, **logs)
+            progress.epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end()
     return history
+
+
+def _train_epoch(model, X, y, batch_size, rng, progress):
+    """One pass over the data; returns the epoch's mean loss and metrics as floats."""
+    be, xp, n = model.backend, model.backend.xp, X.shape[0]
+    if rng is not None:  # one gather per epoch; the order is drawn on the host for reproducibility
+        order = be.asarray(rng.permutation(n))
+        X, y = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
+    totals = None
+    for i, j in _batches(n, batch_size):
+        yb = y[i:j, ...]
+        loss, out = model.train_step(X[i:j, ...], yb)
+        totals = _accumulate(totals, [loss] + [m(yb, out) for m in model.metrics], j - i)
+        progress.batch_end(j, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
+    return _read(model, totals, n)
+
+
+def _accumulate(totals, values, weight):
+    values = [v * weight for v in values]
+    return values if totals is None else [t + v for t, v in zip(totals, values)]
+
+
+def _read(model, totals, n):
+    """The epoch's one device-to-host transfer: every total at once."""
+    values = model.backend.to_numpy(model.backend.xp.stack(totals))
+    names = ["loss"] + [m.name for m in model.metrics]
+    return {name: float(v) / n for name, v in zip(names, values)}
+
+
+def _scores(model, X, y, batch_size):
+    """Mean loss and metrics over ``X``, ``y`` in evaluation mode, as floats."""
+    totals = None
+    for i, j in _batches(X.shape[0], batch_size or X.shape[0]):
+        yb, out = y[i:j, ...], model.call(X[i:j, ...], False)
+        totals = _accumulate(totals, [model.loss.call(yb, out)] + [m(yb, out) for m in model.metrics], j - i)
+    return _read(model, totals, X.shape[0])
 
 
 def predict(model, X, *, batch_size=None):
@@ -98,13 +152,11 @@ def predict(model, X, *, batch_size=None):
         return model.backend.xp.concat(outputs, axis=0)
 
 
-def evaluate(model, X, y, *, batch_size=None) -> float:
+def evaluate(model, X, y, *, batch_size=None):
     if model.loss is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=...) before evaluate")
     with use_backend(model.backend or get_backend()):
         X, y = _data(model, X, y, "evaluate")
-        n = X.shape[0]
-        total = 0.0
-        for i, j in _batches(n, batch_size or n):
-            total = total + model.loss.call(y[i:j, ...], model.call(X[i:j, ...], False)) * (j - i)
-        return float(model.backend.to_numpy(total)) / n
+        if batch_size is not None:
+            _positive_int("batch_size", batch_size)
+        return _scores(model, X, y, batch_size)

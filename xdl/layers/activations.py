@@ -7,7 +7,8 @@ from .base import Layer, register_layer
 
 @register_layer
 class ReLU(Layer):
-    """``max(x, 0)`` (computed as ``x * (x > 0)``, so an input of -inf gives nan)."""
+    """``max(x, 0)``, computed as ``x * (x > 0)``: a NaN passes through, as in NumPy and
+    PyTorch (and an input of -inf gives NaN, not 0)."""
 
     def call(self, x, training=False):
         # A 0/1 mask, multiplied: NumPy's where() branches per element and runs ~8x slower on

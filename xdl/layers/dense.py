@@ -103,6 +103,8 @@ class Dense(Layer):
             if math.prod(value.shape) != p.size:  # accept the tutorial's (1, n) bias for an (n,) parameter
                 raise ValueError(f"{self.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
             value = self.backend.xp.reshape(value, p.value.shape)
+        if field == "value":  # optimizers update weights in place: never the caller's array
+            value = self.backend.xp.asarray(value, copy=True)
         setattr(p, field, value)
 
 

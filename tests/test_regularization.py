@@ -1,0 +1,112 @@
+"""Dropout, BatchNorm and LayerNorm: gradients, training vs evaluation behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_close, check_layer_gradients, host
+
+import xdl
+
+RNG = np.random.default_rng(5)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 2, 2, 3)], ids=["dense", "conv-nhwc"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batchnorm_gradients(be, shape, training):
+    layer = xdl.BatchNorm(dtype="float64")
+    layer.forward(RNG.standard_normal(shape), training=True)  # running statistics away from 0 and 1
+    layer.gamma.value = be.asarray(RNG.uniform(0.5, 1.5, shape[-1]), dtype=be.xp.float64)
+    check_layer_gradients(layer, RNG.standard_normal(shape) * 2 + 1, be, training=training)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 5)], ids=["dense", "sequence"])
+def test_layernorm_gradients(be, shape):
+    layer = xdl.LayerNorm(dtype="float64")
+    layer.forward(RNG.standard_normal(shape))
+    layer.gamma.value = be.asarray(RNG.uniform(0.5, 1.5, shape[-1]), dtype=be.xp.float64)
+    check_layer_gradients(layer, RNG.standard_normal(shape), be)
+
+
+def test_batchnorm_normalizes_in_training_and_uses_running_statistics_in_evaluation(be):
+    x = RNG.standard_normal((256, 4)) * np.array([1.0, 2.0, 5.0, 0.5]) + np.array([3.0, -1.0, 0.0, 10.0])
+    layer = xdl.BatchNorm(momentum=0.5, epsilon=1e-5)
+    y = host(layer.forward(x, training=True))
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(y.std(axis=0), 1, atol=1e-3)
+    for _ in range(30):
+        layer.forward(x, training=True)
+    assert_close(layer.moving_mean.value, x.mean(axis=0), rtol=1e-4, atol=1e-4)
+    assert_close(layer.moving_var.value, x.var(axis=0), rtol=1e-4)
+    before = host(layer.moving_mean.value)
+    y_eval = layer.forward(x[:3], training=False)
+    assert_close(y_eval, (x[:3] - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(host(layer.moving_mean.value), before)  # evaluation changes nothing
+    assert not layer.moving_mean.trainable and layer.gamma.trainable
+
+
+def test_layernorm_normalizes_each_row(be):
+    y = host(xdl.LayerNorm(epsilon=1e-6).forward(RNG.standard_normal((3, 4, 16)) * 7 + 2))
+    np.testing.assert_allclose(y.mean(axis=-1), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=-1), 1, atol=1e-4)
+
+
+def test_normalization_rejects_a_different_feature_count(be):
+    layer = xdl.BatchNorm()
+    layer.forward(np.zeros((2, 4)))
+    with pytest.raises(xdl.ShapeError, match=r"batch_norm.*expected input shape \(N, \.\.\., 4\), got \(N, 5\)"):
+        layer.forward(np.zeros((2, 5)))
+
+
+def test_dropout_is_identity_in_evaluation_and_keeps_the_mean_in_training(be):
+    x = np.ones((200, 50), dtype=np.float32)
+    layer = xdl.Dropout(0.3)
+    assert_close(layer.forward(x, training=False), x)
+    y = host(layer.forward(x, training=True))
+    zeros = np.mean(y == 0)
+    assert abs(zeros - 0.3) < 0.02, zeros
+    np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
+    assert abs(y.mean() - 1.0) < 0.03
+    dy = RNG.standard_normal(x.shape)
+    assert_close(layer.backward(dy), dy * (y != 0) / 0.7, rtol=1e-5, atol=1e-6)  # backward reuses the mask
+    assert layer.forward(x, training=True).dtype == be.xp.float32
+
+
+def test_dropout_rate_is_checked():
+    with pytest.raises(ValueError, match=r"Dropout 'drop': rate must be a number in \[0, 1\), got 1"):
+        xdl.Dropout(1, name="drop")
+
+
+def _noisy_model(seed):
+    xdl.seed(seed)
+    model = xdl.NeuralNetwork([xdl.Dense(output_size=16), xdl.BatchNorm(), xdl.ReLU(), xdl.Dropout(0.5),
+                               xdl.Dense(output_size=3)])
+    model.compile(loss=xdl.CrossEntropy(), optimizer=xdl.Adam(0.01), metrics=["accuracy"])
+    return model
+
+
+def test_fit_trains_and_predict_evaluates(be):
+    X = RNG.standard_normal((64, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 64)
+    model = _noisy_model(0)
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0, seed=0)
+    bn = model.layers[1]
+    stats = host(bn.moving_mean.value)
+    first, second = host(model.predict(X)), host(model.predict(X))
+    np.testing.assert_array_equal(first, second)  # no dropout, fixed statistics
+    np.testing.assert_array_equal(host(bn.moving_mean.value), stats)
+    model.evaluate(X, y)
+    np.testing.assert_array_equal(host(bn.moving_mean.value), stats)
+
+
+def test_same_seed_same_training(be):
+    X = RNG.standard_normal((64, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 64)
+    runs = []
+    for _ in range(2):
+        model = _noisy_model(7)
+        history = model.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=1)
+        runs.append((history.history["loss"], [host(p.value) for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)

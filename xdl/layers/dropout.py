@@ -1,0 +1,39 @@
+"""Dropout: zero a random fraction of activations while training."""
+
+from __future__ import annotations
+
+from .. import random
+from .base import Layer, register_layer
+
+
+@register_layer
+class Dropout(Layer):
+    """Inverted dropout: in training, each element is zeroed with probability ``rate`` and the
+    survivors scaled by ``1 / (1 - rate)``, so evaluation is the identity with the same mean.
+
+    Masks come from a generator on the layer's device, seeded from ``xdl.seed`` when built.
+    """
+
+    def __init__(self, rate=0.5, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout {self.name!r}: rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._uniform = self.backend.random_uniform(int(random.generator().integers(2**63)))
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return x
+        keep = self._uniform(tuple(x.shape), x.dtype) >= self.rate
+        self.mask = self.backend.xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))
+        return x * self.mask
+
+    def backprop(self, dy):
+        return dy if self.mask is None else dy * self.mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}

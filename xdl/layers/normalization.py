@@ -1,0 +1,115 @@
+"""BatchNorm and LayerNorm: normalize, then scale by ``gamma`` and shift by ``beta``."""
+
+from __future__ import annotations
+
+from .. import initializers
+from .base import Layer, expect_last_axis, register_layer
+
+
+def _number(layer, name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+        raise ValueError(f"{layer}: {name} must be a number in [{low}, {high}), got {value!r}")
+    return float(value)
+
+
+class _Normalization(Layer):
+    """Shared by both: a (features,) ``gamma`` and ``beta`` on the last axis, and the backward
+    of ``y = gamma * (x - mean) * inv + beta`` where mean and inv come from ``axes``."""
+
+    def __init__(self, epsilon, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.epsilon = _number(type(self).__name__, "epsilon", epsilon, 0.0, 1.0)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.features = input_shape[-1]
+        be, shape = self.backend, (self.features,)
+        self.gamma = self.add_parameter("gamma", initializers.ones(be, shape, self.dtype))
+        self.beta = self.add_parameter("beta", initializers.zeros(be, shape, self.dtype))
+
+    def check_input_shape(self, input_shape):
+        expect_last_axis(self, input_shape, self.features, "normalization acts on the last (feature) axis")
+
+    def _scale_shift(self, xhat):
+        self.xhat = xhat
+        return xhat * self.gamma.value + self.beta.value
+
+    def _parameter_grads(self, dy):
+        xp, leading = self.backend.xp, tuple(range(dy.ndim - 1))
+        self.gamma.grad = xp.sum(dy * self.xhat, axis=leading)
+        self.beta.grad = xp.sum(dy, axis=leading)
+        return dy * self.gamma.value
+
+    def _normalized_backward(self, dxhat, axes):
+        """dx for xhat = (x - mean(x)) * inv with both statistics taken over ``axes``."""
+        xp, xhat = self.backend.xp, self.xhat
+        mean_d = xp.mean(dxhat, axis=axes, keepdims=True)
+        mean_dx = xp.mean(dxhat * xhat, axis=axes, keepdims=True)
+        return (dxhat - mean_d - xhat * mean_dx) * self.inv
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@register_layer
+class BatchNorm(_Normalization):
+    """Batch normalization over every axis but the last: (N, F) after Dense, (N, H, W, C) after
+    Conv2D (channels last).
+
+    Training normalizes with the batch's mean and variance and updates the running statistics
+    (``running = momentum * running + (1 - momentum) * batch``); evaluation uses the running ones.
+    """
+
+    def __init__(self, momentum=0.9, epsilon=1e-3, name=None, dtype=None):
+        super().__init__(epsilon, name=name, dtype=dtype)
+        self.momentum = _number("BatchNorm", "momentum", momentum, 0.0, 1.0)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        be, shape = self.backend, (self.features,)
+        self.moving_mean = self.add_parameter("moving_mean", initializers.zeros(be, shape, self.dtype), False)
+        self.moving_var = self.add_parameter("moving_variance", initializers.ones(be, shape, self.dtype), False)
+
+    def call(self, x, training=False):
+        xp = self.backend.xp
+        self.training = training
+        if training:
+            axes = tuple(range(x.ndim - 1))
+            mean = xp.mean(x, axis=axes)
+            centered = x - mean
+            var = xp.mean(centered * centered, axis=axes)
+            m = self.momentum
+            self.moving_mean.value = self.moving_mean.value * m + (1.0 - m) * mean
+            self.moving_var.value = self.moving_var.value * m + (1.0 - m) * var
+        else:
+            centered, var = x - self.moving_mean.value, self.moving_var.value
+        self.inv = 1.0 / xp.sqrt(var + self.epsilon)
+        return self._scale_shift(centered * self.inv)
+
+    def backprop(self, dy):
+        dxhat = self._parameter_grads(dy)
+        if not self.training:  # fixed statistics: a per-feature affine map
+            return dxhat * self.inv
+        return self._normalized_backward(dxhat, tuple(range(dy.ndim - 1)))
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum}
+
+
+@register_layer
+class LayerNorm(_Normalization):
+    """Layer normalization over the last axis of each sample (and time step): the same in
+    training and evaluation."""
+
+    def __init__(self, epsilon=1e-5, name=None, dtype=None):
+        super().__init__(epsilon, name=name, dtype=dtype)
+
+    def call(self, x, training=False):
+        xp = self.backend.xp
+        centered = x - xp.mean(x, axis=-1, keepdims=True)
+        var = xp.mean(centered * centered, axis=-1, keepdims=True)
+        self.inv = 1.0 / xp.sqrt(var + self.epsilon)
+        return self._scale_shift(centered * self.inv)
+
+    def backprop(self, dy):
+        return self._normalized_backward(self._parameter_grads(dy), -1)
