@@ -34,9 +34,10 @@ def xdl_model(backend):
     xdl.set_backend(backend, fallback=False)
     xdl.seed(0)
     model = xdl.NeuralNetwork([
-        xdl.Conv2D(input_channels=1, output_channels=32, kernel_size=3), xdl.ReLU(), xdl.MaxPool2D(2),
-        xdl.Conv2D(output_channels=64, kernel_size=3), xdl.ReLU(), xdl.MaxPool2D(2),
-        xdl.Flatten(), xdl.Dense(output_size=CLASSES),
+        xdl.Conv2D(input_channels=1, output_channels=32, kernel_size=3, name="conv1"), xdl.ReLU(name="relu1"),
+        xdl.MaxPool2D(2, name="pool1"), xdl.Conv2D(output_channels=64, kernel_size=3, name="conv2"),
+        xdl.ReLU(name="relu2"), xdl.MaxPool2D(2, name="pool2"),
+        xdl.Flatten(name="flatten"), xdl.Dense(output_size=CLASSES, name="dense"),
     ])
     model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.SGD(learning_rate=0.01))
     x, y = data()
