@@ -21,6 +21,7 @@ from .parameter import Parameter
 from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
+from .io import export_weights, import_weights
 from .metrics import Accuracy, TopKAccuracy
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
     "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
     "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
+    "export_weights", "import_weights",
 ]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]
