@@ -18,6 +18,8 @@ from .parameter import Parameter
 from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
+from . import distributed
+from .distributed import DataParallel
 from .metrics import Accuracy, TopKAccuracy
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
     "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
     "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
+    "distributed", "DataParallel",
 ]
