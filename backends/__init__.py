@@ -12,9 +12,9 @@ import pkgutil
 
 import numpy as np
 
-from ._base import Backend, Status
+from ._base import Backend, DeviceError, Status
 
-__all__ = ["Backend", "Status", "names", "probe", "create", "to_numpy", "host_rng"]
+__all__ = ["Backend", "DeviceError", "Status", "names", "probe", "create", "to_numpy", "host_rng"]
 
 
 def _discover():

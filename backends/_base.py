@@ -30,6 +30,10 @@ class Status:
     priority: int = 0
 
 
+class DeviceError(ValueError):
+    """An array of the backend's own library sits on another device than the backend's."""
+
+
 class Backend:
     """An array namespace bound to one device, plus what the standard lacks.
 
@@ -50,12 +54,24 @@ class Backend:
         return self._adapter.is_array(x)
 
     def asarray(self, x, dtype=None):
-        """Move ``x`` (list, scalar, NumPy or any backend's array) onto this backend's device."""
+        """``x`` (list, scalar, NumPy or any library's array) as an array of this backend.
+
+        Arrays of this library must already be on this backend's device (``DeviceError``
+        otherwise: moving them is the caller's decision). Other DLPack-capable arrays are
+        taken without a copy where the libraries can share memory on this device; the rest
+        pass through the host.
+        """
         xp = self.xp
+        if not self.owns(x) and hasattr(x, "__dlpack__"):
+            x = self._from_dlpack(x)
         if self.owns(x):
+            if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+                raise TypeError(f"expected numeric data, got dtype {x.dtype}")
+            if not self.same_device(x):
+                raise DeviceError(f"array on device {x.device}, expected {self.device}")
             if dtype is not None and x.dtype != dtype:
                 x = xp.astype(x, dtype)
-            return x if self.same_device(x) else self.to_device(x)
+            return x
         host = _host_array(x)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"expected numeric data, got dtype {host.dtype}")
@@ -63,6 +79,14 @@ class Backend:
 
     def same_device(self, x) -> bool:
         return True
+
+    def _from_dlpack(self, x):
+        """``x`` shared as this library's array on this device, or ``x`` itself if it cannot be."""
+        try:
+            shared = self.xp.from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError, AttributeError, NotImplementedError):
+            return x
+        return shared if self.same_device(shared) else x
 
     def to_device(self, x):
         return self.xp.asarray(x, device=self.device)

@@ -18,6 +18,7 @@ from .parameter import Parameter
 from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
+from .io import export_weights, import_weights
 from . import distributed
 from .distributed import DataParallel
 from .metrics import Accuracy, TopKAccuracy
@@ -34,4 +35,5 @@ __all__ = [
     "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
     "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
     "distributed", "DataParallel",
+    "export_weights", "import_weights",
 ]

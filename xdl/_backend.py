@@ -126,3 +126,14 @@ def use_floatx(name: str):
 def to_numpy(x):
     """A host (NumPy) copy of any backend's array."""
     return backends.to_numpy(x, copy=True)
+
+
+def convert(be, x, dtype=None, where=""):
+    """``be.asarray(x, dtype)``, with errors that name ``where`` the data was going (a layer
+    or an argument), what came and what was expected."""
+    try:
+        return be.asarray(x, dtype=dtype)
+    except backends.DeviceError as e:
+        raise BackendError(f"{where}: {e} on {be.name}; move the data to that device first") from None
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}") from None

@@ -87,11 +87,14 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Save the model after each epoch (or only when ``monitor`` improves, with
     ``save_best_only``). ``filepath`` may hold fields such as "{epoch:02d}" or "{val_loss:.3f}";
-    writes are atomic, so an interrupted save leaves the previous file whole."""
+    writes are atomic, so an interrupted save leaves the previous file whole. With
+    ``include_optimizer`` each file is a checkpoint that training can resume from."""
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
+                 include_optimizer=False):
         super().__init__(monitor, mode)
         self.filepath, self.save_best_only, self.verbose = str(filepath), save_best_only, verbose
+        self.include_optimizer = include_optimizer
 
     def on_train_begin(self, logs=None):
         self.best = None
@@ -104,7 +107,7 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        self.model.save(path)
+        self.model.save(path, include_optimizer=self.include_optimizer)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}")
 

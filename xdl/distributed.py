@@ -27,7 +27,6 @@ import math
 import sys
 import traceback
 
-from . import random
 from .callbacks import ModelCheckpoint
 from .errors import XdlError
 from .training import _batches
@@ -136,9 +135,7 @@ class DataParallel(SingleProcess):
                 p.value = value
 
     def agree_seed(self, seed):
-        """One shuffling seed for all processes (rank 0 draws it when none is given)."""
-        if seed is None and self.is_chief:
-            seed = int(random.generator().integers(2**63))
+        """One data-order seed for all processes: rank 0's."""
         return self.comm.bcast(seed, root=0)
 
     def callbacks(self, callbacks):

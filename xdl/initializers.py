@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 
 from . import random
+
+_budget = None  # elements still allowed while a model file is being loaded (None: no limit)
+
+
+@contextlib.contextmanager
+def limit(elements: int, error):
+    """Refuse (raise ``error(message)``) to create more than ``elements`` parameter elements
+    in this block: a model file's architecture may not ask for more than the file holds."""
+    global _budget
+    saved, _budget = _budget, [elements, error]
+    try:
+        yield
+    finally:
+        _budget = saved
+
+
+def _budgeted(init):
+    @functools.wraps(init)
+    def checked(be, shape, dtype):
+        if _budget is not None:
+            n = math.prod(shape)
+            if n > _budget[0]:
+                raise _budget[1](f"the architecture asks for a parameter of shape {tuple(shape)}, "
+                                 f"more than the file's {_budget[0]:,} remaining weights")
+            _budget[0] -= n
+        return init(be, shape, dtype)
+    return checked
 
 
 def _fans(shape):
@@ -16,30 +45,36 @@ def _host(be, values, dtype):
     return be.asarray(values, dtype=dtype)
 
 
+@_budgeted
 def zeros(be, shape, dtype):
     return be.xp.zeros(shape, dtype=dtype, device=be.device)
 
 
+@_budgeted
 def ones(be, shape, dtype):
     return be.xp.ones(shape, dtype=dtype, device=be.device)
 
 
+@_budgeted
 def glorot_uniform(be, shape, dtype):
     fan_in, fan_out = _fans(shape)
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
 
 
+@_budgeted
 def glorot_normal(be, shape, dtype):
     fan_in, fan_out = _fans(shape)
     return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape), dtype)
 
 
+@_budgeted
 def he_uniform(be, shape, dtype):
     limit = math.sqrt(6.0 / _fans(shape)[0])
     return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
 
 
+@_budgeted
 def he_normal(be, shape, dtype):
     return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / _fans(shape)[0]), shape), dtype)
 

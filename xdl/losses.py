@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import floatx, get_backend
+from ._backend import convert, floatx, get_backend
 from .errors import ShapeError, shape_str
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -27,17 +27,18 @@ class Loss:
         """Mean loss of ``y_pred`` (N, ...) against ``y_true``; accepts any array-like."""
         be = get_backend()
         if not be.owns(y_pred):  # host data: cast once to the default float dtype
-            y_pred = be.asarray(y_pred, dtype=be.dtype(floatx()))
+            y_pred = convert(be, y_pred, be.dtype(floatx()), f"{type(self).__name__}: y_pred")
         y_true = self.targets(be, y_true, y_pred.dtype)
         self.check_shapes(tuple(y_true.shape), tuple(y_pred.shape))
         return self.call(y_true, y_pred)
 
     def targets(self, be, y, dtype):
         """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``."""
-        y = be.asarray(y)
+        where = f"{type(self).__name__}: y_true"
+        y = convert(be, y, None, where)
         if self.accepts_labels and be.xp.isdtype(y.dtype, "integral"):
             return y
-        return be.asarray(y, dtype=dtype)
+        return convert(be, y, dtype, where)
 
     def check_shapes(self, true_shape, pred_shape):
         if true_shape != pred_shape:

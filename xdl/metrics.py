@@ -13,6 +13,9 @@ class Metric:
     def __call__(self, y_true, y_pred):
         raise NotImplementedError
 
+    def get_config(self) -> dict:
+        return {}
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -39,6 +42,9 @@ class Accuracy(Metric):
 
     def __init__(self, threshold=None, binary=None):
         self.threshold, self.binary = threshold, binary
+
+    def get_config(self):
+        return {"threshold": self.threshold, "binary": self.binary}
 
     def for_loss(self, loss):
         binary = self.binary if self.binary is not None else isinstance(loss, BinaryCrossEntropy)
@@ -74,6 +80,9 @@ class TopKAccuracy(Metric):
         true_score = xp.sum(xp.where(is_true, y_pred, 0.0), axis=-1, keepdims=True)
         higher = xp.sum(xp.astype(y_pred > true_score, xp.int32), axis=-1)  # the true class's rank
         return _mean_of(xp, higher < self.k, y_pred.dtype)
+
+    def get_config(self):
+        return {"k": self.k}
 
     def __repr__(self):
         return f"TopKAccuracy(k={self.k})"

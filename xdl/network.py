@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import losses, optimizers, training
 from . import metrics as metrics_module
-from ._backend import get_backend, use_backend
+from ._backend import convert, get_backend, use_backend
 from .distributed import LOCAL, resolve
 from .errors import BackendError, NotBuiltError, ShapeError, shape_str
 from .layers.base import Layer
@@ -27,6 +27,8 @@ class NeuralNetwork:
         self.metrics = []
         self.history = None
         self.stop_training = False
+        self.epoch = 0  # epochs completed, saved in checkpoints: fit(..., initial_epoch=model.epoch)
+        self.data_seed = None  # seeds each epoch's data order (see training._data_seed)
         self.backend = None
         self.input_shape = self.output_shape = None
         self.built = False
@@ -91,10 +93,7 @@ class NeuralNetwork:
         """``X`` on the model's backend and dtype, the model built for it; returns
         ``(X, per-sample output shape)``."""
         be = self.backend or get_backend()
-        try:
-            X = be.asarray(X, dtype=self._require_layers()[0].input_dtype(be))
-        except TypeError as e:
-            raise TypeError(f"{self.name}: {argument}: {e}") from None
+        X = convert(be, X, self._require_layers()[0].input_dtype(be), f"{self.name}: {argument}")
         if X.ndim < 2:
             got = shape_str(X.shape, None)
             raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {got}")
@@ -118,7 +117,7 @@ class NeuralNetwork:
         """Backpropagate ``grad`` (w.r.t. the output) through every layer; returns dX."""
         if not self.built:
             raise NotBuiltError(f"{self.name}: backward called before forward")
-        grad = self.backend.asarray(grad, dtype=self.layers[-1].dtype)
+        grad = convert(self.backend, grad, self.layers[-1].dtype, f"{self.name}: backward")
         return self.backprop(grad)
 
     def backprop(self, grad):
@@ -138,29 +137,31 @@ class NeuralNetwork:
 
     # -- training and inference (see training.py) ----------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
-            shuffle=True, callbacks=None, seed=None, initial_epoch=0, distributed=False):
+            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False):
         """Train on ``X``, ``y``; returns a ``History`` of per-epoch loss and metrics.
 
         ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
         fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
         per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
-        shuffling order; ``initial_epoch`` resumes the epoch count. ``distributed=True`` (or an
-        ``xdl.DataParallel``) trains data-parallel across the MPI processes of an ``mpiexec``
-        launch, ``batch_size`` being the global batch (see xdl/distributed.py).
+        shuffling order; ``initial_epoch`` resumes the epoch count (and the data order: see
+        ``save(..., include_optimizer=True)``). ``check_finite`` refuses NaN/inf in the data.
+        ``distributed=True`` (or an ``xdl.DataParallel``) trains data-parallel across the MPI
+        processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
+        xdl/distributed.py).
         """
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
                             validation_data=validation_data, validation_split=validation_split,
                             shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
-                            strategy=resolve(distributed))
+                            check_finite=check_finite, strategy=resolve(distributed))
 
-    def predict(self, X, batch_size=None):
+    def predict(self, X, batch_size=None, check_finite=False):
         """The model's output for ``X``, as an array of the model's backend."""
-        return training.predict(self, X, batch_size=batch_size)
+        return training.predict(self, X, batch_size=batch_size, check_finite=check_finite)
 
-    def evaluate(self, X, y, batch_size=None, return_dict=False):
+    def evaluate(self, X, y, batch_size=None, return_dict=False, check_finite=False):
         """Mean loss over ``X``, ``y`` as a float; with compiled metrics, ``[loss, *metrics]``
         (Keras's convention), or a dict of them all with ``return_dict=True``."""
-        scores = training.evaluate(self, X, y, batch_size=batch_size)
+        scores = training.evaluate(self, X, y, batch_size=batch_size, check_finite=check_finite)
         if return_dict:
             return scores
         return scores["loss"] if len(scores) == 1 else list(scores.values())
@@ -173,11 +174,14 @@ class NeuralNetwork:
             print_fn(line)
 
     # -- files (see io.py) ----------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write the architecture and weights to one safetensors file (atomically)."""
+    def save(self, path, include_optimizer=False) -> None:
+        """Write the architecture, weights and compile settings to one safetensors file,
+        atomically. ``include_optimizer=True`` makes a checkpoint: the optimizer's state and
+        step count, the epochs completed and the data-order seed join it, so that
+        ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
         from . import io
 
-        io.save_model(self, path)
+        io.save_model(self, path, include_optimizer=include_optimizer)
 
     @classmethod
     def load(cls, path, backend=None):

@@ -104,7 +104,9 @@ class Optimizer:
 
     def get_config(self) -> dict:
         lr = self._learning_rate
-        config = {"learning_rate": lr.get_config() if isinstance(lr, Schedule) else lr}
+        if isinstance(lr, Schedule):
+            lr = {"class": type(lr).__name__, "config": lr.get_config()}
+        config = {"learning_rate": lr if isinstance(lr, (dict, int, float)) else self.learning_rate}
         for key in ("clipnorm", "clipvalue"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)

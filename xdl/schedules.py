@@ -73,3 +73,6 @@ class CosineDecay(Schedule):
             return lr * (step + 1) / self.warmup_steps
         progress = min(step - self.warmup_steps, self.decay_steps) / self.decay_steps
         return lr * (self.alpha + (1.0 - self.alpha) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+SCHEDULES = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, CosineDecay)}  # for model files

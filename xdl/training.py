@@ -23,7 +23,18 @@ def _positive_int(name, value, minimum=1):
     return value
 
 
-def _data(model, X, y, where):
+def _check_finite(be, a, what):
+    """One device read per call: refuse NaN or infinite values in ``a``."""
+    xp = be.xp
+    if xp.isdtype(a.dtype, "real floating"):
+        bad = int(xp.sum(xp.astype(~xp.isfinite(a), xp.int64)))
+        if bad:
+            rows = xp.any(~xp.isfinite(xp.reshape(a, (a.shape[0], -1))), axis=1)
+            first = int(xp.argmax(xp.astype(rows, xp.int8)))
+            raise ValueError(f"{what} holds {bad} NaN or infinite value(s), the first in sample {first}")
+
+
+def _data(model, X, y, where, check_finite=False):
     """Inputs and targets on the model's backend, with shapes checked against each other."""
     X, out_shape = model.accept_inputs(X)
     be, loss = model.backend, model.loss
@@ -34,6 +45,9 @@ def _data(model, X, y, where):
         got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples"
         raise ShapeError(f"{where}: X has {X.shape[0]} samples but y has {got}")
     loss.check_shapes(tuple(y.shape), (X.shape[0],) + tuple(out_shape))
+    if check_finite:
+        _check_finite(be, X, f"{where}: X")
+        _check_finite(be, y, f"{where}: y")
     if be.xp.isdtype(y.dtype, "integral"):  # once per call, before any step: labels in range
         classes, low, high = out_shape[-1], int(be.xp.min(y)), int(be.xp.max(y))
         if low < 0 or high >= classes:
@@ -46,13 +60,14 @@ def _batches(n, batch_size):
     return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def _split(model, X, y, validation_data, validation_split):
+def _split(model, X, y, validation_data, validation_split, check_finite):
     """Training arrays and validation arrays (or None), all on the model's backend."""
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
-        return _data(model, X, y, "fit"), _data(model, *validation_data, "fit: validation_data")
-    X, y = _data(model, X, y, "fit")
+        return (_data(model, X, y, "fit", check_finite),
+                _data(model, *validation_data, "fit: validation_data", check_finite))
+    X, y = _data(model, X, y, "fit", check_finite)
     if not validation_split:
         return (X, y), None
     if not 0.0 < validation_split < 1.0:
@@ -66,7 +81,7 @@ def _split(model, X, y, validation_data, validation_split):
 
 
 def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation_split, shuffle,
-        callbacks, seed, initial_epoch, strategy):
+        callbacks, seed, initial_epoch, check_finite, strategy):
     """``strategy`` (see distributed.py) is consulted where processes must agree: weights at
     the start, the data each reads, gradients, figures, who reports and who writes."""
     if model.loss is None or model.optimizer is None:
@@ -81,12 +96,12 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
         cb.set_model(model)
     history = model.history = History()
     with use_backend(model.backend or get_backend()), strategy.running(), strategy.attached(model):
-        (X, y), validation = _split(model, X, y, validation_data, validation_split)
+        (X, y), validation = _split(model, X, y, validation_data, validation_split, check_finite)
         strategy.setup(model)
         if validation is not None:  # each process scores its part of the validation data
             a, b = strategy.rows(validation[0].shape[0])
             validation = validation[0][a:b, ...], validation[1][a:b, ...]
-        rng = random.generator(strategy.agree_seed(seed))
+        model.data_seed = strategy.agree_seed(_data_seed(model, seed, initial_epoch))
         n = X.shape[0]
         progress = Progress(verbose if strategy.is_chief else 0, epochs, len(_batches(n, batch_size)), n)
         model.stop_training = False
@@ -96,11 +111,15 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             progress.epoch_begin(epoch)
-            logs = _train_epoch(model, X, y, batch_size, rng if shuffle else None, progress)
+            for layer in model.layers:
+                layer.start_epoch(epoch)
+            order_rng = random.generator([model.data_seed, epoch]) if shuffle else None
+            logs = _train_epoch(model, X, y, batch_size, order_rng, progress)
             strategy.epoch_end(model)
             if validation is not None:
                 scores = _scores(model, *validation, batch_size)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
+            model.epoch = epoch + 1  # before the callbacks: a checkpoint saved now resumes after it
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             history.record(epoch, **logs)
@@ -110,6 +129,16 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
         for cb in callbacks:
             cb.on_train_end()
     return history
+
+
+def _data_seed(model, seed, initial_epoch):
+    """The seed of every epoch's data order: ``seed``; when resuming (``initial_epoch > 0``)
+    the model's own, so that epoch k is shuffled as it would have been without a break."""
+    if seed is not None:
+        return int(seed)
+    if initial_epoch and model.data_seed is not None:
+        return model.data_seed
+    return int(random.generator().integers(2**63))
 
 
 def _train_epoch(model, X, y, batch_size, rng, progress):
@@ -154,9 +183,11 @@ def _scores(model, X, y, batch_size):
     return _read(model, totals, X.shape[0])
 
 
-def predict(model, X, *, batch_size=None):
+def predict(model, X, *, batch_size=None, check_finite=False):
     with use_backend(model.backend or get_backend()):
         X, _ = model.accept_inputs(X)
+        if check_finite:
+            _check_finite(model.backend, X, "predict: X")
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
             return model.call(X, False)
@@ -165,11 +196,11 @@ def predict(model, X, *, batch_size=None):
         return model.backend.xp.concat(outputs, axis=0)
 
 
-def evaluate(model, X, y, *, batch_size=None):
+def evaluate(model, X, y, *, batch_size=None, check_finite=False):
     if model.loss is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=...) before evaluate")
     with use_backend(model.backend or get_backend()):
-        X, y = _data(model, X, y, "evaluate")
+        X, y = _data(model, X, y, "evaluate", check_finite)
         if batch_size is not None:
             _positive_int("batch_size", batch_size)
         return _scores(model, X, y, batch_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .._backend import floatx, get_backend
+from .._backend import convert, floatx, get_backend
 from ..errors import NotBuiltError, ShapeError, shape_str
 from ..parameter import Parameter
 
@@ -77,6 +77,9 @@ class Layer:
     def output_shape(self, input_shape) -> tuple:
         return tuple(input_shape)
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called by ``fit`` before each epoch (layers with randomness reseed from it)."""
+
     def check_input_shape(self, input_shape) -> None:
         """Raise ``ShapeError`` if a built layer cannot take per-sample ``input_shape``."""
 
@@ -106,7 +109,7 @@ class Layer:
         """Gradient of the loss w.r.t. this layer's input, given ``dy`` w.r.t. its output."""
         if not self.built:
             raise NotBuiltError(f"{self.describe()}: backward called before forward")
-        return self.backprop(self.backend.asarray(dy, dtype=self.dtype))
+        return self.backprop(convert(self.backend, dy, self.dtype, f"{self.describe()}: dy"))
 
     def input_dtype(self, be):
         """The dtype inputs are cast to on ``be`` (None: keep theirs, e.g. integer indices)."""
@@ -117,10 +120,7 @@ class Layer:
     def accept(self, x):
         """Move ``x`` onto this layer's backend and dtype, building the layer on first use."""
         be = self.backend or get_backend()
-        try:
-            x = be.asarray(x, dtype=self.input_dtype(be))
-        except TypeError as e:
-            raise TypeError(f"{self.describe()}: {e}") from None
+        x = convert(be, x, self.input_dtype(be), self.describe())
         if x.ndim < 1:
             raise ShapeError(f"{self.describe()}: expected an array with a batch axis, got a scalar")
         if not self.built:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import initializers
+from .._backend import convert
 from .base import Layer, expect_last_axis, register_layer
 
 
@@ -98,7 +99,7 @@ class Dense(Layer):
         p = getattr(self, attr)
         if p is None:
             raise AttributeError(f"{self.describe()} has no {attr} yet: it is built on first use")
-        value = self.backend.asarray(value, dtype=self.dtype)
+        value = convert(self.backend, value, self.dtype, f"{self.describe()}: {attr}")
         if value.shape != p.value.shape:
             if math.prod(value.shape) != p.size:  # accept the tutorial's (1, n) bias for an (n,) parameter
                 raise ValueError(f"{self.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")

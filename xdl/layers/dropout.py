@@ -11,18 +11,27 @@ class Dropout(Layer):
     """Inverted dropout: in training, each element is zeroed with probability ``rate`` and the
     survivors scaled by ``1 / (1 - rate)``, so evaluation is the identity with the same mean.
 
-    Masks come from a generator on the layer's device, seeded from ``xdl.seed`` when built.
+    Masks come from a generator on the layer's device. ``fit`` reseeds it at every epoch from
+    ``seed`` (drawn from ``xdl.seed``'s generator when not given) and the epoch number, so a
+    resumed run draws the masks an uninterrupted one would have.
     """
 
-    def __init__(self, rate=0.5, name=None, dtype=None):
+    def __init__(self, rate=0.5, seed=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout {self.name!r}: rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
+        self.seed = None if seed is None else int(seed)
 
     def build(self, input_shape):
         super().build(input_shape)
-        self._uniform = self.backend.random_uniform(int(random.generator().integers(2**63)))
+        if self.seed is None:
+            self.seed = int(random.generator().integers(2**62))
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch):
+        mixed = (self.seed ^ (epoch * 0x9E3779B97F4A7C15)) % 2**63  # distinct, decorrelated per epoch
+        self._uniform = self.backend.random_uniform(mixed)
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:
@@ -36,4 +45,4 @@ class Dropout(Layer):
         return dy if self.mask is None else dy * self.mask
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
