@@ -2,6 +2,7 @@
 
     python tests/distributed_worker.py train BACKEND OUT   # fit(distributed=True); rank 0 writes OUT/result.npz
     python tests/distributed_worker.py fail BACKEND OUT    # rank 1 raises in the middle of an epoch
+    python tests/distributed_worker.py batchnorm BACKEND OUT  # as train, with BatchNorm's running statistics
 
 Each rank seeds its weights differently on purpose: ``fit`` must start them all from rank 0's.
 """
@@ -29,9 +30,11 @@ def data():
     return X, y
 
 
-def model():
+def model(batchnorm=False):
     net = xdl.NeuralNetwork([xdl.Dense(input_size=FEATURES, output_size=16), xdl.ReLU(),
                              xdl.Dense(output_size=CLASSES)])
+    if batchnorm:
+        net.layers.insert(1, xdl.BatchNorm())
     net.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(0.01), metrics=["accuracy"])
     return net
 
@@ -76,10 +79,10 @@ def main(mode, backend, out):
     xdl.set_backend(backend, fallback=False)
     strategy = xdl.DataParallel()
     xdl.seed(SEED + strategy.rank)  # different weights on each rank until fit broadcasts rank 0's
-    net, (X, y) = model(), data()
+    net, (X, y) = model(batchnorm=mode == "batchnorm"), data()
     agree = RanksAgree(strategy.comm)
     callbacks = [agree] + ([FailAt(1, 2)] if mode == "fail" and strategy.rank == 1 else [])
-    history = net.fit(X, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, seed=SEED, callbacks=callbacks,
+    history = net.fit(X, y, epochs=EPOCHS, batch_size=BATCH, verbose=2, seed=SEED, callbacks=callbacks,
                       distributed=strategy)
     if strategy.rank == 0:
         np.savez(os.path.join(out, "result.npz"), *weights(net))

@@ -126,6 +126,7 @@ def test_two_processes_train_like_one_on_the_global_batch(be, tmp_path):
     two = list(np.load(tmp_path / "result.npz").values())
     assert result["size"] == 2
     assert max(result["differences"]) == 0.0  # ranks hold identical weights after every epoch
+    assert output.count(f"Epoch 1/{worker.EPOCHS}") == 1  # only rank 0 reports progress
 
     xdl.seed(worker.SEED)
     net, (X, y) = worker.model(), worker.data()
@@ -136,6 +137,16 @@ def test_two_processes_train_like_one_on_the_global_batch(be, tmp_path):
     assert largest < 1e-5
     assert result["history"]["loss"] == pytest.approx(history.history["loss"], rel=1e-5)
     assert result["history"]["accuracy"] == pytest.approx(history.history["accuracy"])
+
+
+@needs_mpi
+def test_batchnorm_running_statistics_agree_across_ranks_after_every_epoch(tmp_path):
+    """Each rank normalizes with its own part of the batch; the running averages it keeps
+    would drift apart if fit did not average them at the end of every epoch."""
+    rc, output = mpiexec("batchnorm", "numpy", tmp_path)
+    assert rc == 0, output
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert len(result["differences"]) == worker.EPOCHS and max(result["differences"]) == 0.0
 
 
 @needs_mpi
