@@ -107,6 +107,17 @@ class Backend:
         rng = numpy.random.default_rng(seed)
         return lambda shape, dtype: self.xp.asarray(rng.random(shape), dtype=dtype, device=self.device)
 
+    def communicator(self, comm):
+        """Collectives on this backend's arrays across the processes of ``comm`` (an mpi4py
+        communicator): ``allreduce_sum(flat)`` and ``broadcast(flat, root)``.
+
+        This default stages through host memory over MPI, so it works for every backend;
+        an adapter with a device transport (NCCL between GPUs) overrides it.
+        """
+        from ._mpi import HostStagedMPI
+
+        return HostStagedMPI(self, comm)
+
     def dtype(self, name: str):
         """The namespace's dtype object for a name such as "float32"."""
         return getattr(self.xp, name)

@@ -22,6 +22,8 @@ from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
 from .io import export_weights, import_weights
+from . import distributed
+from .distributed import DataParallel
 from .metrics import Accuracy, TopKAccuracy
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
     "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
     "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
+    "distributed", "DataParallel",
     "export_weights", "import_weights",
 ]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]
