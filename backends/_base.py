@@ -99,16 +99,6 @@ class Backend:
         """Wait until queued device work is done (for timing); a no-op on the CPU."""
 
     # -- fast paths: portable defaults here, faster forms in the adapters --------------------
-    def relu(self, x):
-        """``max(x, 0)``. where(), not maximum(x, 0.0): array-api-compat turns maximum's scalar
-        into an array, which on torch-CUDA is a host-to-device copy that waits for the GPU.
-        x < 0 rather than x > 0 so that a NaN passes through, as in NumPy and PyTorch."""
-        return self.xp.where(x < 0, 0.0, x)
-
-    def relu_backward(self, y, dy):
-        """``dy`` where the ReLU output ``y`` is positive, else 0."""
-        return self.xp.where(y > 0, dy, 0.0)
-
     def sum_rows(self, x):
         """Sum of a 2-D array over its first axis (N, M) -> (M,): bias gradients."""
         return self.xp.sum(x, axis=0)
@@ -121,6 +111,17 @@ class Backend:
         """
         rng = numpy.random.default_rng(seed)
         return lambda shape, dtype: self.xp.asarray(rng.random(shape), dtype=dtype, device=self.device)
+
+    def communicator(self, comm):
+        """Collectives on this backend's arrays across the processes of ``comm`` (an mpi4py
+        communicator): ``allreduce_sum(flat)`` and ``broadcast(flat, root)``.
+
+        This default stages through host memory over MPI, so it works for every backend;
+        an adapter with a device transport (NCCL between GPUs) overrides it.
+        """
+        from ._mpi import HostStagedMPI
+
+        return HostStagedMPI(self, comm)
 
     def dtype(self, name: str):
         """The namespace's dtype object for a name such as "float32"."""

@@ -19,18 +19,12 @@ def probe() -> Status:
 
 
 class NumpyBackend(Backend):
-    """Fast paths measured on (128, 256) float32: where() is slow on mixed signs (branchy),
-    and the namespace's sum pays wrapper and reduction costs a GEMV with ones does not."""
+    """``sum_rows``: the namespace's sum over axis 0 pays wrapper and reduction costs (20 us on
+    (128, 256) float32) that a GEMV with a ones vector does not (6 us)."""
 
     def __init__(self, *args):
         super().__init__(*args)
         self._ones = {}
-
-    def relu(self, x):
-        return numpy.maximum(x, 0)
-
-    def relu_backward(self, y, dy):
-        return dy * (y > 0)
 
     def sum_rows(self, x):
         key = (x.shape[0], x.dtype)

@@ -30,12 +30,6 @@ class TorchBackend(Backend):
     def to_device(self, x):
         return x.to(self.device)
 
-    def relu(self, x):
-        return self.torch.relu(x)
-
-    def relu_backward(self, y, dy):
-        return dy * (y > 0)
-
     def random_uniform(self, seed):
         import torch
 
@@ -61,9 +55,7 @@ def create(device=None) -> Backend:
         if not torch.cuda.is_available():
             raise RuntimeError("torch has no CUDA device here")
         device = torch.device("cuda", device.index or 0)
-    backend = TorchBackend("torch", xp, device, sys.modules[__name__])
-    backend.torch = torch  # the library itself, for its fused kernels
-    return backend
+    return TorchBackend("torch", xp, device, sys.modules[__name__])
 
 
 def is_array(x) -> bool:

@@ -2,9 +2,13 @@
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYERS, Layer, register_layer
+from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm, LayerNorm
+from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from .reshape import Flatten, Reshape
 
 __all__ = ["Layer", "LAYERS", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
            "Dropout", "BatchNorm", "LayerNorm"]
+__all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]

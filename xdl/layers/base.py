@@ -51,7 +51,7 @@ class Layer:
 
     def _default_name(self) -> str:
         base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)
-        base = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", base).lower()  # LeakyReLU -> leaky_re_lu
+        base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()  # LeakyReLU -> leaky_re_lu, Conv2D -> conv2d
         n = _counts[base]
         _counts[base] += 1
         return base if n == 0 else f"{base}_{n}"
