@@ -83,15 +83,20 @@ class Conv2D(Layer):
         return xp.reshape(y, (n,) + geom.out_hw + (self.output_channels,))
 
     def backprop(self, dy):
-        xp = self.backend.xp
         n, oh, ow, _ = dy.shape
-        dy2 = xp.reshape(dy, (-1, self.output_channels))
-        self.W.grad = xp.reshape(self.cols.T @ dy2, self.W.value.shape)
-        if self.use_bias:
-            self.b.grad = xp.sum(dy2, axis=0)
+        dy2 = self.backprop_parameters(dy)
+        xp = self.backend.xp
         parts = self._input_gradient_parts(dy2, (n, oh, ow, self.input_channels))
         dx = win.scatter_add(xp, self.geom, parts, n, self.input_channels, dy)
         return win.crop(dx, self.geom)
+
+    def backprop_parameters(self, dy):
+        """Weight and bias gradients (the first layer of a model stops here: no col2im)."""
+        dy2 = self.backend.xp.reshape(dy, (-1, self.output_channels))
+        self.W.grad = self.backend.xp.reshape(self.cols.T @ dy2, self.W.value.shape)
+        if self.use_bias:
+            self.b.grad = self.backend.sum_rows(dy2)
+        return dy2
 
     def _input_gradient_parts(self, dy2, part_shape):
         """Per kernel offset, the (N, OH, OW, C_in) gradient its slice of the input receives.
