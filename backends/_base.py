@@ -98,6 +98,11 @@ class Backend:
     def synchronize(self):
         """Wait until queued device work is done (for timing); a no-op on the CPU."""
 
+    # -- fast paths: portable defaults here, faster forms in the adapters --------------------
+    def sum_rows(self, x):
+        """Sum of a 2-D array over its first axis (N, M) -> (M,): bias gradients."""
+        return self.xp.sum(x, axis=0)
+
     def random_uniform(self, seed: int):
         """A generator of uniform [0, 1) arrays on this device: ``draw(shape, dtype)``.
 
@@ -106,6 +111,17 @@ class Backend:
         """
         rng = numpy.random.default_rng(seed)
         return lambda shape, dtype: self.xp.asarray(rng.random(shape), dtype=dtype, device=self.device)
+
+    def communicator(self, comm):
+        """Collectives on this backend's arrays across the processes of ``comm`` (an mpi4py
+        communicator): ``allreduce_sum(flat)`` and ``broadcast(flat, root)``.
+
+        This default stages through host memory over MPI, so it works for every backend;
+        an adapter with a device transport (NCCL between GPUs) overrides it.
+        """
+        from ._mpi import HostStagedMPI
+
+        return HostStagedMPI(self, comm)
 
     def dtype(self, name: str):
         """The namespace's dtype object for a name such as "float32"."""

@@ -20,6 +20,20 @@ def probe() -> Status:
 
 
 class NumpyBackend(Backend):
+    """``sum_rows``: the namespace's sum over axis 0 pays wrapper and reduction costs (20 us on
+    (128, 256) float32) that a GEMV with a ones vector does not (6 us)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._ones = {}
+
+    def sum_rows(self, x):
+        key = (x.shape[0], x.dtype)
+        ones = self._ones.get(key)
+        if ones is None:
+            ones = self._ones[key] = numpy.ones(x.shape[0], dtype=x.dtype)
+        return ones @ x
+
     def index_add(self, indices, values, size):
         # one bincount over (index, column) pairs: repeats accumulate (unlike out[i] += v),
         # several times faster than numpy.add.at on (M, D) rows

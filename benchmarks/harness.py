@@ -16,6 +16,9 @@ import tracemalloc
 from dataclasses import dataclass, field
 
 PAUSE_S = 0.3  # OpenBLAS threads spin after NumPy work and slow the next library otherwise
+#: wall-clock by default; ``time.process_time`` (CPU seconds of this process) shrugs off other
+#: processes on a shared machine, but counts spinning threads too: use it with one thread
+clock = time.perf_counter
 
 
 @dataclass
@@ -25,6 +28,8 @@ class Workload:
     unit: str = "samples/s"
     candidates: dict = field(default_factory=dict)  # label -> callable, or None when unavailable
     notes: dict = field(default_factory=dict)  # label -> why a candidate is missing
+    #: labels whose arrays NumPy allocates: tracemalloc sees those, not PyTorch's or a GPU's
+    traced: tuple = ()
 
 
 @dataclass
@@ -39,32 +44,38 @@ class Timing:
 
 def time_calls(fn, calls):
     """Seconds per call of ``fn``, averaged over ``calls`` back-to-back calls."""
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
 
 
-def calibrate(fn, target_s=0.2):
-    """How many calls make a repetition of about ``target_s``."""
-    per_call = time_calls(fn, 1)
-    return max(1, int(target_s / max(per_call, 1e-6)))
+def time_for(fn, target_s):
+    """Seconds per call of ``fn``, averaged over as many calls as fill ``target_s`` (at least one).
+
+    A time budget, not a call count fixed in advance: when neighbours slow the machine down
+    mid-run, a repetition grows by one call, not by the factor of the slowdown."""
+    calls, start = 0, clock()
+    while True:
+        fn()
+        calls += 1
+        elapsed = clock() - start
+        if elapsed >= target_s:
+            return elapsed / calls
 
 
 def measure(workload, reps=7, warmup=3, target_s=0.2):
     """Interleave repetitions of every available candidate; returns {label: Timing}."""
     runners = {k: f for k, f in workload.candidates.items() if f is not None}
-    calls = {}
-    for label, fn in runners.items():
+    for fn in runners.values():
         for _ in range(warmup):
             fn()
-        calls[label] = calibrate(fn, target_s)
         time.sleep(PAUSE_S)
     timings = {label: Timing(label, []) for label in runners}
     for _ in range(reps):
         for label, fn in runners.items():
             gc.collect()
-            timings[label].seconds.append(time_calls(fn, calls[label]))
+            timings[label].seconds.append(time_for(fn, target_s))
             time.sleep(PAUSE_S)
     return timings
 
@@ -90,19 +101,25 @@ def threads_line():
     return "threads: " + ", ".join(f"{n}={os.environ.get(n, '-')}" for n in names)
 
 
+MEMORY_NOTE = ("peak MB: the most NumPy-allocated memory (tracemalloc) one call holds beyond what "
+               "existed before it; '-' where the library allocates outside tracemalloc's view (PyTorch, GPUs)")
+
+
 def report(rows, out=print):
-    """Print a table of rows as produced by ``row``; ``baseline`` is the column ratios divide by."""
-    header = f"{'workload':34} {'candidate':10} {'median':>12} {'min':>12} {'max':>12} {'vs torch':>9} {'peak MB':>8}"
+    """Print a table of rows as produced by ``run``; ratios divide by the torch candidate's median."""
+    header = (f"{'workload':38} {'candidate':9} {'median':>10} {'min':>10} {'max':>10} {'unit':9} "
+              f"{'vs torch':>8} {'peak MB':>7}")
     out(header)
     out("-" * len(header))
     for r in rows:
+        if r.get("median") is None:
+            out(f"{r['workload']:38} {r['candidate']:9} ({r['note']})")
+            continue
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") else "-"
         peak = f"{r['peak_bytes'] / 2**20:.1f}" if r.get("peak_bytes") is not None else "-"
-        if r.get("median") is None:
-            out(f"{r['workload']:34} {r['candidate']:10} {'(' + r['note'] + ')':>38}")
-            continue
-        out(f"{r['workload']:34} {r['candidate']:10} {r['median']:12,.0f} {r['min']:12,.0f} "
-            f"{r['max']:12,.0f} {ratio:>9} {peak:>8}")
+        out(f"{r['workload']:38} {r['candidate']:9} {r['median']:10,.0f} {r['min']:10,.0f} "
+            f"{r['max']:10,.0f} {r['unit']:9} {ratio:>8} {peak:>7}")
+    out(MEMORY_NOTE)
 
 
 def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
@@ -117,7 +134,7 @@ def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
                              "note": w.notes.get(label, "unavailable")})
                 continue
             median, lo, hi = throughput(w, timings[label])
-            peak = peak_host_memory(w.candidates[label]) if memory else None
+            peak = peak_host_memory(w.candidates[label]) if memory and label in w.traced else None
             rows.append({"workload": w.name, "candidate": label, "unit": w.unit, "median": median,
                          "min": lo, "max": hi, "ratio": median / torch_rate if torch_rate else None,
                          "peak_bytes": peak, "seconds": timings[label].seconds})

@@ -10,6 +10,9 @@ from .callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelChec
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
 from .layers import (BatchNorm, Dense, Dropout, Layer, LayerNorm, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
                      register_layer)
+from .layers.conv import Conv2D
+from .layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from .layers.reshape import Flatten, Reshape
 from .layers import GRU, LSTM, Embedding, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
                      MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
@@ -20,6 +23,8 @@ from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
 from .io import export_weights, import_weights
+from . import distributed
+from .distributed import DataParallel
 from .metrics import Accuracy, TopKAccuracy
 
 __all__ = [
@@ -34,5 +39,7 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
     "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
     "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
+    "distributed", "DataParallel",
     "export_weights", "import_weights",
 ]
+__all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]

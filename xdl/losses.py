@@ -138,11 +138,12 @@ class CrossEntropy(Loss):
             y_true = xp.astype(y_true[..., None] == classes, y_pred.dtype)
         self.target, self.count = y_true, math.prod(y_pred.shape[:-1])
         if self.from_logits:
-            shifted = y_pred - xp.max(y_pred, axis=-1, keepdims=True)
-            exp = xp.exp(shifted)
-            total = xp.sum(exp, axis=-1, keepdims=True)
-            self.prob = exp / total
-            log_prob = shifted - xp.log(total)
+            # in-place steps on arrays this loss just made: no temporaries beyond them
+            log_prob = y_pred - xp.max(y_pred, axis=-1, keepdims=True)
+            self.prob = xp.exp(log_prob)
+            total = xp.sum(self.prob, axis=-1, keepdims=True)
+            self.prob /= total
+            log_prob -= xp.log(total)
         else:
             self.prob = xp.clip(y_pred, _EPS, 1.0)
             log_prob = xp.log(self.prob)
@@ -154,7 +155,9 @@ class CrossEntropy(Loss):
             return (-scale) * t / self.prob
         # d/dz of -sum(t * log softmax(z)) is softmax * sum(t) - t; sum(t) is 1 for one-hot rows
         if self.labels:
-            return (self.prob - t) * scale
+            grad = self.prob - t
+            grad *= scale
+            return grad
         return (self.prob * xp.sum(t, axis=-1, keepdims=True) - t) * scale
 
     def get_config(self):

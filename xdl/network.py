@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import losses, optimizers, training
 from . import metrics as metrics_module
 from ._backend import convert, get_backend, use_backend
+from .distributed import LOCAL, resolve
 from .errors import BackendError, NotBuiltError, ShapeError, shape_str
 from .layers.base import Layer
 
@@ -15,6 +16,8 @@ class NeuralNetwork:
     The model lives on the backend that was active when it was built (its first input);
     data given to ``fit``/``predict``/``evaluate`` is moved there once per call.
     """
+
+    strategy = LOCAL  # fit(distributed=...) sets another for its duration
 
     def __init__(self, layers=(), name="neural_network"):
         self.name = name
@@ -30,6 +33,7 @@ class NeuralNetwork:
         self.input_shape = self.output_shape = None
         self.built = False
         self._parameters = []
+        self._trainable = None  # index of the first layer with trainable parameters (set by build)
         for layer in layers:
             self.add(layer)
 
@@ -65,6 +69,9 @@ class NeuralNetwork:
             self.output_shape = self._propagate(tuple(input_shape), build=True)
         self.backend, self.input_shape, self.built = be, tuple(input_shape), True
         self._parameters = [p for layer in self.layers for p in layer.parameters()]
+        # training backpropagates no further than the first layer with trainable parameters
+        self._trainable = next((i for i, layer in enumerate(self.layers)
+                                if any(p.trainable for p in layer.parameters())), None)
 
     def _require_layers(self) -> list:
         if not self.layers:
@@ -127,13 +134,18 @@ class NeuralNetwork:
         and the model's output for the batch."""
         out = self.call(x, True)
         loss = self.loss.call(y, out)
-        self.backprop(self.loss.backward())
+        if self._trainable is not None:  # nobody reads dX: the first trainable layer skips it
+            grad = self.loss.backward()
+            for layer in reversed(self.layers[self._trainable + 1:]):
+                grad = layer.backprop(grad)
+            self.layers[self._trainable].backprop_parameters(grad)
+        self.strategy.reduce_gradients(self._parameters)  # averaged over processes when distributed
         self.optimizer.step(self._parameters)
         return loss, out
 
     # -- training and inference (see training.py) ----------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
-            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False):
+            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False):
         """Train on ``X``, ``y``; returns a ``History`` of per-epoch loss and metrics.
 
         ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
@@ -141,11 +153,14 @@ class NeuralNetwork:
         per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
         shuffling order; ``initial_epoch`` resumes the epoch count (and the data order: see
         ``save(..., include_optimizer=True)``). ``check_finite`` refuses NaN/inf in the data.
+        ``distributed=True`` (or an ``xdl.DataParallel``) trains data-parallel across the MPI
+        processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
+        xdl/distributed.py).
         """
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
                             validation_data=validation_data, validation_split=validation_split,
                             shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
-                            check_finite=check_finite)
+                            check_finite=check_finite, strategy=resolve(distributed))
 
     def predict(self, X, batch_size=None, check_finite=False):
         """The model's output for ``X``, as an array of the model's backend."""

@@ -64,13 +64,18 @@ class Optimizer:
         if not params:
             return
         self.xp = array_namespace(params[0].value)  # once per step, not per operation
-        grads = self.clipped([p.grad for p in params])
+        grads = [p.grad for p in params]
+        if self.clipvalue is not None or self.clipnorm is not None:
+            grads = self.clipped(grads)
         lr = self.learning_rate
         self.iterations += 1
+        decay = self.weight_decay if self.couples_weight_decay else 0.0
+        # only per-parameter work stays in the loop: a 10-layer model runs it 20 times a step
+        slots, update = self.slots, self.update_parameter
         for p, g in zip(params, grads):
-            if self.weight_decay and self.couples_weight_decay:
-                g = g + self.weight_decay * p.value
-            self.update_parameter(p, g, lr, self._state_for(p))
+            if decay:
+                g = g + decay * p.value
+            update(p, g, lr, self._state_for(p) if slots else {})
 
     def update(self, layer) -> None:
         """The tutorial's call: update one layer's parameters."""

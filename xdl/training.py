@@ -81,23 +81,29 @@ def _split(model, X, y, validation_data, validation_split, check_finite):
 
 
 def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation_split, shuffle,
-        callbacks, seed, initial_epoch, check_finite):
+        callbacks, seed, initial_epoch, check_finite, strategy):
+    """``strategy`` (see distributed.py) is consulted where processes must agree: weights at
+    the start, the data each reads, gradients, figures, who reports and who writes."""
     if model.loss is None or model.optimizer is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=..., optimizer=...) before fit")
     _positive_int("epochs", epochs, minimum=0)
     _positive_int("batch_size", batch_size)
     _positive_int("initial_epoch", initial_epoch, minimum=0)
-    callbacks = list(callbacks or [])
+    callbacks = strategy.callbacks(list(callbacks or []))
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"fit: callbacks must be xdl.callbacks.Callback instances, got {type(cb).__name__}")
         cb.set_model(model)
     history = model.history = History()
-    with use_backend(model.backend or get_backend()):
+    with use_backend(model.backend or get_backend()), strategy.running(), strategy.attached(model):
         (X, y), validation = _split(model, X, y, validation_data, validation_split, check_finite)
-        model.data_seed = _data_seed(model, seed, initial_epoch)
+        strategy.setup(model)
+        if validation is not None:  # each process scores its part of the validation data
+            a, b = strategy.rows(validation[0].shape[0])
+            validation = validation[0][a:b, ...], validation[1][a:b, ...]
+        model.data_seed = strategy.agree_seed(_data_seed(model, seed, initial_epoch))
         n = X.shape[0]
-        progress = Progress(verbose, epochs, len(_batches(n, batch_size)), n)
+        progress = Progress(verbose if strategy.is_chief else 0, epochs, len(_batches(n, batch_size)), n)
         model.stop_training = False
         for cb in callbacks:
             cb.on_train_begin()
@@ -109,6 +115,7 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
                 layer.start_epoch(epoch)
             order_rng = random.generator([model.data_seed, epoch]) if shuffle else None
             logs = _train_epoch(model, X, y, batch_size, order_rng, progress)
+            strategy.epoch_end(model)
             if validation is not None:
                 scores = _scores(model, *validation, batch_size)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
@@ -137,16 +144,20 @@ def _data_seed(model, seed, initial_epoch):
 def _train_epoch(model, X, y, batch_size, rng, progress):
     """One pass over the data; returns the epoch's mean loss and metrics as floats."""
     be, xp, n = model.backend, model.backend.xp, X.shape[0]
-    if rng is not None:  # one gather per epoch; the order is drawn on the host for reproducibility
-        order = be.asarray(rng.permutation(n))
+    # one gather per epoch (of this process's rows); the order is drawn on the host for reproducibility
+    order = be.asarray(rng.permutation(n)) if rng is not None else None
+    order, steps = model.strategy.shard(be, order, n, batch_size)
+    if order is not None:
         X, y = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
     totals = None
-    for i, j in _batches(n, batch_size):
+    for i, j, share, done in steps:
         yb = y[i:j, ...]
-        loss, out = model.train_step(X[i:j, ...], yb)
-        totals = _accumulate(totals, [loss] + [m(yb, out) for m in model.metrics], j - i)
-        progress.batch_end(j, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
-    return _read(model, totals, n)
+        step = model.strategy.train_step(model, X[i:j, ...], yb, share)
+        if step is None:  # this process had no rows in this batch
+            continue
+        totals = _accumulate(totals, [step[0]] + [m(yb, step[1]) for m in model.metrics], j - i)
+        progress.batch_end(done, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
+    return _read(model, totals, X.shape[0])
 
 
 def _accumulate(totals, values, weight):
@@ -155,9 +166,11 @@ def _accumulate(totals, values, weight):
 
 
 def _read(model, totals, n):
-    """The epoch's one device-to-host transfer: every total at once."""
-    values = model.backend.to_numpy(model.backend.xp.stack(totals))
+    """The epoch's one device-to-host transfer: every total at once (then summed over
+    processes when training is distributed)."""
     names = ["loss"] + [m.name for m in model.metrics]
+    values = None if totals is None else model.backend.to_numpy(model.backend.xp.stack(totals))
+    values, n = model.strategy.reduce_totals(values, n, len(names))
     return {name: float(v) / n for name, v in zip(names, values)}
 
 

@@ -7,17 +7,19 @@ from .base import Layer, register_layer
 
 @register_layer
 class ReLU(Layer):
-    """``max(x, 0)``."""
+    """``max(x, 0)``, computed as ``x * (x > 0)``: a NaN passes through, as in NumPy and
+    PyTorch (and an input of -inf gives NaN, not 0)."""
 
     def call(self, x, training=False):
-        # where(), not maximum(x, 0.0): array-api-compat turns maximum's scalar into a tensor,
-        # which on torch-CUDA is a host-to-device copy that waits for the GPU. x < 0 rather
-        # than x > 0 so that a NaN passes through, as in NumPy and PyTorch, instead of hiding.
-        self.y = self.backend.xp.where(x < 0, 0.0, x)
-        return self.y
+        # A 0/1 mask, multiplied: NumPy's where() branches per element and runs ~8x slower on
+        # random signs; maximum(x, 0.0) would make array-api-compat copy the scalar to the
+        # device, which on torch-CUDA waits for the GPU. No scalar, no branch here.
+        xp = self.backend.xp
+        self.mask = xp.astype(x > 0, x.dtype)
+        return x * self.mask
 
     def backprop(self, dy):
-        return self.backend.xp.where(self.y > 0, dy, 0.0)
+        return dy * self.mask
 
 
 @register_layer

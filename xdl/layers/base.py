@@ -51,7 +51,7 @@ class Layer:
 
     def _default_name(self) -> str:
         base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)
-        base = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", base).lower()  # LeakyReLU -> leaky_re_lu
+        base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()  # LeakyReLU -> leaky_re_lu, Conv2D -> conv2d
         n = _counts[base]
         _counts[base] += 1
         return base if n == 0 else f"{base}_{n}"
@@ -73,6 +73,11 @@ class Layer:
 
     def backprop(self, dy):
         raise NotImplementedError
+
+    def backprop_parameters(self, dy) -> None:
+        """Fill the parameters' grads only: a model's first trainable layer, whose ``dx``
+        nobody reads. Layers override it to skip computing ``dx`` (Dense saves a GEMM)."""
+        self.backprop(dy)
 
     def output_shape(self, input_shape) -> tuple:
         return tuple(input_shape)

@@ -69,18 +69,19 @@ class Dense(Layer):
         return y
 
     def backprop(self, dy):
-        xp, x = self.backend.xp, self.x
-        if x.ndim > 2:  # fold leading axes into one batch axis
-            dy2 = _fold(self, dy, self.output_size)
-            self.W.grad = _fold(self, x, self.input_size).T @ dy2
-            dx = xp.reshape(dy2 @ self.W.value.T, tuple(x.shape))
-        else:
-            dy2 = dy
-            self.W.grad = x.T @ dy2
-            dx = dy @ self.W.value.T
+        self.backprop_parameters(dy)
+        if dy.ndim > 2:  # one 2-D product over all leading axes: BLAS, not a stack of small ones
+            dx = _fold(self, dy, self.output_size) @ self.W.value.T
+            return self.backend.xp.reshape(dx, tuple(self.x.shape))
+        return dy @ self.W.value.T
+
+    def backprop_parameters(self, dy):
+        x, dy2 = self.x, dy
+        if x.ndim > 2:  # fold leading axes into one batch axis for the weight gradient
+            x, dy2 = _fold(self, x, self.input_size), _fold(self, dy, self.output_size)
+        self.W.grad = x.T @ dy2
         if self.use_bias:
-            self.b.grad = xp.sum(dy2, axis=0)
-        return dx
+            self.b.grad = self.backend.sum_rows(dy2)
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,

@@ -1,0 +1,155 @@
+"""Pooling, Flatten and Reshape: values against direct loops, finite-difference gradients, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import assert_close, check_layer_gradients, host
+
+import xdl
+
+
+def reference_pool(x, reduce, pool, stride, padding):
+    """Direct loops over output pixels; padding is left out of every window (NaN, then ignored)."""
+    (ph, pw), (sh, sw) = pool, stride
+    if padding == "same":
+        pads = [_same_pads(size, k, s) for size, k, s in zip(x.shape[1:3], pool, stride)]
+    else:
+        pads = [(padding, padding)] * 2 if padding != "valid" else [(0, 0)] * 2
+    x = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)], constant_values=np.nan)
+    oh, ow = (x.shape[1] - ph) // sh + 1, (x.shape[2] - pw) // sw + 1
+    y = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            y[:, i, j, :] = reduce(x[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :], axis=(1, 2))
+    return y
+
+
+def _same_pads(size, k, s):
+    total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+CASES = {  # id: (input shape, pool_size, stride, padding)
+    "tiles": ((2, 4, 6, 2), 2, None, "valid"),
+    "tiles-odd-crop": ((2, 5, 7, 2), 2, None, "valid"),
+    "tiles-3x2": ((1, 6, 4, 3), (3, 2), None, "valid"),
+    "overlap-stride1": ((2, 4, 5, 2), 2, 1, "valid"),
+    "same-3-stride2": ((2, 5, 6, 2), 3, 2, "same"),
+    "pad1": ((1, 4, 4, 2), 3, 2, 1),
+    "batch1-same-tiles": ((1, 4, 4, 1), 2, None, "same"),
+}
+POOLS = {"max": (xdl.MaxPool2D, np.nanmax), "avg": (xdl.AvgPool2D, np.nanmean)}
+
+
+def distinct_values(shape, seed):
+    """Values 0.05 apart, shuffled: no ties, so max pooling is differentiable at every input."""
+    values = np.random.default_rng(seed).permutation(math.prod(shape)) * 0.05 - 1.0
+    return values.reshape(shape)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_pool_gradients(be, kind, case):
+    shape, pool, stride, padding = CASES[case]
+    layer = POOLS[kind][0](pool, stride, padding, dtype="float64")
+    check_layer_gradients(layer, distinct_values(shape, 9), be)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_pool_values_match_direct_loops(be, kind, case):
+    shape, pool, stride, padding = CASES[case]
+    cls, reduce = POOLS[kind]
+    layer = cls(pool_size=pool, stride=stride, padding=padding)
+    x = np.random.default_rng(10).standard_normal(shape).astype(np.float32)
+    y = layer.forward(x)
+    assert y.dtype == be.xp.float32
+    assert layer.backward(be.xp.ones(tuple(y.shape), dtype=be.xp.float32)).dtype == be.xp.float32
+    pairs = [(v, v) if isinstance(v, int) else v for v in (pool, stride or pool)]
+    expected = reference_pool(x.astype(np.float64), reduce, pairs[0], pairs[1], padding)
+    assert tuple(y.shape) == expected.shape == (shape[0],) + layer.output_shape(shape[1:])
+    assert_close(y, expected, rtol=1e-5, atol=1e-6)
+
+
+class _Windowed:
+    """Forces the general (one slice per window offset) path, to compare with the reshape path."""
+
+    def _tiles_input(self, geom):
+        return False
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_reshape_path_equals_window_path(be, kind):
+    cls = POOLS[kind][0]
+    windowed = type("Windowed", (_Windowed, cls), {})
+    x = np.random.default_rng(11).standard_normal((2, 5, 7, 3)).astype(np.float32)
+    x[:, :2, :2, :] = 0.5  # ties: both paths must pick the same (first) maximum
+    fast, slow = cls(2), windowed(2)
+    dy = np.random.default_rng(12).standard_normal((2, 2, 3, 3)).astype(np.float32)
+    assert_close(fast.forward(x), slow.forward(x), rtol=1e-6, atol=1e-7)  # exact for max
+    assert fast.tiles and not slow.tiles
+    assert_close(fast.backward(dy), slow.backward(dy), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["reshape", "windows"])
+def test_max_pool_sends_gradient_to_first_maximum_only(be, tiled):
+    layer = xdl.MaxPool2D(2) if tiled else type("Windowed", (_Windowed, xdl.MaxPool2D), {})(2)
+    layer.forward(np.ones((1, 2, 2, 1)))
+    dx = host(layer.backward(np.full((1, 1, 1, 1), 3.0)))
+    assert_close(dx[0, :, :, 0], [[3.0, 0.0], [0.0, 0.0]])
+
+
+def test_avg_pool_same_padding_counts_only_image_pixels(be):
+    y = host(xdl.AvgPool2D(pool_size=2, padding="same", stride=2).forward(np.ones((1, 3, 3, 1))))
+    assert_close(y, np.ones((1, 2, 2, 1)))
+
+
+def test_global_average_pooling(be):
+    x = np.random.default_rng(13).standard_normal((2, 3, 4, 5))
+    assert_close(xdl.GlobalAveragePooling2D().forward(x), x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    check_layer_gradients(xdl.GlobalAveragePooling2D(dtype="float64"), x, be)
+
+
+def test_flatten_and_reshape(be):
+    x = np.random.default_rng(14).standard_normal((2, 3, 2, 2))
+    flat = xdl.Flatten()
+    assert flat.output_shape((3, 2, 2)) == (12,)
+    assert_close(flat.forward(x), x.reshape(2, 12), rtol=1e-6)
+    check_layer_gradients(xdl.Flatten(dtype="float64"), x, be)
+    layer = xdl.Reshape((4, -1))
+    assert layer.output_shape((3, 2, 2)) == (4, 3)
+    assert_close(layer.forward(x), x.reshape(2, 4, 3), rtol=1e-6)
+    check_layer_gradients(xdl.Reshape((6, 2), dtype="float64"), x, be)
+
+
+def test_reshape_rejects_sizes_that_do_not_fit(be):
+    with pytest.raises(xdl.ShapeError, match=r"\(Reshape\): cannot reshape \(N, 3, 2, 2\) to "
+                                             r"\(N, 5, -1\): 12 values"):
+        xdl.Reshape((5, -1)).forward(np.ones((2, 3, 2, 2)))
+    with pytest.raises(ValueError, match="at most one -1"):
+        xdl.Reshape((-1, -1))
+
+
+@pytest.mark.parametrize("layer", [xdl.MaxPool2D, xdl.AvgPool2D, xdl.GlobalAveragePooling2D])
+def test_pooling_needs_images(be, layer):
+    with pytest.raises(xdl.ShapeError, match=r"expected input shape \(N, H, W, C\), got \(N, 8, 8\)"):
+        layer().forward(np.ones((2, 8, 8)))
+
+
+def test_pool_larger_than_image(be):
+    with pytest.raises(xdl.ShapeError, match=r"max_pool2d.*spatial size 2x3 is smaller than its 3x3 window"):
+        xdl.MaxPool2D(3, name="max_pool2d").forward(np.ones((1, 2, 3, 1)))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"pool_size": 0}, "pool_size must be an int >= 1"),
+    ({"stride": (2,)}, "stride must be"),
+    ({"pool_size": 2, "padding": 2}, "exceeds half the pool size"),
+    ({"padding": "full"}, "padding must be 'valid', 'same' or an int"),
+])
+def test_pool_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        xdl.MaxPool2D(**kwargs)

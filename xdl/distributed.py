@@ -1,0 +1,250 @@
+"""Data parallelism over MPI: the same script trains on one process or on many.
+
+Launch ``mpiexec -n 4 python train.py`` and call ``model.fit(..., distributed=True)``. Then
+every process
+
+- starts from rank 0's weights (one broadcast when ``fit`` begins);
+- reads its own contiguous part of every global batch of the epoch's shuffled order (the
+  order is drawn from a seed all processes share), so ``batch_size`` is the global batch;
+- averages gradients with one all-reduce per step over one flat buffer per dtype, weighted
+  by its share of the batch, and so applies the same update as one process on the whole
+  batch would: weights and optimizer state stay identical everywhere.
+
+Losses and metrics are summed across processes and every process gets the same logs (so
+``EarlyStopping`` stops them together); only rank 0 shows progress and writes checkpoints.
+A process that raises inside ``fit`` aborts the whole run (``MPI_Abort``): its peers would
+otherwise wait forever in the next collective.
+
+The transport is the backend's ``communicator`` (``backends/_base.py``): host-staged MPI by
+default. Statistics of ``BatchNorm`` are per process within a step (no synchronized batch
+norm); their running averages are averaged across processes at the end of every epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import traceback
+
+from .callbacks import ModelCheckpoint
+from .errors import XdlError
+from .training import _batches
+
+__all__ = ["LOCAL", "DataParallel", "MPIUnavailableError", "resolve"]
+
+
+class MPIUnavailableError(XdlError, ImportError):
+    """``distributed=True`` without mpi4py or an MPI library."""
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise MPIUnavailableError(
+            f"fit(distributed=True) needs mpi4py and an MPI library, which failed to import ({e}); "
+            'install them with pip install "xdl[mpi]" (mpi4py and the mpich wheel), then launch '
+            "with mpiexec -n 2 python your_script.py") from None
+    return MPI
+
+
+class SingleProcess:
+    """The strategy of an ordinary ``fit``: one process, every hook a no-op."""
+
+    rank, size, is_chief = 0, 1, True
+
+    def setup(self, model):
+        pass
+
+    def agree_seed(self, seed):
+        return seed
+
+    def callbacks(self, callbacks):
+        return callbacks
+
+    def rows(self, n):
+        return 0, n
+
+    def shard(self, backend, order, n, batch_size):
+        """``(order, steps)``: the rows to gather (None: keep the data as is) and each step's
+        ``(start, stop, share of the global batch, global samples done)``."""
+        return order, [(i, j, 1.0, j) for i, j in _batches(n, batch_size)]
+
+    def train_step(self, model, x, y, share):
+        return model.train_step(x, y)
+
+    def reduce_gradients(self, parameters):
+        pass
+
+    def reduce_totals(self, values, n, count):
+        return values, n
+
+    def epoch_end(self, model):
+        pass
+
+    @contextlib.contextmanager
+    def running(self):
+        yield
+
+    @contextlib.contextmanager
+    def attached(self, model):
+        """``model.strategy`` is this strategy for the duration of ``fit``, and only then:
+        after it, evaluating on one process must not wait for the others."""
+        model.strategy = self
+        try:
+            yield
+        finally:
+            del model.strategy  # back to the class default, LOCAL
+
+
+LOCAL = SingleProcess()
+
+
+class DataParallel(SingleProcess):
+    """Synchronous data parallelism across the processes of an MPI communicator.
+
+    ``comm``: an mpi4py communicator (default ``MPI.COMM_WORLD``). Pass an instance, or
+    ``True``, as ``fit(..., distributed=...)``.
+    """
+
+    def __init__(self, comm=None):
+        self.comm = comm if comm is not None else _mpi().COMM_WORLD
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.is_chief = self.rank == 0
+        self._share = 1.0
+        self._channel = None
+
+    def __repr__(self):
+        return f"DataParallel(rank={self.rank}, size={self.size})"
+
+    # -- once per fit -----------------------------------------------------------------------------
+    def setup(self, model):
+        """Check that every process built the same model, then give them rank 0's weights."""
+        params = model.parameters()
+        layout = [(p.name, p.shape) for p in params]
+        layouts = self.comm.allgather(layout)
+        for rank, other in enumerate(layouts):
+            if other != layout:
+                raise XdlError(f"{model.name}: rank {rank} built parameters {other} but rank {self.rank} "
+                               f"built {layout}; every process must build the same model")
+        self._channel = model.backend.communicator(self.comm)
+        for group in _by_dtype(params):
+            flat = self._channel.broadcast(_flatten(model.backend.xp, [p.value for p in group]), root=0)
+            for p, value in zip(group, _unflatten(model.backend.xp, flat, group)):
+                p.value = value
+
+    def agree_seed(self, seed):
+        """One data-order seed for all processes: rank 0's."""
+        return self.comm.bcast(seed, root=0)
+
+    def callbacks(self, callbacks):
+        """Rank 0 alone writes checkpoints."""
+        return [cb for cb in callbacks if self.is_chief or not isinstance(cb, ModelCheckpoint)]
+
+    def rows(self, n):
+        """This process's contiguous part ``(start, stop)`` of ``n`` rows."""
+        return n * self.rank // self.size, n * (self.rank + 1) // self.size
+
+    # -- every epoch ------------------------------------------------------------------------------
+    def shard(self, backend, order, n, batch_size):
+        """This process's rows of the epoch's order, and its steps within them."""
+        xp = backend.xp
+        if order is None:
+            order = xp.arange(n, device=backend.device)
+        pieces, steps, start = [], [], 0
+        for i, j in _batches(n, batch_size):
+            a, b = i + (j - i) * self.rank // self.size, i + (j - i) * (self.rank + 1) // self.size
+            pieces.append(order[a:b])
+            steps.append((start, start + b - a, (b - a) / (j - i), j))
+            start += b - a
+        return xp.concat(pieces), steps
+
+    def train_step(self, model, x, y, share):
+        """A step on this process's part of the batch; None when that part is empty (a last
+        batch smaller than the number of processes), after joining the all-reduce."""
+        self._share = share
+        if x.shape[0] > 0:
+            return model.train_step(x, y)
+        params = [p for p in model.parameters() if p.trainable]
+        for p in params:
+            p.grad = model.backend.xp.zeros_like(p.value)
+        self.reduce_gradients(params)
+        model.optimizer.step(params)
+        return None
+
+    def reduce_gradients(self, parameters):
+        """Replace each gradient with the batch-weighted sum over processes: one all-reduce
+        per dtype over all gradients flattened together."""
+        xp = self._channel.backend.xp
+        for group in _by_dtype([p for p in parameters if p.grad is not None]):
+            flat = _flatten(xp, [p.grad for p in group]) * self._share
+            flat = self._channel.allreduce_sum(flat)
+            for p, grad in zip(group, _unflatten(xp, flat, group)):
+                p.grad = grad
+
+    def reduce_totals(self, values, n, count):
+        """Host figures (sums over samples) and sample counts, summed over processes."""
+        mine = [0.0] * count if values is None else [float(v) for v in values]
+        rows = self.comm.allgather(mine + [n])
+        sums = [sum(column) for column in zip(*rows)]
+        return sums[:-1], int(sums[-1])
+
+    def epoch_end(self, model):
+        """Average state that is not trained (e.g. BatchNorm's running statistics)."""
+        xp = model.backend.xp
+        for group in _by_dtype([p for p in model.parameters() if not p.trainable]):
+            flat = self._channel.allreduce_sum(_flatten(xp, [p.value for p in group]) * (1.0 / self.size))
+            for p, value in zip(group, _unflatten(xp, flat, group)):
+                p.value = value
+
+    @contextlib.contextmanager
+    def running(self):
+        """Abort every process when this one fails, instead of leaving the others waiting."""
+        try:
+            yield
+        except BaseException:
+            if self.size == 1:
+                raise
+            print(f"xdl.distributed: rank {self.rank} of {self.size} failed; aborting the run\n"
+                  + traceback.format_exc(), file=sys.stderr, flush=True)
+            self.comm.Abort(1)
+            raise
+
+
+def resolve(distributed):
+    """The strategy for ``fit(distributed=...)``: False, True or a strategy object."""
+    if distributed is False or distributed is None:
+        return LOCAL
+    if distributed is True:
+        return DataParallel()
+    if isinstance(distributed, SingleProcess):
+        return distributed
+    raise TypeError(f"fit: distributed must be True, False or an xdl.DataParallel, got {distributed!r}")
+
+
+def _by_dtype(params):
+    """Parameters grouped by dtype, in order: one flat buffer per group."""
+    groups = []
+    for p in params:
+        for group in groups:
+            if group[0].dtype == p.dtype:
+                group.append(p)
+                break
+        else:
+            groups.append([p])
+    return groups
+
+
+def _flatten(xp, arrays):
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
+
+
+def _unflatten(xp, flat, params):
+    """Views of ``flat`` shaped like each parameter."""
+    out, start = [], 0
+    for p in params:
+        size = math.prod(p.shape)
+        out.append(xp.reshape(flat[start:start + size], p.shape))
+        start += size
+    return out

@@ -1,0 +1,136 @@
+"""Sliding windows over (N, H, W, C) arrays, shared by convolution and pooling.
+
+A window op is described by a ``Geometry``: kernel size, stride, dilation and padding along H
+and W, resolved for one input size. Windows are read as one strided slice per kernel offset
+(``offsets``): a loop over the kh * kw offsets, never over pixels or channels. ``gather``
+stacks those slices (im2col); ``scatter_add`` is its adjoint and adds each offset's slice back,
+so no single add ever touches the same element twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import ShapeError, shape_str
+
+
+def pair(owner, name, value, minimum=1):
+    """An int or a pair of ints, each >= ``minimum``, as a (height, width) tuple."""
+    values = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    ok = (isinstance(values, (tuple, list)) and len(values) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values))
+    if not ok:
+        raise ValueError(f"{owner}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return tuple(values)
+
+
+def padding_spec(owner, padding):
+    """"valid", "same", an int >= 0 or an (int, int) pair, checked early."""
+    if isinstance(padding, str):
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{owner}: padding must be 'valid', 'same' or an int, got {padding!r}")
+        return padding.lower()
+    return pair(owner, "padding", padding, minimum=0)
+
+
+def _axis(size, k, s, d, padding):
+    """(output size, pad before, pad after) along one axis."""
+    span = (k - 1) * d + 1
+    if padding == "valid":
+        before = after = 0
+    elif padding == "same":  # Keras/TF: ceil(size / s) outputs, the odd pixel of padding at the end
+        total = max((math.ceil(size / s) - 1) * s + span - size, 0)
+        before, after = total // 2, total - total // 2
+    else:
+        before = after = padding
+    return (size + before + after - span) // s + 1, before, after
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the windows of one op lie on an input of spatial size ``in_hw``."""
+
+    in_hw: tuple
+    out_hw: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    pads: tuple  # ((top, bottom), (left, right))
+
+    @property
+    def padded_hw(self) -> tuple:
+        return tuple(size + sum(side) for size, side in zip(self.in_hw, self.pads))
+
+    @property
+    def padded(self) -> bool:
+        return any(p for side in self.pads for p in side)
+
+    def offsets(self):
+        """One (rows, cols) pair of slices per kernel offset, in row-major kernel order."""
+        (oh, ow), (sh, sw), (dh, dw) = self.out_hw, self.stride, self.dilation
+        for i in range(self.kernel[0]):
+            rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
+            for j in range(self.kernel[1]):
+                yield rows, slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
+
+
+def geometry(layer, in_hw, kernel, stride, dilation, padding) -> Geometry:
+    """Resolve ``padding`` for spatial size ``in_hw``; a ``ShapeError`` when no window fits."""
+    pad_modes = padding if isinstance(padding, tuple) else (padding, padding)
+    axes = [_axis(in_hw[a], kernel[a], stride[a], dilation[a], pad_modes[a]) for a in (0, 1)]
+    out_hw = (axes[0][0], axes[1][0])
+    if min(out_hw) < 1:
+        span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+        raise ShapeError(f"{layer.describe()}: input of spatial size {in_hw[0]}x{in_hw[1]} is smaller than "
+                         f"its {span[0]}x{span[1]} window (padding {padding!r}); got input "
+                         f"{shape_str(tuple(in_hw) + ('C',))}")
+    return Geometry(tuple(in_hw), out_hw, kernel, stride, dilation, tuple((a[1], a[2]) for a in axes))
+
+
+def pad(xp, x, geom, value=0.0):
+    """``x`` (N, H, W, C) with ``geom``'s padding filled with ``value``; ``x`` itself if none."""
+    if not geom.padded:
+        return x
+    (top, bottom), (left, right) = geom.pads
+    n, h, w, c = x.shape
+    out = xp.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype, device=x.device)
+    out[:, top:top + h, left:left + w, :] = x
+    return out
+
+
+def crop(x, geom):
+    """The inverse of ``pad``: the (N, H, W, C) interior of a padded array."""
+    if not geom.padded:
+        return x
+    (top, _), (left, _) = geom.pads
+    h, w = geom.in_hw
+    return x[:, top:top + h, left:left + w, :]
+
+
+def gather(xp, x_padded, geom):
+    """im2col: (N, Hp, Wp, C) -> (N, OH, OW, kh * kw, C), one strided slice per kernel offset."""
+    return xp.stack([x_padded[:, rows, cols, :] for rows, cols in geom.offsets()], axis=3)
+
+
+def scatter_add(xp, geom, parts, batch, channels, like):
+    """The adjoint of ``gather``: sum one (N, OH, OW, C) array per kernel offset (``parts``,
+    an iterable in ``offsets`` order) into a zero (N, Hp, Wp, C) array of ``like``'s dtype.
+
+    Each offset's slice is strided without repeats, so one ``+=`` never hits an element twice.
+    """
+    shape = (batch,) + geom.padded_hw + (channels,)
+    out = xp.zeros(shape, dtype=like.dtype, device=like.device)
+    for (rows, cols), part in zip(geom.offsets(), parts):
+        out[:, rows, cols, :] += part
+    return out
+
+
+def expect_image(layer, input_shape, channels=None):
+    """Shared check: a per-sample shape (H, W, C), with C == ``channels`` when given."""
+    expected = f"(N, H, W, {channels if channels is not None else 'C'})"
+    if len(input_shape) != 3 or (channels is not None and input_shape[-1] != channels):
+        hint = ("channels-last images: reshape (N, H, W) to (N, H, W, 1)" if len(input_shape) == 2
+                else "check the data or the previous layer")
+        raise ShapeError(f"{layer.describe()}: expected input shape {expected}, "
+                         f"got {shape_str(input_shape)}; {hint}")

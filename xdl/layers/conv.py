@@ -1,0 +1,133 @@
+"""Conv2D: 2-D convolution on channels-last images, as im2col plus one matrix product."""
+
+from __future__ import annotations
+
+from .. import initializers
+from . import _windows as win
+from .base import Layer, register_layer
+from .dense import _name, _positive_int
+
+
+@register_layer
+class Conv2D(Layer):
+    """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
+
+    Returns (N, OH, OW, C_out). The tutorial's ``Conv2D(input_channels=3, output_channels=16,
+    kernel_size=3)`` works as written; ``input_channels`` may be left out (taken from the first
+    input), and Keras's ``Conv2D(filters=16, kernel_size=3)`` is the same layer.
+
+    ``stride`` and ``dilation`` are ints or (h, w) pairs; ``padding`` is "valid" (none), "same"
+    (``ceil(H / stride)`` outputs, as in Keras) or an int / (h, w) pair of zeros on each side.
+    Parameters: ``weights`` (kh, kw, C_in, C_out) and ``bias`` (C_out,).
+    """
+
+    def __init__(self, input_channels=None, output_channels=None, kernel_size=None, *, filters=None,
+                 stride=1, padding="valid", dilation=1, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if filters is not None and output_channels is not None and filters != output_channels:
+            raise ValueError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
+                             "give one of them")
+        output_channels = output_channels if output_channels is not None else filters
+        if output_channels is None or kernel_size is None:
+            raise TypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
+                            "e.g. Conv2D(output_channels=16, kernel_size=3)")
+        self.input_channels = _positive_int("Conv2D", "input_channels", input_channels, optional=True)
+        self.output_channels = _positive_int("Conv2D", "output_channels", output_channels)
+        self.kernel_size = win.pair("Conv2D", "kernel_size", kernel_size)
+        self.stride = win.pair("Conv2D", "stride", stride)
+        self.dilation = win.pair("Conv2D", "dilation", dilation)
+        self.padding = win.padding_spec("Conv2D", padding)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self._init_W = initializers.get(kernel_initializer)
+        self._init_b = initializers.get(bias_initializer)
+        self.W = self.b = None
+        if input_channels is not None:  # the weights do not depend on the image size
+            self.build((None, None, input_channels))
+
+    @property
+    def filters(self):
+        return self.output_channels
+
+    def build(self, input_shape):
+        win.expect_image(self, input_shape, self.input_channels)
+        super().build(input_shape)
+        self.input_channels = input_shape[-1]
+        be = self.backend
+        shape = self.kernel_size + (self.input_channels, self.output_channels)
+        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype))
+        if self.use_bias:
+            self.b = self.add_parameter("bias", self._init_b(be, (self.output_channels,), self.dtype))
+
+    def check_input_shape(self, input_shape):
+        win.expect_image(self, input_shape, self.input_channels)
+        self._geometry(input_shape)
+
+    def _geometry(self, input_shape):
+        return win.geometry(self, tuple(input_shape[:2]), self.kernel_size, self.stride, self.dilation,
+                            self.padding)
+
+    def output_shape(self, input_shape):
+        return self._geometry(input_shape).out_hw + (self.output_channels,)
+
+    def call(self, x, training=False):
+        xp = self.backend.xp
+        n = x.shape[0]
+        self.geom = geom = self._geometry(x.shape[1:])
+        # (N * OH * OW, kh * kw * C_in): rows are output pixels, columns match the kernel's layout
+        self.cols = xp.reshape(win.gather(xp, win.pad(xp, x, geom), geom), (-1, self._fan_in()))
+        y = self.cols @ xp.reshape(self.W.value, (self._fan_in(), self.output_channels))
+        if self.use_bias:
+            y += self.b.value
+        return xp.reshape(y, (n,) + geom.out_hw + (self.output_channels,))
+
+    def backprop(self, dy):
+        n, oh, ow, _ = dy.shape
+        dy2 = self.backprop_parameters(dy)
+        xp = self.backend.xp
+        parts = self._input_gradient_parts(dy2, (n, oh, ow, self.input_channels))
+        dx = win.scatter_add(xp, self.geom, parts, n, self.input_channels, dy)
+        return win.crop(dx, self.geom)
+
+    def backprop_parameters(self, dy):
+        """Weight and bias gradients (the first layer of a model stops here: no col2im)."""
+        dy2 = self.backend.xp.reshape(dy, (-1, self.output_channels))
+        self.W.grad = self.backend.xp.reshape(self.cols.T @ dy2, self.W.value.shape)
+        if self.use_bias:
+            self.b.grad = self.backend.sum_rows(dy2)
+        return dy2
+
+    def _input_gradient_parts(self, dy2, part_shape):
+        """Per kernel offset, the (N, OH, OW, C_in) gradient its slice of the input receives.
+
+        Either one product per offset (re-reads dy, kh * kw times; its small results stay in
+        cache) or one (N * OH * OW, kh * kw * C_in) product split afterwards (written and read
+        once). Counting memory traffic, the first wins when 2 kk C_in > (kk - 1) C_out.
+        """
+        xp, kk, kw = self.backend.xp, self.kernel_size[0] * self.kernel_size[1], self.kernel_size[1]
+        W = self.W.value
+        if 2 * kk * self.input_channels > (kk - 1) * self.output_channels:
+            return (xp.reshape(dy2 @ W[k // kw, k % kw, ...].T, part_shape) for k in range(kk))
+        dcols = dy2 @ xp.reshape(W, (self._fan_in(), self.output_channels)).T
+        dcols = xp.reshape(dcols, part_shape[:3] + (kk, self.input_channels))
+        return (dcols[:, :, :, k, :] for k in range(kk))
+
+    def _fan_in(self):
+        return self.kernel_size[0] * self.kernel_size[1] * self.input_channels
+
+    def get_config(self):
+        return {**super().get_config(), "input_channels": self.input_channels,
+                "output_channels": self.output_channels, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": _config_padding(self.padding),
+                "dilation": list(self.dilation), "use_bias": self.use_bias,
+                "kernel_initializer": _name(self.kernel_initializer),
+                "bias_initializer": _name(self.bias_initializer)}
+
+    # -- the tutorial's attribute names ---------------------------------------------------
+    weights = property(lambda self: None if self.W is None else self.W.value)
+    bias = property(lambda self: None if self.b is None else self.b.value)
+
+
+def _config_padding(padding):
+    return padding if isinstance(padding, str) else list(padding)
