@@ -114,6 +114,20 @@ def test_shapes_dtypes_and_states(be, cls):
     assert tuple(cls(hidden_size=4).forward(np.ones((2, 3, 5))).shape) == (2, 4)
 
 
+@pytest.mark.parametrize("cls", LAYERS, ids=IDS)
+def test_backprop_parameters_gives_the_same_gradients_without_dx(be, cls):
+    """A model's first trainable layer skips dx; its weights' gradients are unchanged."""
+    layer = cls(hidden_size=3, return_sequences=True)
+    x, dy = np.ones((2, 4, 5)), np.random.default_rng(6).standard_normal((2, 4, 3))
+    layer.forward(x, training=True)
+    layer.backward(dy)
+    full = [host(p.grad) for p in layer.parameters()]
+    layer.forward(x, training=True)
+    assert layer.backprop_parameters(be.asarray(dy, dtype=be.xp.float32)) is None
+    for p, expected in zip(layer.parameters(), full):
+        assert_close(p.grad, expected, rtol=1e-6, atol=1e-7, err_msg=p.name)
+
+
 def test_lstm_gate_order_and_forget_bias(be):
     """One step from zeros against a hand computation with gates i, f, o, g."""
     layer = xdl.LSTM(hidden_size=2, input_size=3, dtype="float64")

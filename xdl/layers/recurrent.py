@@ -123,6 +123,14 @@ class Recurrent(Layer):
         return self.backprop(be.asarray(dy, dtype=self.dtype))
 
     def backprop(self, dy):
+        return self._through_time(*self._split(dy))
+
+    def backprop_parameters(self, dy):
+        """The weights' gradients only, skipping dx (a model's first trainable layer)."""
+        self._through_time(*self._split(dy), need_dx=False)
+
+    def _split(self, dy):
+        """(gradient of the output sequence or None, gradients of the final states)."""
         n_states = len(self.cell.state_names)
         if self.return_state:
             if not isinstance(dy, (tuple, list)) or len(dy) != 1 + n_states:
@@ -134,9 +142,9 @@ class Recurrent(Layer):
         if not self.return_sequences and dy is not None:  # the output is the last h
             dstates[0] = dy if dstates[0] is None else dstates[0] + dy
             dy = None
-        return self._through_time(dy, tuple(dstates))
+        return dy, tuple(dstates)
 
-    def _through_time(self, dy, dstates):
+    def _through_time(self, dy, dstates, need_dx=True):
         xp, cell = self.backend.xp, self.cell
         x, h0, hs, cache = self._cache
         n, steps = hs.shape[0], hs.shape[1]
@@ -146,7 +154,9 @@ class Recurrent(Layer):
         h_prev = xp.reshape(previous(xp, h0, hs), (rows, self.hidden_size))
         cell.add_grads(x, h_prev, dxw, dhw)
         self.initial_state_grad = cell.pack(dstates0)
-        return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
+        if need_dx:
+            return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
+        return None
 
 
 def _ndim(x):
