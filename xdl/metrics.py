@@ -4,6 +4,7 @@ so ``fit`` sums them on the device and reads them back with the loss, once per e
 from __future__ import annotations
 
 from ._backend import array_namespace
+from ._checks import positive_int
 from .losses import BinaryCrossEntropy
 
 
@@ -67,9 +68,7 @@ class TopKAccuracy(Metric):
     in the sample's favour)."""
 
     def __init__(self, k=5):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"TopKAccuracy: k must be a positive int, got {k!r}")
-        self.k = k
+        self.k = positive_int("TopKAccuracy", "k", k)
         self.name = f"top_{k}_accuracy"
 
     def __call__(self, y_true, y_pred):

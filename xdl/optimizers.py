@@ -11,17 +11,8 @@ from __future__ import annotations
 import math
 
 from ._backend import array_namespace
+from ._checks import number
 from .schedules import Schedule
-
-
-def _number(owner, name, value, low_open=False, high=math.inf):
-    """``value`` as a float, checked to lie in (0, high] with ``low_open``, else [0, high]."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float))
-    if not (ok and (value > 0 if low_open else value >= 0) and value <= high):
-        kind = "a positive number" if low_open else "a number >= 0"
-        bound = f" and <= {high:g}" if high < math.inf else ""
-        raise ValueError(f"{owner}: {name} must be {kind}{bound}, got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -36,11 +27,11 @@ class Optimizer:
     def __init__(self, learning_rate=0.01, *, clipnorm=None, clipvalue=None, weight_decay=0.0):
         name = type(self).__name__
         if not (callable(learning_rate) and not isinstance(learning_rate, (int, float))):
-            _number(name, "learning_rate", learning_rate, low_open=True)
+            number(name, "learning_rate", learning_rate, low_open=True)
         self._learning_rate = learning_rate
-        self.clipnorm = None if clipnorm is None else _number(name, "clipnorm", clipnorm, low_open=True)
-        self.clipvalue = None if clipvalue is None else _number(name, "clipvalue", clipvalue, low_open=True)
-        self.weight_decay = _number(name, "weight_decay", weight_decay)
+        self.clipnorm = None if clipnorm is None else number(name, "clipnorm", clipnorm, low_open=True)
+        self.clipvalue = None if clipvalue is None else number(name, "clipvalue", clipvalue, low_open=True)
+        self.weight_decay = number(name, "weight_decay", weight_decay)
         self.iterations = 0  # steps taken: drives schedules and bias corrections
         self.state = {}  # Parameter -> dict of state arrays
 
@@ -54,7 +45,7 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value):
         if not callable(value):
-            _number(type(self).__name__, "learning_rate", value, low_open=True)
+            number(type(self).__name__, "learning_rate", value, low_open=True)
         self._learning_rate = value
 
     # -- stepping ----------------------------------------------------------------------------
@@ -130,7 +121,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.momentum = _number("SGD", "momentum", momentum, high=1.0)
+        self.momentum = number("SGD", "momentum", momentum, high=1.0)
         if nesterov and not self.momentum:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
@@ -166,9 +157,9 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         name = type(self).__name__
-        self.beta_1 = _number(name, "beta_1", beta_1, high=1.0)
-        self.beta_2 = _number(name, "beta_2", beta_2, high=1.0)
-        self.epsilon = _number(name, "epsilon", epsilon, low_open=True)
+        self.beta_1 = number(name, "beta_1", beta_1, high=1.0)
+        self.beta_2 = number(name, "beta_2", beta_2, high=1.0)
+        self.epsilon = number(name, "epsilon", epsilon, low_open=True)
 
     def update_parameter(self, p, g, lr, state):
         t = self.iterations
@@ -207,8 +198,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho = _number("RMSprop", "rho", rho, high=1.0)
-        self.epsilon = _number("RMSprop", "epsilon", epsilon, low_open=True)
+        self.rho = number("RMSprop", "rho", rho, high=1.0)
+        self.epsilon = number("RMSprop", "epsilon", epsilon, low_open=True)
 
     def update_parameter(self, p, g, lr, state):
         v = state["v"]

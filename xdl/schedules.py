@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from ._checks import int_at_least, number, positive_int
+
 
 class Schedule:
     def __call__(self, step: int) -> float:
@@ -20,19 +22,14 @@ class Schedule:
         return f"{type(self).__name__}({args})"
 
 
-def _positive(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
-    return value
-
-
 class StepDecay(Schedule):
     """``initial * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
 
     def __init__(self, initial_learning_rate, step_size, gamma=0.1):
-        self.initial_learning_rate = float(_positive("StepDecay", "initial_learning_rate", initial_learning_rate))
-        self.step_size = int(_positive("StepDecay", "step_size", step_size))
-        self.gamma = float(_positive("StepDecay", "gamma", gamma))
+        self.initial_learning_rate = number("StepDecay", "initial_learning_rate", initial_learning_rate,
+                                                    low_open=True)
+        self.step_size = positive_int("StepDecay", "step_size", step_size)
+        self.gamma = number("StepDecay", "gamma", gamma, low_open=True)
 
     def __call__(self, step):
         return self.initial_learning_rate * self.gamma ** (step // self.step_size)
@@ -42,10 +39,10 @@ class ExponentialDecay(Schedule):
     """``initial * decay_rate ** (step / decay_steps)``, floored to whole periods with ``staircase``."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        self.initial_learning_rate = float(_positive("ExponentialDecay", "initial_learning_rate",
-                                                     initial_learning_rate))
-        self.decay_steps = int(_positive("ExponentialDecay", "decay_steps", decay_steps))
-        self.decay_rate = float(_positive("ExponentialDecay", "decay_rate", decay_rate))
+        self.initial_learning_rate = number("ExponentialDecay", "initial_learning_rate", initial_learning_rate,
+                                                           low_open=True)
+        self.decay_steps = positive_int("ExponentialDecay", "decay_steps", decay_steps)
+        self.decay_rate = number("ExponentialDecay", "decay_rate", decay_rate, low_open=True)
         self.staircase = bool(staircase)
 
     def __call__(self, step):
@@ -58,14 +55,11 @@ class CosineDecay(Schedule):
     down to ``alpha * initial`` over ``decay_steps``, constant after."""
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_steps=0):
-        self.initial_learning_rate = float(_positive("CosineDecay", "initial_learning_rate",
-                                                     initial_learning_rate))
-        self.decay_steps = int(_positive("CosineDecay", "decay_steps", decay_steps))
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"CosineDecay: alpha must be in [0, 1], got {alpha!r}")
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"CosineDecay: warmup_steps must be an int >= 0, got {warmup_steps!r}")
-        self.alpha, self.warmup_steps = float(alpha), warmup_steps
+        self.initial_learning_rate = number("CosineDecay", "initial_learning_rate", initial_learning_rate,
+                                                      low_open=True)
+        self.decay_steps = positive_int("CosineDecay", "decay_steps", decay_steps)
+        self.alpha = number("CosineDecay", "alpha", alpha, high=1.0)
+        self.warmup_steps = int_at_least("CosineDecay", "warmup_steps", warmup_steps, 0)
 
     def __call__(self, step):
         lr = self.initial_learning_rate

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from . import random
 from ._backend import get_backend, use_backend
+from ._checks import int_at_least
 from .callbacks import Callback
 from .errors import NotBuiltError, ShapeError
 from .history import History
 from .progress import Progress
 
 __all__ = ["History", "fit", "predict", "evaluate"]
-
-
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"fit: {name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_finite(be, a, what):
@@ -86,9 +81,9 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
     the start, the data each reads, gradients, figures, who reports and who writes."""
     if model.loss is None or model.optimizer is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=..., optimizer=...) before fit")
-    _positive_int("epochs", epochs, minimum=0)
-    _positive_int("batch_size", batch_size)
-    _positive_int("initial_epoch", initial_epoch, minimum=0)
+    int_at_least("fit", "epochs", epochs, 0)
+    int_at_least("fit", "batch_size", batch_size, 1)
+    int_at_least("fit", "initial_epoch", initial_epoch, 0)
     callbacks = strategy.callbacks(list(callbacks or []))
     for cb in callbacks:
         if not isinstance(cb, Callback):
@@ -191,7 +186,7 @@ def predict(model, X, *, batch_size=None, check_finite=False):
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
             return model.call(X, False)
-        _positive_int("batch_size", batch_size)
+        int_at_least("predict", "batch_size", batch_size, 1)
         outputs = [model.call(X[i:j, ...], False) for i, j in _batches(n, batch_size)]
         return model.backend.xp.concat(outputs, axis=0)
 
@@ -199,8 +194,8 @@ def predict(model, X, *, batch_size=None, check_finite=False):
 def evaluate(model, X, y, *, batch_size=None, check_finite=False):
     if model.loss is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=...) before evaluate")
+    if batch_size is not None:
+        int_at_least("evaluate", "batch_size", batch_size, 1)
     with use_backend(model.backend or get_backend()):
         X, y = _data(model, X, y, "evaluate", check_finite)
-        if batch_size is not None:
-            _positive_int("batch_size", batch_size)
         return _scores(model, X, y, batch_size)

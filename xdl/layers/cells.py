@@ -14,7 +14,8 @@ from __future__ import annotations
 from .. import initializers
 from ..errors import NotBuiltError, ShapeError, shape_str
 from .base import Layer, register_layer
-from .dense import _name, _positive_int
+from .._checks import positive_int
+from .dense import _name
 
 
 class RecurrentCell(Layer):
@@ -36,8 +37,8 @@ class RecurrentCell(Layer):
         kind = type(self).__name__
         if hidden_size is None:
             raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
-        self.hidden_size = _positive_int(kind, "hidden_size", hidden_size)
-        self.input_size = _positive_int(kind, "input_size", input_size, optional=True)
+        self.hidden_size = positive_int(kind, "hidden_size", hidden_size)
+        self.input_size = positive_int(kind, "input_size", input_size, optional=True)
         self.initializer_names = {"kernel_initializer": kernel_initializer,
                                   "recurrent_initializer": recurrent_initializer,
                                   "bias_initializer": bias_initializer}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import initializers
 from . import _windows as win
 from .base import Layer, register_layer
-from .dense import _name, _positive_int
+from .._checks import positive_int
+from .dense import _name
 
 
 @register_layer
@@ -32,8 +33,8 @@ class Conv2D(Layer):
         if output_channels is None or kernel_size is None:
             raise TypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
                             "e.g. Conv2D(output_channels=16, kernel_size=3)")
-        self.input_channels = _positive_int("Conv2D", "input_channels", input_channels, optional=True)
-        self.output_channels = _positive_int("Conv2D", "output_channels", output_channels)
+        self.input_channels = positive_int("Conv2D", "input_channels", input_channels, optional=True)
+        self.output_channels = positive_int("Conv2D", "output_channels", output_channels)
         self.kernel_size = win.pair("Conv2D", "kernel_size", kernel_size)
         self.stride = win.pair("Conv2D", "stride", stride)
         self.dilation = win.pair("Conv2D", "dilation", dilation)

@@ -5,16 +5,9 @@ from __future__ import annotations
 import math
 
 from .. import initializers
+from .._checks import positive_int
 from .._backend import convert
 from .base import Layer, expect_last_axis, register_layer
-
-
-def _positive_int(layer, name, value, optional=False):
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return value
 
 
 @register_layer
@@ -30,8 +23,8 @@ class Dense(Layer):
         super().__init__(name=name, dtype=dtype)
         if output_size is None:
             raise TypeError(f"Dense {self.name!r}: output_size is required, e.g. Dense(output_size=10)")
-        self.input_size = _positive_int("Dense", "input_size", input_size, optional=True)
-        self.output_size = _positive_int("Dense", "output_size", output_size)
+        self.input_size = positive_int("Dense", "input_size", input_size, optional=True)
+        self.output_size = positive_int("Dense", "output_size", output_size)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import random
+from .._checks import number
 from .base import Layer, register_layer
 
 
@@ -18,9 +19,7 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5, seed=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout {self.name!r}: rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = number(f"Dropout {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
         self.seed = None if seed is None else int(seed)
 
     def build(self, input_shape):

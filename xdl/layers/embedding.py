@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import initializers
 from ..errors import ShapeError
 from .base import Layer, register_layer
-from .dense import _name, _positive_int
+from .._checks import positive_int
+from .dense import _name
 
 
 @register_layer
@@ -21,8 +22,8 @@ class Embedding(Layer):
     def __init__(self, vocab_size=None, dim=None, *, embeddings_initializer="uniform",
                  name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.vocab_size = _positive_int("Embedding", "vocab_size", vocab_size)
-        self.dim = _positive_int("Embedding", "dim", dim)
+        self.vocab_size = positive_int("Embedding", "vocab_size", vocab_size)
+        self.dim = positive_int("Embedding", "dim", dim)
         self.embeddings_initializer = embeddings_initializer
         self._init = initializers.get(embeddings_initializer)
         self.table = None

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from .. import initializers
+from .._checks import number
 from .base import Layer, expect_last_axis, register_layer
-
-
-def _number(layer, name, value, low, high):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
-        raise ValueError(f"{layer}: {name} must be a number in [{low}, {high}), got {value!r}")
-    return float(value)
 
 
 class _Normalization(Layer):
@@ -18,7 +13,7 @@ class _Normalization(Layer):
 
     def __init__(self, epsilon, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.epsilon = _number(type(self).__name__, "epsilon", epsilon, 0.0, 1.0)
+        self.epsilon = number(type(self).__name__, "epsilon", epsilon, 0.0, 1.0, high_open=True)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -62,7 +57,7 @@ class BatchNorm(_Normalization):
 
     def __init__(self, momentum=0.9, epsilon=1e-3, name=None, dtype=None):
         super().__init__(epsilon, name=name, dtype=dtype)
-        self.momentum = _number("BatchNorm", "momentum", momentum, 0.0, 1.0)
+        self.momentum = number("BatchNorm", "momentum", momentum, 0.0, 1.0, high_open=True)
 
     def build(self, input_shape):
         super().build(input_shape)

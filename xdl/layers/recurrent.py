@@ -11,7 +11,7 @@ from .._backend import get_backend
 from ..errors import NotBuiltError, ShapeError, shape_str
 from .base import Layer, register_layer
 from .cells import SimpleRNNCell, previous
-from .dense import _positive_int
+from .._checks import positive_int
 from .gru import GRUCell
 from .lstm import LSTMCell
 
@@ -38,7 +38,7 @@ class Recurrent(Layer):
             raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
         self.cell = self.cell_class(hidden_size, name=f"{self.name}.cell", dtype=dtype, **cell_options)
         self.hidden_size = self.cell.hidden_size
-        self.input_size = _positive_int(type(self).__name__, "input_size", input_size, optional=True)
+        self.input_size = positive_int(type(self).__name__, "input_size", input_size, optional=True)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.initial_state_grad = None
