@@ -88,9 +88,6 @@ class Backend:
             return x
         return shared if self.same_device(shared) else x
 
-    def to_device(self, x):
-        return self.xp.asarray(x, device=self.device)
-
     def to_numpy(self, x, copy=False):
         """A host (NumPy) array of ``x``; ``copy=True`` never shares memory with ``x``."""
         return self._adapter.to_numpy(x, copy)

@@ -31,10 +31,6 @@ class CupyBackend(Backend):
     def same_device(self, x) -> bool:
         return x.device == self.device
 
-    def to_device(self, x):
-        with self.device:
-            return x.copy()  # CuPy copies onto the current device
-
     def synchronize(self):
         self.device.synchronize()
 

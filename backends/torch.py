@@ -27,9 +27,6 @@ class TorchBackend(Backend):
     def same_device(self, x) -> bool:
         return x.device == self.device
 
-    def to_device(self, x):
-        return x.to(self.device)
-
     def index_add(self, indices, values, size):
         import torch
 

@@ -128,6 +128,13 @@ def to_numpy(x):
     return backends.to_numpy(x, copy=True)
 
 
+def clip(xp, x, low, high):
+    """``x`` limited to [low, high] for Python-number bounds, through ``where``: the namespace's
+    ``clip`` copies scalar bounds to the device and, on CuPy, indexes with a mask, which waits
+    for the GPU."""
+    return xp.where(x < low, low, xp.where(x > high, high, x))
+
+
 def convert(be, x, dtype=None, where=""):
     """``be.asarray(x, dtype)``, with errors that name ``where`` the data was going (a layer
     or an argument), what came and what was expected."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from .io import export_weights, import_weights
+
 
 class Callback:
     model = None
@@ -69,7 +71,7 @@ class EarlyStopping(_Monitor):
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self._best_weights = _copy_weights(self.model)
+                self._best_weights = export_weights(self.model, to_numpy=False)
             return
         self.wait += 1
         if self.wait >= max(self.patience, 1):
@@ -78,7 +80,7 @@ class EarlyStopping(_Monitor):
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self._best_weights is not None:
-            _restore_weights(self.model, self._best_weights)
+            import_weights(self.model, self._best_weights)
         if self.verbose and self.stopped_epoch is not None:
             print(f"EarlyStopping: stopped after epoch {self.stopped_epoch + 1}; best {self.monitor} "
                   f"{self.best:.4f} at epoch {self.best_epoch + 1}")
@@ -141,13 +143,3 @@ class TerminateOnNaN(Callback):
             print(f"TerminateOnNaN: loss is {loss} at epoch {epoch + 1}; stopping")
             self.model.stop_training = True
 
-
-def _copy_weights(model):
-    xp = model.backend.xp
-    return [xp.asarray(p.value, copy=True) for p in model.parameters()]
-
-
-def _restore_weights(model, weights):
-    xp = model.backend.xp
-    for p, w in zip(model.parameters(), weights):
-        p.value = xp.asarray(w, copy=True)

@@ -123,8 +123,8 @@ class _File:
         try:
             self._f = safe_open(os.fspath(path), framework="numpy")
             self.metadata = self._f.metadata() or {}
-            self.header = {k: (tuple(self._f.get_slice(k).get_shape()), self._f.get_slice(k).get_dtype())
-                           for k in self._f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
+            slices = {k: self._f.get_slice(k) for k in self._f.keys()}  # noqa: SIM118 (not a mapping)
+            self.header = {k: (tuple(s.get_shape()), s.get_dtype()) for k, s in slices.items()}
         except FileNotFoundError:
             raise
         except Exception as e:  # the library's errors for malformed headers, offsets, sizes
@@ -214,7 +214,7 @@ def load_model(path, backend=None, model_class=None):
             model.build(input_shape)
         except (TypeError, ValueError, MemoryError) as e:
             file.fail(f"the architecture cannot be built for input shape {input_shape} ({type(e).__name__}: {e})")
-    params = {f"layers.{i}.{p.name}": p for i, layer in enumerate(model.layers) for p in layer.parameters()}
+    params = _named_parameters(model)
     state_keys = _check_tensors(file, model, params)
     for key, p in params.items():
         p.value = model.backend.asarray(file.read(key), dtype=p.dtype)
@@ -225,7 +225,7 @@ def load_model(path, backend=None, model_class=None):
 
 def _check_tensors(file, model, params):
     """Every tensor in the header matches a parameter (or optimizer state) in shape and dtype."""
-    names = {p: key for key, p in params.items()}
+    names, parameters = {p: key for key, p in params.items()}, model.parameters()
     for key, p in params.items():
         if key not in file.header:
             file.fail(f"missing tensor {key!r} for {_owner(model, key).describe()}")
@@ -235,7 +235,6 @@ def _check_tensors(file, model, params):
             p, owner = params[key], _owner(model, key).describe()
         elif key.startswith("optimizer."):
             j, _, slot = key[len("optimizer."):].partition(".")
-            parameters = model.parameters()
             if not j.isdigit() or int(j) >= len(parameters) or not slot:
                 file.fail(f"optimizer state {key!r} names no parameter of the model")
             p, owner = parameters[int(j)], f"optimizer state for {names[parameters[int(j)]]}"

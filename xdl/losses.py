@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import convert, floatx, get_backend
+from ._backend import clip, convert, floatx, get_backend
 from .errors import ShapeError, shape_str
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -102,7 +102,7 @@ class Huber(Loss):
 
     def backward(self):
         d = self.diff
-        return get_backend().xp.clip(d, -self.delta, self.delta) * (1.0 / math.prod(d.shape))
+        return clip(get_backend().xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape))
 
     def get_config(self):
         return {"delta": self.delta}
@@ -145,7 +145,7 @@ class CrossEntropy(Loss):
             self.prob /= total
             log_prob -= xp.log(total)
         else:
-            self.prob = xp.clip(y_pred, _EPS, 1.0)
+            self.prob = clip(xp, y_pred, _EPS, 1.0)
             log_prob = xp.log(self.prob)
         return -xp.sum(y_true * log_prob) / self.count
 
@@ -181,7 +181,7 @@ class BinaryCrossEntropy(Loss):
             self.logits = y_pred
             terms = xp.where(y_pred > 0, y_pred, 0.0) - y_pred * y_true + xp.log1p(xp.exp(-xp.abs(y_pred)))
         else:
-            self.prob = p = xp.clip(y_pred, _EPS, 1.0 - _EPS)
+            self.prob = p = clip(xp, y_pred, _EPS, 1.0 - _EPS)
             terms = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log1p(-p))
         return xp.sum(terms) / self.count
 

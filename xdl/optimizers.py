@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import array_namespace
+from ._backend import array_namespace, clip
 from ._checks import number
 from .schedules import Schedule
 
@@ -76,7 +76,7 @@ class Optimizer:
         xp = self.xp
         if self.clipvalue is not None:
             c = self.clipvalue
-            grads = [xp.clip(g, -c, c) for g in grads]
+            grads = [clip(xp, g, -c, c) for g in grads]
         if self.clipnorm is not None:
             norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))
             # a 0-d device factor: min(1, clipnorm / norm) without reading the norm back

@@ -105,12 +105,9 @@ class MaxPool2D(_Pool2D):
     def _backprop_tiled(self, dy):
         xp, (ph, pw) = self.backend.xp, self.geom.kernel
         hits = self.windows == self.y[:, :, None, :, None, :]  # every maximum of each window
-        if ph * pw > 1:  # keep the first per window: drop hits after an earlier one
-            taken = hits[:, :, 0, :, 0, :]
-            for i, j in [(i, j) for i in range(ph) for j in range(pw)][1:]:
-                hit = hits[:, :, i, :, j, :]
-                hits[:, :, i, :, j, :] = xp.logical_and(hit, xp.logical_not(taken))
-                taken = xp.logical_or(taken, hit)
+        taken = None  # keep the first per window: drop hits after an earlier one
+        for i, j in [(i, j) for i in range(ph) for j in range(pw)]:
+            hits[:, :, i, :, j, :], taken = _first_hit(xp, hits[:, :, i, :, j, :], taken)
         return xp.astype(hits, dy.dtype) * dy[:, :, None, :, None, :]
 
     def _call_windows(self, x, geom):
