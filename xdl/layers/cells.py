@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import initializers
 from ..errors import NotBuiltError, ShapeError, shape_str
 from .base import Layer, register_layer
+from .._backend import convert
 from .._checks import positive_int
 from .dense import _name
 
@@ -79,10 +80,10 @@ class RecurrentCell(Layer):
 
     def add_grads(self, x, h_prev, dxw, dhw, accumulate=False):
         """Weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
-        xp = self.backend.xp
-        grads = {"kernel": x.T @ dxw, "recurrent_kernel": h_prev.T @ dhw, "bias": xp.sum(dxw, axis=0)}
+        sum_rows = self.backend.sum_rows
+        grads = {"kernel": x.T @ dxw, "recurrent_kernel": h_prev.T @ dhw, "bias": sum_rows(dxw)}
         if "recurrent_bias" in self._parameters:
-            grads["recurrent_bias"] = xp.sum(dhw, axis=0)
+            grads["recurrent_bias"] = sum_rows(dhw)
         for name, grad in grads.items():
             p = self._parameters[name]
             p.grad = p.grad + grad if accumulate and p.grad is not None else grad
@@ -105,7 +106,7 @@ class RecurrentCell(Layer):
                              f"got {len(parts)} arrays")
         out = []
         for label, part in zip(self.state_names, parts):
-            part = None if part is None else self.backend.asarray(part, dtype=self.dtype)
+            part = None if part is None else convert(self.backend, part, self.dtype, f"{self.describe()}: {what}")
             if part is not None and tuple(part.shape) != (n, self.hidden_size):
                 raise ShapeError(f"{self.describe()}: {what} {label} has shape {tuple(part.shape)}, "
                                  f"expected ({n}, {self.hidden_size})")

@@ -7,7 +7,7 @@ are one product each after backpropagation through time.
 
 from __future__ import annotations
 
-from .._backend import get_backend
+from .._backend import convert, get_backend
 from ..errors import NotBuiltError, ShapeError, shape_str
 from .base import Layer, register_layer
 from .cells import SimpleRNNCell, previous
@@ -97,12 +97,12 @@ class Recurrent(Layer):
 
     def _column_step(self, x, h_prev, training):
         be = self.backend or get_backend()
-        x = be.asarray(x, dtype=self.input_dtype(be))
+        x = convert(be, x, self.input_dtype(be), self.describe())
         if self.input_size is not None and x.shape[0] != self.input_size:
             raise ShapeError(f"{self.describe()}: one step on column vectors takes x of shape "
                              f"({self.input_size}, B), got {tuple(x.shape)}; sequences are (N, T, F)")
         states = h_prev if isinstance(h_prev, (tuple, list)) else (h_prev,)
-        states = tuple(be.asarray(s, dtype=self.input_dtype(be)).T for s in states)
+        states = tuple(convert(be, s, self.input_dtype(be), f"{self.describe()}: state").T for s in states)
         out = self.forward(be.xp.expand_dims(x.T, axis=1), self.cell.pack(states), training)
         self._columns = True
         h = out[1] if self.return_state else out if not self.return_sequences else out[:, 0, :]
@@ -115,12 +115,13 @@ class Recurrent(Layer):
             raise NotBuiltError(f"{self.describe()}: backward called before forward")
         be = self.backend
         if self._columns:  # the tutorial's column form: dy is dh (hidden_size, B)
-            dh = be.asarray(dy, dtype=self.dtype).T
+            dh = convert(be, dy, self.dtype, f"{self.describe()}: dy").T
             dx = self._through_time(None, (dh,) + (None,) * (len(self.cell.state_names) - 1))
             return dx[:, 0, :].T
         if self.return_state:
-            return self.backprop(tuple(None if d is None else be.asarray(d, dtype=self.dtype) for d in dy))
-        return self.backprop(be.asarray(dy, dtype=self.dtype))
+            where = f"{self.describe()}: dy"
+            return self.backprop(tuple(None if d is None else convert(be, d, self.dtype, where) for d in dy))
+        return self.backprop(convert(be, dy, self.dtype, f"{self.describe()}: dy"))
 
     def backprop(self, dy):
         return self._through_time(*self._split(dy))
