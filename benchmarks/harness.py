@@ -97,7 +97,7 @@ def throughput(workload, timing):
 
 
 def threads_line():
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")
     return "threads: " + ", ".join(f"{n}={os.environ.get(n, '-')}" for n in names)
 
 
