@@ -110,3 +110,16 @@ def test_same_seed_same_training(be):
     assert runs[0][0] == runs[1][0]
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_masks_follow_epoch_and_stream(be):
+    x = np.ones((16, 32), dtype=np.float32)
+    layer = xdl.Dropout(0.5, seed=123)
+    masks = {}
+    for epoch, stream in [(0, 0), (0, 1), (1, 0), (0, 0)]:
+        layer.forward(x[:1])  # built on first use
+        layer.start_epoch(epoch, stream)
+        masks.setdefault((epoch, stream), []).append(host(layer.forward(x, training=True)))
+    np.testing.assert_array_equal(*masks[(0, 0)])  # reseeding replays the stream: resumable
+    assert not np.array_equal(masks[(0, 0)][0], masks[(0, 1)][0])  # processes differ
+    assert not np.array_equal(masks[(0, 0)][0], masks[(1, 0)][0])  # epochs differ

@@ -107,7 +107,7 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
                 cb.on_epoch_begin(epoch)
             progress.epoch_begin(epoch)
             for layer in model.layers:
-                layer.start_epoch(epoch)
+                layer.start_epoch(epoch, model.strategy.rank)
             order_rng = random.generator([model.data_seed, epoch]) if shuffle else None
             logs = _train_epoch(model, X, y, batch_size, order_rng, progress)
             strategy.epoch_end(model)

@@ -82,8 +82,9 @@ class Layer:
     def output_shape(self, input_shape) -> tuple:
         return tuple(input_shape)
 
-    def start_epoch(self, epoch: int) -> None:
-        """Called by ``fit`` before each epoch (layers with randomness reseed from it)."""
+    def start_epoch(self, epoch: int, stream: int = 0) -> None:
+        """Called by ``fit`` before each epoch: layers with randomness reseed from the epoch
+        and ``stream`` (the process's rank in data-parallel training, so ranks differ)."""
 
     def check_input_shape(self, input_shape) -> None:
         """Raise ``ShapeError`` if a built layer cannot take per-sample ``input_shape``."""

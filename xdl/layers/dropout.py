@@ -13,8 +13,9 @@ class Dropout(Layer):
     survivors scaled by ``1 / (1 - rate)``, so evaluation is the identity with the same mean.
 
     Masks come from a generator on the layer's device. ``fit`` reseeds it at every epoch from
-    ``seed`` (drawn from ``xdl.seed``'s generator when not given) and the epoch number, so a
-    resumed run draws the masks an uninterrupted one would have.
+    ``seed`` (drawn from ``xdl.seed``'s generator when not given), the epoch number and, in
+    data-parallel training, the process's rank: a resumed run draws the masks an uninterrupted
+    one would have, and processes draw different masks for their different rows.
     """
 
     def __init__(self, rate=0.5, seed=None, name=None, dtype=None):
@@ -28,8 +29,9 @@ class Dropout(Layer):
             self.seed = int(random.generator().integers(2**62))
         self.start_epoch(0)
 
-    def start_epoch(self, epoch):
-        mixed = (self.seed ^ (epoch * 0x9E3779B97F4A7C15)) % 2**63  # distinct, decorrelated per epoch
+    def start_epoch(self, epoch, stream=0):
+        # distinct, decorrelated per epoch and per process
+        mixed = (self.seed ^ (epoch * 0x9E3779B97F4A7C15) ^ (stream * 0xBF58476D1CE4E5B9)) % 2**63
         self._uniform = self.backend.random_uniform(mixed)
 
     def call(self, x, training=False):
