@@ -57,9 +57,9 @@ def timed_strategy(xdl):
     class Timed(xdl.DataParallel):
         seconds = 0.0
 
-        def reduce_gradients(self, parameters):
+        def reduce_gradients(self, parameters, share):
             start = time.perf_counter()
-            super().reduce_gradients(parameters)
+            super().reduce_gradients(parameters, share)
             Timed.seconds += time.perf_counter() - start
 
     return Timed()

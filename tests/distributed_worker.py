@@ -56,7 +56,7 @@ class RanksAgree(xdl.Callback):
 
 
 class FailAt(xdl.Callback):
-    """Make this rank's ``train_step`` raise at ``step`` of epoch ``epoch``."""
+    """Make this rank's step raise (in ``compute_gradients``) at ``step`` of epoch ``epoch``."""
 
     def __init__(self, epoch, step):
         self.epoch, self.step = epoch, step
@@ -64,7 +64,7 @@ class FailAt(xdl.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch != self.epoch:
             return
-        original, calls = self.model.train_step, [0]
+        original, calls = self.model.compute_gradients, [0]
 
         def failing(x, y):
             calls[0] += 1
@@ -72,7 +72,7 @@ class FailAt(xdl.Callback):
                 raise RuntimeError("injected failure in the middle of an epoch")
             return original(x, y)
 
-        self.model.train_step = failing
+        self.model.compute_gradients = failing
 
 
 def main(mode, backend, out):

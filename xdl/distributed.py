@@ -74,9 +74,6 @@ class SingleProcess:
     def train_step(self, model, x, y, share):
         return model.train_step(x, y)
 
-    def reduce_gradients(self, parameters):
-        pass
-
     def reduce_totals(self, values, n, count):
         return values, n
 
@@ -86,16 +83,6 @@ class SingleProcess:
     @contextlib.contextmanager
     def running(self):
         yield
-
-    @contextlib.contextmanager
-    def attached(self, model):
-        """``model.strategy`` is this strategy for the duration of ``fit``, and only then:
-        after it, evaluating on one process must not wait for the others."""
-        model.strategy = self
-        try:
-            yield
-        finally:
-            del model.strategy  # back to the class default, LOCAL
 
 
 LOCAL = SingleProcess()
@@ -112,7 +99,6 @@ class DataParallel(SingleProcess):
         self.comm = comm if comm is not None else _mpi().COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.is_chief = self.rank == 0
-        self._share = 1.0
         self._channel = None
 
     def __repr__(self):
@@ -161,24 +147,24 @@ class DataParallel(SingleProcess):
         return xp.concat(pieces), steps
 
     def train_step(self, model, x, y, share):
-        """A step on this process's part of the batch; None when that part is empty (a last
-        batch smaller than the number of processes), after joining the all-reduce."""
-        self._share = share
-        if x.shape[0] > 0:
-            return model.train_step(x, y)
+        """A step on this process's part of the batch (``share`` of the global batch): its
+        gradients, summed over processes, then the optimizer. Returns None when that part is
+        empty (a last batch smaller than the number of processes): it still joins the sum."""
         params = [p for p in model.parameters() if p.trainable]
-        for p in params:
-            p.grad = model.backend.xp.zeros_like(p.value)
-        self.reduce_gradients(params)
+        step = model.compute_gradients(x, y) if x.shape[0] > 0 else None
+        if step is None:
+            for p in params:
+                p.grad = model.backend.xp.zeros_like(p.value)
+        self.reduce_gradients(params, share)
         model.optimizer.step(params)
-        return None
+        return step
 
-    def reduce_gradients(self, parameters):
+    def reduce_gradients(self, parameters, share):
         """Replace each gradient with the batch-weighted sum over processes: one all-reduce
         per dtype over all gradients flattened together."""
         xp = self._channel.backend.xp
         for group in _by_dtype([p for p in parameters if p.grad is not None]):
-            flat = _flatten(xp, [p.grad for p in group]) * self._share
+            flat = _flatten(xp, [p.grad for p in group]) * share
             flat = self._channel.allreduce_sum(flat)
             for p, grad in zip(group, _unflatten(xp, flat, group)):
                 p.grad = grad

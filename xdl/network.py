@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import losses, optimizers, training
 from . import metrics as metrics_module
 from ._backend import convert, get_backend, use_backend
-from .distributed import LOCAL, resolve
+from .distributed import resolve
 from .errors import BackendError, NotBuiltError, ShapeError, shape_str
 from .layers.base import Layer
 
@@ -16,8 +16,6 @@ class NeuralNetwork:
     The model lives on the backend that was active when it was built (its first input);
     data given to ``fit``/``predict``/``evaluate`` is moved there once per call.
     """
-
-    strategy = LOCAL  # fit(distributed=...) sets another for its duration
 
     def __init__(self, layers=(), name="neural_network"):
         self.name = name
@@ -129,9 +127,9 @@ class NeuralNetwork:
             grad = layer.backprop(grad)
         return grad
 
-    def train_step(self, x, y):
-        """One step on a batch already on the device; returns the loss (a 0-d device array)
-        and the model's output for the batch."""
+    def compute_gradients(self, x, y):
+        """Forward and backward on a batch already on the device: fills every parameter's
+        ``grad``; returns the loss (a 0-d device array) and the model's output."""
         out = self.call(x, True)
         loss = self.loss.call(y, out)
         if self._trainable is not None:  # nobody reads dX: the first trainable layer skips it
@@ -139,7 +137,12 @@ class NeuralNetwork:
             for layer in reversed(self.layers[self._trainable + 1:]):
                 grad = layer.backprop(grad)
             self.layers[self._trainable].backprop_parameters(grad)
-        self.strategy.reduce_gradients(self._parameters)  # averaged over processes when distributed
+        return loss, out
+
+    def train_step(self, x, y):
+        """One optimizer step on a batch already on the device; returns the loss (a 0-d
+        device array) and the model's output for the batch."""
+        loss, out = self.compute_gradients(x, y)
         self.optimizer.step(self._parameters)
         return loss, out
 

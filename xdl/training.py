@@ -90,7 +90,7 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
             raise TypeError(f"fit: callbacks must be xdl.callbacks.Callback instances, got {type(cb).__name__}")
         cb.set_model(model)
     history = model.history = History()
-    with use_backend(model.backend or get_backend()), strategy.running(), strategy.attached(model):
+    with use_backend(model.backend or get_backend()), strategy.running():
         (X, y), validation = _split(model, X, y, validation_data, validation_split, check_finite)
         strategy.setup(model)
         if validation is not None:  # each process scores its part of the validation data
@@ -107,12 +107,12 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
                 cb.on_epoch_begin(epoch)
             progress.epoch_begin(epoch)
             for layer in model.layers:
-                layer.start_epoch(epoch, model.strategy.rank)
+                layer.start_epoch(epoch, strategy.rank)
             order_rng = random.generator([model.data_seed, epoch]) if shuffle else None
-            logs = _train_epoch(model, X, y, batch_size, order_rng, progress)
+            logs = _train_epoch(model, X, y, batch_size, order_rng, progress, strategy)
             strategy.epoch_end(model)
             if validation is not None:
-                scores = _scores(model, *validation, batch_size)
+                scores = _scores(model, *validation, batch_size, strategy)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
             model.epoch = epoch + 1  # before the callbacks: a checkpoint saved now resumes after it
             for cb in callbacks:
@@ -136,23 +136,23 @@ def _data_seed(model, seed, initial_epoch):
     return int(random.generator().integers(2**63))
 
 
-def _train_epoch(model, X, y, batch_size, rng, progress):
+def _train_epoch(model, X, y, batch_size, rng, progress, strategy):
     """One pass over the data; returns the epoch's mean loss and metrics as floats."""
     be, xp, n = model.backend, model.backend.xp, X.shape[0]
     # one gather per epoch (of this process's rows); the order is drawn on the host for reproducibility
     order = be.asarray(rng.permutation(n)) if rng is not None else None
-    order, steps = model.strategy.shard(be, order, n, batch_size)
+    order, steps = strategy.shard(be, order, n, batch_size)
     if order is not None:
         X, y = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
     totals = None
     for i, j, share, done in steps:
         yb = y[i:j, ...]
-        step = model.strategy.train_step(model, X[i:j, ...], yb, share)
+        step = strategy.train_step(model, X[i:j, ...], yb, share)
         if step is None:  # this process had no rows in this batch
             continue
         totals = _accumulate(totals, [step[0]] + [m(yb, step[1]) for m in model.metrics], j - i)
         progress.batch_end(done, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
-    return _read(model, totals, X.shape[0])
+    return _read(model, totals, X.shape[0], strategy)
 
 
 def _accumulate(totals, values, weight):
@@ -160,22 +160,24 @@ def _accumulate(totals, values, weight):
     return values if totals is None else [t + v for t, v in zip(totals, values)]
 
 
-def _read(model, totals, n):
+def _read(model, totals, n, strategy=None):
     """The epoch's one device-to-host transfer: every total at once (then summed over
     processes when training is distributed)."""
     names = ["loss"] + [m.name for m in model.metrics]
     values = None if totals is None else model.backend.to_numpy(model.backend.xp.stack(totals))
-    values, n = model.strategy.reduce_totals(values, n, len(names))
+    if strategy is not None:
+        values, n = strategy.reduce_totals(values, n, len(names))
     return {name: float(v) / n for name, v in zip(names, values)}
 
 
-def _scores(model, X, y, batch_size):
-    """Mean loss and metrics over ``X``, ``y`` in evaluation mode, as floats."""
+def _scores(model, X, y, batch_size, strategy=None):
+    """Mean loss and metrics over ``X``, ``y`` in evaluation mode, as floats (summed over the
+    processes' parts when training is distributed)."""
     totals = None
     for i, j in _batches(X.shape[0], batch_size or X.shape[0]):
         yb, out = y[i:j, ...], model.call(X[i:j, ...], False)
         totals = _accumulate(totals, [model.loss.call(yb, out)] + [m(yb, out) for m in model.metrics], j - i)
-    return _read(model, totals, X.shape[0])
+    return _read(model, totals, X.shape[0], strategy)
 
 
 def predict(model, X, *, batch_size=None, check_finite=False):
