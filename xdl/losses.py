@@ -35,10 +35,10 @@ class Loss:
     def targets(self, be, y, dtype):
         """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``."""
         where = f"{type(self).__name__}: y_true"
+        if not self.accepts_labels:  # one conversion, straight to the dtype
+            return convert(be, y, dtype, where)
         y = convert(be, y, None, where)
-        if self.accepts_labels and be.xp.isdtype(y.dtype, "integral"):
-            return y
-        return convert(be, y, dtype, where)
+        return y if be.xp.isdtype(y.dtype, "integral") else convert(be, y, dtype, where)
 
     def check_shapes(self, true_shape, pred_shape):
         if true_shape != pred_shape:

@@ -146,6 +146,10 @@ class AvgPool2D(_Pool2D):
     """Mean over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
     (N, H, W, C) -> (N, OH, OW, C). Padding is left out of each window's count."""
 
+    def __init__(self, pool_size=2, stride=None, padding="valid", *, name=None, dtype=None):
+        super().__init__(pool_size, stride, padding, name=name, dtype=dtype)
+        self._counts = {}  # (geometry, dtype) -> inverse window counts
+
     def _call_tiled(self, x, tiles):
         self.tile_shape = tuple(tiles.shape)
         return _reduce_tiles(self.backend.xp.add, tiles) * (1.0 / (tiles.shape[2] * tiles.shape[4]))
@@ -166,11 +170,14 @@ class AvgPool2D(_Pool2D):
         return total * self.inverse_count
 
     def _inverse_count(self, x, geom):
-        """1 / (pixels of the image in each window), shape (1, OH, OW, 1)."""
-        xp = self.backend.xp
-        ones = win.pad(xp, xp.ones((1,) + geom.in_hw + (1,), dtype=x.dtype, device=x.device), geom)
-        count = sum(ones[:, rows, cols, :] for rows, cols in geom.offsets())
-        return 1.0 / count
+        """1 / (pixels of the image in each window), shape (1, OH, OW, 1): depends on the
+        geometry alone, so it is made once per input size and dtype."""
+        key = (geom, x.dtype)
+        if key not in self._counts:
+            xp = self.backend.xp
+            ones = win.pad(xp, xp.ones((1,) + geom.in_hw + (1,), dtype=x.dtype, device=x.device), geom)
+            self._counts[key] = 1.0 / sum(ones[:, rows, cols, :] for rows, cols in geom.offsets())
+        return self._counts[key]
 
     def _backprop_windows(self, dy):
         xp, geom = self.backend.xp, self.geom
