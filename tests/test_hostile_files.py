@@ -81,6 +81,8 @@ HOSTILE = {
     "wrong-dtype": (lambda h: h["layers.0.bias"].update(dtype="I32"), "has dtype I32"),
     "negative-epoch": (lambda h: with_meta(h, "training", lambda t: t.update(epoch=-3)),
                        "malformed checkpoint counters"),
+    "metrics-not-a-list": (lambda h: with_meta(h, "training", lambda t: t.update(metrics=5)),
+                           "metrics is not a list"),
     "no-layers": (lambda h: with_meta(h, "model", lambda m: m.update(layers=[])), "malformed architecture"),
 }
 

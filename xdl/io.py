@@ -182,11 +182,11 @@ def _check_spec(file, spec, registry, kind, hint=""):
         file.fail(f"unknown {kind} {spec.get('class')!r}" + (f"; {hint}" if hint else ""))
 
 
-def _build(file, spec, registry, kind, **extra):
+def _build(file, spec, registry, kind):
     """An instance of a registered class from a checked spec (config values are plain JSON)."""
     _check_spec(file, spec, registry, kind)
     try:
-        return registry[spec["class"]](**spec["config"], **extra)
+        return registry[spec["class"]](**spec["config"])
     except ModelFileError:
         raise
     except (TypeError, ValueError, OverflowError) as e:
@@ -262,7 +262,10 @@ def _restore_training(file, model, training, state_keys):
         _check_spec(file, opt_spec, OPTIMIZERS, "optimizer")
         opt_spec = {**opt_spec, "config": _schedule(file, opt_spec["config"])}
         optimizer = _build(file, opt_spec, OPTIMIZERS, "optimizer")
-        found = [_build(file, m, METRICS, "metric") for m in training.get("metrics", [])]
+        metric_specs = training.get("metrics", [])
+        if not isinstance(metric_specs, list):
+            file.fail(f"malformed training metadata (metrics is not a list: {metric_specs!r})")
+        found = [_build(file, m, METRICS, "metric") for m in metric_specs]
     except KeyError as e:
         file.fail(f"malformed training metadata (no {e})")
     model.compile(loss=loss, optimizer=optimizer, metrics=found)
