@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from ._base import Backend, Status
+from ._base import Backend, Status, numpy_like_im2col
 
 PRIORITY = 40
 
@@ -42,6 +42,12 @@ class CupyBackend(Backend):
             out = cupy.zeros((size,) + tuple(values.shape[1:]), dtype=values.dtype)
             cupyx.scatter_add(out, indices, values)
         return out
+
+    def im2col(self, x, out, kernel, stride, dilation):  # one kernel, not one per offset
+        import cupy
+
+        with self.device:
+            return numpy_like_im2col(cupy, x, out, kernel, stride, dilation)
 
     def random_uniform(self, seed):
         import cupy

@@ -7,7 +7,9 @@ import sys
 
 import numpy
 
-from ._base import Backend, Status
+from . import _numba
+from ._base import Backend, Status, numpy_like_im2col
+from ._host_memory import keep_freed_memory
 
 PRIORITY = 10
 
@@ -16,7 +18,10 @@ def probe() -> Status:
     import array_api_compat
 
     versions = {"numpy": numpy.__version__, "array-api-compat": array_api_compat.__version__}
-    return Status("numpy", True, versions=versions, device="cpu", priority=PRIORITY)
+    if _numba.version():
+        versions["numba"] = _numba.version()
+    note = "" if _numba.version() else 'no fused kernels: numba is not installed (pip install "xdl[fast]")'
+    return Status("numpy", True, note, versions, "cpu", PRIORITY)
 
 
 class NumpyBackend(Backend):
@@ -42,6 +47,28 @@ class NumpyBackend(Backend):
         sums = numpy.bincount(flat, weights=values.reshape(-1), minlength=size * width)
         return sums.astype(values.dtype, copy=False).reshape((size,) + tuple(values.shape[1:]))
 
+    def im2col(self, x, out, kernel, stride, dilation):
+        return numpy_like_im2col(numpy, x, out, kernel, stride, dilation)
+
+    @property
+    def fused(self):
+        return _numba.fused()
+
+    def max_pool(self, x, kernel, stride, out_hw):
+        return _numba.max_pool(x, kernel, stride, out_hw)
+
+    def max_pool_backward(self, dy, first, kernel, stride, padded_hw):
+        return _numba.max_pool_backward(dy, first, kernel, stride, padded_hw)
+
+    def relu(self, x):
+        return _numba.relu(x)
+
+    def relu_backward(self, dy, x):
+        return _numba.relu_backward(dy, x)
+
+    def col2im(self, dcols, kernel, stride, dilation, padded_hw):
+        return _numba.col2im(dcols, kernel, stride, dilation, padded_hw)
+
     def random_uniform(self, seed):
         rng = numpy.random.default_rng(seed)
         return lambda shape, dtype: rng.random(shape, dtype=dtype)  # float32 drawn as such
@@ -52,6 +79,7 @@ def create(device=None) -> Backend:
 
     if device not in (None, "cpu"):
         raise ValueError(f"numpy runs on 'cpu' only, not {device!r}")
+    keep_freed_memory()
     return NumpyBackend("numpy", xp, "cpu", sys.modules[__name__])
 
 

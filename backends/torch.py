@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from ._base import Backend, Status
+from ._base import Backend, Status, window_strides
+from ._host_memory import keep_freed_memory
 
 PRIORITY_CUDA = 30
 PRIORITY_CPU = 5  # eager torch on the CPU pays more per call than NumPy
@@ -33,6 +34,14 @@ class TorchBackend(Backend):
         out = torch.zeros((size,) + tuple(values.shape[1:]), dtype=values.dtype, device=values.device)
         return out.index_add_(0, indices, values)
 
+    def im2col(self, x, out, kernel, stride, dilation):
+        strides = window_strides(x.shape, out.shape, kernel, stride, dilation)
+        if strides is None or not out.is_contiguous():
+            return False
+        shape = tuple(out.shape[:3]) + (kernel[0], kernel[1] * x.shape[3])
+        out.as_strided(shape, strides[1]).copy_(x.contiguous().as_strided(shape, strides[0]))
+        return True
+
     def random_uniform(self, seed):
         import torch
 
@@ -58,6 +67,8 @@ def create(device=None) -> Backend:
         if not torch.cuda.is_available():
             raise RuntimeError("torch has no CUDA device here")
         device = torch.device("cuda", device.index or 0)
+    else:
+        keep_freed_memory()
     return TorchBackend("torch", xp, device, sys.modules[__name__])
 
 

@@ -120,8 +120,10 @@ def profile(backend="numpy", steps=20):
             h = timed(f"{layer.name} forward", layer.call, h, True)
         timed("loss forward", model.loss.call, y, h)
         g = timed("loss backward", model.loss.backward)
-        for layer in reversed(model.layers):
+        for layer in reversed(model.layers[1:]):
             g = timed(f"{layer.name} backward", layer.backprop, g)
+        # as in train_step: the first layer's input gradient is never computed
+        timed(f"{model.layers[0].name} backward", model.layers[0].backprop_parameters, g)
         timed("optimizer", model.optimizer.step, model.parameters())
     return {key: seconds / steps for key, seconds in totals.items()}
 

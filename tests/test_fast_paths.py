@@ -3,9 +3,13 @@ training step's shortcut (no dX for the first trainable layer) leaves every grad
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from helpers import assert_close, host
+from helpers import RTOL_FOR, assert_close, host
 
 import backends
 import xdl
@@ -93,3 +97,102 @@ def test_training_step_stays_float32(be):
     assert loss.dtype == be.xp.float32 and out.dtype == be.xp.float32
     for p in model.parameters():
         assert p.value.dtype == be.xp.float32 and p.grad.dtype == be.xp.float32, p.name
+
+
+# -- fused kernels and strided copies against the portable layer code ------------------------
+
+def _portable(monkeypatch, be):
+    """Run the portable layer code on ``be``: no fused kernels, no strided im2col."""
+    monkeypatch.setattr(type(be), "fused", frozenset())
+    monkeypatch.setattr(type(be), "im2col", lambda self, *args: False)
+
+
+def _needs(be, kernel):
+    if kernel not in be.fused:
+        pytest.skip(f"{be.name} has no fused {kernel} here")
+
+
+def _both(monkeypatch, be, run):
+    """``run()`` with the backend's fast paths, then with the portable code."""
+    fast = [host(a) for a in run()]
+    with monkeypatch.context() as m:
+        _portable(m, be)
+        slow = [host(a) for a in run()]
+    return fast, slow
+
+
+POOLS = {  # id: (input shape, pool, stride, padding)
+    "tiles": ((2, 6, 4, 3), 2, None, "valid"),
+    "crop": ((2, 5, 7, 3), 2, None, "valid"),
+    "overlap": ((2, 5, 5, 2), 3, 1, "valid"),
+    "gaps": ((1, 7, 7, 2), 2, 3, "valid"),
+    "same-3x2": ((2, 5, 6, 2), (3, 2), 2, "same"),
+    "pad1": ((1, 4, 5, 2), 3, 2, 1),
+}
+
+
+@pytest.mark.parametrize("case", POOLS, ids=list(POOLS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_max_pool_equals_portable(be, monkeypatch, case, dtype):
+    _needs(be, "max_pool")
+    shape, pool, stride, padding = POOLS[case]
+    rng = np.random.default_rng(20)
+    x = rng.integers(0, 3, shape).astype(dtype)  # ties in most windows
+    x[0, 0, 0, 0] = np.nan  # a window whose maximum is NaN: NaN out, no gradient
+    layer = xdl.MaxPool2D(pool, stride, padding, dtype=dtype)
+    dy = rng.standard_normal((shape[0],) + layer.output_shape(shape[1:])).astype(dtype)
+    (y, dx), (y_slow, dx_slow) = _both(monkeypatch, be, lambda: (layer.forward(x), layer.backward(dy)))
+    assert y.dtype == dx.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(y, y_slow)  # the same maxima, NaN where the portable form has it
+    # the same picks; where windows overlap, sums in another order
+    np.testing.assert_allclose(dx, dx_slow, rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # inf * 0, as intended
+def test_fused_relu_equals_portable(be, monkeypatch):
+    _needs(be, "relu")
+    x = np.array([[-2.0, -0.0, 0.0, 1e-30, 3.0, np.nan, np.inf, -np.inf]] * 3, dtype=np.float32)
+    dy = np.random.default_rng(21).standard_normal(x.shape).astype(np.float32)
+    dy[0, 5] = np.nan
+    layer = xdl.ReLU()
+    fast, slow = _both(monkeypatch, be, lambda: (layer.forward(x), layer.backward(dy)))
+    for got, want in zip(fast, slow):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
+CONVS = {  # id: (input shape, Conv2D arguments); C_in * kw >= 32 takes the strided im2col
+    "narrow": ((2, 6, 5, 2), {"kernel_size": 3}),
+    "wide": ((2, 6, 5, 16), {"kernel_size": 3}),
+    "wide-stride2-same": ((2, 7, 6, 16), {"kernel_size": 3, "stride": 2, "padding": "same"}),
+    "dilation2": ((1, 7, 7, 16), {"kernel_size": 3, "dilation": 2}),
+    "rect-pad1": ((1, 5, 6, 12), {"kernel_size": (2, 3), "padding": 1, "stride": (2, 1)}),
+}
+
+
+@pytest.mark.parametrize("case", CONVS, ids=list(CONVS))
+def test_conv_fast_paths_equal_portable(be, monkeypatch, case):
+    shape, kwargs = CONVS[case]
+    rng = np.random.default_rng(22)
+    layer = xdl.Conv2D(output_channels=5, bias_initializer="glorot_uniform", **kwargs)
+    x = rng.standard_normal(shape).astype(np.float32)
+    dy = rng.standard_normal((shape[0],) + layer.output_shape(shape[1:])).astype(np.float32)
+
+    def run():
+        y = layer.forward(x, training=True)
+        return y, layer.backward(dy), layer.W.grad, layer.b.grad
+
+    fast, slow = _both(monkeypatch, be, run)
+    for got, want, what in zip(fast, slow, ("y", "dx", "dW", "db")):
+        assert_close(got, want, rtol=1e-5, atol=1e-5, err_msg=what)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings are Linux's")
+@pytest.mark.parametrize("setting,expected", [(None, "True"), ("0", "False")])
+def test_cpu_backends_keep_freed_memory_unless_told_not_to(setting, expected):
+    env = {k: v for k, v in os.environ.items() if k != "XDL_KEEP_FREED_MEMORY"}
+    if setting is not None:
+        env["XDL_KEEP_FREED_MEMORY"] = setting
+    code = "import backends._host_memory as m; print(m.keep_freed_memory(), m.keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected, expected]

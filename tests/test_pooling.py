@@ -14,10 +14,7 @@ import xdl
 def reference_pool(x, reduce, pool, stride, padding):
     """Direct loops over output pixels; padding is left out of every window (NaN, then ignored)."""
     (ph, pw), (sh, sw) = pool, stride
-    if padding == "same":
-        pads = [_same_pads(size, k, s) for size, k, s in zip(x.shape[1:3], pool, stride)]
-    else:
-        pads = [(padding, padding)] * 2 if padding != "valid" else [(0, 0)] * 2
+    pads = _pads(x.shape[1:3], pool, stride, padding)
     x = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)], constant_values=np.nan)
     oh, ow = (x.shape[1] - ph) // sh + 1, (x.shape[2] - pw) // sw + 1
     y = np.zeros((x.shape[0], oh, ow, x.shape[3]))
@@ -25,6 +22,12 @@ def reference_pool(x, reduce, pool, stride, padding):
         for j in range(ow):
             y[:, i, j, :] = reduce(x[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :], axis=(1, 2))
     return y
+
+
+def _pads(hw, pool, stride, padding):
+    if padding == "same":
+        return [_same_pads(size, k, s) for size, k, s in zip(hw, pool, stride)]
+    return [(padding, padding)] * 2 if padding != "valid" else [(0, 0)] * 2
 
 
 def _same_pads(size, k, s):
@@ -74,29 +77,36 @@ def test_pool_values_match_direct_loops(be, kind, case):
     assert_close(y, expected, rtol=1e-5, atol=1e-6)
 
 
-class _Windowed:
-    """Forces the general (one slice per window offset) path, to compare with the reshape path."""
-
-    def _tiles_input(self, geom):
-        return False
-
-
-@pytest.mark.parametrize("kind", POOLS)
-def test_reshape_path_equals_window_path(be, kind):
-    cls = POOLS[kind][0]
-    windowed = type("Windowed", (_Windowed, cls), {})
-    x = np.random.default_rng(11).standard_normal((2, 5, 7, 3)).astype(np.float32)
-    x[:, :2, :2, :] = 0.5  # ties: both paths must pick the same (first) maximum
-    fast, slow = cls(2), windowed(2)
-    dy = np.random.default_rng(12).standard_normal((2, 2, 3, 3)).astype(np.float32)
-    assert_close(fast.forward(x), slow.forward(x), rtol=1e-6, atol=1e-7)  # exact for max
-    assert fast.tiles and not slow.tiles
-    assert_close(fast.backward(dy), slow.backward(dy), rtol=1e-6, atol=0)
+def reference_max_pool_gradient(x, dy, pool, stride, padding):
+    """Direct loops over output pixels: each window's dy goes to its first maximum (row-major)."""
+    (ph, pw), (sh, sw) = pool, stride
+    pads = _pads(x.shape[1:3], pool, stride, padding)
+    xp = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)], constant_values=-np.inf)
+    dx = np.zeros_like(xp)
+    n, c = x.shape[0], x.shape[3]
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            window = xp[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].reshape(n, ph * pw, c)
+            first = np.argmax(window, axis=1)  # the first occurrence of the maximum
+            one_hot = np.arange(ph * pw)[None, :, None] == first[:, None, :]
+            dx[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :] += (one_hot * dy[:, i:i + 1, j, :]).reshape(n, ph, pw, c)
+    return dx[:, pads[0][0]:pads[0][0] + x.shape[1], pads[1][0]:pads[1][0] + x.shape[2], :]
 
 
-@pytest.mark.parametrize("tiled", [True, False], ids=["reshape", "windows"])
-def test_max_pool_sends_gradient_to_first_maximum_only(be, tiled):
-    layer = xdl.MaxPool2D(2) if tiled else type("Windowed", (_Windowed, xdl.MaxPool2D), {})(2)
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_max_pool_gradient_with_ties_matches_direct_loops(be, case):
+    shape, pool, stride, padding = CASES[case]
+    x = np.random.default_rng(11).integers(0, 3, shape).astype(np.float32)  # many tied maxima
+    layer = xdl.MaxPool2D(pool, stride, padding)
+    y = layer.forward(x)
+    dy = np.random.default_rng(12).standard_normal(tuple(y.shape)).astype(np.float32)
+    pairs = [(v, v) if isinstance(v, int) else v for v in (pool, stride or pool)]
+    expected = reference_max_pool_gradient(x.astype(np.float64), dy, pairs[0], pairs[1], padding)
+    assert_close(layer.backward(dy), expected, rtol=1e-6, atol=0)
+
+
+def test_max_pool_sends_gradient_to_first_maximum_only(be):
+    layer = xdl.MaxPool2D(2)
     layer.forward(np.ones((1, 2, 2, 1)))
     dx = host(layer.backward(np.full((1, 1, 1, 1), 3.0)))
     assert_close(dx[0, :, :, 0], [[3.0, 0.0], [0.0, 0.0]])

@@ -2,9 +2,10 @@
 
 A window op is described by a ``Geometry``: kernel size, stride, dilation and padding along H
 and W, resolved for one input size. Windows are read as one strided slice per kernel offset
-(``offsets``): a loop over the kh * kw offsets, never over pixels or channels. ``gather``
-stacks those slices (im2col); ``scatter_add`` is its adjoint and adds each offset's slice back,
-so no single add ever touches the same element twice.
+(``offsets``): a loop over the kh * kw offsets, never over pixels or channels. ``columns``
+writes those slices side by side (im2col, for convolution), ``stack`` one above the other
+(for pooling); ``scatter_add`` is the adjoint of both and adds each offset's slice back, so no
+single add ever touches the same element twice.
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ class Geometry:
     def padded(self) -> bool:
         return any(p for side in self.pads for p in side)
 
+    @property
+    def disjoint(self) -> bool:
+        """No two windows share an element (e.g. pooling with stride == pool size)."""
+        spans = ((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation))
+        return all(s >= span for s, span in zip(self.stride, spans))
+
+    @property
+    def covers(self) -> bool:
+        """The windows are disjoint and together hold every element of the padded input."""
+        return self.disjoint and all(o * s == size and s == k for o, s, k, size in
+                                     zip(self.out_hw, self.stride, self.kernel, self.padded_hw))
+
     def offsets(self):
         """One (rows, cols) pair of slices per kernel offset, in row-major kernel order."""
         (oh, ow), (sh, sw), (dh, dw) = self.out_hw, self.stride, self.dilation
@@ -108,21 +121,42 @@ def crop(x, geom):
     return x[:, top:top + h, left:left + w, :]
 
 
-def gather(xp, x_padded, geom):
-    """im2col: (N, Hp, Wp, C) -> (N, OH, OW, kh * kw, C), one strided slice per kernel offset."""
-    return xp.stack([x_padded[:, rows, cols, :] for rows, cols in geom.offsets()], axis=3)
+def columns(be, x_padded, geom, out):
+    """im2col into ``out`` (N, OH, OW, >= kh * kw * C): offset k's slice of the (N, Hp, Wp, C)
+    input fills columns [k * C, (k + 1) * C), in the kernel's (kh, kw, C) order; columns past
+    kh * kw * C are left as they are. One strided copy where the backend has one
+    (``Backend.im2col``), else one copy per kernel offset. Returns ``out``."""
+    if be.im2col(x_padded, out, geom.kernel, geom.stride, geom.dilation):
+        return out
+    c = x_padded.shape[-1]
+    for k, (rows, cols) in enumerate(geom.offsets()):
+        out[:, :, :, k * c:(k + 1) * c] = x_padded[:, rows, cols, :]
+    return out
+
+
+def stack(xp, x_padded, geom):
+    """(N, Hp, Wp, C) -> (kh * kw, N, OH, OW, C): each offset's slice contiguous, so reductions
+    over the window run along the first axis."""
+    return xp.stack([x_padded[:, rows, cols, :] for rows, cols in geom.offsets()], axis=0)
 
 
 def scatter_add(xp, geom, parts, batch, channels, like):
-    """The adjoint of ``gather``: sum one (N, OH, OW, C) array per kernel offset (``parts``,
-    an iterable in ``offsets`` order) into a zero (N, Hp, Wp, C) array of ``like``'s dtype.
+    """The adjoint of ``columns`` and ``stack``: sum one (N, OH, OW, C) array per kernel offset
+    (``parts``, an iterable in ``offsets`` order) into a zero (N, Hp, Wp, C) array of
+    ``like``'s dtype.
 
     Each offset's slice is strided without repeats, so one ``+=`` never hits an element twice.
+    Disjoint windows need no adds at all: each part is written in place (onto uninitialised
+    memory where the windows cover the input).
     """
     shape = (batch,) + geom.padded_hw + (channels,)
-    out = xp.zeros(shape, dtype=like.dtype, device=like.device)
+    make = xp.empty if geom.covers else xp.zeros
+    out = make(shape, dtype=like.dtype, device=like.device)
     for (rows, cols), part in zip(geom.offsets(), parts):
-        out[:, rows, cols, :] += part
+        if geom.disjoint:
+            out[:, rows, cols, :] = part
+        else:
+            out[:, rows, cols, :] += part
     return out
 
 

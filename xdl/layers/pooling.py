@@ -1,9 +1,12 @@
 """Pooling over (N, H, W, C) images: MaxPool2D, AvgPool2D, GlobalAveragePooling2D.
 
-Where the windows tile the input (stride == pool size, no padding), pooling is a reshape to
-(N, OH, ph, OW, pw, C) and one reduction; otherwise it loops over the ph * pw window offsets,
-one strided slice each (see ``_windows``). Max pooling sends the gradient to the first maximum
-of each window, in row-major order, as PyTorch and TensorFlow do.
+Pooling loops over the ph * pw window offsets, one strided slice each (see ``_windows``),
+never over pixels. Max pooling stacks the slices into one (ph * pw, N, OH, OW, C) array, so
+that its reduction and the comparisons of its backward run over contiguous memory, and sends
+the gradient to the first maximum of each window, in row-major order, as PyTorch and
+TensorFlow do. The backward of disjoint windows (stride >= pool size) writes each offset's
+part in place: no scatter, no adds. A backend with a fused kernel (``Backend.max_pool``:
+NumPy with numba) does all of that in one pass each way.
 """
 
 from __future__ import annotations
@@ -39,57 +42,14 @@ class _Pool2D(Layer):
     def output_shape(self, input_shape):
         return self._geometry(input_shape).out_hw + (input_shape[-1],)
 
-    def call(self, x, training=False):
-        self.geom = geom = self._geometry(x.shape[1:])
-        self.tiles = self._tiles_input(geom)
-        if self.tiles:
-            return self._call_tiled(x, _tiles(self.backend.xp, x, geom))
-        return self._call_windows(x, geom)
-
-    def _tiles_input(self, geom) -> bool:
-        """Whether the windows tile the input, so a reshape finds them (the fast path)."""
-        return geom.stride == geom.kernel and not geom.padded
-
     def backprop(self, dy):
-        if self.tiles:
-            return _untile(self.backend.xp, self._backprop_tiled(dy), self.geom)
-        return self._backprop_windows(dy)
+        xp, geom = self.backend.xp, self.geom
+        dx = win.scatter_add(xp, geom, self._input_gradient_parts(dy), dy.shape[0], dy.shape[-1], dy)
+        return win.crop(dx, geom)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "stride": list(self.stride),
                 "padding": self.padding if isinstance(self.padding, str) else list(self.padding)}
-
-
-def _tiles(xp, x, geom):
-    """(N, H, W, C) -> (N, OH, ph, OW, pw, C), dropping the rows and columns no window covers."""
-    (oh, ow), (ph, pw) = geom.out_hw, geom.kernel
-    n, c = x.shape[0], x.shape[-1]
-    if (oh * ph, ow * pw) != geom.in_hw:
-        x = x[:, :oh * ph, :ow * pw, :]
-    return xp.reshape(x, (n, oh, ph, ow, pw, c))
-
-
-def _untile(xp, dtiles, geom):
-    """The adjoint of ``_tiles``: (N, OH, ph, OW, pw, C) -> (N, H, W, C), zeros where dropped."""
-    n, oh, ph, ow, pw, c = dtiles.shape
-    dx = xp.reshape(dtiles, (n, oh * ph, ow * pw, c))
-    if (oh * ph, ow * pw) == geom.in_hw:
-        return dx
-    out = xp.zeros((n,) + geom.in_hw + (c,), dtype=dx.dtype, device=dx.device)
-    out[:, :oh * ph, :ow * pw, :] = dx
-    return out
-
-
-def _reduce_tiles(op, tiles):
-    """(N, OH, ph, OW, pw, C) -> (N, OH, OW, C) by ``op`` over the window axes, one slice at
-    a time: NumPy reduces over inner, strided axes several times slower."""
-    rows = tiles[:, :, 0, ...]
-    for i in range(1, tiles.shape[2]):
-        rows = op(rows, tiles[:, :, i, ...])
-    out = rows[:, :, :, 0, :]
-    for j in range(1, rows.shape[3]):
-        out = op(out, rows[:, :, :, j, :])
-    return out
 
 
 @register_layer
@@ -97,39 +57,32 @@ class MaxPool2D(_Pool2D):
     """Maximum over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
     (N, H, W, C) -> (N, OH, OW, C). Padding counts as -inf."""
 
-    def _call_tiled(self, x, tiles):
-        self.windows = tiles
-        self.y = _reduce_tiles(self.backend.xp.maximum, tiles)
+    def call(self, x, training=False):
+        be, xp = self.backend, self.backend.xp
+        self.geom = geom = self._geometry(x.shape[1:])
+        x_padded = win.pad(xp, x, geom, value=-float("inf"))
+        if "max_pool" in be.fused:  # one pass: the maxima and where each window's first one sits
+            self.windows = None
+            self.y, self.first = be.max_pool(x_padded, geom.kernel, geom.stride, geom.out_hw)
+        else:
+            self.first = None
+            self.windows = win.stack(xp, x_padded, geom)
+            self.y = xp.max(self.windows, axis=0)
         return self.y
 
-    def _backprop_tiled(self, dy):
-        xp, (ph, pw) = self.backend.xp, self.geom.kernel
-        hits = self.windows == self.y[:, :, None, :, None, :]  # every maximum of each window
-        taken = None  # keep the first per window: drop hits after an earlier one
-        for i, j in [(i, j) for i in range(ph) for j in range(pw)]:
-            hits[:, :, i, :, j, :], taken = _first_hit(xp, hits[:, :, i, :, j, :], taken)
-        return xp.astype(hits, dy.dtype) * dy[:, :, None, :, None, :]
+    def backprop(self, dy):
+        if self.first is None:
+            return super().backprop(dy)
+        geom = self.geom
+        return win.crop(self.backend.max_pool_backward(dy, self.first, geom.kernel, geom.stride,
+                                                       geom.padded_hw), geom)
 
-    def _call_windows(self, x, geom):
-        xp = self.backend.xp
-        self.x_padded = x_padded = win.pad(xp, x, geom, value=-float("inf"))
-        y = None
-        for rows, cols in geom.offsets():
-            part = x_padded[:, rows, cols, :]
-            y = part if y is None else xp.maximum(y, part)
-        self.y = y
-        return y
-
-    def _backprop_windows(self, dy):
-        xp, geom = self.backend.xp, self.geom
-        dx = win.scatter_add(xp, geom, self._first_max_parts(dy), dy.shape[0], dy.shape[-1], dy)
-        return win.crop(dx, geom)
-
-    def _first_max_parts(self, dy):
+    def _input_gradient_parts(self, dy):
         """Per window offset: ``dy`` where that offset holds its window's first maximum, else 0."""
-        xp, taken = self.backend.xp, None
-        for rows, cols in self.geom.offsets():
-            first, taken = _first_hit(xp, self.x_padded[:, rows, cols, :] == self.y, taken)
+        xp = self.backend.xp
+        hits, taken = self.windows == self.y[None, ...], None  # every maximum of every window
+        for k in range(hits.shape[0]):
+            first, taken = _first_hit(xp, hits[k, ...], taken)
             yield xp.astype(first, dy.dtype) * dy
 
 
@@ -150,17 +103,9 @@ class AvgPool2D(_Pool2D):
         super().__init__(pool_size, stride, padding, name=name, dtype=dtype)
         self._counts = {}  # (geometry, dtype) -> inverse window counts
 
-    def _call_tiled(self, x, tiles):
-        self.tile_shape = tuple(tiles.shape)
-        return _reduce_tiles(self.backend.xp.add, tiles) * (1.0 / (tiles.shape[2] * tiles.shape[4]))
-
-    def _backprop_tiled(self, dy):
+    def call(self, x, training=False):
         xp = self.backend.xp
-        scale = 1.0 / (self.geom.kernel[0] * self.geom.kernel[1])
-        return xp.broadcast_to((scale * dy)[:, :, None, :, None, :], self.tile_shape)
-
-    def _call_windows(self, x, geom):
-        xp = self.backend.xp
+        self.geom = geom = self._geometry(x.shape[1:])
         x_padded = win.pad(xp, x, geom)
         total = None
         for rows, cols in geom.offsets():
@@ -170,8 +115,11 @@ class AvgPool2D(_Pool2D):
         return total * self.inverse_count
 
     def _inverse_count(self, x, geom):
-        """1 / (pixels of the image in each window), shape (1, OH, OW, 1): depends on the
-        geometry alone, so it is made once per input size and dtype."""
+        """1 / (pixels of the image in each window): a number where no window holds padding,
+        else shape (1, OH, OW, 1). It depends on the geometry alone, so it is made once per
+        input size and dtype."""
+        if not geom.padded:
+            return 1.0 / (geom.kernel[0] * geom.kernel[1])
         key = (geom, x.dtype)
         if key not in self._counts:
             xp = self.backend.xp
@@ -179,11 +127,9 @@ class AvgPool2D(_Pool2D):
             self._counts[key] = 1.0 / sum(ones[:, rows, cols, :] for rows, cols in geom.offsets())
         return self._counts[key]
 
-    def _backprop_windows(self, dy):
-        xp, geom = self.backend.xp, self.geom
+    def _input_gradient_parts(self, dy):
         share = dy * self.inverse_count
-        parts = (share for _ in geom.offsets())
-        return win.crop(win.scatter_add(xp, geom, parts, dy.shape[0], dy.shape[-1], dy), geom)
+        return (share for _ in self.geom.offsets())
 
 
 @register_layer
