@@ -182,9 +182,19 @@ def test_conv_fast_paths_equal_portable(be, monkeypatch, case):
         y = layer.forward(x, training=True)
         return y, layer.backward(dy), layer.W.grad, layer.b.grad
 
+    copies, im2col = [], type(be).im2col  # what im2col answers: True where it made the one copy
+
+    def recording(self, *args):
+        copies.append(im2col(self, *args))
+        return copies[-1]
+
+    monkeypatch.setattr(type(be), "im2col", recording)
     fast, slow = _both(monkeypatch, be, run)
     for got, want, what in zip(fast, slow, ("y", "dx", "dW", "db")):
         assert_close(got, want, rtol=1e-5, atol=1e-5, err_msg=what)
+    strided = im2col is not backends.Backend.im2col and shape[-1] * layer.kernel_size[1] >= 32 \
+        and layer.dilation[1] == 1
+    assert copies == [strided], f"{be.name}: im2col answered {copies}"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings are Linux's")

@@ -89,7 +89,8 @@ def reference_max_pool_gradient(x, dy, pool, stride, padding):
             window = xp[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].reshape(n, ph * pw, c)
             first = np.argmax(window, axis=1)  # the first occurrence of the maximum
             one_hot = np.arange(ph * pw)[None, :, None] == first[:, None, :]
-            dx[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :] += (one_hot * dy[:, i:i + 1, j, :]).reshape(n, ph, pw, c)
+            share = (one_hot * dy[:, i:i + 1, j, :]).reshape(n, ph, pw, c)
+            dx[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :] += share
     return dx[:, pads[0][0]:pads[0][0] + x.shape[1], pads[1][0]:pads[1][0] + x.shape[2], :]
 
 
