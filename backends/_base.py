@@ -119,8 +119,9 @@ class Backend:
         offset of the first maximum in its window (``kh * kw`` where the maximum is NaN)."""
         raise NotImplementedError(f"{self.name} has no fused max_pool")
 
-    def max_pool_backward(self, dy, first, kernel, stride, padded_hw):
-        """The gradient for the (N, Hp, Wp, C) input of ``max_pool``, from its ``first``."""
+    def max_pool_backward(self, dy, first, kernel, stride, padded_hw, disjoint, covers):
+        """The gradient for the (N, Hp, Wp, C) input of ``max_pool``, from its ``first``.
+        ``disjoint``: no two windows share an element; ``covers``: they also hold them all."""
         raise NotImplementedError(f"{self.name} has no fused max_pool")
 
     def relu(self, x):

@@ -78,17 +78,14 @@ def max_pool(x, kernel, stride, out_hw):
     return y, first
 
 
-def max_pool_backward(dy, first, kernel, stride, padded_hw):
+def max_pool_backward(dy, first, kernel, stride, padded_hw, disjoint, covers):
     """The gradient for the (N, Hp, Wp, C) input of ``max_pool``: each window's ``dy`` at its
-    first maximum, summed where windows overlap. Disjoint windows that cover the input write
-    every element once, onto uninitialised memory."""
+    first maximum, summed where windows overlap. Disjoint windows just write; where they also
+    cover the input, every element once, onto uninitialised memory."""
     dy = numpy.ascontiguousarray(dy)
-    (kh, kw), (sh, sw), out_hw = kernel, stride, dy.shape[1:3]
-    disjoint = sh >= kh and sw >= kw
-    covers = disjoint and (out_hw[0] * sh, out_hw[1] * sw) == tuple(padded_hw) and (sh, sw) == (kh, kw)
     make = numpy.empty if covers else numpy.zeros
     dx = make((dy.shape[0],) + tuple(padded_hw) + (dy.shape[3],), dtype=dy.dtype)
-    _compiled()["max_pool_backward"](dy, first, kh, kw, sh, sw, not disjoint, dx)
+    _compiled()["max_pool_backward"](dy, first, kernel[0], kernel[1], stride[0], stride[1], not disjoint, dx)
     return dx
 
 

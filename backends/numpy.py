@@ -18,9 +18,10 @@ def probe() -> Status:
     import array_api_compat
 
     versions = {"numpy": numpy.__version__, "array-api-compat": array_api_compat.__version__}
-    if _numba.version():
-        versions["numba"] = _numba.version()
-    note = "" if _numba.version() else 'no fused kernels: numba is not installed (pip install "xdl[fast]")'
+    numba = _numba.version()
+    if numba:
+        versions["numba"] = numba
+    note = "" if numba else 'no fused kernels: numba is not installed (pip install "xdl[fast]")'
     return Status("numpy", True, note, versions, "cpu", PRIORITY)
 
 
@@ -57,8 +58,8 @@ class NumpyBackend(Backend):
     def max_pool(self, x, kernel, stride, out_hw):
         return _numba.max_pool(x, kernel, stride, out_hw)
 
-    def max_pool_backward(self, dy, first, kernel, stride, padded_hw):
-        return _numba.max_pool_backward(dy, first, kernel, stride, padded_hw)
+    def max_pool_backward(self, dy, first, kernel, stride, padded_hw, disjoint, covers):
+        return _numba.max_pool_backward(dy, first, kernel, stride, padded_hw, disjoint, covers)
 
     def relu(self, x):
         return _numba.relu(x)

@@ -150,10 +150,10 @@ def scatter_add(xp, geom, parts, batch, channels, like):
     memory where the windows cover the input).
     """
     shape = (batch,) + geom.padded_hw + (channels,)
-    make = xp.empty if geom.covers else xp.zeros
+    make, disjoint = (xp.empty if geom.covers else xp.zeros), geom.disjoint
     out = make(shape, dtype=like.dtype, device=like.device)
     for (rows, cols), part in zip(geom.offsets(), parts):
-        if geom.disjoint:
+        if disjoint:
             out[:, rows, cols, :] = part
         else:
             out[:, rows, cols, :] += part

@@ -74,8 +74,9 @@ class MaxPool2D(_Pool2D):
         if self.first is None:
             return super().backprop(dy)
         geom = self.geom
-        return win.crop(self.backend.max_pool_backward(dy, self.first, geom.kernel, geom.stride,
-                                                       geom.padded_hw), geom)
+        dx = self.backend.max_pool_backward(dy, self.first, geom.kernel, geom.stride, geom.padded_hw,
+                                            geom.disjoint, geom.covers)
+        return win.crop(dx, geom)
 
     def _input_gradient_parts(self, dy):
         """Per window offset: ``dy`` where that offset holds its window's first maximum, else 0."""
