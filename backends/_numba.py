@@ -55,6 +55,10 @@ def _compiled():
     if "kernels" not in _state:
         import numba
 
+        # numba keys its disk cache (__pycache__/_numba.*) on this file's mtime and size only, and a
+        # cached kernel re-imports its module by name: a cache written while this package was the
+        # top-level ``backends`` (now ``xdl.backends``) fails, "No module named 'backends'", until
+        # this file changes.
         jit = numba.njit(cache=True, nogil=True, boundscheck=False)
         _state["kernels"] = {"max_pool": jit(_max_pool), "max_pool_backward": jit(_max_pool_backward),
                              "relu": jit(_relu), "col2im": jit(_col2im)}

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-import backends
 import xdl
+from xdl import backends
 import xdl._backend as _backend_state
 
 

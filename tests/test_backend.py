@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from helpers import assert_close, host
 
-import backends
 import xdl
-from backends import Status
+from xdl import backends
+from xdl.backends import Status
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from helpers import assert_close, host
 
-import backends
 import xdl
+from xdl import backends
 
 
 def reference_index_add(indices, values, size):

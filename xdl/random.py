@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
-import backends
+from . import backends  # the adapters (the repository's backends/ folder)
 
 _rng = backends.host_rng()
 
