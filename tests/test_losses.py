@@ -81,6 +81,7 @@ CASES = {  # name: (loss, y_true, y_pred, reference value)
             lambda t, p: np.mean(np.abs(p - t))),
     "huber": (xdl.Huber(delta=1.0), REAL, REAL + RNG.choice([-0.4, 0.5, -2.0, 3.0], REAL.shape),
               lambda t, p: np.mean(np.where(np.abs(p - t) <= 1, 0.5 * (p - t) ** 2, np.abs(p - t) - 0.5))),
+    "mse": (xdl.MSE(), REAL, 3 * _sigmoid(REAL), lambda t, p: np.mean((p - t) ** 2)),
 }
 
 
@@ -132,3 +133,59 @@ def test_losses_by_name():
     for name, cls in [("cross_entropy", xdl.CrossEntropy), ("binary_crossentropy", xdl.BinaryCrossEntropy),
                       ("mae", xdl.MAE), ("huber", xdl.Huber)]:
         assert isinstance(xdl.losses.get(name), cls)
+
+
+# -- losses and metrics compute on their arrays' backend, whichever backend is active -----------
+
+MIXED = [("array_api_strict", "numpy"), ("numpy", "array_api_strict")]  # (the arrays', the active)
+
+
+def _usable_pair(source, active):
+    for name in (source, active):
+        status = xdl.backends.probe(name)
+        if not status.usable:
+            pytest.skip(f"{name}: {status.reason}")
+    return xdl.backends.create(source)
+
+
+@pytest.mark.parametrize("source, active", MIXED, ids=[f"{s}-on-{a}" for s, a in MIXED])
+@pytest.mark.parametrize("case", list(CASES))
+def test_losses_use_their_arrays_backend_not_the_active_one(source, active, case):
+    loss, y_true, y_pred, reference = CASES[case]
+    src = _usable_pair(source, active)
+    f64 = src.xp.float64
+    t = src.asarray(y_true) if y_true.dtype.kind == "i" else src.asarray(y_true, dtype=f64)
+    p = src.asarray(y_pred, dtype=f64)
+    with xdl.use_backend(source, fallback=False):  # the reference: the arrays' backend active
+        expected_value, expected_grad = host(loss.call(t, p)), host(loss.backward())
+    with xdl.use_backend(active, fallback=False):
+        value = loss.call(t, p)  # what training runs, on arrays already on the device
+        grad = loss.backward()
+        assert src.owns(value) and src.owns(grad), case
+        np.testing.assert_array_equal(host(value), expected_value, err_msg=case)
+        np.testing.assert_array_equal(host(grad), expected_grad, err_msg=case)
+        for targets in (t, y_true, y_true.tolist()):  # an array of y_pred's backend, NumPy, a list
+            value = loss.forward(targets, p)
+            grad = loss.backward()
+            assert src.owns(value) and src.owns(grad), f"{case}: y_true as {type(targets).__name__}"
+            assert_close(value, reference(y_true, y_pred), rtol=1e-10, err_msg=case)
+            np.testing.assert_array_equal(host(grad), expected_grad, err_msg=case)
+
+
+@pytest.mark.parametrize("source, active", MIXED, ids=[f"{s}-on-{a}" for s, a in MIXED])
+def test_metrics_use_their_arrays_backend_not_the_active_one(source, active):
+    src = _usable_pair(source, active)
+    scores = src.asarray(SCORES.reshape(-1, 4), dtype=src.xp.float32)
+    labels = src.asarray(LABELS.reshape(-1))
+    binary_true = src.asarray(BINARY, dtype=src.xp.float32)
+    binary_pred = src.asarray(_sigmoid(REAL), dtype=src.xp.float32)
+    cases = [(xdl.Accuracy(), labels, scores), (xdl.TopKAccuracy(k=2), labels, scores),
+             (xdl.Accuracy(binary=True), binary_true, binary_pred),
+             (xdl.metrics.MeanAbsoluteError(), binary_true, binary_pred)]
+    with xdl.use_backend(source, fallback=False):
+        expected = [host(metric(y, out)) for metric, y, out in cases]
+    with xdl.use_backend(active, fallback=False):
+        for (metric, y, out), want in zip(cases, expected):
+            value = metric(y, out)
+            assert src.owns(value), repr(metric)
+            np.testing.assert_array_equal(host(value), want, err_msg=repr(metric))

@@ -9,10 +9,9 @@ import contextlib
 import os
 import warnings
 
-from array_api_compat import array_namespace  # noqa: F401  (the namespace of given arrays)
+from array_api_compat import array_namespace
 
-import backends
-
+from . import backends  # the adapters (the repository's backends/ folder)
 from .errors import BackendError
 
 _active = None
@@ -121,6 +120,30 @@ def use_floatx(name: str):
         yield
     finally:
         set_floatx(previous)
+
+
+_namespaces = {}
+
+
+def namespace_of(x):
+    """The array API namespace of the array ``x`` (array-api-compat's ``array_namespace``),
+    remembered per array type: the lookup costs microseconds, and a training step asks for
+    it in the loss and the optimizer."""
+    xp = _namespaces.get(type(x))
+    if xp is None:
+        xp = _namespaces[type(x)] = array_namespace(x)
+    return xp
+
+
+def backend_of(x):
+    """The backend holding the array ``x``, on its device; None for host data (lists, scalars)."""
+    for be in (get_backend(), *_cache.values()):  # the active one, then any made before
+        if be.owns(x) and be.same_device(x):
+            return be
+    for name in backends.names():
+        if backends.adapter(name).is_array(x):
+            return _create(name, getattr(x, "device", None), fallback=False)
+    return None
 
 
 def to_numpy(x):

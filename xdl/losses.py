@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import clip, convert, floatx, get_backend
+from ._backend import backend_of, clip, convert, floatx, get_backend, namespace_of
 from .errors import ShapeError, shape_str
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -18,15 +18,24 @@ _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
 
 
 class Loss:
-    """Base of all losses. Subclasses implement ``call`` (on backend arrays) and ``backward``."""
+    """Base of all losses. Subclasses implement ``call`` (on backend arrays) and ``backward``.
+
+    ``call`` and ``backward`` compute in the namespace of the arrays ``call`` is given, whatever
+    backend is active.
+    """
 
     #: integer class labels are accepted as targets (kept as integers)
     accepts_labels = False
 
     def forward(self, y_true, y_pred):
-        """Mean loss of ``y_pred`` (N, ...) against ``y_true``; accepts any array-like."""
-        be = get_backend()
-        if not be.owns(y_pred):  # host data: cast once to the default float dtype
+        """Mean loss of ``y_pred`` (N, ...) against ``y_true``; accepts any array-like.
+
+        A ``y_pred`` that is an array of some backend stays there and ``y_true`` goes to it;
+        host data (lists, scalars) goes to the active backend, in the default float dtype.
+        """
+        be = backend_of(y_pred)
+        if be is None:  # host data: cast once to the default float dtype
+            be = get_backend()
             y_pred = convert(be, y_pred, be.dtype(floatx()), f"{type(self).__name__}: y_pred")
         y_true = self.targets(be, y_true, y_pred.dtype)
         self.check_shapes(tuple(y_true.shape), tuple(y_pred.shape))
@@ -66,7 +75,7 @@ class MSE(Loss):
 
     def call(self, y_true, y_pred):
         self.diff = y_pred - y_true
-        return get_backend().xp.mean(self.diff * self.diff)
+        return namespace_of(y_pred).mean(self.diff * self.diff)
 
     def backward(self):
         diff = self.diff
@@ -77,12 +86,12 @@ class MAE(Loss):
     """Mean absolute error: ``mean(|y_pred - y_true|)``; its gradient is the sign, scaled."""
 
     def call(self, y_true, y_pred):
-        xp = get_backend().xp
+        self.xp = xp = namespace_of(y_pred)
         self.diff = y_pred - y_true
         return xp.mean(xp.abs(self.diff))
 
     def backward(self):
-        return get_backend().xp.sign(self.diff) * (1.0 / math.prod(self.diff.shape))
+        return self.xp.sign(self.diff) * (1.0 / math.prod(self.diff.shape))
 
 
 class Huber(Loss):
@@ -94,7 +103,7 @@ class Huber(Loss):
         self.delta = float(delta)
 
     def call(self, y_true, y_pred):
-        xp = get_backend().xp
+        self.xp = xp = namespace_of(y_pred)
         self.diff = d = y_pred - y_true
         a = xp.abs(d)
         quadratic = xp.where(a < self.delta, a, self.delta)  # the part of |d| inside delta
@@ -102,7 +111,7 @@ class Huber(Loss):
 
     def backward(self):
         d = self.diff
-        return clip(get_backend().xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape))
+        return clip(self.xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape))
 
     def get_config(self):
         return {"delta": self.delta}
@@ -131,7 +140,7 @@ class CrossEntropy(Loss):
             )
 
     def call(self, y_true, y_pred):
-        xp = get_backend().xp
+        self.xp = xp = namespace_of(y_pred)
         self.labels = y_true.ndim < y_pred.ndim
         if self.labels:  # labels -> one-hot rows, by comparison with the class indices
             classes = xp.arange(y_pred.shape[-1], dtype=y_true.dtype, device=y_true.device)
@@ -150,7 +159,7 @@ class CrossEntropy(Loss):
         return -xp.sum(y_true * log_prob) / self.count
 
     def backward(self):
-        xp, t, scale = get_backend().xp, self.target, 1.0 / self.count
+        xp, t, scale = self.xp, self.target, 1.0 / self.count
         if not self.from_logits:
             return (-scale) * t / self.prob
         # d/dz of -sum(t * log softmax(z)) is softmax * sum(t) - t; sum(t) is 1 for one-hot rows
@@ -175,7 +184,7 @@ class BinaryCrossEntropy(Loss):
         self.from_logits = bool(from_logits)
 
     def call(self, y_true, y_pred):
-        xp = get_backend().xp
+        self.xp = xp = namespace_of(y_pred)
         self.target, self.count = y_true, math.prod(y_pred.shape)
         if self.from_logits:
             self.logits = y_pred
@@ -186,7 +195,7 @@ class BinaryCrossEntropy(Loss):
         return xp.sum(terms) / self.count
 
     def backward(self):
-        xp, t, scale = get_backend().xp, self.target, 1.0 / self.count
+        xp, t, scale = self.xp, self.target, 1.0 / self.count
         if self.from_logits:
             prob = 0.5 * (xp.tanh(0.5 * self.logits) + 1.0)  # sigmoid without overflow
             return (prob - t) * scale

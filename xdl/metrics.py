@@ -3,7 +3,7 @@ so ``fit`` sums them on the device and reads them back with the loss, once per e
 
 from __future__ import annotations
 
-from ._backend import array_namespace
+from ._backend import namespace_of
 from ._checks import positive_int
 from .losses import BinaryCrossEntropy
 
@@ -55,7 +55,7 @@ class Accuracy(Metric):
         return Accuracy(threshold, binary)
 
     def __call__(self, y_true, y_pred):
-        xp = array_namespace(y_pred)
+        xp = namespace_of(y_pred)
         if self.binary or (y_true.ndim == y_pred.ndim and y_pred.shape[-1] == 1):
             threshold = 0.5 if self.threshold is None else self.threshold
             return _mean_of(xp, (y_pred > threshold) == (y_true > 0.5), y_pred.dtype)
@@ -72,7 +72,7 @@ class TopKAccuracy(Metric):
         self.name = f"top_{k}_accuracy"
 
     def __call__(self, y_true, y_pred):
-        xp = array_namespace(y_pred)
+        xp = namespace_of(y_pred)
         labels = _as_labels(xp, y_true, y_pred)
         classes = xp.arange(y_pred.shape[-1], dtype=xp.int64, device=y_pred.device)
         is_true = xp.astype(labels, xp.int64)[..., None] == classes
@@ -91,7 +91,7 @@ class MeanAbsoluteError(Metric):
     name = "mae"
 
     def __call__(self, y_true, y_pred):
-        xp = array_namespace(y_pred)
+        xp = namespace_of(y_pred)
         return xp.mean(xp.abs(y_pred - y_true))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import array_namespace, clip
+from ._backend import clip, namespace_of
 from ._checks import number
 from .schedules import Schedule
 
@@ -54,7 +54,7 @@ class Optimizer:
         params = [p for p in parameters if p.grad is not None]
         if not params:
             return
-        self.xp = array_namespace(params[0].value)  # once per step, not per operation
+        self.xp = namespace_of(params[0].value)  # once per step, not per operation
         grads = [p.grad for p in params]
         if self.clipvalue is not None or self.clipnorm is not None:
             grads = self.clipped(grads)
