@@ -41,7 +41,7 @@ def xdl_model(backend):
     ])
     model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.SGD(learning_rate=0.01))
     x, y = data()
-    x, _ = model.accept_inputs(x)
+    (x,), _ = model.accept_inputs(x)
     return model, x, model.backend.asarray(y)
 
 
@@ -101,30 +101,37 @@ def workloads(backend="numpy", quick=False):
 
 
 def profile(backend="numpy", steps=20):
-    """Seconds per step in each layer's forward and backward, the loss and the optimizer."""
+    """Seconds per step in each layer's forward and backward, the loss and the optimizer:
+    the model's own ``train_step``, with a timer around every part it calls."""
     model, x, y = xdl_model(backend)
     be, totals = model.backend, {}
 
-    def timed(key, fn, *args):
-        start = time.perf_counter()
-        out = fn(*args)
-        be.synchronize()
-        totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
-        return out
+    def timed(key, fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            be.synchronize()
+            totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+            return out
 
+        return run
+
+    def timed_layer(layer, apply):
+        def run(x, training=False):
+            y, backprop = timed(f"{layer.name} forward", apply)(x, training)
+            return y, timed(f"{layer.name} backward", backprop)
+
+        return run
+
+    for layer in model.layers:  # instance attributes: the graph calls them in place of the methods
+        layer.apply = timed_layer(layer, layer.apply)
+    loss = model.loss
+    loss.call, loss.backward = timed("loss forward", loss.call), timed("loss backward", loss.backward)
+    model.optimizer.step = timed("optimizer", model.optimizer.step)
     for i in range(steps + 3):
         if i == 3:
             totals.clear()  # the first steps warm caches and allocators
-        h = x
-        for layer in model.layers:
-            h = timed(f"{layer.name} forward", layer.call, h, True)
-        timed("loss forward", model.loss.call, y, h)
-        g = timed("loss backward", model.loss.backward)
-        for layer in reversed(model.layers[1:]):
-            g = timed(f"{layer.name} backward", layer.backprop, g)
-        # as in train_step: the first layer's input gradient is never computed
-        timed(f"{model.layers[0].name} backward", model.layers[0].backprop_parameters, g)
-        timed("optimizer", model.optimizer.step, model.parameters())
+        model.train_step(x, y)
     return {key: seconds / steps for key, seconds in totals.items()}
 
 

@@ -36,7 +36,7 @@ def xdl_step(backend):
     model.compile(loss=_xdl_loss(xdl), optimizer=xdl.SGD(learning_rate=LEARNING_RATE))
     x, y = data()
     be = xdl.get_backend()
-    x, _ = model.accept_inputs(x)
+    (x,), _ = model.accept_inputs(x)
     y = be.asarray(y) if model.loss.accepts_labels else be.asarray(_one_hot(y), dtype=be.xp.float32)
 
     def step():

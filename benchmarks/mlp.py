@@ -51,6 +51,9 @@ def summaries(rows):
         xdl_rate, twin = rate.get((name, "xdl")), rate.get((name, "numpy"))
         if xdl_rate and twin:
             lines.append(f"{name}: xdl runs at {xdl_rate / twin:.2f}x its plain-NumPy twin")
+        graph = rate.get((name, "xdl graph"))
+        if xdl_rate and graph:
+            lines.append(f"{name}: the same layers as a functional Model run at {graph / xdl_rate:.3f}x the Sequential")
     return lines
 
 
@@ -88,6 +91,8 @@ def _workload(name, problem, kind, be, torch, why):
 
     items = problem.batch if kind != "gemms" else 1
     candidates = {"xdl": getattr(mlp_twins, f"xdl_{kind}")(problem, be)}
+    if kind == "train":
+        candidates["xdl graph"] = mlp_twins.xdl_graph_train(problem, be)
     notes, traced = {}, ("numpy",) + (("xdl",) if be.name in ("numpy", "array_api_strict") else ())
     candidates["torch"] = getattr(mlp_twins, f"torch_{kind}")(problem, torch, be) if torch else None
     if torch is None:

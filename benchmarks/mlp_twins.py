@@ -14,7 +14,8 @@ LR = 0.01
 
 
 # -- xdl ---------------------------------------------------------------------------------------
-def _xdl_model(problem, be):
+def _xdl_model(problem, be, functional=False):
+    """The network as a ``Sequential``, or with ``functional`` as a ``Model`` of the same layers."""
     import xdl
 
     layers = []
@@ -22,17 +23,28 @@ def _xdl_model(problem, be):
         dense = xdl.Dense(w.shape[0], w.shape[1])
         dense.weights, dense.bias = w, b
         layers += [dense] if i == len(problem.weights) - 1 else [dense, xdl.ReLU()]
-    model = xdl.NeuralNetwork(layers)
+    if functional:
+        t = inputs = xdl.Input(shape=(problem.sizes[0],))
+        for layer in layers:
+            t = layer(t)
+        model = xdl.Model(inputs, t)
+    else:
+        model = xdl.NeuralNetwork(layers)
     loss = xdl.CrossEntropy(from_logits=True) if problem.loss == "cross_entropy" else xdl.MSE()
     model.compile(loss=loss, optimizer=xdl.SGD(LR))
     return model
 
 
-def xdl_train(problem, be):
+def xdl_graph_train(problem, be):
+    """``xdl_train`` with a functional ``Model`` of the same layers: what graph bookkeeping costs."""
+    return xdl_train(problem, be, functional=True)
+
+
+def xdl_train(problem, be, functional=False):
     import xdl
 
     with xdl.use_backend(be):
-        model = _xdl_model(problem, be)
+        model = _xdl_model(problem, be, functional)
         x, y = be.asarray(problem.x), be.asarray(problem.target())
         model.forward(x)  # builds the model and checks shapes once, as fit() does
 

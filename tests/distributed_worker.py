@@ -3,6 +3,7 @@
     python tests/distributed_worker.py train BACKEND OUT   # fit(distributed=True); rank 0 writes OUT/result.npz
     python tests/distributed_worker.py fail BACKEND OUT    # rank 1 raises in the middle of an epoch
     python tests/distributed_worker.py batchnorm BACKEND OUT  # as train, with BatchNorm's running statistics
+    python tests/distributed_worker.py graph BACKEND OUT   # as train, a functional model with a shared layer
 
 Each rank seeds its weights differently on purpose: ``fit`` must start them all from rank 0's.
 """
@@ -30,11 +31,19 @@ def data():
     return X, y
 
 
-def model(batchnorm=False):
-    net = xdl.NeuralNetwork([xdl.Dense(input_size=FEATURES, output_size=16), xdl.ReLU(),
-                             xdl.Dense(output_size=CLASSES)])
+def model(batchnorm=False, graph=False):
+    if graph:  # a residual branch through one layer applied twice
+        x = xdl.Input(shape=(FEATURES,))
+        h = xdl.ReLU()(xdl.Dense(output_size=16)(x))
+        shared = xdl.Dense(output_size=16)
+        h = xdl.Add()([h, xdl.Tanh()(shared(xdl.Tanh()(shared(h))))])
+        net = xdl.Model(x, xdl.Dense(output_size=CLASSES)(h))
+        net.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(0.01), metrics=["accuracy"])
+        return net
+    layers = [xdl.Dense(input_size=FEATURES, output_size=16), xdl.ReLU(), xdl.Dense(output_size=CLASSES)]
     if batchnorm:
-        net.layers.insert(1, xdl.BatchNorm())
+        layers.insert(1, xdl.BatchNorm())
+    net = xdl.NeuralNetwork(layers)
     net.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(0.01), metrics=["accuracy"])
     return net
 
@@ -79,7 +88,7 @@ def main(mode, backend, out):
     xdl.set_backend(backend, fallback=False)
     strategy = xdl.DataParallel()
     xdl.seed(SEED + strategy.rank)  # different weights on each rank until fit broadcasts rank 0's
-    net, (X, y) = model(batchnorm=mode == "batchnorm"), data()
+    net, (X, y) = model(batchnorm=mode == "batchnorm", graph=mode == "graph"), data()
     agree = RanksAgree(strategy.comm)
     callbacks = [agree] + ([FailAt(1, 2)] if mode == "fail" and strategy.rank == 1 else [])
     history = net.fit(X, y, epochs=EPOCHS, batch_size=BATCH, verbose=2, seed=SEED, callbacks=callbacks,

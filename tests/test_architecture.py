@@ -6,7 +6,7 @@ import ast
 import pathlib
 import re
 
-import backends
+from xdl import backends
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARRAY_LIBRARIES = {"numpy", "cupy", "torch", "array_api_strict", "jax"}
@@ -48,3 +48,51 @@ def test_ci_runs_the_test_command_the_readme_gives():
     assert block, "README.md must mark its test command with <!-- test-command -->"
     command = block.group(1).strip().splitlines()[-1]
     assert command in ci, f"{command!r} from README.md is not what .ci/run runs"
+
+
+def _module_name(path):
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _xdl_imports(path, module):
+    """xdl modules ``module`` imports, at its top or inside a function."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name.startswith("xdl"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("xdl"):
+                yield target
+                yield from (f"{target}.{a.name}" for a in node.names)
+
+
+def test_xdl_modules_import_no_circle():
+    """network -> distributed -> training -> callbacks -> io -> network was a circle (closed by an
+    import inside a function); none may return, hidden in a function or not."""
+    paths = {_module_name(p): p for p in (ROOT / "xdl").rglob("*.py")}
+    graph = {m: {t for t in _xdl_imports(p, m) if t in paths and t != m} for m, p in paths.items()}
+    for package in [m for m in paths if paths[m].name == "__init__.py"]:
+        graph[package] = set()  # a package's __init__ gathers names; its modules import what they need
+
+    def cycle_from(start):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, route = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    return route + [nxt]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, route + [nxt]))
+        return None
+
+    circles = [c for c in map(cycle_from, sorted(graph)) if c]
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)

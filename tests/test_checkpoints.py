@@ -19,8 +19,8 @@ Y = RNG.integers(0, 4, 80)
 
 def model_with_state():
     xdl.seed(3)
-    model = xdl.NeuralNetwork([xdl.Dense(output_size=16), xdl.BatchNorm(), xdl.ReLU(), xdl.Dropout(0.3),
-                               xdl.Dense(output_size=4)])
+    model = xdl.NeuralNetwork([xdl.Dense(output_size=16, name="hidden"), xdl.BatchNorm(name="norm"), xdl.ReLU(),
+                               xdl.Dropout(0.3), xdl.Dense(output_size=4, name="logits")])
     model.compile(loss=xdl.CrossEntropy(), metrics=["accuracy", xdl.TopKAccuracy(2)],
                   optimizer=xdl.Adam(learning_rate=xdl.CosineDecay(0.01, decay_steps=40, warmup_steps=5),
                                      clipnorm=1.0))
@@ -74,7 +74,7 @@ def test_plain_save_keeps_compile_settings_but_no_state(tmp_path):
     model.fit(X, Y, epochs=1, verbose=0)
     model.save(tmp_path / "m.xdl")
     with safe_open(tmp_path / "m.xdl", framework="numpy") as f:
-        assert not [k for k in f.keys() if k.startswith("optimizer.")]  # noqa: SIM118
+        assert not [k for k in f.keys() if k.startswith("optimizer")]  # noqa: SIM118
         meta = f.metadata()
     assert json.loads(meta["training"])["optimizer"]["class"] == "Adam" and meta["dtype"] == "float32"
     loaded = xdl.NeuralNetwork.load(tmp_path / "m.xdl")
@@ -89,30 +89,31 @@ def test_weights_open_in_pytorch(tmp_path):
     model.fit(X, Y, epochs=1, verbose=0)
     model.save(tmp_path / "m.xdl", include_optimizer=True)
     tensors = torch_safetensors.load_file(str(tmp_path / "m.xdl"))
-    np.testing.assert_array_equal(tensors["layers.0.weights"].numpy(), host(model.layers[0].W.value))
-    assert tuple(tensors["layers.1.moving_mean"].shape) == (16,)
-    assert "optimizer.0.m" in tensors
+    np.testing.assert_array_equal(tensors["hidden/weights"].numpy(), host(model.layers[0].W.value))
+    assert tuple(tensors["norm/moving_mean"].shape) == (16,)
+    np.testing.assert_array_equal(tensors["optimizer/hidden/weights/m"].numpy(),
+                                  host(model.optimizer.state[model.layers[0].W]["m"]))
+    assert "optimizer/norm/moving_mean/m" not in tensors  # state only for what the optimizer updates
 
 
 def test_export_and_import_weights(be):
     model = model_with_state()
     model.fit(X, Y, epochs=1, verbose=0)
     weights = xdl.export_weights(model)
-    assert set(weights) == {"layers.0.weights", "layers.0.bias", "layers.1.gamma", "layers.1.beta",
-                            "layers.1.moving_mean", "layers.1.moving_variance", "layers.4.weights",
-                            "layers.4.bias"}
+    assert set(weights) == {"hidden/weights", "hidden/bias", "norm/gamma", "norm/beta", "norm/moving_mean",
+                            "norm/moving_variance", "logits/weights", "logits/bias"}
     assert all(isinstance(w, np.ndarray) for w in weights.values())
     other = model_with_state()
     other.build((6,))
     xdl.import_weights(other, weights)
     np.testing.assert_array_equal(host(other.predict(X)), host(model.predict(X)))
-    weights["layers.0.weights"][...] = 0  # exported copies: the model is untouched
+    weights["hidden/weights"][...] = 0  # exported copies: the model is untouched
     assert np.abs(host(model.layers[0].W.value)).sum() > 0
-    with pytest.raises(ValueError, match=r"'layers.4.bias' has shape \(3,\), the model expects \(4,\)"):
-        xdl.import_weights(other, {**weights, "layers.4.bias": np.zeros(3)})
-    with pytest.raises(KeyError, match=r"missing \['layers.4.bias'\], unexpected \['head.bias'\]"):
-        xdl.import_weights(other, {**{k: v for k, v in weights.items() if k != "layers.4.bias"},
-                                   "head.bias": np.zeros(4)})
+    with pytest.raises(ValueError, match=r"'logits/bias' has shape \(3,\), the model expects \(4,\)"):
+        xdl.import_weights(other, {**weights, "logits/bias": np.zeros(3)})
+    with pytest.raises(KeyError, match=r"missing \['logits/bias'\], unexpected \['head/bias'\]"):
+        xdl.import_weights(other, {**{k: v for k, v in weights.items() if k != "logits/bias"},
+                                   "head/bias": np.zeros(4)})
 
 
 def test_resume_from_a_model_checkpoint_callback(be, tmp_path):

@@ -120,7 +120,17 @@ def mpiexec(mode, backend, out, n=2):
 
 @needs_mpi
 def test_two_processes_train_like_one_on_the_global_batch(be, tmp_path):
-    rc, output = mpiexec("train", be.name, tmp_path)
+    check_like_one_process(be, tmp_path, "train")
+
+
+@needs_mpi
+def test_a_graph_model_with_a_shared_layer_trains_like_one_process(tmp_path):
+    with xdl.use_backend("numpy") as be:
+        check_like_one_process(be, tmp_path, "graph")
+
+
+def check_like_one_process(be, tmp_path, mode):
+    rc, output = mpiexec(mode, be.name, tmp_path)
     assert rc == 0, output
     result = json.loads((tmp_path / "result.json").read_text())
     two = list(np.load(tmp_path / "result.npz").values())
@@ -129,7 +139,7 @@ def test_two_processes_train_like_one_on_the_global_batch(be, tmp_path):
     assert output.count(f"Epoch 1/{worker.EPOCHS}") == 1  # only rank 0 reports progress
 
     xdl.seed(worker.SEED)
-    net, (X, y) = worker.model(), worker.data()
+    net, (X, y) = worker.model(graph=mode == "graph"), worker.data()
     history = net.fit(X, y, epochs=worker.EPOCHS, batch_size=worker.BATCH, verbose=0, seed=worker.SEED)
     one = worker.weights(net)
     largest = max(float(np.max(np.abs(a - b))) for a, b in zip(one, two))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import struct
 
 import numpy as np
@@ -18,14 +19,24 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 FUZZ_EXAMPLES = int(os.environ.get("XDL_FUZZ_EXAMPLES", "150"))  # 3,000 pass too; CI keeps it short
 
 
+DATA = pathlib.Path(__file__).parent / "data"
+
+
 def valid_file(path):
+    """A version 2 checkpoint: tensors "dense_in/weights"..., state "optimizer/dense_in/weights/m"..."""
     xdl.seed(0)
-    model = xdl.NeuralNetwork([xdl.Dense(input_size=3, output_size=4), xdl.BatchNorm(), xdl.LeakyReLU(0.1),
-                               xdl.Dropout(0.2), xdl.Dense(output_size=2)])
+    model = xdl.NeuralNetwork([xdl.Dense(input_size=3, output_size=4, name="dense_in"), xdl.BatchNorm(name="norm"),
+                               xdl.LeakyReLU(0.1), xdl.Dropout(0.2), xdl.Dense(output_size=2, name="dense_out")])
     model.compile(loss="cross_entropy", optimizer=xdl.Adam(), metrics=["accuracy"])
     model.fit(np.ones((8, 3)), np.array([0, 1] * 4), epochs=1, verbose=0)
     model.save(path, include_optimizer=True)
     return path.read_bytes()
+
+
+def v1_file():
+    """A version 1 checkpoint written by the previous release: tensors "layers.{i}.{name}",
+    state "optimizer.{j}.{slot}", architecture {"input_shape", "layers"}, training {"loss", "metrics"}."""
+    return (DATA / "mlp_adam_checkpoint.xdl").read_bytes()
 
 
 def split(data):
@@ -58,32 +69,105 @@ def _set(d, path, value):
     d[path[-1]] = value
 
 
-HOSTILE = {
-    "huge-tensor": (lambda h: h.update({"layers.0.weights": {"dtype": "F32", "shape": [10**6, 10**6],
+def deep_json(depth):
+    return "[" * depth + "]" * depth
+
+
+HOSTILE = {  # version 2 files
+    "huge-tensor": (lambda h: h.update({"dense_in/weights": {"dtype": "F32", "shape": [10**6, 10**6],
                                                              "data_offsets": [0, 4 * 10**12]}}),
                     "not a safetensors model file"),
-    "overlapping": (lambda h: h["layers.0.bias"].update(data_offsets=h["layers.0.weights"]["data_offsets"]),
+    "overlapping": (lambda h: h["dense_in/bias"].update(data_offsets=h["dense_in/weights"]["data_offsets"]),
                     "not a safetensors model file"),
-    "huge-config": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 0, "config", "output_size"],
-                                                                   10**9)),
+    "huge-config": (lambda h: with_meta(h, "model", lambda m: _set(m, ["config", "layers", 0, "config",
+                                                                       "output_size"], 10**9)),
                     "more than the file's"),
-    "config-injection": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 0, "config", "__init__"],
-                                                                        "os.system")),
+    "config-injection": (lambda h: with_meta(h, "model", lambda m: _set(m, ["config", "layers", 0, "config",
+                                                                            "__init__"], "os.system")),
                          "config does not fit it"),
+    "unknown-model-class": (lambda h: with_meta(h, "model", lambda m: m.update({"class": "subprocess.Popen"})),
+                            "unknown layer type 'subprocess.Popen'"),
+    "layer-as-model": (lambda h: with_meta(h, "model", lambda m: m.update({"class": "Dense"})),
+                       "Dense is a layer, not a model"),
     "unknown-optimizer": (lambda h: with_meta(h, "training", lambda t: _set(t, ["optimizer", "class"],
                                                                             "subprocess.Popen")),
                           "unknown optimizer 'subprocess.Popen'"),
     "unknown-schedule": (lambda h: with_meta(h, "training", lambda t: _set(
         t, ["optimizer", "config", "learning_rate"], {"class": "eval", "config": {}})),
                          "unknown learning-rate schedule 'eval'"),
+    "unknown-loss": (lambda h: with_meta(h, "training", lambda t: _set(t, ["losses", 0, "class"], "exec")),
+                     "unknown loss 'exec'"),
+    "stray-state": (lambda h: h.update({"optimizer/nowhere/weights/m": h.pop("optimizer/dense_in/weights/m")}),
+                    "optimizer state 'optimizer/nowhere/weights/m' names no parameter"),
+    "unknown-slot": (lambda h: h.update({"optimizer/dense_in/weights/velocity": h.pop("optimizer/dense_in/weights/m")}),
+                     "Adam keeps no 'velocity'"),
+    "state-without-training": (lambda h: h["__metadata__"].pop("training"), "optimizer state but no training"),
+    "v1-state-in-v2": (lambda h: h.update({"optimizer.0.m": h.pop("optimizer/dense_in/weights/m")}),
+                       "tensors that no layer uses"),
+    "wrong-dtype": (lambda h: h["dense_in/bias"].update(dtype="I32"), "has dtype I32"),
+    "file-dtype": (lambda h: h["__metadata__"].update(dtype="int8"), "dtype 'int8' is not float32 or float64"),
+    "negative-epoch": (lambda h: with_meta(h, "training", lambda t: t.update(epoch=-3)),
+                       "malformed checkpoint counters"),
+    "metrics-not-a-list": (lambda h: with_meta(h, "training", lambda t: t.update(metrics=5)),
+                           "metrics must be a list of 1, one per output"),
+    "output-metrics-not-a-list": (lambda h: with_meta(h, "training", lambda t: t.update(metrics=[5])),
+                                  "metrics is not a list"),
+    "losses-not-a-list": (lambda h: with_meta(h, "training", lambda t: t.update(losses={"x": 1})),
+                          "losses must be a list of 1"),
+    "bad-loss-weight": (lambda h: with_meta(h, "training", lambda t: t.update(loss_weights=["heavy"])),
+                        "malformed training metadata.*loss_weights"),
+    "training-not-a-dict": (lambda h: h["__metadata__"].update(training="[1, 2]"), "malformed training metadata"),
+    "no-layers": (lambda h: with_meta(h, "model", lambda m: m["config"].update(layers=[])),
+                  "malformed architecture metadata: layers must be a non-empty list"),
+    "layers-not-a-list": (lambda h: with_meta(h, "model", lambda m: m["config"].update(layers={"a": 1})),
+                          "layers must be a non-empty list"),
+    "duplicate-names": (lambda h: with_meta(h, "model", lambda m: _set(m, ["config", "layers", 4, "config", "name"],
+                                                                       "dense_in")),
+                        "two layers are named 'dense_in'"),
+    "slash-in-name": (lambda h: with_meta(h, "model", lambda m: _set(m, ["config", "layers", 2, "config", "name"],
+                                                                     "a/b")),
+                      "name must be a non-empty string without '/'"),
+    "bad-input-shape": (lambda h: with_meta(h, "model", lambda m: m["config"].update(input_shape=[-1])),
+                        r"shape \[-1\] must hold sizes"),
+    "deep-json": (lambda h: h["__metadata__"].update(model=deep_json(100_000)), "malformed architecture metadata"),
+    "no-model": (lambda h: h["__metadata__"].pop("model"), "no 'model' entry"),
+}
+
+HOSTILE_V1 = {  # version 1 files are still read, so their hostile forms are still refused
+    "huge-tensor": (lambda h: h.update({"layers.0.weights": {"dtype": "F32", "shape": [10**6, 10**6],
+                                                             "data_offsets": [0, 4 * 10**12]}}),
+                    "not a safetensors model file"),
+    "overlapping": (lambda h: h["layers.0.bias"].update(data_offsets=h["layers.0.weights"]["data_offsets"]),
+                    "not a safetensors model file"),
+    "huge-config": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 4, "config", "output_size"],
+                                                                   10**9)),
+                    "more than the file's"),
+    "config-injection": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 0, "config", "__init__"],
+                                                                        "os.system")),
+                         "config does not fit it"),
+    "unknown-layer": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 1, "class"], "os.system")),
+                      "unknown layer type 'os.system'"),
+    "model-in-v1": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 1, "class"], "Model")),
+                    "layers must be a non-empty list"),  # a nested model needs a model's config
+    "nested-model-in-v1": (lambda h: with_meta(h, "model", lambda m: _set(m, ["layers", 1], {
+        "class": "NeuralNetwork", "config": {"name": "inner", "input_shape": [8], "layers": [m["layers"][1]]}})),
+                           "a version 1 file holds no nested models"),
     "stray-state": (lambda h: h.update({"optimizer.99.m": h.pop("optimizer.0.m")}),
                     "optimizer state 'optimizer.99.m' names no parameter"),
+    "state-index-not-a-number": (lambda h: h.update({"optimizer.x.m": h.pop("optimizer.0.m")}),
+                                 "optimizer state 'optimizer.x.m' names no parameter"),
+    "v2-state-in-v1": (lambda h: h.update({"optimizer/dense/weights/m": h.pop("optimizer.0.m")}),
+                       "tensors that no layer uses"),
     "wrong-dtype": (lambda h: h["layers.0.bias"].update(dtype="I32"), "has dtype I32"),
     "negative-epoch": (lambda h: with_meta(h, "training", lambda t: t.update(epoch=-3)),
                        "malformed checkpoint counters"),
     "metrics-not-a-list": (lambda h: with_meta(h, "training", lambda t: t.update(metrics=5)),
                            "metrics is not a list"),
+    "no-loss": (lambda h: with_meta(h, "training", lambda t: t.pop("loss")), "malformed training metadata"),
     "no-layers": (lambda h: with_meta(h, "model", lambda m: m.update(layers=[])), "malformed architecture"),
+    "no-input-shape": (lambda h: with_meta(h, "model", lambda m: m.update(input_shape="6")),
+                       "input_shape: a shape must be a list"),
+    "architecture-not-a-dict": (lambda h: h["__metadata__"].update(model="[]"), "malformed architecture"),
 }
 
 
@@ -96,6 +180,42 @@ def test_hostile_headers_are_refused(tmp_path, case):
         load_bytes(tmp_path, join(header, body))
 
 
+@pytest.mark.parametrize("case", list(HOSTILE_V1))
+def test_hostile_version_1_headers_are_refused(tmp_path, case):
+    mutate, match = HOSTILE_V1[case]
+    header, body = split(v1_file())
+    assert header["__metadata__"]["format_version"] == "1"
+    mutate(header)
+    with pytest.raises(xdl.ModelFileError, match=match):
+        load_bytes(tmp_path, join(header, body))
+
+
+def test_version_1_names_that_version_2_refuses_are_renamed(tmp_path):
+    """Version 1 let layers share a name (or hold "/"); such a file still loads, the clashing
+    layers renamed, and its weights found by position as before."""
+    header, body = split(v1_file())
+    with_meta(header, "model", lambda m: [_set(m, ["layers", 4, "config", "name"], "dense"),
+                                          _set(m, ["layers", 3, "config", "name"], "a/b")])
+    model = load_bytes(tmp_path, join(header, body))
+    names = [layer.name for layer in model.layers]
+    assert names[0] == "dense" and len(set(names)) == 5 and not any("/" in n for n in names)
+    expected = np.load(DATA / "mlp_adam_expected.npz")
+    np.testing.assert_allclose(xdl.to_numpy(model.predict(expected["X"])), expected["pred"], rtol=1e-5)
+
+
+def test_incomplete_optimizer_state(tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    valid_file(tmp_path / "m.xdl")
+    with safe_open(tmp_path / "m.xdl", framework="numpy") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    del tensors["optimizer/dense_in/weights/m"]  # "v" is left: a checkpoint Adam could not resume from
+    save_file(tensors, tmp_path / "bad.xdl", metadata=meta)
+    with pytest.raises(xdl.ModelFileError, match=r"optimizer state for dense_in/weights is incomplete: \['v'\]"):
+        xdl.NeuralNetwork.load(tmp_path / "bad.xdl")
+
+
 def test_header_length_beyond_the_file(tmp_path):
     data = valid_file(tmp_path / "m.xdl")
     for n in (2**63, len(data)):
@@ -103,10 +223,13 @@ def test_header_length_beyond_the_file(tmp_path):
             load_bytes(tmp_path, struct.pack("<Q", n) + data[8:])
 
 
+@pytest.mark.parametrize("version", ["2", "1"])
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_fuzzed_files_load_cleanly_or_raise_model_file_error(tmp_path, data):
-    original = VALID.get("bytes") or VALID.setdefault("bytes", valid_file(tmp_path / "m.xdl"))
+def test_fuzzed_files_load_cleanly_or_raise_model_file_error(tmp_path, version, data):
+    if version not in VALID:
+        VALID[version] = valid_file(tmp_path / "m.xdl") if version == "2" else v1_file()
+    original = VALID[version]
     kind = data.draw(st.sampled_from(["flip", "truncate", "splice", "header-value"]))
     blob = bytearray(original)
     if kind == "flip":
@@ -130,7 +253,7 @@ def test_fuzzed_files_load_cleanly_or_raise_model_file_error(tmp_path, data):
         model = load_bytes(tmp_path, bytes(blob))
     except xdl.ModelFileError:
         return
-    model.predict(np.ones((2, 3)))  # a clean load gives a working model
+    model.predict(np.ones((2, *model.input_shape)))  # a clean load gives a working model
 
 
 VALID = {}

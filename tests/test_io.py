@@ -17,8 +17,8 @@ from xdl import io
 
 def trained_model(seed=0):
     xdl.seed(seed)
-    model = xdl.NeuralNetwork([xdl.Dense(input_size=4, output_size=6), xdl.LeakyReLU(alpha=0.1),
-                               xdl.Dense(output_size=3, use_bias=False), xdl.Softmax()])
+    model = xdl.NeuralNetwork([xdl.Dense(input_size=4, output_size=6, name="hidden"), xdl.LeakyReLU(alpha=0.1),
+                               xdl.Dense(output_size=3, use_bias=False, name="out"), xdl.Softmax()])
     model.compile(loss="mse", optimizer="sgd")
     X = np.random.default_rng(seed).standard_normal((32, 4))
     model.fit(X, np.random.default_rng(1).random((32, 3)), epochs=2, verbose=0)
@@ -52,15 +52,17 @@ def test_file_is_plain_safetensors_with_json_architecture(tmp_path):
     model, _ = trained_model()
     model.save(tmp_path / "m.xdl")
     tensors = load_file(tmp_path / "m.xdl")
-    assert set(tensors) == {"layers.0.weights", "layers.0.bias", "layers.2.weights"}
-    assert tensors["layers.0.weights"].dtype == np.float32
+    assert set(tensors) == {"hidden/weights", "hidden/bias", "out/weights"}  # paths: "{layer}/{parameter}"
+    assert tensors["hidden/weights"].dtype == np.float32
+    np.testing.assert_array_equal(tensors["hidden/weights"], host(model.layers[0].weights))
     from safetensors import safe_open
 
     with safe_open(tmp_path / "m.xdl", framework="numpy") as f:
         meta = f.metadata()
     arch = json.loads(meta["model"])
-    assert meta["format"] == "xdl.model" and meta["backend"] == "numpy"
-    assert [layer["class"] for layer in arch["layers"]] == ["Dense", "LeakyReLU", "Dense", "Softmax"]
+    assert meta["format"] == "xdl.model" and meta["format_version"] == "2" and meta["backend"] == "numpy"
+    assert arch["class"] == "NeuralNetwork" and arch["config"]["input_shape"] == [4]
+    assert [layer["class"] for layer in arch["config"]["layers"]] == ["Dense", "LeakyReLU", "Dense", "Softmax"]
 
 
 def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
@@ -115,7 +117,7 @@ def _rewrite(path, out, mutate_meta=None, mutate_tensors=None):
 
 def _unknown_layer(meta):
     arch = json.loads(meta["model"])
-    arch["layers"][1]["class"] = "os.system"
+    arch["config"]["layers"][1]["class"] = "os.system"
     meta["model"] = json.dumps(arch)
 
 
@@ -124,10 +126,14 @@ def _unknown_layer(meta):
     (lambda m: m.update(format_version="99"), None, "format version '99'"),
     (_unknown_layer, None, "unknown layer type 'os.system'"),
     (lambda m: m.update(model="{not json"), None, "malformed architecture"),
-    (None, lambda t: t.pop("layers.0.bias"), "missing tensor 'layers.0.bias'"),
-    (None, lambda t: t.update({"layers.0.weights": np.zeros((5, 6), np.float32)}), r"has shape \(5, 6\)"),
+    (None, lambda t: t.pop("hidden/bias"), "missing tensor 'hidden/bias' for hidden"),
+    (None, lambda t: t.update({"hidden/weights": np.zeros((5, 6), np.float32)}),
+     r"'hidden/weights' has shape \(5, 6\), hidden expects \(4, 6\)"),
     (None, lambda t: t.update(extra=np.zeros(1, np.float32)), "tensors that no layer uses"),
-], ids=["no-format", "version", "unknown-layer", "bad-json", "missing", "wrong-shape", "extra"])
+    (None, lambda t: t.update({"layers.0.bias": t["hidden/bias"]}), r"no layer uses: \['layers.0.bias'\]"),  # v1 name
+    (lambda m: m.update(format_version="1"), None, "version 1 file needs input_shape and a list of layers"),
+], ids=["no-format", "version", "unknown-layer", "bad-json", "missing", "wrong-shape", "extra", "v1-name",
+        "v2-as-v1"])
 def test_invalid_files_raise_model_file_error(tmp_path, mutate_meta, mutate_tensors, match):
     model, _ = trained_model()
     model.save(tmp_path / "m.xdl")

@@ -16,13 +16,16 @@ from .layers.reshape import Flatten, Reshape
 from .layers import GRU, LSTM, Embedding, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
                      MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
+from .layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .model import Model
 from .network import NeuralNetwork, Sequential
+from .symbolic import Input, SymbolicTensor
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .parameter import Parameter
 from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
-from .io import export_weights, import_weights
+from .weights import export_weights, import_weights
 from . import distributed
 from .distributed import DataParallel
 from .metrics import Accuracy, TopKAccuracy
@@ -42,4 +45,6 @@ __all__ = [
     "distributed", "DataParallel",
     "export_weights", "import_weights",
 ]
+__all__ += ["Model", "Input", "SymbolicTensor", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+            "Concatenate"]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]

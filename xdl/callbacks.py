@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import math
 
-from .io import export_weights, import_weights
+from .weights import export_weights, import_weights
 
 
 class Callback:
+    """Base of callbacks. ``chief_only = True``: in data-parallel training only rank 0 runs it."""
+
     model = None
+    chief_only = False
 
     def set_model(self, model):
         self.model = model
@@ -90,7 +93,10 @@ class ModelCheckpoint(_Monitor):
     """Save the model after each epoch (or only when ``monitor`` improves, with
     ``save_best_only``). ``filepath`` may hold fields such as "{epoch:02d}" or "{val_loss:.3f}";
     writes are atomic, so an interrupted save leaves the previous file whole. With
-    ``include_optimizer`` each file is a checkpoint that training can resume from."""
+    ``include_optimizer`` each file is a checkpoint that training can resume from. In
+    data-parallel training only rank 0 writes."""
+
+    chief_only = True
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
                  include_optimizer=False):

@@ -27,9 +27,8 @@ import math
 import sys
 import traceback
 
-from .callbacks import ModelCheckpoint
+from .data import batches
 from .errors import XdlError
-from .training import _batches
 
 __all__ = ["LOCAL", "DataParallel", "MPIUnavailableError", "resolve"]
 
@@ -69,10 +68,10 @@ class SingleProcess:
     def shard(self, backend, order, n, batch_size):
         """``(order, steps)``: the rows to gather (None: keep the data as is) and each step's
         ``(start, stop, share of the global batch, global samples done)``."""
-        return order, [(i, j, 1.0, j) for i, j in _batches(n, batch_size)]
+        return order, [(i, j, 1.0, j) for i, j in batches(n, batch_size)]
 
-    def train_step(self, model, x, y, share):
-        return model.train_step(x, y)
+    def reduce_gradients(self, model, parameters, share):
+        """The training step's hook between backward and the optimizer."""
 
     def reduce_totals(self, values, n, count):
         return values, n
@@ -125,8 +124,8 @@ class DataParallel(SingleProcess):
         return self.comm.bcast(seed, root=0)
 
     def callbacks(self, callbacks):
-        """Rank 0 alone writes checkpoints."""
-        return [cb for cb in callbacks if self.is_chief or not isinstance(cb, ModelCheckpoint)]
+        """Callbacks that declare ``chief_only`` (ModelCheckpoint: it writes files) run on rank 0 alone."""
+        return [cb for cb in callbacks if self.is_chief or not getattr(cb, "chief_only", False)]
 
     def rows(self, n):
         """This process's contiguous part ``(start, stop)`` of ``n`` rows."""
@@ -139,31 +138,23 @@ class DataParallel(SingleProcess):
         if order is None:
             order = xp.arange(n, device=backend.device)
         pieces, steps, start = [], [], 0
-        for i, j in _batches(n, batch_size):
+        for i, j in batches(n, batch_size):
             a, b = i + (j - i) * self.rank // self.size, i + (j - i) * (self.rank + 1) // self.size
             pieces.append(order[a:b])
             steps.append((start, start + b - a, (b - a) / (j - i), j))
             start += b - a
         return xp.concat(pieces), steps
 
-    def train_step(self, model, x, y, share):
-        """A step on this process's part of the batch (``share`` of the global batch): its
-        gradients, summed over processes, then the optimizer. Returns None when that part is
-        empty (a last batch smaller than the number of processes): it still joins the sum."""
-        params = [p for p in model.parameters() if p.trainable]
-        step = model.compute_gradients(x, y) if x.shape[0] > 0 else None
-        if step is None:
-            for p in params:
-                p.grad = model.backend.xp.zeros_like(p.value)
-        self.reduce_gradients(params, share)
-        model.optimizer.step(params)
-        return step
-
-    def reduce_gradients(self, parameters, share):
-        """Replace each gradient with the batch-weighted sum over processes: one all-reduce
-        per dtype over all gradients flattened together."""
+    def reduce_gradients(self, model, parameters, share):
+        """Replace each gradient with the batch-weighted sum over processes (``share``: this
+        process's part of the global batch): one all-reduce per dtype over all gradients
+        flattened together. A process without rows in this batch (a last batch smaller than
+        the number of processes) joins the sum with zeros."""
         xp = self._channel.backend.xp
-        for group in _by_dtype([p for p in parameters if p.grad is not None]):
+        for p in parameters:
+            if p.grad is None:
+                p.grad = xp.zeros_like(p.value)
+        for group in _by_dtype(parameters):
             flat = _flatten(xp, [p.grad for p in group]) * share
             flat = self._channel.allreduce_sum(flat)
             for p, grad in zip(group, _unflatten(xp, flat, group)):

@@ -3,18 +3,27 @@
 This is a host boundary: arrays pass through NumPy on their way to and from disk. Files
 are written atomically (temporary file, fsync, rename), so a failed save never damages
 the previous file. Loading never executes anything from the file: layer, loss, optimizer
-and metric types come from registries of known classes; the header (names, shapes, dtypes,
-metadata) is checked against the architecture before any tensor data is read.
+and metric types come from registries of known classes; the architecture is checked whole
+(every class, name, shape and graph reference) before any layer is built, and the header
+(names, shapes, dtypes) against the built model before any tensor data is read. Whatever
+is wrong with a file is one ``ModelFileError`` naming the file and the fault.
 
-Layout: tensors "layers.{i}.{name}" (weights) and, in a checkpoint, "optimizer.{j}.{slot}"
-(state of the model's j-th parameter). Metadata: "format", "format_version", "xdl_version",
-"backend", "dtype", "model" (JSON: input shape, each layer's class and config), and when
-compiled "training" (JSON: loss, metrics, optimizer class and config; in a checkpoint also
-the optimizer's step count, the epochs completed and the data-order seed).
+Layout (format version 2): tensors named by path, "{layer}/{parameter}" and
+"{model}/{layer}/{parameter}" inside nested models (e.g. "block1/conv2d/weights"), and in a
+checkpoint "optimizer/{path}/{slot}" (the state of that parameter). Metadata: "format",
+"format_version", "xdl_version", "backend", "dtype", "model" (JSON: the model's class and
+config, see graph_config.py: a Sequential's layers, or a graph's inputs, layers, nodes and
+outputs), and when compiled "training" (JSON: losses, loss weights and metrics per output,
+optimizer class and config; in a checkpoint also the optimizer's step count, the epochs
+completed and the data-order seed).
+
+Version 1 files (a flat Sequential, tensors "layers.{i}.{name}" and "optimizer.{j}.{slot}",
+training "loss" and "metrics") still load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -25,13 +34,16 @@ from safetensors import safe_open
 from safetensors.numpy import save as _serialize
 
 from . import __version__, initializers, losses, metrics, optimizers, random, schedules
-from ._backend import convert, get_backend, use_backend
+from ._backend import get_backend, use_backend, use_floatx
 from .errors import ModelFileError, NotBuiltError
+from .graph_config import MAX_DEPTH, MAX_LAYERS, MAX_WORK  # noqa: F401 (the limits, for readers of io)
+from .graph_config import check_spec, is_model_class, is_sequential_class, short, valid_name
 from .layers.base import LAYERS
+from .weights import named_parameters
 
 FORMAT = "xdl.model"
-FORMAT_VERSION = 1
-MAX_LAYERS = 10_000
+FORMAT_VERSION = 2
+READS = ("1", "2")
 SLACK = 2**20  # parameter elements an architecture may ask for beyond the file's (then: "missing tensor")
 _DTYPES = {"F32": "float32", "F64": "float64"}
 LOSSES = {cls.__name__: cls for cls in set(losses.LOSSES.values())}
@@ -51,10 +63,10 @@ def atomic_write(path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with _suppress_os_error():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    with _suppress_os_error():  # make the rename itself durable
+    with contextlib.suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -62,24 +74,11 @@ def atomic_write(path, data: bytes) -> None:
             os.close(dir_fd)
 
 
-class _suppress_os_error:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        return kind is not None and issubclass(kind, OSError)
-
-
 def _spec(obj) -> dict:
     return {"class": type(obj).__name__, "config": obj.get_config()}
 
 
-def _training_spec(model, include_optimizer) -> dict:
-    opt = model.optimizer
-    spec = {"loss": _spec(model.loss), "metrics": [_spec(m) for m in model.metrics], "optimizer": _spec(opt)}
-    if include_optimizer:
-        spec.update(iterations=opt.iterations, epoch=model.epoch, data_seed=model.data_seed)
-    return spec
+# -- saving -------------------------------------------------------------------------------------
 
 
 def save_model(model, path, include_optimizer=False) -> None:
@@ -87,31 +86,62 @@ def save_model(model, path, include_optimizer=False) -> None:
         raise NotBuiltError(f"{model.name}: nothing to save yet; fit or build the model first")
     if include_optimizer and model.optimizer is None:
         raise NotBuiltError(f"{model.name}: include_optimizer=True needs a compiled model")
+    _check_saveable(model)
+    arch = _spec(model)
+
+    def refuse(message):
+        raise ModelFileError(f"{model.name}: cannot be saved: {message}")
+
+    # The loader's own checks, run now: a model that could not be read back is refused
+    # here, with the reason, rather than written as a file that fails later.
+    check_spec(arch, refuse)
     be = model.backend
-    tensors, layers = {}, []
-    for i, layer in enumerate(model.layers):
-        kind = type(layer).__name__
-        if LAYERS.get(kind) is not type(layer):
-            raise ModelFileError(f"{layer.describe()}: unregistered layer type; decorate it with xdl.register_layer")
-        for p in layer.parameters():
-            tensors[f"layers.{i}.{p.name}"] = be.to_numpy(p.value)
-        layers.append({"class": kind, "config": layer.get_config()})
-    metadata = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "xdl_version": __version__,
-        "backend": be.name,
-        "dtype": model.layers[-1].dtype_name or "",
-        "model": json.dumps({"input_shape": list(model.input_shape), "layers": layers}),
-    }
-    if model.loss is not None and model.optimizer is not None:
-        metadata["training"] = json.dumps(_training_spec(model, include_optimizer))
+    params = named_parameters(model)
+    tensors = {key: be.to_numpy(p.value) for key, p in params.items()}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "xdl_version": __version__,
+                "backend": be.name, "dtype": model.dtype_name or "", "model": json.dumps(arch)}
+    if model.objectives is not None and model.optimizer is not None:
+        opt = model.optimizer
+        training = {**model.objectives.get_config(), "optimizer": _spec(opt)}
+        if include_optimizer:
+            training.update(iterations=opt.iterations, epoch=model.epoch, data_seed=model.data_seed)
+        metadata["training"] = json.dumps(training)
     if include_optimizer:
-        for j, p in enumerate(model.parameters()):
+        for key, p in params.items():
             for slot, value in model.optimizer.state.get(p, {}).items():
-                tensors[f"optimizer.{j}.{slot}"] = be.to_numpy(value)
+                name = f"optimizer/{key}/{slot}"
+                if name in tensors:  # a layer named "optimizer" whose parameter looks like a state
+                    refuse(f"tensor name {name!r} is both a parameter and an optimizer state; rename the layer")
+                tensors[name] = be.to_numpy(value)
     tensors = {k: numpy.ascontiguousarray(v) for k, v in tensors.items()}
     atomic_write(path, _serialize(tensors, metadata=metadata))
+
+
+def _check_saveable(model):
+    """Files name classes (an unregistered one could not be found again on loading) and give
+    each layer one model: a layer that a nested model and its host both use would come back
+    as two layers, its weights no longer shared."""
+    _check_registered(model)
+    owners, hosts = {}, [model]
+    while hosts:
+        host = hosts.pop()
+        for layer in host.layers:
+            _check_registered(layer)
+            other = owners.setdefault(id(layer), host)
+            if other is not host:
+                raise ModelFileError(f"{model.name}: cannot be saved: {layer.describe()} is used by both {other.name} "
+                                     f"and {host.name}; a file keeps each layer in one model (reuse the nested "
+                                     "model instead)")
+            if is_model_class(type(layer)):
+                hosts.append(layer)
+
+
+def _check_registered(layer):
+    if LAYERS.get(type(layer).__name__) is not type(layer):
+        raise ModelFileError(f"{layer.describe()}: unregistered layer type; decorate it with xdl.register_layer")
+
+
+# -- reading the header -------------------------------------------------------------------------
 
 
 class _File:
@@ -142,6 +172,16 @@ class _File:
     def fail(self, message):
         raise ModelFileError(f"{self.path}: {message}")
 
+    @contextlib.contextmanager
+    def refusing(self, what):
+        """Any other error raised while building from the file's data is the file's fault."""
+        try:
+            yield
+        except ModelFileError:
+            raise
+        except Exception as e:  # noqa: BLE001 (layers raise what their arguments provoke)
+            raise ModelFileError(f"{self.path}: {what} ({type(e).__name__}: {e})") from e
+
 
 def _json(file, key, label, required=True):
     if key not in file.metadata:
@@ -150,97 +190,139 @@ def _json(file, key, label, required=True):
         return None
     try:
         return json.loads(file.metadata[key])
-    except ValueError as e:
-        file.fail(f"malformed {label} metadata (not JSON: {e})")
+    except (ValueError, RecursionError) as e:  # RecursionError: "[[[[..." nested beyond the parser
+        file.fail(f"malformed {label} metadata (not JSON: {type(e).__name__}: {short(str(e))})")
 
 
 def _architecture(file):
+    """The file's model spec, a version 1 file's layers made into one, checked whole."""
     meta = file.metadata
     if meta.get("format") != FORMAT:
         file.fail("a safetensors file, but not an xdl model (no xdl metadata)")
-    if meta.get("format_version") != str(FORMAT_VERSION):
-        file.fail(f"format version {meta.get('format_version')!r}; this xdl reads version {FORMAT_VERSION}")
+    version = meta.get("format_version")
+    if version not in READS:
+        file.fail(f"format version {short(version)}; this xdl reads versions {', '.join(READS)}")
+    if meta.get("dtype", "") not in ("", "float32", "float64"):
+        file.fail(f"malformed metadata: dtype {short(meta['dtype'])} is not float32 or float64")
     arch = _json(file, "model", "architecture")
-    try:
-        specs, input_shape = arch["layers"], tuple(int(d) for d in arch["input_shape"])
-        if not isinstance(specs, list) or not 0 < len(specs) <= MAX_LAYERS:
-            raise TypeError(f"between 1 and {MAX_LAYERS} layers expected")
-        if any(d < 1 or d > 2**31 for d in input_shape):
-            raise ValueError(f"input shape {input_shape} out of range")
-        for spec in specs:
-            _check_spec(file, spec, LAYERS, "layer type", "register custom layers with xdl.register_layer "
-                                                           "before loading")
-    except (KeyError, TypeError, ValueError) as e:
-        file.fail(f"malformed architecture metadata ({type(e).__name__}: {e})")
-    return specs, input_shape
+    if version == "1":
+        if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) or "input_shape" not in arch:
+            file.fail("malformed architecture metadata: a version 1 file needs input_shape and a list of layers")
+        arch = {"class": "NeuralNetwork", "config": {"name": None, "input_shape": arch.get("input_shape"),
+                                                     "layers": _v1_names(arch["layers"])}}
+    check_spec(arch, lambda message: file.fail(f"malformed architecture metadata: {message}"))
+    if version == "1" and any(is_model_class(LAYERS[s["class"]]) for s in arch["config"]["layers"]):
+        file.fail("malformed architecture metadata: a version 1 file holds no nested models")  # its names are flat
+    return arch, version
 
 
-def _check_spec(file, spec, registry, kind, hint=""):
-    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
-        file.fail(f"malformed {kind} entry {spec!r}")
-    if spec.get("class") not in registry:
-        file.fail(f"unknown {kind} {spec.get('class')!r}" + (f"; {hint}" if hint else ""))
+def _v1_names(layers):
+    """Version 1 let layers share a name or hold "/"; version 2 names tensors by layer name,
+    so such layers get fresh names (version 1 tensors are found by position: nothing else changes)."""
+    configs = [s["config"] for s in layers if isinstance(s, dict) and isinstance(s.get("config"), dict)]
+    taken = {c.get("name") for c in configs if isinstance(c.get("name"), str)}
+    seen, renamed = set(), []
+    for i, spec in enumerate(layers):
+        if isinstance(spec, dict) and isinstance(spec.get("config"), dict):
+            name = spec["config"].get("name")
+            if not valid_name(name) or name in seen:
+                name = f"layer_{i}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                spec = {**spec, "config": {**spec["config"], "name": name}}
+            seen.add(name)
+        renamed.append(spec)
+    return renamed
+
+
+# -- building -------------------------------------------------------------------------------------
 
 
 def _build(file, spec, registry, kind):
-    """An instance of a registered class from a checked spec (config values are plain JSON)."""
-    _check_spec(file, spec, registry, kind)
-    try:
-        return registry[spec["class"]](**spec["config"])
-    except ModelFileError:
-        raise
-    except (TypeError, ValueError, OverflowError) as e:
-        file.fail(f"the {kind} {spec['class']}'s config does not fit it ({type(e).__name__}: {e})")
+    """An instance of a registered class from a spec (config values are plain JSON); nested
+    models build their layers through here too."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        file.fail(f"malformed {kind} entry {short(spec)}")
+    if not isinstance(spec.get("class"), str) or spec["class"] not in registry:
+        file.fail(f"unknown {kind} {short(spec.get('class'))}")
+    cls, name = registry[spec["class"]], spec["config"].get("name")
+    what = f"the {kind} {spec['class']}" + (f" named {name!r}" if isinstance(name, str) else "")
+    with file.refusing(f"{what}: its config does not fit it"):
+        if kind != "layer type":
+            return cls(**spec["config"])
+        if is_model_class(cls):
+            return cls.from_config(spec["config"], lambda inner: _build(file, inner, registry, kind))
+        return cls.from_config(spec["config"])
 
 
-def _schedule(file, config):
-    lr = config.get("learning_rate")
-    if isinstance(lr, dict):
-        config = {**config, "learning_rate": _build(file, lr, schedules.SCHEDULES, "learning-rate schedule")}
-    return config
-
-
-def load_model(path, backend=None, model_class=None):
-    from .network import NeuralNetwork
-
+def load_model(path, backend, model_class):
+    """The model in ``path``, built on ``backend`` (None: the active one). ``model_class``
+    (the class ``load`` was called on) must be the file's class or a base of it."""
     file = _File(path)
-    specs, input_shape = _architecture(file)
+    arch, version = _architecture(file)
+    cls = LAYERS[arch["class"]]
+    if version == "1" and is_sequential_class(model_class):
+        cls = model_class  # version 1 files name no class: build what load was called on, as v1 did
+    if not issubclass(cls, model_class):
+        file.fail(f"holds a {arch['class']}, not a {model_class.__name__}; xdl.Model.load(path) loads "
+                  "any model file")
     training = _json(file, "training", "training", required=False)
-    with use_backend(backend or get_backend()), random.preserved_state(), \
-            initializers.limit(file.elements() + SLACK, lambda message: ModelFileError(f"{path}: {message}")):
-        layers = [_build(file, spec, LAYERS, "layer type") for spec in specs]
-        model = (model_class or NeuralNetwork)(layers)
-        try:
-            model.build(input_shape)
-        except (TypeError, ValueError, MemoryError) as e:
-            file.fail(f"the architecture cannot be built for input shape {input_shape} ({type(e).__name__}: {e})")
-    params = _named_parameters(model)
-    state_keys = _check_tensors(file, model, params)
-    for key, p in params.items():
+    dtype = file.metadata.get("dtype") or None
+    with use_backend(backend or get_backend()), use_floatx(dtype) if dtype else contextlib.nullcontext(), \
+            random.preserved_state(), \
+            initializers.limit(file.elements() + SLACK, lambda message: ModelFileError(f"{path}: {message}")), \
+            file.refusing("the architecture cannot be built"):
+        model = cls.from_config(arch["config"], lambda spec: _build(file, spec, LAYERS, "layer type"))
+        if not model.built:
+            file.fail("the architecture has no input shape")
+    params = named_parameters(model)
+    keys = _v1_keys(model) if version == "1" else {key: key for key in params}
+    state_keys = _check_tensors(file, model, params, keys, version)
+    if state_keys and training is None:
+        file.fail("holds optimizer state but no training metadata")
+    for key, path_key in keys.items():
+        p = params[path_key]
         p.value = model.backend.asarray(file.read(key), dtype=p.dtype)
     if training is not None:
-        _restore_training(file, model, training, state_keys)
+        _restore_training(file, model, training, state_keys, version)
     return model
 
 
-def _check_tensors(file, model, params):
-    """Every tensor in the header matches a parameter (or optimizer state) in shape and dtype."""
-    names, parameters = {p: key for key, p in params.items()}, model.parameters()
-    for key, p in params.items():
+def _v1_keys(model):
+    """Version 1 tensor names ("layers.{i}.{name}") -> the model's paths."""
+    return {f"layers.{i}.{p.name}": f"{layer.name}/{p.name}" for i, layer in enumerate(model.layers)
+            for p in layer.parameters()}
+
+
+def _check_tensors(file, model, params, keys, version):
+    """Every tensor in the header matches a parameter (or optimizer state) in shape and dtype;
+    returns the optimizer states as ``{tensor name: (parameter, slot)}``."""
+    for key, path_key in keys.items():
         if key not in file.header:
-            file.fail(f"missing tensor {key!r} for {_owner(model, key).describe()}")
+            file.fail(f"missing tensor {key!r} for {path_key.rpartition('/')[0]}")
+    parameters, path_of = model.parameters(), {id(p): key for key, p in params.items()}
     state_keys = {}
     for key, (shape, dtype) in file.header.items():
-        if key in params:
-            p, owner = params[key], _owner(model, key).describe()
-        elif key.startswith("optimizer."):
+        if key in keys:
+            p, owner = params[keys[key]], keys[key].rpartition("/")[0]
+        elif version == "1" and key.startswith("optimizer."):
             j, _, slot = key[len("optimizer."):].partition(".")
-            if not j.isdigit() or int(j) >= len(parameters) or not slot:
-                file.fail(f"optimizer state {key!r} names no parameter of the model")
-            p, owner = parameters[int(j)], f"optimizer state for {names[parameters[int(j)]]}"
+            if not (j.isascii() and j.isdigit()) or len(j) > 9 or int(j) >= len(parameters) or not slot:
+                file.fail(f"optimizer state {short(key)} names no parameter of the model")
+            p = parameters[int(j)]
+            owner = f"optimizer state for {path_of.get(id(p), p.name)}"
+            state_keys[key] = (p, slot)
+        elif version != "1" and key.startswith("optimizer/"):
+            path_key, _, slot = key[len("optimizer/"):].rpartition("/")
+            if path_key not in params or not slot:
+                file.fail(f"optimizer state {short(key)} names no parameter of the model")
+            p, owner = params[path_key], f"optimizer state for {path_key}"
             state_keys[key] = (p, slot)
         else:
-            file.fail(f"tensors that no layer uses: {sorted(k for k in file.header if k not in params)}")
+            prefix = "optimizer." if version == "1" else "optimizer/"
+            unknown = sorted(k for k in file.header if k not in keys and not k.startswith(prefix))
+            file.fail(f"tensors that no layer uses: {short(unknown, 300)}")
         if shape != p.shape:
             file.fail(f"tensor {key!r} has shape {shape}, {owner} expects {p.shape}")
         if _DTYPES.get(dtype) != str(p.dtype).rpartition(".")[2]:
@@ -248,71 +330,45 @@ def _check_tensors(file, model, params):
     return state_keys
 
 
-def _owner(model, key):
-    return model.layers[int(key.split(".")[1])]
-
-
-def _restore_training(file, model, training, state_keys):
+def _restore_training(file, model, training, state_keys, version):
     """Compile the loaded model as it was saved; in a checkpoint, restore the optimizer's state."""
     if not isinstance(training, dict):
-        file.fail("malformed training metadata")
-    try:
-        loss = _build(file, training["loss"], LOSSES, "loss")
-        opt_spec = training["optimizer"]
-        _check_spec(file, opt_spec, OPTIMIZERS, "optimizer")
-        opt_spec = {**opt_spec, "config": _schedule(file, opt_spec["config"])}
-        optimizer = _build(file, opt_spec, OPTIMIZERS, "optimizer")
-        metric_specs = training.get("metrics", [])
-        if not isinstance(metric_specs, list):
-            file.fail(f"malformed training metadata (metrics is not a list: {metric_specs!r})")
-        found = [_build(file, m, METRICS, "metric") for m in metric_specs]
-    except KeyError as e:
-        file.fail(f"malformed training metadata (no {e})")
-    model.compile(loss=loss, optimizer=optimizer, metrics=found)
+        file.fail("malformed training metadata (not a dict)")
+    n = len(model.output_names)
+    if version == "1":
+        loss_specs, weights, metric_specs = [training.get("loss")], None, [training.get("metrics", [])]
+    else:
+        loss_specs, weights, metric_specs = (training.get(k) for k in ("losses", "loss_weights", "metrics"))
+    for what, value in (("losses", loss_specs), ("metrics", metric_specs)):
+        if not isinstance(value, list) or len(value) != n:
+            file.fail(f"malformed training metadata ({what} must be a list of {n}, one per output: {short(value)})")
+    for specs in metric_specs:
+        if not isinstance(specs, list):
+            file.fail(f"malformed training metadata (metrics is not a list: {short(specs)})")
+    found_losses = [None if spec is None else _build(file, spec, LOSSES, "loss") for spec in loss_specs]
+    found_metrics = [[_build(file, m, METRICS, "metric") for m in specs] for specs in metric_specs]
+    opt_spec = training.get("optimizer")
+    if isinstance(opt_spec, dict) and isinstance(opt_spec.get("config"), dict) \
+            and isinstance(opt_spec["config"].get("learning_rate"), dict):
+        schedule = _build(file, opt_spec["config"]["learning_rate"], schedules.SCHEDULES, "learning-rate schedule")
+        opt_spec = {**opt_spec, "config": {**opt_spec["config"], "learning_rate": schedule}}
+    optimizer = _build(file, opt_spec, OPTIMIZERS, "optimizer")
+    with file.refusing("malformed training metadata"):
+        model.compile(loss=found_losses if n > 1 else found_losses[0], optimizer=optimizer,
+                      metrics=found_metrics if n > 1 else found_metrics[0], loss_weights=weights)
     if "iterations" in training:
         counters = [training.get(k) for k in ("iterations", "epoch")]
-        if not all(isinstance(c, int) and c >= 0 for c in counters):
-            file.fail(f"malformed checkpoint counters {counters}")
+        if not all(type(c) is int and 0 <= c < 2**62 for c in counters):
+            file.fail(f"malformed checkpoint counters {short(counters)}")
         optimizer.iterations, model.epoch = counters
         seed = training.get("data_seed")
-        model.data_seed = seed if isinstance(seed, int) else None
+        model.data_seed = seed if type(seed) is int and 0 <= seed < 2**64 else None
     for key, (p, slot) in state_keys.items():
         if slot not in optimizer.slots:
             file.fail(f"optimizer state {key!r}: {type(optimizer).__name__} keeps no {slot!r}")
         optimizer.state.setdefault(p, {})[slot] = model.backend.asarray(file.read(key), dtype=p.dtype)
+    path_of = {id(p): key for key, p in model.named_parameters().items()}
     for p, state in optimizer.state.items():
         if set(state) != set(optimizer.slots):
-            file.fail(f"optimizer state for {p.name} is incomplete: {sorted(state)} of {sorted(optimizer.slots)}")
-
-
-def _named_parameters(model):
-    if not model.built:
-        raise NotBuiltError(f"{model.name}: no weights yet; fit or build the model first")
-    return {f"layers.{i}.{p.name}": p for i, layer in enumerate(model.layers) for p in layer.parameters()}
-
-
-def export_weights(model, to_numpy=True) -> dict:
-    """The model's weights (and non-trainable state) as a dict ``{"layers.0.weights": array}``:
-    NumPy copies by default, or the backend's own arrays (copies too) with ``to_numpy=False``."""
-    be = model.backend
-    return {key: be.to_numpy(p.value, copy=True) if to_numpy else be.xp.asarray(p.value, copy=True)
-            for key, p in _named_parameters(model).items()}
-
-
-def import_weights(model, weights: dict) -> None:
-    """Set the model's weights from a dict as ``export_weights`` gives (any array-likes,
-    any backend's arrays, DLPack-capable tensors); every name and shape is checked first."""
-    params = _named_parameters(model)
-    if not isinstance(weights, dict):
-        raise TypeError(f"import_weights: expected a dict of arrays, got {type(weights).__name__}")
-    missing, extra = sorted(set(params) - set(weights)), sorted(set(weights) - set(params))
-    if missing or extra:
-        raise KeyError(f"import_weights: names differ from the model's: missing {missing}, unexpected {extra}")
-    be = model.backend
-    values = {key: convert(be, weights[key], params[key].dtype, f"import_weights: {key!r}") for key in params}
-    for key, value in values.items():
-        if tuple(value.shape) != params[key].shape:
-            raise ValueError(f"import_weights: {key!r} has shape {tuple(value.shape)}, "
-                             f"the model expects {params[key].shape}")
-    for key, value in values.items():
-        params[key].value = be.xp.asarray(value, copy=True)  # updated in place later: never the caller's
+            file.fail(f"optimizer state for {path_of[id(p)]} is incomplete: {sorted(state)} of "
+                      f"{sorted(optimizer.slots)}")

@@ -1,205 +1,137 @@
-"""``NeuralNetwork`` (alias ``Sequential``): a stack of layers trained as one model."""
+"""``NeuralNetwork`` (alias ``Sequential``): a stack of layers, each feeding the next.
+
+It is a ``Model`` whose graph is a chain, made when the input shape is known (the first
+data, or ``build``), so it trains, saves and nests exactly as a functional model does.
+"""
 
 from __future__ import annotations
 
-from . import losses, optimizers, training
-from . import metrics as metrics_module
 from ._backend import convert, get_backend, use_backend
-from .distributed import resolve
-from .errors import BackendError, NotBuiltError, ShapeError, shape_str
-from .layers.base import Layer
+from .errors import BackendError, NotBuiltError, ShapeError, XdlError, shape_str
+from .graph import Graph
+from .graph_config import build_spec, layer_spec
+from .layers.base import Layer, register_layer
+from .model import Model
+from .symbolic import Input
 
 
-class NeuralNetwork:
+@register_layer
+class NeuralNetwork(Model):
     """Layers applied in order: ``add``, ``compile``, ``fit``, ``predict``, ``save``.
 
     The model lives on the backend that was active when it was built (its first input);
-    data given to ``fit``/``predict``/``evaluate`` is moved there once per call.
+    data given to ``fit``/``predict``/``evaluate`` is moved there once per call. Inputs of
+    another shape than the first are taken wherever every layer takes them (sequences of
+    another length, images of another size).
     """
 
-    def __init__(self, layers=(), name="neural_network"):
-        self.name = name
-        self.layers = []
-        self.loss = None
-        self.optimizer = None
-        self.metrics = []
-        self.history = None
-        self.stop_training = False
-        self.epoch = 0  # epochs completed, saved in checkpoints: fit(..., initial_epoch=model.epoch)
-        self.data_seed = None  # seeds each epoch's data order (see training._data_seed)
-        self.backend = None
-        self.input_shape = self.output_shape = None
-        self.built = False
-        self._parameters = []
-        self._trainable = None  # index of the first layer with trainable parameters (set by build)
+    is_chain = True
+
+    def __init__(self, layers=(), name=None):
+        super().__init__(name=name)
+        self._layers = []
+        self._single_output = True
         for layer in layers:
             self.add(layer)
 
     def __repr__(self):
-        inner = ", ".join(type(layer).__name__ for layer in self.layers)
+        inner = ", ".join(type(layer).__name__ for layer in self._layers)
         return f"{type(self).__name__}([{inner}])"
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
 
     # -- assembling -------------------------------------------------------------------------
     def add(self, layer) -> None:
         if not isinstance(layer, Layer):
             raise TypeError(f"{type(self).__name__}.add expects a Layer such as xdl.Dense(...), "
                             f"got {type(layer).__name__}")
-        self.layers.append(layer)
+        if layer is self:
+            raise XdlError(f"{self.name}: a model cannot contain itself")
+        self._layers.append(layer)
         if self.built:  # extend the built chain through the new layer
             self.build(self.input_shape)
 
-    def compile(self, loss="mse", optimizer="sgd", metrics=None) -> None:
-        """Choose the loss, the optimizer and the metrics to report: instances, or names such
-        as "cross_entropy", "adam" and "accuracy"."""
-        self.loss = losses.get(loss)
-        self.optimizer = optimizers.get(optimizer)
-        self.metrics = [metrics_module.get(m, self.loss) for m in (metrics or [])]
-
     def build(self, input_shape) -> None:
         """Create every layer's parameters for per-sample input shape ``input_shape``."""
-        self._require_layers()
-        owners = {layer.backend for layer in self.layers if layer.built}
+        layers = self._require_layers()
+        owners = {layer.backend for layer in layers if layer.built}
         if len(owners) > 1:
             raise BackendError(f"{self.name}: layers live on different backends: "
                                f"{sorted(b.name for b in owners)}")
         be = owners.pop() if owners else get_backend()
         with use_backend(be):
-            self.output_shape = self._propagate(tuple(input_shape), build=True)
-        self.backend, self.input_shape, self.built = be, tuple(input_shape), True
-        self._parameters = [p for layer in self.layers for p in layer.parameters()]
-        # training backpropagates no further than the first layer with trainable parameters
-        self._trainable = next((i for i, layer in enumerate(self.layers)
-                                if any(p.trainable for p in layer.parameters())), None)
+            x = inputs = Input(tuple(input_shape), name=f"{self.name}_input")
+            for layer in layers:
+                x = layer(x)
+                if isinstance(x, list):
+                    raise XdlError(f"{self.name}: {layer.describe()} gives {len(x)} outputs (return_state=True?); "
+                                   "in a NeuralNetwork each layer feeds one array to the next: build an xdl.Model "
+                                   "to use several outputs")
+            self._set_graph(Graph(inputs, x, self.name))
 
     def _require_layers(self) -> list:
-        if not self.layers:
+        if not self._layers:
             raise NotBuiltError(f"{self.name}: the model has no layers; add some with model.add(...)")
-        return self.layers
+        return self._layers
 
-    def _propagate(self, shape, build=False):
-        """Check (and with ``build``, build) each layer for ``shape``; return the output shape."""
-        for layer in self.layers:
-            if not layer.built and build:
-                layer.build(shape)
-            else:
-                layer.check_input_shape(shape)
-            shape = tuple(layer.output_shape(shape))
-        return shape
+    def _output_names(self):
+        if self.graph is not None:
+            return self.output_names
+        return [self._layers[-1].name] if self._layers else ["output"]
 
-    def parameters(self) -> list:
-        """Every layer's ``Parameter``s, in layer order."""
-        return list(self._parameters)
+    def output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        return self.graph.propagate([input_shape], check_declared=False)[0]
 
-    # -- computing ------------------------------------------------------------------------------
+    def input_dtype(self, be, k=0):
+        if self.graph is None:
+            return self._require_layers()[0].input_dtype(be)
+        return super().input_dtype(be, k)
+
+    # -- computing on data -------------------------------------------------------------------------
     def accept_inputs(self, X, argument="X"):
-        """``X`` on the model's backend and dtype, the model built for it; returns
-        ``(X, per-sample output shape)``."""
+        """``[X]`` on the model's backend and dtype, the model built for it on first use;
+        returns ``([X], [per-sample output shape])``."""
         be = self.backend or get_backend()
-        X = convert(be, X, self._require_layers()[0].input_dtype(be), f"{self.name}: {argument}")
+        X = convert(be, X, self.input_dtype(be), f"{self.name}: {argument}")
         if X.ndim < 2:
-            got = shape_str(X.shape, None)
-            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {got}")
+            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {shape_str(X.shape, None)}")
         if not self.built:
             with use_backend(be):
                 self.build(X.shape[1:])
-            return X, self.output_shape
-        return X, self._propagate(tuple(X.shape[1:]))
+        return [X], self.graph.propagate([tuple(X.shape[1:])], check_declared=False)
 
     def forward(self, X, training=False):
         """The output for ``X`` (any array-like of shape (N, ...))."""
-        X, _ = self.accept_inputs(X)
-        return self.call(X, training)
-
-    def call(self, x, training=False):
-        for layer in self.layers:
-            x = layer.call(x, training)
-        return x
-
-    def backward(self, grad):
-        """Backpropagate ``grad`` (w.r.t. the output) through every layer; returns dX."""
-        if not self.built:
-            raise NotBuiltError(f"{self.name}: backward called before forward")
-        grad = convert(self.backend, grad, self.layers[-1].dtype, f"{self.name}: backward")
-        return self.backprop(grad)
-
-    def backprop(self, grad):
-        for layer in reversed(self.layers):
-            grad = layer.backprop(grad)
-        return grad
-
-    def compute_gradients(self, x, y):
-        """Forward and backward on a batch already on the device: fills every parameter's
-        ``grad``; returns the loss (a 0-d device array) and the model's output."""
-        out = self.call(x, True)
-        loss = self.loss.call(y, out)
-        if self._trainable is not None:  # nobody reads dX: the first trainable layer skips it
-            grad = self.loss.backward()
-            for layer in reversed(self.layers[self._trainable + 1:]):
-                grad = layer.backprop(grad)
-            self.layers[self._trainable].backprop_parameters(grad)
-        return loss, out
-
-    def train_step(self, x, y):
-        """One optimizer step on a batch already on the device; returns the loss (a 0-d
-        device array) and the model's output for the batch."""
-        loss, out = self.compute_gradients(x, y)
-        self.optimizer.step(self._parameters)
-        return loss, out
-
-    # -- training and inference (see training.py) ----------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
-            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False):
-        """Train on ``X``, ``y``; returns a ``History`` of per-epoch loss and metrics.
-
-        ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
-        fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
-        per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
-        shuffling order; ``initial_epoch`` resumes the epoch count (and the data order: see
-        ``save(..., include_optimizer=True)``). ``check_finite`` refuses NaN/inf in the data.
-        ``distributed=True`` (or an ``xdl.DataParallel``) trains data-parallel across the MPI
-        processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
-        xdl/distributed.py).
-        """
-        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                            validation_data=validation_data, validation_split=validation_split,
-                            shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
-                            check_finite=check_finite, strategy=resolve(distributed))
-
-    def predict(self, X, batch_size=None, check_finite=False):
-        """The model's output for ``X``, as an array of the model's backend."""
-        return training.predict(self, X, batch_size=batch_size, check_finite=check_finite)
-
-    def evaluate(self, X, y, batch_size=None, return_dict=False, check_finite=False):
-        """Mean loss over ``X``, ``y`` as a float; with compiled metrics, ``[loss, *metrics]``
-        (Keras's convention), or a dict of them all with ``return_dict=True``."""
-        scores = training.evaluate(self, X, y, batch_size=batch_size, check_finite=check_finite)
-        if return_dict:
-            return scores
-        return scores["loss"] if len(scores) == 1 else list(scores.values())
+        with use_backend(self.backend or get_backend()):
+            xs, _ = self.accept_inputs(X)
+            outs, self._backprop = self.graph.run(xs, training)
+        return outs[0]
 
     def summary(self, print_fn=print) -> None:
-        """Print a table of layers, output shapes and parameter counts."""
-        from .summary import summary_lines
+        if not self.built:
+            first = self._require_layers()[0]
+            if not first.built:
+                raise NotBuiltError(f"{self.name}: summary needs the input shape; call model.build(input_shape), "
+                                    "fit or predict first, or give the first layer its input size")
+            self.build(first.input_shape)
+        super().summary(print_fn)
 
-        for line in summary_lines(self):
-            print_fn(line)
-
-    # -- files (see io.py) ----------------------------------------------------------------------------
-    def save(self, path, include_optimizer=False) -> None:
-        """Write the architecture, weights and compile settings to one safetensors file,
-        atomically. ``include_optimizer=True`` makes a checkpoint: the optimizer's state and
-        step count, the epochs completed and the data-order seed join it, so that
-        ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
-        from . import io
-
-        io.save_model(self, path, include_optimizer=include_optimizer)
+    # -- files ---------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {"name": self.name, "input_shape": None if not self.built else list(self.input_shape),
+                "layers": [layer_spec(layer) for layer in self._layers]}
 
     @classmethod
-    def load(cls, path, backend=None):
-        """Read a model written by ``save`` onto ``backend`` (default: the active one)."""
-        from . import io
-
-        return io.load_model(path, backend=backend, model_class=cls)
+    def from_config(cls, config, build_layer=None):
+        layers = [build_spec(spec, build_layer) for spec in config["layers"]]
+        model = cls(layers, name=config.get("name"))
+        if config.get("input_shape") is not None:
+            model.build(tuple(config["input_shape"]))
+        return model
 
 
 Sequential = NeuralNetwork

@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+#: bumped whenever a parameter's ``trainable`` changes: graphs cache which nodes need a backward
+GENERATION = 0
+
 
 class Parameter:
     """A trainable array and the gradient of the loss with respect to it.
 
-    Layers read ``value`` afresh on every call and keep no other reference to it, and SGD
-    updates it in place where the library allows (``p.value -= ...``). So ``value`` may be a
-    view of one flat buffer per model, which a fused optimizer kernel or one all-reduce then
-    covers whole; gradients join such a buffer once layers write ``grad`` into it.
+    Gradients accumulate: every use of the parameter in a backward pass adds its part with
+    ``add_grad`` (a layer applied twice in a model contributes twice), and the training step
+    clears them once, before its forward pass (``grad = None`` stands for zeros, so the first
+    use costs no addition).
+
+    Layers read ``value`` afresh on every call and keep no other reference to it beyond the
+    call's backward, and SGD updates it in place where the library allows
+    (``p.value -= ...``). So ``value`` may be a view of one flat buffer per model.
     """
 
-    __slots__ = ("name", "value", "grad", "trainable")
+    __slots__ = ("name", "value", "grad", "_trainable")
 
     def __init__(self, value, name: str, trainable: bool = True):
         self.name = name
         self.value = value
         self.grad = None
-        self.trainable = trainable  # False: state saved with the model but never given a grad
+        self._trainable = bool(trainable)  # False: state saved with the model but never given a grad
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        global GENERATION
+        self._trainable = bool(value)
+        GENERATION += 1  # models recompute which nodes backpropagate
+
+    def add_grad(self, grad) -> None:
+        """Add one use's gradient (the first use of a step sets it)."""
+        self.grad = grad if self.grad is None else self.grad + grad
 
     @property
     def shape(self) -> tuple:

@@ -1,4 +1,4 @@
-"""The training loop and batched inference behind ``NeuralNetwork.fit/predict/evaluate``.
+"""The training loop and batched inference behind ``Model.fit/predict/evaluate``.
 
 Inside an epoch nothing waits for the device: the loss and metrics of each batch are
 summed on the device and read back together once, when the epoch ends (or when the
@@ -11,11 +11,13 @@ from . import random
 from ._backend import get_backend, use_backend
 from ._checks import int_at_least
 from .callbacks import Callback
+from .data import batches
+from .distributed import LOCAL
 from .errors import NotBuiltError, ShapeError
 from .history import History
 from .progress import Progress
 
-__all__ = ["History", "fit", "predict", "evaluate"]
+__all__ = ["History", "fit", "predict", "evaluate", "step"]
 
 
 def _check_finite(be, a, what):
@@ -30,56 +32,78 @@ def _check_finite(be, a, what):
 
 
 def _data(model, X, y, where, check_finite=False):
-    """Inputs and targets on the model's backend, with shapes checked against each other."""
-    X, out_shape = model.accept_inputs(X)
-    be, loss = model.backend, model.loss
-    if X.shape[0] == 0:
+    """Inputs and targets on the model's backend, as lists (one array per input, one per
+    output; None for an output without a loss), with shapes checked against each other."""
+    xs, out_shapes = model.accept_inputs(X)
+    be, objectives, n = model.backend, model.objectives, xs[0].shape[0]
+    if n == 0:
         raise ShapeError(f"{where}: X has no samples")
-    y = loss.targets(be, y, model.layers[-1].dtype)
-    if y.ndim == 0 or y.shape[0] != X.shape[0]:
-        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples"
-        raise ShapeError(f"{where}: X has {X.shape[0]} samples but y has {got}")
-    loss.check_shapes(tuple(y.shape), (X.shape[0],) + tuple(out_shape))
+    ys = objectives.split(y, where)
+    for k in objectives.scored:
+        loss, name = objectives.losses[k], objectives.output_names[k]
+        label = where if not objectives.several else f"{where}: output {name!r}"
+        t = loss.targets(be, ys[k], model._output_dtype(k))
+        if t.ndim == 0 or t.shape[0] != n:
+            got = "a scalar" if t.ndim == 0 else f"{t.shape[0]} samples"
+            raise ShapeError(f"{label}: X has {n} samples but y has {got}")
+        loss.check_shapes(tuple(t.shape), (n,) + tuple(out_shapes[k]))
+        if check_finite:
+            _check_finite(be, t, f"{label}: y")
+        if be.xp.isdtype(t.dtype, "integral"):  # once per call, before any step: labels in range
+            classes, low, high = out_shapes[k][-1], int(be.xp.min(t)), int(be.xp.max(t))
+            if low < 0 or high >= classes:
+                raise ValueError(f"{label}: class labels must lie in [0, {classes - 1}] for a model with "
+                                 f"{classes} outputs; got labels from {low} to {high}")
+        ys[k] = t
     if check_finite:
-        _check_finite(be, X, f"{where}: X")
-        _check_finite(be, y, f"{where}: y")
-    if be.xp.isdtype(y.dtype, "integral"):  # once per call, before any step: labels in range
-        classes, low, high = out_shape[-1], int(be.xp.min(y)), int(be.xp.max(y))
-        if low < 0 or high >= classes:
-            raise ValueError(f"{where}: class labels must lie in [0, {classes - 1}] for a model with "
-                             f"{classes} outputs; got labels from {low} to {high}")
-    return X, y
+        for x in xs:
+            _check_finite(be, x, f"{where}: X")
+    return xs, ys
 
 
-def _batches(n, batch_size):
-    return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+def _rows(arrays, a, b):
+    return [None if x is None else x[a:b, ...] for x in arrays]
 
 
 def _split(model, X, y, validation_data, validation_split, check_finite):
-    """Training arrays and validation arrays (or None), all on the model's backend."""
+    """Training data and validation data (or None): pairs of lists on the model's backend."""
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
         return (_data(model, X, y, "fit", check_finite),
                 _data(model, *validation_data, "fit: validation_data", check_finite))
-    X, y = _data(model, X, y, "fit", check_finite)
+    xs, ys = _data(model, X, y, "fit", check_finite)
     if not validation_split:
-        return (X, y), None
+        return (xs, ys), None
+    n = xs[0].shape[0]
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
-    n_val = int(X.shape[0] * validation_split)
-    if n_val < 1 or n_val >= X.shape[0]:
-        raise ValueError(f"fit: validation_split={validation_split} of {X.shape[0]} samples leaves "
+    n_val = int(n * validation_split)
+    if n_val < 1 or n_val >= n:
+        raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
                          f"{n_val} for validation; both parts need at least one sample")
-    cut = X.shape[0] - n_val  # the last samples, before any shuffling (as Keras does)
-    return (X[:cut, ...], y[:cut, ...]), (X[cut:, ...], y[cut:, ...])
+    cut = n - n_val  # the last samples, before any shuffling (as Keras does)
+    return (_rows(xs, 0, cut), _rows(ys, 0, cut)), (_rows(xs, cut, n), _rows(ys, cut, n))
+
+
+def step(model, xs, ys, strategy=LOCAL, share=1.0):
+    """The training step, the one every path takes: gradients cleared once, forward and
+    backward (each use of a parameter adds to its gradient), the strategy's hook on the
+    gradients (data parallelism sums them over processes), the optimizer. Returns the loss
+    figures and outputs (None when this process had no rows of the batch)."""
+    model.zero_grad()
+    result = model.compute_gradients(xs, ys) if xs[0].shape[0] > 0 else None
+    params = model.trainable_parameters()
+    strategy.reduce_gradients(model, params, share)
+    model.optimizer.step(params)
+    return result
 
 
 def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation_split, shuffle,
         callbacks, seed, initial_epoch, check_finite, strategy):
     """``strategy`` (see distributed.py) is consulted where processes must agree: weights at
     the start, the data each reads, gradients, figures, who reports and who writes."""
-    if model.loss is None or model.optimizer is None:
+    if model.objectives is None or model.optimizer is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=..., optimizer=...) before fit")
     int_at_least("fit", "epochs", epochs, 0)
     int_at_least("fit", "batch_size", batch_size, 1)
@@ -91,14 +115,14 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
         cb.set_model(model)
     history = model.history = History()
     with use_backend(model.backend or get_backend()), strategy.running():
-        (X, y), validation = _split(model, X, y, validation_data, validation_split, check_finite)
+        (xs, ys), validation = _split(model, X, y, validation_data, validation_split, check_finite)
         strategy.setup(model)
         if validation is not None:  # each process scores its part of the validation data
-            a, b = strategy.rows(validation[0].shape[0])
-            validation = validation[0][a:b, ...], validation[1][a:b, ...]
+            a, b = strategy.rows(validation[0][0].shape[0])
+            validation = _rows(validation[0], a, b), _rows(validation[1], a, b)
         model.data_seed = strategy.agree_seed(_data_seed(model, seed, initial_epoch))
-        n = X.shape[0]
-        progress = Progress(verbose if strategy.is_chief else 0, epochs, len(_batches(n, batch_size)), n)
+        n = xs[0].shape[0]
+        progress = Progress(verbose if strategy.is_chief else 0, epochs, len(batches(n, batch_size)), n)
         model.stop_training = False
         for cb in callbacks:
             cb.on_train_begin()
@@ -109,7 +133,7 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
             for layer in model.layers:
                 layer.start_epoch(epoch, strategy.rank)
             order_rng = random.generator([model.data_seed, epoch]) if shuffle else None
-            logs = _train_epoch(model, X, y, batch_size, order_rng, progress, strategy)
+            logs = _train_epoch(model, xs, ys, batch_size, order_rng, progress, strategy)
             strategy.epoch_end(model)
             if validation is not None:
                 scores = _scores(model, *validation, batch_size, strategy)
@@ -136,23 +160,25 @@ def _data_seed(model, seed, initial_epoch):
     return int(random.generator().integers(2**63))
 
 
-def _train_epoch(model, X, y, batch_size, rng, progress, strategy):
+def _train_epoch(model, xs, ys, batch_size, rng, progress, strategy):
     """One pass over the data; returns the epoch's mean loss and metrics as floats."""
-    be, xp, n = model.backend, model.backend.xp, X.shape[0]
+    be, xp, n = model.backend, model.backend.xp, xs[0].shape[0]
     # one gather per epoch (of this process's rows); the order is drawn on the host for reproducibility
     order = be.asarray(rng.permutation(n)) if rng is not None else None
     order, steps = strategy.shard(be, order, n, batch_size)
     if order is not None:
-        X, y = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
-    totals = None
+        xs = [xp.take(x, order, axis=0) for x in xs]
+        ys = [None if y is None else xp.take(y, order, axis=0) for y in ys]
+    objectives, totals = model.objectives, None
     for i, j, share, done in steps:
-        yb = y[i:j, ...]
-        step = strategy.train_step(model, X[i:j, ...], yb, share)
-        if step is None:  # this process had no rows in this batch
+        yb = _rows(ys, i, j)
+        result = step(model, _rows(xs, i, j), yb, strategy, share)
+        if result is None:  # this process had no rows in this batch
             continue
-        totals = _accumulate(totals, [step[0]] + [m(yb, step[1]) for m in model.metrics], j - i)
+        figures, outs = result
+        totals = _accumulate(totals, figures + objectives.metric_values(yb, outs), j - i)
         progress.batch_end(done, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
-    return _read(model, totals, X.shape[0], strategy)
+    return _read(model, totals, xs[0].shape[0], strategy)  # this process's rows
 
 
 def _accumulate(totals, values, weight):
@@ -163,41 +189,43 @@ def _accumulate(totals, values, weight):
 def _read(model, totals, n, strategy=None):
     """The epoch's one device-to-host transfer: every total at once (then summed over
     processes when training is distributed)."""
-    names = ["loss"] + [m.name for m in model.metrics]
+    names = model.objectives.names
     values = None if totals is None else model.backend.to_numpy(model.backend.xp.stack(totals))
     if strategy is not None:
         values, n = strategy.reduce_totals(values, n, len(names))
     return {name: float(v) / n for name, v in zip(names, values)}
 
 
-def _scores(model, X, y, batch_size, strategy=None):
-    """Mean loss and metrics over ``X``, ``y`` in evaluation mode, as floats (summed over the
+def _scores(model, xs, ys, batch_size, strategy=None):
+    """Mean loss and metrics over ``xs``, ``ys`` in evaluation mode, as floats (summed over the
     processes' parts when training is distributed)."""
-    totals = None
-    for i, j in _batches(X.shape[0], batch_size or X.shape[0]):
-        yb, out = y[i:j, ...], model.call(X[i:j, ...], False)
-        totals = _accumulate(totals, [model.loss.call(yb, out)] + [m(yb, out) for m in model.metrics], j - i)
-    return _read(model, totals, X.shape[0], strategy)
+    totals, objectives, n = None, model.objectives, xs[0].shape[0]
+    for i, j in batches(n, batch_size or n):
+        yb, outs = _rows(ys, i, j), model.graph.infer(_rows(xs, i, j))
+        totals = _accumulate(totals, objectives.loss_values(yb, outs) + objectives.metric_values(yb, outs), j - i)
+    return _read(model, totals, n, strategy)
 
 
 def predict(model, X, *, batch_size=None, check_finite=False):
+    """The outputs for ``X``, a list of arrays (one per model output)."""
     with use_backend(model.backend or get_backend()):
-        X, _ = model.accept_inputs(X)
+        xs, _ = model.accept_inputs(X)
         if check_finite:
-            _check_finite(model.backend, X, "predict: X")
-        n = X.shape[0]
+            for x in xs:
+                _check_finite(model.backend, x, "predict: X")
+        n = xs[0].shape[0]
         if batch_size is None or batch_size >= n:
-            return model.call(X, False)
+            return model.graph.infer(xs)
         int_at_least("predict", "batch_size", batch_size, 1)
-        outputs = [model.call(X[i:j, ...], False) for i, j in _batches(n, batch_size)]
-        return model.backend.xp.concat(outputs, axis=0)
+        parts = [model.graph.infer(_rows(xs, i, j)) for i, j in batches(n, batch_size)]
+        return [model.backend.xp.concat(list(column), axis=0) for column in zip(*parts)]
 
 
 def evaluate(model, X, y, *, batch_size=None, check_finite=False):
-    if model.loss is None:
+    if model.objectives is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=...) before evaluate")
     if batch_size is not None:
         int_at_least("evaluate", "batch_size", batch_size, 1)
     with use_backend(model.backend or get_backend()):
-        X, y = _data(model, X, y, "evaluate", check_finite)
-        return _scores(model, X, y, batch_size)
+        xs, ys = _data(model, X, y, "evaluate", check_finite)
+        return _scores(model, xs, ys, batch_size)

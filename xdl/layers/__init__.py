@@ -1,4 +1,4 @@
-"""Layers: each a ``Layer`` with ``build``, ``call`` and ``backprop``."""
+"""Layers: each a ``Layer`` with ``build`` and ``apply`` (the output and its ``backprop``)."""
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYERS, Layer, register_layer
@@ -7,6 +7,7 @@ from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .gru import GRUCell
 from .lstm import LSTMCell
 from .normalization import BatchNorm, LayerNorm
@@ -17,5 +18,6 @@ from .reshape import Flatten, Reshape
 __all__ = ["Layer", "LAYERS", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
            "Dropout", "BatchNorm", "LayerNorm"]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]
+__all__ += ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 __all__ += ["Embedding", "Recurrent", "SimpleRNN", "LSTM", "GRU", "RecurrentCell", "SimpleRNNCell", "LSTMCell",
             "GRUCell"]

@@ -101,6 +101,15 @@ def geometry(layer, in_hw, kernel, stride, dilation, padding) -> Geometry:
     return Geometry(tuple(in_hw), out_hw, kernel, stride, dilation, tuple((a[1], a[2]) for a in axes))
 
 
+def output_hw(layer, in_hw, kernel, stride, dilation, padding) -> tuple:
+    """The output's spatial size; a size left free (None, in a graph) stays None."""
+    if None not in in_hw:
+        return geometry(layer, in_hw, kernel, stride, dilation, padding).out_hw
+    pad_modes = padding if isinstance(padding, tuple) else (padding, padding)
+    return tuple(None if in_hw[a] is None else _axis(in_hw[a], kernel[a], stride[a], dilation[a], pad_modes[a])[0]
+                 for a in (0, 1))
+
+
 def pad(xp, x, geom, value=0.0):
     """``x`` (N, H, W, C) with ``geom``'s padding filled with ``value``; ``x`` itself if none."""
     if not geom.padded:

@@ -1,4 +1,4 @@
-"""Element-wise activations. Each caches the one array its backward needs."""
+"""Element-wise activations. Each backward keeps the one array it needs."""
 
 from __future__ import annotations
 
@@ -10,22 +10,16 @@ class ReLU(Layer):
     """``max(x, 0)``, computed as ``x * (x > 0)``: a NaN passes through, as in NumPy and
     PyTorch (and an input of -inf gives NaN, not 0)."""
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         # A 0/1 mask, multiplied: NumPy's where() branches per element and runs ~8x slower on
         # random signs; maximum(x, 0.0) would make array-api-compat copy the scalar to the
         # device, which on torch-CUDA waits for the GPU. No scalar, no branch here. A backend
         # with a fused kernel (Backend.relu) does the same in one pass and keeps x instead.
-        if "relu" in self.backend.fused:
-            self.x, self.mask = x, None
-            return self.backend.relu(x)
-        xp = self.backend.xp
-        self.mask = xp.astype(x > 0, x.dtype)
-        return x * self.mask
-
-    def backprop(self, dy):
-        if self.mask is None:
-            return self.backend.relu_backward(dy, self.x)
-        return dy * self.mask
+        be = self.backend
+        if "relu" in be.fused:
+            return be.relu(x), lambda dy, need_dx=True: be.relu_backward(dy, x)
+        mask = be.xp.astype(x > 0, x.dtype)
+        return x * mask, lambda dy, need_dx=True: dy * mask
 
 
 @register_layer
@@ -36,12 +30,9 @@ class LeakyReLU(Layer):
         super().__init__(name=name, dtype=dtype)
         self.alpha = float(alpha)
 
-    def call(self, x, training=False):
-        self.x = x
-        return self.backend.xp.where(x > 0, x, self.alpha * x)
-
-    def backprop(self, dy):
-        return self.backend.xp.where(self.x > 0, dy, self.alpha * dy)
+    def apply(self, x, training=False):
+        xp, alpha = self.backend.xp, self.alpha
+        return xp.where(x > 0, x, alpha * x), lambda dy, need_dx=True: xp.where(x > 0, dy, alpha * dy)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
@@ -51,24 +42,16 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """``1 / (1 + exp(-x))``, computed as ``(tanh(x / 2) + 1) / 2`` so it never overflows."""
 
-    def call(self, x, training=False):
-        self.y = 0.5 * self.backend.xp.tanh(0.5 * x) + 0.5
-        return self.y
-
-    def backprop(self, dy):
-        y = self.y
-        return dy * y * (1.0 - y)
+    def apply(self, x, training=False):
+        y = 0.5 * self.backend.xp.tanh(0.5 * x) + 0.5
+        return y, lambda dy, need_dx=True: dy * y * (1.0 - y)
 
 
 @register_layer
 class Tanh(Layer):
-    def call(self, x, training=False):
-        self.y = self.backend.xp.tanh(x)
-        return self.y
-
-    def backprop(self, dy):
-        y = self.y
-        return dy * (1.0 - y * y)
+    def apply(self, x, training=False):
+        y = self.backend.xp.tanh(x)
+        return y, lambda dy, need_dx=True: dy * (1.0 - y * y)
 
 
 @register_layer
@@ -79,15 +62,11 @@ class Softmax(Layer):
         super().__init__(name=name, dtype=dtype)
         self.axis = int(axis)
 
-    def call(self, x, training=False):
-        xp = self.backend.xp
-        e = xp.exp(x - xp.max(x, axis=self.axis, keepdims=True))
-        self.y = e / xp.sum(e, axis=self.axis, keepdims=True)
-        return self.y
-
-    def backprop(self, dy):
-        y = self.y
-        return y * (dy - self.backend.xp.sum(dy * y, axis=self.axis, keepdims=True))
+    def apply(self, x, training=False):
+        xp, axis = self.backend.xp, self.axis
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        y = e / xp.sum(e, axis=axis, keepdims=True)
+        return y, lambda dy, need_dx=True: y * (dy - xp.sum(dy * y, axis=axis, keepdims=True))
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 from .._backend import convert, floatx, get_backend
 from ..errors import NotBuiltError, ShapeError, shape_str
 from ..parameter import Parameter
+from .. import symbolic
+from ..symbolic import unique_name
 
 LAYERS = {}
-_counts = Counter()
 
 
 def register_layer(cls):
@@ -25,22 +25,37 @@ class Layer:
     A layer implements:
 
     - ``build(input_shape)``: create its ``Parameter``s for inputs of per-sample shape
-      ``input_shape`` (the batch axis left out); called once, on first use.
-    - ``call(x, training)``: forward on backend arrays, caching what backward needs.
-    - ``backprop(dy)``: fill each parameter's ``grad`` and return ``dx``.
+      ``input_shape`` (the batch axis left out; a list of shapes for a layer that takes
+      several inputs); called once, on first use.
+    - ``apply(x, training)``: forward on backend arrays; returns ``(y, backprop)``, where
+      ``backprop(dy, need_dx=True)`` adds this call's gradients to the parameters
+      (``Parameter.add_grad``) and returns ``dx`` (None when ``need_dx`` is false: nobody
+      reads it, e.g. the first layer of a model). Everything the backward needs lives in the
+      closure, so a layer applied twice in one step backpropagates both uses.
     - ``output_shape(input_shape)`` when it changes the shape, ``get_config()`` when its
-      constructor takes arguments.
+      constructor takes arguments, ``check_input_shape`` when it only takes some shapes.
+
+    A layer with ``multiple_inputs = True`` takes a list of arrays and its ``backprop``
+    returns a list of gradients; one whose ``output_shape`` is a list has several outputs
+    (a tuple), and its ``backprop`` takes a tuple of gradients (None for an unused one).
 
     ``forward(x)`` and ``backward(dy)`` are the public entry points: they accept lists,
-    NumPy or other backends' arrays, build the layer and check shapes, then call the above.
+    NumPy or other backends' arrays, build the layer and check shapes, then run ``apply``
+    and its ``backprop``; ``backward`` gives the gradients of that one pass (it clears the
+    layer's gradients first). ``layer(tensor)`` on an ``xdl.Input`` (or another layer's
+    symbolic output) builds a graph for ``xdl.Model``; ``layer(x)`` on data is ``forward``.
     """
 
     #: "float" inputs are cast to the layer's dtype; "int" inputs (indices) keep theirs
     input_kind = "float"
+    #: True: the layer takes a list of inputs (merge layers)
+    multiple_inputs = False
 
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in ("float32", "float64"):
             raise ValueError(f"{type(self).__name__}: unknown dtype {dtype!r}; use 'float32' or 'float64'")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or self._default_name()
         self.dtype_name = dtype
         self.backend = None
@@ -48,13 +63,12 @@ class Layer:
         self.input_shape = None
         self.built = False
         self._parameters = {}
+        self._backprop = None  # the latest forward's, for backward()
 
     def _default_name(self) -> str:
         base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)
         base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()  # LeakyReLU -> leaky_re_lu, Conv2D -> conv2d
-        n = _counts[base]
-        _counts[base] += 1
-        return base if n == 0 else f"{base}_{n}"
+        return unique_name(base)
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
@@ -65,19 +79,16 @@ class Layer:
         self.backend = get_backend()
         self.dtype_name = self.dtype_name or floatx()
         self.dtype = self.backend.dtype(self.dtype_name)
-        self.input_shape = tuple(input_shape)
+        self.input_shape = [tuple(s) for s in input_shape] if self.multiple_inputs else tuple(input_shape)
         self.built = True
 
+    def apply(self, x, training=False):
+        """``(y, backprop)`` for backend arrays ``x``; see the class doc."""
+        raise NotImplementedError(f"{type(self).__name__} implements no apply(x, training)")
+
     def call(self, x, training=False):
-        raise NotImplementedError
-
-    def backprop(self, dy):
-        raise NotImplementedError
-
-    def backprop_parameters(self, dy) -> None:
-        """Fill the parameters' grads only: a model's first trainable layer, whose ``dx``
-        nobody reads. Layers override it to skip computing ``dx`` (Dense saves a GEMM)."""
-        self.backprop(dy)
+        """The output for backend arrays ``x``, for inference."""
+        return self.apply(x, training)[0]
 
     def output_shape(self, input_shape) -> tuple:
         return tuple(input_shape)
@@ -92,6 +103,12 @@ class Layer:
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": self.dtype_name}
 
+    @classmethod
+    def from_config(cls, config, build_layer=None):
+        """The layer a model file describes (``get_config``'s dict); models build the layers
+        inside them through ``build_layer(spec)``."""
+        return cls(**config)
+
     # -- parameters -----------------------------------------------------------------------
     def add_parameter(self, name: str, value, trainable: bool = True) -> Parameter:
         """Register an array; ``trainable=False`` for state such as BatchNorm's running mean."""
@@ -103,19 +120,40 @@ class Layer:
         """This layer's ``Parameter``s, in a fixed order."""
         return list(self._parameters.values())
 
+    def named_parameters(self) -> dict:
+        """``{name: Parameter}``, named by path as model files name them."""
+        return {p.name: p for p in self._parameters.values()}
+
+    def zero_grad(self) -> None:
+        """Clear every parameter's gradient (None counts as zeros)."""
+        for p in self.parameters():
+            p.grad = None
+
     def describe(self) -> str:
         return f"{self.name} ({type(self).__name__})"
 
     # -- public entry points --------------------------------------------------------------
+    def __call__(self, x, *args, **kwargs):
+        """On symbolic tensors (``xdl.Input``...): a new node of a graph; on data: ``forward``."""
+        if symbolic.is_symbolic(x):
+            if args or kwargs:
+                raise TypeError(f"{self.describe()}: called on symbolic tensors with extra arguments "
+                                f"{args or ''}{kwargs or ''}; a graph node takes its inputs only")
+            return symbolic.connect(self, x)
+        return self.forward(x, *args, **kwargs)
+
     def forward(self, x, training=False):
         """Forward pass on any array-like ``x`` of shape (N, ...)."""
-        return self.call(self.accept(x), training)
+        y, self._backprop = self.apply(self.accept(x), training)
+        return y
 
     def backward(self, dy):
-        """Gradient of the loss w.r.t. this layer's input, given ``dy`` w.r.t. its output."""
-        if not self.built:
+        """Gradient of the loss w.r.t. this layer's input, given ``dy`` w.r.t. the output of
+        the latest ``forward``; sets (not adds to) the parameters' gradients."""
+        if not self.built or self._backprop is None:
             raise NotBuiltError(f"{self.describe()}: backward called before forward")
-        return self.backprop(convert(self.backend, dy, self.dtype, f"{self.describe()}: dy"))
+        self.zero_grad()
+        return self._backprop(convert(self.backend, dy, self.dtype, f"{self.describe()}: dy"))
 
     def input_dtype(self, be):
         """The dtype inputs are cast to on ``be`` (None: keep theirs, e.g. integer indices)."""
@@ -126,13 +164,25 @@ class Layer:
     def accept(self, x):
         """Move ``x`` onto this layer's backend and dtype, building the layer on first use."""
         be = self.backend or get_backend()
+        if self.multiple_inputs:
+            if not isinstance(x, (list, tuple)) or len(x) < 2:
+                raise TypeError(f"{self.describe()}: expects a list of at least two inputs, got "
+                                f"{type(x).__name__}")
+            xs = [self._accept_one(be, part) for part in x]
+            shapes = [tuple(part.shape[1:]) for part in xs]
+        else:
+            xs = self._accept_one(be, x)
+            shapes = tuple(xs.shape[1:])
+        if not self.built:
+            self.build(shapes)
+        else:
+            self.check_input_shape(shapes)
+        return xs
+
+    def _accept_one(self, be, x):
         x = convert(be, x, self.input_dtype(be), self.describe())
         if x.ndim < 1:
             raise ShapeError(f"{self.describe()}: expected an array with a batch axis, got a scalar")
-        if not self.built:
-            self.build(x.shape[1:])
-        else:
-            self.check_input_shape(x.shape[1:])
         return x
 
 

@@ -71,6 +71,8 @@ class RecurrentCell(Layer):
                              f"got {shape_str(input_shape)}")
 
     def output_shape(self, input_shape):
+        if len(self.state_names) > 1:  # one output per state, e.g. (h, c)
+            return [(self.hidden_size,)] * len(self.state_names)
         return (self.hidden_size,)
 
     def get_config(self):
@@ -78,15 +80,14 @@ class RecurrentCell(Layer):
         return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
                 **names}
 
-    def add_grads(self, x, h_prev, dxw, dhw, accumulate=False):
-        """Weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
-        sum_rows = self.backend.sum_rows
-        grads = {"kernel": x.T @ dxw, "recurrent_kernel": h_prev.T @ dhw, "bias": sum_rows(dxw)}
-        if "recurrent_bias" in self._parameters:
-            grads["recurrent_bias"] = sum_rows(dhw)
-        for name, grad in grads.items():
-            p = self._parameters[name]
-            p.grad = p.grad + grad if accumulate and p.grad is not None else grad
+    def add_grads(self, x, h_prev, dxw, dhw):
+        """Add the weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
+        sum_rows, params = self.backend.sum_rows, self._parameters
+        params["kernel"].add_grad(x.T @ dxw)
+        params["recurrent_kernel"].add_grad(h_prev.T @ dhw)
+        params["bias"].add_grad(sum_rows(dxw))
+        if "recurrent_bias" in params:
+            params["recurrent_bias"].add_grad(sum_rows(dhw))
 
     # -- states ---------------------------------------------------------------------------
     def pack(self, states):
@@ -125,30 +126,44 @@ class RecurrentCell(Layer):
     # -- one step -------------------------------------------------------------------------
     def forward(self, x, state=None, training=False):
         """New state from x (N, F) and the previous state (None: zeros)."""
-        return self.call(self.accept(x), training, state=state)
+        new_state, step_back = self._step(self.accept(x), state)
+        if training:
+            self._steps.append(step_back)
+            self._fresh = True
+        return new_state
 
     def call(self, x, training=False, state=None):
+        return self._step(x, state)[0]
+
+    def apply(self, x, training=False, state=None):
+        new_state, step_back = self._step(x, state)
+        return new_state, lambda dstate, need_dx=True: step_back(dstate)[0]
+
+    def _step(self, x, state):
+        """The new state, and ``step_back(dstate) -> (dx, dstate_prev)``, which adds the
+        step's weight gradients."""
         xp, n = self.backend.xp, x.shape[0]
         states = self.fill(self.unpack(state, n), n)
-        xw = xp.expand_dims(self.project(x), axis=1)
-        _, final, cache = self.scan(xw, states)
-        if training:
-            self._steps.append((x, states[0], cache))
-            self._fresh = True
-        return self.pack(final)
+        _, final, cache = self.scan(xp.expand_dims(self.project(x), axis=1), states)
+
+        def step_back(dstate):
+            dstates = self.fill(self.unpack(dstate, n, "dstate"), n)
+            dxw, dhw, dprev = self.scan_back(cache, None, dstates)
+            dxw, dhw = dxw[:, 0, :], dhw[:, 0, :]
+            self.add_grads(x, states[0], dxw, dhw)
+            return dxw @ self.kernel.value.T, self.pack(dprev)
+
+        return self.pack(final), step_back
 
     def backward(self, dstate):
         """(dx, dstate_prev) for the latest recorded step, given the gradient of its state."""
         if not self._steps:
             raise NotBuiltError(f"{self.describe()}: backward needs a step recorded by "
                                 "forward(x, state, training=True)")
-        x, h_prev, cache = self._steps.pop()
-        dstates = self.fill(self.unpack(dstate, x.shape[0], "dstate"), x.shape[0])
-        dxw, dhw, dprev = self.scan_back(cache, None, dstates)
-        dxw, dhw = dxw[:, 0, :], dhw[:, 0, :]
-        self.add_grads(x, h_prev, dxw, dhw, accumulate=not self._fresh)
-        self._fresh = False
-        return dxw @ self.kernel.value.T, self.pack(dprev)
+        if self._fresh:  # the first backward after forwards starts the sequence's gradients
+            self.zero_grad()
+            self._fresh = False
+        return self._steps.pop()(dstate)
 
     # -- what each cell implements ---------------------------------------------------------
     def project(self, x):

@@ -43,7 +43,8 @@ class Conv2D(Layer):
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self._init_W = initializers.get(kernel_initializer)
         self._init_b = initializers.get(bias_initializer)
-        self.W = self.b = self._columns = None
+        self.W = self.b = None
+        self._spare = []  # im2col arrays free for the next call
         if input_channels is not None:  # the weights do not depend on the image size
             self.build((None, None, input_channels))
 
@@ -63,47 +64,64 @@ class Conv2D(Layer):
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)
-        self._geometry(input_shape)
+        self.output_shape(input_shape)
 
     def _geometry(self, input_shape):
         return win.geometry(self, tuple(input_shape[:2]), self.kernel_size, self.stride, self.dilation,
                             self.padding)
 
     def output_shape(self, input_shape):
-        return self._geometry(input_shape).out_hw + (self.output_channels,)
+        out_hw = win.output_hw(self, tuple(input_shape[:2]), self.kernel_size, self.stride, self.dilation,
+                               self.padding)
+        return out_hw + (self.output_channels,)
 
-    def call(self, x, training=False):
-        xp = self.backend.xp
+    def apply(self, x, training=False):
+        be, xp = self.backend, self.backend.xp
         n = x.shape[0]
-        self.geom = geom = self._geometry(x.shape[1:])
+        geom = self._geometry(x.shape[1:])
         # (N * OH * OW, kh * kw * C_in [+ 1]): rows are output pixels, columns match the
         # kernel's layout; a last column of ones carries the bias through the same product
-        cols = win.columns(self.backend, win.pad(xp, x, geom), geom, self._buffer(n, geom, x))
-        self.cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], -1))
+        buffer = self._take_buffer(n, geom, x)
+        cols = win.columns(be, win.pad(xp, x, geom), geom, buffer)
+        cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], -1))
         W = self._kernel_matrix()
         if self.use_bias:
             W = xp.concat([W, self.b.value[None, :]], axis=0)
-        return xp.reshape(self.cols @ W, (n,) + geom.out_hw + (self.output_channels,))
+        y = xp.reshape(cols @ W, (n,) + geom.out_hw + (self.output_channels,))
+        if not training:
+            self._spare.append(buffer)
+
+        def backprop(dy, need_dx=True):
+            dy2 = self._parameter_grads(dy, cols)
+            if training:
+                self._spare.append(buffer)  # the columns are read for the last time
+            return self._input_gradient(dy, dy2, geom) if need_dx else None
+
+        return y, backprop
 
     def _kernel_matrix(self):
         """The weights as one (kh * kw * C_in, C_out) matrix, rows in im2col's column order."""
         return self.backend.xp.reshape(self.W.value, (self._fan_in(), self.output_channels))
 
-    def _buffer(self, n, geom, like):
-        """The im2col array, kept from call to call: the columns of a big batch would otherwise
-        be fresh memory each step (page faults on the CPU); the ones column is written once."""
+    def _take_buffer(self, n, geom, like):
+        """An im2col array for this call. Arrays come back to ``_spare`` once their call's
+        backward has read them (at once in inference) and serve the next call: the columns of
+        a big batch would otherwise be fresh memory each step (page faults on the CPU); the
+        ones column is written once. A layer applied twice in a step holds two."""
         shape = (n,) + geom.out_hw + (self._fan_in() + self.use_bias,)
-        buf = self._columns
-        if buf is None or tuple(buf.shape) != shape or buf.dtype != like.dtype or buf.device != like.device:
-            buf = self._columns = self.backend.xp.empty(shape, dtype=like.dtype, device=like.device)
-            if self.use_bias:
-                buf[..., -1] = 1.0
+        spare = self._spare
+        while spare:
+            buf = spare.pop()
+            if tuple(buf.shape) == shape and buf.dtype == like.dtype and buf.device == like.device:
+                return buf
+        buf = self.backend.xp.empty(shape, dtype=like.dtype, device=like.device)
+        if self.use_bias:
+            buf[..., -1] = 1.0
         return buf
 
-    def backprop(self, dy):
+    def _input_gradient(self, dy, dy2, geom):
+        be, xp = self.backend, self.backend.xp
         n, oh, ow, _ = dy.shape
-        dy2 = self.backprop_parameters(dy)
-        be, xp, geom = self.backend, self.backend.xp, self.geom
         if "col2im" in be.fused:  # one product, then one pass adding the columns back
             dcols = xp.reshape(dy2 @ self._kernel_matrix().T, (n, oh, ow, self._fan_in()))
             dx = be.col2im(dcols, geom.kernel, geom.stride, geom.dilation, geom.padded_hw)
@@ -112,21 +130,20 @@ class Conv2D(Layer):
             dx = win.scatter_add(xp, geom, parts, n, self.input_channels, dy)
         return win.crop(dx, geom)
 
-    def backprop_parameters(self, dy):
-        """Weight and bias gradients, from one product (the first layer of a model stops
-        here: no col2im)."""
+    def _parameter_grads(self, dy, cols):
+        """Add the weight and bias gradients, from one product; returns dy as (M, C_out)."""
         xp, fan_in = self.backend.xp, self._fan_in()
         dy2 = xp.reshape(dy, (-1, self.output_channels))
         # (fan_in [+ 1], C_out): the ones column's row is the bias's. Written with the narrower
         # factor on the left: OpenBLAS packs the other one faster untransposed (conv2 of the
         # benchmark, 7744 x 289 columns: 3.7 ms against 4.3 ms; conv1, 43264 x 10: 0.9 against 1.1)
-        if self.cols.shape[1] >= self.output_channels:
-            grads = xp.permute_dims(dy2.T @ self.cols, (1, 0))
+        if cols.shape[1] >= self.output_channels:
+            grads = xp.permute_dims(dy2.T @ cols, (1, 0))
         else:
-            grads = self.cols.T @ dy2
-        self.W.grad = xp.reshape(grads[:fan_in, :], self.W.value.shape)
+            grads = cols.T @ dy2
+        self.W.add_grad(xp.reshape(grads[:fan_in, :], self.W.value.shape))
         if self.use_bias:
-            self.b.grad = grads[fan_in, :]
+            self.b.add_grad(grads[fan_in, :])
         return dy2
 
     def _input_gradient_parts(self, dy2, part_shape):

@@ -50,31 +50,26 @@ class Dense(Layer):
     def output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_size,)
 
-    def call(self, x, training=False):
-        self.x = x
-        if x.ndim > 2:  # one 2-D product over all leading axes: BLAS, not a stack of small ones
-            y = _fold(self, x, self.input_size) @ self.W.value
-            y = self.backend.xp.reshape(y, tuple(x.shape[:-1]) + (self.output_size,))
-        else:
-            y = x @ self.W.value
+    def apply(self, x, training=False):
+        xp, W = self.backend.xp, self.W.value
+        x2 = _fold(self, x, self.input_size) if x.ndim > 2 else x  # one 2-D product over leading axes
+        y = x2 @ W
         if self.use_bias:
             y += self.b.value
-        return y
+        if x.ndim > 2:
+            y = xp.reshape(y, tuple(x.shape[:-1]) + (self.output_size,))
 
-    def backprop(self, dy):
-        self.backprop_parameters(dy)
-        if dy.ndim > 2:  # one 2-D product over all leading axes: BLAS, not a stack of small ones
-            dx = _fold(self, dy, self.output_size) @ self.W.value.T
-            return self.backend.xp.reshape(dx, tuple(self.x.shape))
-        return dy @ self.W.value.T
+        def backprop(dy, need_dx=True):
+            dy2 = _fold(self, dy, self.output_size) if dy.ndim > 2 else dy
+            self.W.add_grad(x2.T @ dy2)
+            if self.use_bias:
+                self.b.add_grad(self.backend.sum_rows(dy2))
+            if not need_dx:  # the first layer of a model: nobody reads dx, a GEMM saved
+                return None
+            dx = dy2 @ W.T
+            return xp.reshape(dx, tuple(x.shape)) if x.ndim > 2 else dx
 
-    def backprop_parameters(self, dy):
-        x, dy2 = self.x, dy
-        if x.ndim > 2:  # fold leading axes into one batch axis for the weight gradient
-            x, dy2 = _fold(self, x, self.input_size), _fold(self, dy, self.output_size)
-        self.W.grad = x.T @ dy2
-        if self.use_bias:
-            self.b.grad = self.backend.sum_rows(dy2)
+        return y, backprop
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,

@@ -34,16 +34,12 @@ class Dropout(Layer):
         mixed = (self.seed ^ (epoch * 0x9E3779B97F4A7C15) ^ (stream * 0xBF58476D1CE4E5B9)) % 2**63
         self._uniform = self.backend.random_uniform(mixed)
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         if not training or self.rate == 0.0:
-            self.mask = None
-            return x
+            return x, lambda dy, need_dx=True: dy
         keep = self._uniform(tuple(x.shape), x.dtype) >= self.rate
-        self.mask = self.backend.xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))
-        return x * self.mask
-
-    def backprop(self, dy):
-        return dy if self.mask is None else dy * self.mask
+        mask = self.backend.xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))
+        return x * mask, lambda dy, need_dx=True: dy * mask
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

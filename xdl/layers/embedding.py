@@ -36,23 +36,22 @@ class Embedding(Layer):
     def output_shape(self, input_shape):
         return tuple(input_shape) + (self.dim,)
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         xp = self.backend.xp
         if not xp.isdtype(x.dtype, "integral"):
             raise TypeError(f"{self.describe()}: expected integer indices, got dtype {x.dtype}; "
                             "encode tokens as integers in [0, vocab_size)")
-        self.indices = xp.reshape(x, (-1,))
-        self.x_shape = tuple(x.shape)
-        rows = xp.take(self.table.value, self.indices, axis=0)
-        return xp.reshape(rows, self.x_shape + (self.dim,))
+        indices, out_shape = xp.reshape(x, (-1,)), tuple(x.shape) + (self.dim,)
+        rows = xp.take(self.table.value, indices, axis=0)
 
-    def backprop(self, dy):
-        xp = self.backend.xp
-        if tuple(dy.shape) != self.x_shape + (self.dim,):
-            raise ShapeError(f"{self.describe()}: gradient of shape {tuple(dy.shape)}, "
-                             f"expected {self.x_shape + (self.dim,)}")
-        rows = xp.reshape(dy, (-1, self.dim))
-        self.table.grad = self.backend.index_add(self.indices, rows, self.vocab_size)
+        def backprop(dy, need_dx=True):
+            if tuple(dy.shape) != out_shape:
+                raise ShapeError(f"{self.describe()}: gradient of shape {tuple(dy.shape)}, expected {out_shape}")
+            grad_rows = xp.reshape(dy, (-1, self.dim))
+            self.table.add_grad(self.backend.index_add(indices, grad_rows, self.vocab_size))
+            return None  # integer indices have no gradient
+
+        return xp.reshape(rows, out_shape), backprop
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,

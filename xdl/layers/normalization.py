@@ -26,21 +26,21 @@ class _Normalization(Layer):
         expect_last_axis(self, input_shape, self.features, "normalization acts on the last (feature) axis")
 
     def _scale_shift(self, xhat):
-        self.xhat = xhat
         return xhat * self.gamma.value + self.beta.value
 
-    def _parameter_grads(self, dy):
+    def _parameter_grads(self, dy, xhat):
+        """Add gamma's and beta's gradients; return the gradient of ``xhat``."""
         xp, leading = self.backend.xp, tuple(range(dy.ndim - 1))
-        self.gamma.grad = xp.sum(dy * self.xhat, axis=leading)
-        self.beta.grad = xp.sum(dy, axis=leading)
+        self.gamma.add_grad(xp.sum(dy * xhat, axis=leading))
+        self.beta.add_grad(xp.sum(dy, axis=leading))
         return dy * self.gamma.value
 
-    def _normalized_backward(self, dxhat, axes):
+    def _normalized_backward(self, dxhat, xhat, inv, axes):
         """dx for xhat = (x - mean(x)) * inv with both statistics taken over ``axes``."""
-        xp, xhat = self.backend.xp, self.xhat
+        xp = self.backend.xp
         mean_d = xp.mean(dxhat, axis=axes, keepdims=True)
         mean_dx = xp.mean(dxhat * xhat, axis=axes, keepdims=True)
-        return (dxhat - mean_d - xhat * mean_dx) * self.inv
+        return (dxhat - mean_d - xhat * mean_dx) * inv
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -65,9 +65,8 @@ class BatchNorm(_Normalization):
         self.moving_mean = self.add_parameter("moving_mean", initializers.zeros(be, shape, self.dtype), False)
         self.moving_var = self.add_parameter("moving_variance", initializers.ones(be, shape, self.dtype), False)
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         xp = self.backend.xp
-        self.training = training
         if training:
             axes = tuple(range(x.ndim - 1))
             mean = xp.mean(x, axis=axes)
@@ -78,14 +77,18 @@ class BatchNorm(_Normalization):
             self.moving_var.value = self.moving_var.value * m + (1.0 - m) * var
         else:
             centered, var = x - self.moving_mean.value, self.moving_var.value
-        self.inv = 1.0 / xp.sqrt(var + self.epsilon)
-        return self._scale_shift(centered * self.inv)
+        inv = 1.0 / xp.sqrt(var + self.epsilon)
+        xhat = centered * inv
 
-    def backprop(self, dy):
-        dxhat = self._parameter_grads(dy)
-        if not self.training:  # fixed statistics: a per-feature affine map
-            return dxhat * self.inv
-        return self._normalized_backward(dxhat, tuple(range(dy.ndim - 1)))
+        def backprop(dy, need_dx=True):
+            dxhat = self._parameter_grads(dy, xhat)
+            if not need_dx:
+                return None
+            if not training:  # fixed statistics: a per-feature affine map
+                return dxhat * inv
+            return self._normalized_backward(dxhat, xhat, inv, tuple(range(dy.ndim - 1)))
+
+        return self._scale_shift(xhat), backprop
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum}
@@ -99,12 +102,15 @@ class LayerNorm(_Normalization):
     def __init__(self, epsilon=1e-5, name=None, dtype=None):
         super().__init__(epsilon, name=name, dtype=dtype)
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         xp = self.backend.xp
         centered = x - xp.mean(x, axis=-1, keepdims=True)
         var = xp.mean(centered * centered, axis=-1, keepdims=True)
-        self.inv = 1.0 / xp.sqrt(var + self.epsilon)
-        return self._scale_shift(centered * self.inv)
+        inv = 1.0 / xp.sqrt(var + self.epsilon)
+        xhat = centered * inv
 
-    def backprop(self, dy):
-        return self._normalized_backward(self._parameter_grads(dy), -1)
+        def backprop(dy, need_dx=True):
+            dxhat = self._parameter_grads(dy, xhat)
+            return self._normalized_backward(dxhat, xhat, inv, -1) if need_dx else None
+
+        return self._scale_shift(xhat), backprop

@@ -30,7 +30,7 @@ class _Pool2D(Layer):
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape)
-        self._geometry(input_shape)
+        self.output_shape(input_shape)
 
     def build(self, input_shape):
         self.check_input_shape(input_shape)
@@ -40,11 +40,12 @@ class _Pool2D(Layer):
         return win.geometry(self, tuple(input_shape[:2]), self.pool_size, self.stride, (1, 1), self.padding)
 
     def output_shape(self, input_shape):
-        return self._geometry(input_shape).out_hw + (input_shape[-1],)
+        out_hw = win.output_hw(self, tuple(input_shape[:2]), self.pool_size, self.stride, (1, 1), self.padding)
+        return out_hw + (input_shape[-1],)
 
-    def backprop(self, dy):
-        xp, geom = self.backend.xp, self.geom
-        dx = win.scatter_add(xp, geom, self._input_gradient_parts(dy), dy.shape[0], dy.shape[-1], dy)
+    def _scatter(self, geom, parts, dy):
+        """dx from one gradient part per window offset."""
+        dx = win.scatter_add(self.backend.xp, geom, parts, dy.shape[0], dy.shape[-1], dy)
         return win.crop(dx, geom)
 
     def get_config(self):
@@ -57,34 +58,30 @@ class MaxPool2D(_Pool2D):
     """Maximum over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
     (N, H, W, C) -> (N, OH, OW, C). Padding counts as -inf."""
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         be, xp = self.backend, self.backend.xp
-        self.geom = geom = self._geometry(x.shape[1:])
+        geom = self._geometry(x.shape[1:])
         x_padded = win.pad(xp, x, geom, value=-float("inf"))
         if "max_pool" in be.fused:  # one pass: the maxima and where each window's first one sits
-            self.windows = None
-            self.y, self.first = be.max_pool(x_padded, geom.kernel, geom.stride, geom.out_hw)
-        else:
-            self.first = None
-            self.windows = win.stack(xp, x_padded, geom)
-            self.y = xp.max(self.windows, axis=0)
-        return self.y
+            y, first = be.max_pool(x_padded, geom.kernel, geom.stride, geom.out_hw)
 
-    def backprop(self, dy):
-        if self.first is None:
-            return super().backprop(dy)
-        geom = self.geom
-        dx = self.backend.max_pool_backward(dy, self.first, geom.kernel, geom.stride, geom.padded_hw,
-                                            geom.disjoint, geom.covers)
-        return win.crop(dx, geom)
+            def backprop(dy, need_dx=True):
+                dx = be.max_pool_backward(dy, first, geom.kernel, geom.stride, geom.padded_hw,
+                                          geom.disjoint, geom.covers)
+                return win.crop(dx, geom)
 
-    def _input_gradient_parts(self, dy):
-        """Per window offset: ``dy`` where that offset holds its window's first maximum, else 0."""
-        xp = self.backend.xp
-        hits, taken = self.windows == self.y[None, ...], None  # every maximum of every window
-        for k in range(hits.shape[0]):
-            first, taken = _first_hit(xp, hits[k, ...], taken)
-            yield xp.astype(first, dy.dtype) * dy
+            return y, backprop
+        windows = win.stack(xp, x_padded, geom)
+        y = xp.max(windows, axis=0)
+        return y, lambda dy, need_dx=True: self._scatter(geom, _first_max_parts(xp, windows, y, dy), dy)
+
+
+def _first_max_parts(xp, windows, y, dy):
+    """Per window offset: ``dy`` where that offset holds its window's first maximum, else 0."""
+    hits, taken = windows == y[None, ...], None  # every maximum of every window
+    for k in range(hits.shape[0]):
+        first, taken = _first_hit(xp, hits[k, ...], taken)
+        yield xp.astype(first, dy.dtype) * dy
 
 
 def _first_hit(xp, hit, taken):
@@ -104,16 +101,21 @@ class AvgPool2D(_Pool2D):
         super().__init__(pool_size, stride, padding, name=name, dtype=dtype)
         self._counts = {}  # (geometry, dtype) -> inverse window counts
 
-    def call(self, x, training=False):
+    def apply(self, x, training=False):
         xp = self.backend.xp
-        self.geom = geom = self._geometry(x.shape[1:])
+        geom = self._geometry(x.shape[1:])
         x_padded = win.pad(xp, x, geom)
         total = None
         for rows, cols in geom.offsets():
             part = x_padded[:, rows, cols, :]
             total = part if total is None else total + part
-        self.inverse_count = self._inverse_count(x, geom)
-        return total * self.inverse_count
+        inverse_count = self._inverse_count(x, geom)
+
+        def backprop(dy, need_dx=True):
+            share = dy * inverse_count
+            return self._scatter(geom, (share for _ in geom.offsets()), dy)
+
+        return total * inverse_count, backprop
 
     def _inverse_count(self, x, geom):
         """1 / (pixels of the image in each window): a number where no window holds padding,
@@ -127,10 +129,6 @@ class AvgPool2D(_Pool2D):
             ones = win.pad(xp, xp.ones((1,) + geom.in_hw + (1,), dtype=x.dtype, device=x.device), geom)
             self._counts[key] = 1.0 / sum(ones[:, rows, cols, :] for rows, cols in geom.offsets())
         return self._counts[key]
-
-    def _input_gradient_parts(self, dy):
-        share = dy * self.inverse_count
-        return (share for _ in self.geom.offsets())
 
 
 @register_layer
@@ -147,10 +145,10 @@ class GlobalAveragePooling2D(Layer):
     def output_shape(self, input_shape):
         return (input_shape[-1],)
 
-    def call(self, x, training=False):
-        self.x_shape = tuple(x.shape)
-        return self.backend.xp.mean(x, axis=(1, 2))
+    def apply(self, x, training=False):
+        xp, shape = self.backend.xp, tuple(x.shape)
 
-    def backprop(self, dy):
-        h, w = self.x_shape[1:3]
-        return self.backend.xp.broadcast_to((dy / (h * w))[:, None, None, :], self.x_shape)
+        def backprop(dy, need_dx=True):
+            return xp.broadcast_to((dy / (shape[1] * shape[2]))[:, None, None, :], shape)
+
+        return xp.mean(x, axis=(1, 2)), backprop

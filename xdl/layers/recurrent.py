@@ -22,9 +22,9 @@ class Recurrent(Layer):
 
     ``return_state=True`` makes the output a tuple ``(output, h)`` (``(output, h, c)`` for
     LSTM), and ``backward`` then takes a tuple of their gradients (None for any without
-    one). ``forward(x, initial_state)`` starts from a given state instead of zeros; after
-    ``backward``, ``initial_state_grad`` holds its gradient. Inside a ``NeuralNetwork``
-    use the single-output form. ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one
+    one); in a graph model ``LSTM(..., return_state=True)(x)`` gives a list of symbolic
+    tensors. ``forward(x, initial_state)`` starts from a given state instead of zeros; after
+    ``backward``, ``initial_state_grad`` holds its gradient. ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one
     step on column vectors: x (input_size, B), h_prev (hidden_size, B) -> (hidden_size, B).
     """
 
@@ -63,9 +63,10 @@ class Recurrent(Layer):
                              f"features), got {shape_str(input_shape)}{hint}")
 
     def output_shape(self, input_shape):
-        if self.return_sequences:
-            return (input_shape[0], self.hidden_size)
-        return (self.hidden_size,)
+        out = (input_shape[0], self.hidden_size) if self.return_sequences else (self.hidden_size,)
+        if self.return_state:  # several outputs: the output, then each final state
+            return [out] + [(self.hidden_size,)] * len(self.cell.state_names)
+        return out
 
     def get_config(self):
         cell = self.cell.get_config()
@@ -79,9 +80,14 @@ class Recurrent(Layer):
         """Output for x (N, T, F), from ``initial_state`` (None: zeros); see the class doc."""
         if initial_state is not None and _ndim(x) == 2:
             return self._column_step(x, initial_state, training)
-        return self.call(self.accept(x), training, initial_state=initial_state)
+        y, self._backprop = self.apply(self.accept(x), training, initial_state=initial_state)
+        self._columns = False
+        return y
 
     def call(self, x, training=False, initial_state=None):
+        return self.apply(x, training, initial_state)[0]
+
+    def apply(self, x, training=False, initial_state=None):
         xp, cell = self.backend.xp, self.cell
         n, steps, features = x.shape
         if steps == 0:
@@ -90,10 +96,21 @@ class Recurrent(Layer):
         x = xp.reshape(x, (n * steps, features))
         xw = cell.project(x)  # every step's input projection at once
         hs, final, cache = cell.scan(xp.reshape(xw, (n, steps, -1)), states)
-        self._cache = (x, states[0], hs, cache)
-        self._columns = False
         y = hs if self.return_sequences else final[0]
-        return (y,) + tuple(final) if self.return_state else y
+
+        def backprop(dy, need_dx=True):
+            dhs, dstates = self._split(dy)
+            dxw, dhw, dstates0 = cell.scan_back(cache, dhs, cell.fill(dstates, n))
+            rows = n * steps
+            dxw, dhw = xp.reshape(dxw, (rows, -1)), xp.reshape(dhw, (rows, -1))
+            h_prev = xp.reshape(previous(xp, states[0], hs), (rows, self.hidden_size))
+            cell.add_grads(x, h_prev, dxw, dhw)
+            self.initial_state_grad = cell.pack(dstates0)
+            if not need_dx:  # the first layer of a model: skip the input gradient's product
+                return None
+            return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
+
+        return ((y,) + tuple(final) if self.return_state else y), backprop
 
     def _column_step(self, x, h_prev, training):
         be = self.backend or get_backend()
@@ -110,25 +127,26 @@ class Recurrent(Layer):
 
     # -- backward ---------------------------------------------------------------------------------
     def backward(self, dy):
-        """dx for the gradient ``dy`` of the output (a tuple when ``return_state``)."""
-        if not self.built or getattr(self, "_cache", None) is None:
+        """dx for the gradient ``dy`` of the latest forward's output (a tuple when
+        ``return_state``); ``initial_state_grad`` then holds the initial state's gradient."""
+        if not self.built or self._backprop is None:
             raise NotBuiltError(f"{self.describe()}: backward called before forward")
-        be = self.backend
+        be, where = self.backend, f"{self.describe()}: dy"
+        self.zero_grad()
         if self._columns:  # the tutorial's column form: dy is dh (hidden_size, B)
-            dh = convert(be, dy, self.dtype, f"{self.describe()}: dy").T
-            dx = self._through_time(None, (dh,) + (None,) * (len(self.cell.state_names) - 1))
+            dh = convert(be, dy, self.dtype, where).T
+            if self.return_state:
+                dy = (None, dh) + (None,) * (len(self.cell.state_names) - 1)
+            else:
+                dy = be.xp.expand_dims(dh, axis=1) if self.return_sequences else dh
+            dx = self._backprop(dy)
             return dx[:, 0, :].T
         if self.return_state:
-            where = f"{self.describe()}: dy"
-            return self.backprop(tuple(None if d is None else convert(be, d, self.dtype, where) for d in dy))
-        return self.backprop(convert(be, dy, self.dtype, f"{self.describe()}: dy"))
-
-    def backprop(self, dy):
-        return self._through_time(*self._split(dy))
-
-    def backprop_parameters(self, dy):
-        """The weights' gradients only, skipping dx (a model's first trainable layer)."""
-        self._through_time(*self._split(dy), need_dx=False)
+            if not isinstance(dy, (tuple, list)):
+                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of "
+                                 f"{1 + len(self.cell.state_names)} gradients (output and each state; None for none)")
+            return self._backprop(tuple(None if d is None else convert(be, d, self.dtype, where) for d in dy))
+        return self._backprop(convert(be, dy, self.dtype, where))
 
     def _split(self, dy):
         """(gradient of the output sequence or None, gradients of the final states)."""
@@ -144,20 +162,6 @@ class Recurrent(Layer):
             dstates[0] = dy if dstates[0] is None else dstates[0] + dy
             dy = None
         return dy, tuple(dstates)
-
-    def _through_time(self, dy, dstates, need_dx=True):
-        xp, cell = self.backend.xp, self.cell
-        x, h0, hs, cache = self._cache
-        n, steps = hs.shape[0], hs.shape[1]
-        dxw, dhw, dstates0 = cell.scan_back(cache, dy, cell.fill(dstates, n))
-        rows = n * steps
-        dxw, dhw = xp.reshape(dxw, (rows, -1)), xp.reshape(dhw, (rows, -1))
-        h_prev = xp.reshape(previous(xp, h0, hs), (rows, self.hidden_size))
-        cell.add_grads(x, h_prev, dxw, dhw)
-        self.initial_state_grad = cell.pack(dstates0)
-        if need_dx:
-            return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
-        return None
 
 
 def _ndim(x):

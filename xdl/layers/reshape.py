@@ -13,14 +13,13 @@ class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1 * d2 * ...), e.g. between Conv2D and Dense."""
 
     def output_shape(self, input_shape):
+        if None in input_shape:
+            raise ShapeError(f"{self.describe()}: needs every size of the input, got {shape_str(input_shape)}")
         return (math.prod(input_shape),)
 
-    def call(self, x, training=False):
-        self.x_shape = tuple(x.shape)
-        return self.backend.xp.reshape(x, (x.shape[0], -1))
-
-    def backprop(self, dy):
-        return self.backend.xp.reshape(dy, self.x_shape)
+    def apply(self, x, training=False):
+        xp, shape = self.backend.xp, tuple(x.shape)
+        return xp.reshape(x, (x.shape[0], -1)), lambda dy, need_dx=True: xp.reshape(dy, shape)
 
 
 @register_layer
@@ -37,6 +36,8 @@ class Reshape(Layer):
         self.target_shape = target
 
     def output_shape(self, input_shape):
+        if None in input_shape:
+            raise ShapeError(f"{self.describe()}: needs every size of the input, got {shape_str(input_shape)}")
         size, known = math.prod(input_shape), math.prod(d for d in self.target_shape if d != -1)
         if (size % known if -1 in self.target_shape else size != known):
             raise ShapeError(f"{self.describe()}: cannot reshape {shape_str(input_shape)} to "
@@ -50,12 +51,10 @@ class Reshape(Layer):
         self.check_input_shape(input_shape)
         super().build(input_shape)
 
-    def call(self, x, training=False):
-        self.x_shape = tuple(x.shape)
-        return self.backend.xp.reshape(x, (x.shape[0],) + self.output_shape(x.shape[1:]))
-
-    def backprop(self, dy):
-        return self.backend.xp.reshape(dy, self.x_shape)
+    def apply(self, x, training=False):
+        xp, shape = self.backend.xp, tuple(x.shape)
+        y = xp.reshape(x, (x.shape[0],) + self.output_shape(x.shape[1:]))
+        return y, lambda dy, need_dx=True: xp.reshape(dy, shape)
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}

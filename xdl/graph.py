@@ -1,0 +1,262 @@
+"""A model's graph as a program: nodes in topological order, run forward, then backward.
+
+Built once from the symbolic inputs and outputs (see symbolic.py). Every tensor gets a slot
+in a list, so running the graph is a loop over ``(layer, input slots, output slots)`` with
+no lookups by name. The backward walks the nodes in reverse and adds gradients where a
+tensor fans out; it runs only the nodes that lead to a trainable parameter or to an input
+whose gradient is asked for, and tells each node whether its inputs need a gradient at all
+(the first Dense of a model then skips its ``dx`` product).
+"""
+
+from __future__ import annotations
+
+from . import parameter
+from .errors import BackendError, ShapeError, XdlError, shape_str
+from .symbolic import SymbolicTensor
+
+MAX_NODES = 100_000
+
+
+class Step:
+    """One node as the program runs it: its layer and the slots it reads and writes. ``arg``
+    and ``out`` are the one input and output slot of a plain node (None for merges and for
+    layers with several outputs), so the common case is one index each way."""
+
+    __slots__ = ("layer", "ins", "outs", "listed", "several", "arg", "out")
+
+    def __init__(self, layer, ins, outs, listed, several):
+        self.layer, self.ins, self.outs, self.listed, self.several = layer, ins, outs, listed, several
+        plain = not listed and not several
+        self.arg, self.out = (ins[0], outs[0]) if plain else (None, None)
+
+
+class Graph:
+    """The nodes between ``inputs`` and ``outputs`` (lists of symbolic tensors); ``owner``
+    names the model in errors."""
+
+    def __init__(self, inputs, outputs, owner):
+        self.owner = owner
+        self.inputs, self.outputs = _tensors(owner, inputs, "inputs"), _tensors(owner, outputs, "outputs")
+        for t in self.inputs:
+            if t.node.layer is not None:
+                raise XdlError(f"{owner}: inputs must come from xdl.Input(...); {t.name!r} is the output of "
+                               f"{t.node.layer.describe()}")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise XdlError(f"{owner}: an input is listed twice in inputs")
+        names = [t.name for t in self.inputs]
+        if len(set(names)) != len(names):
+            raise XdlError(f"{owner}: inputs share names {names}; give each Input(name=...) its own")
+        self.output_names = _distinct([t.name for t in self.outputs])
+        self.nodes = _topological(owner, self.outputs, {id(t) for t in self.inputs})
+        slot = {id(t): k for k, t in enumerate(self.inputs)}
+        for node in self.nodes:
+            for t in node.outputs:
+                slot[id(t)] = len(slot)
+        self.size = len(slot)
+        used = {id(t) for node in self.nodes for t in node.inputs} | {id(t) for t in self.outputs}
+        unused = [t.name for t in self.inputs if id(t) not in used]
+        if unused:
+            raise XdlError(f"{owner}: input(s) {unused} are not used by any output; remove them from inputs "
+                           "or connect them")
+        self.steps = [Step(n.layer, [slot[id(t)] for t in n.inputs], [slot[id(t)] for t in n.outputs], n.listed,
+                           n.several) for n in self.nodes]
+        self.output_slots = [slot[id(t)] for t in self.outputs]
+        self.layers = _unique_layers(owner, self.nodes)
+        backends = {layer.backend for layer in self.layers if layer.backend is not None}
+        if len(backends) > 1:
+            raise BackendError(f"{owner}: layers live on different backends: {sorted(b.name for b in backends)}")
+        self.backend = backends.pop() if backends else None
+        self._plans, self._generation = {}, None
+        self._shapes = {}  # propagate's results
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self, xs, training):
+        """Outputs for input arrays ``xs``, and ``backprop(douts, need_input_grads)``."""
+        values = [None] * self.size
+        values[:len(xs)] = xs
+        tapes = []
+        keep = tapes.append
+        for step in self.steps:
+            arg = step.arg
+            if arg is not None:  # one input, one output
+                values[step.out], back = step.layer.apply(values[arg], training)
+            else:
+                y, back = step.layer.apply([values[i] for i in step.ins] if step.listed else values[step.ins[0]],
+                                           training)
+                _store(values, step, y)
+            keep(back)
+        outputs = [values[s] for s in self.output_slots]
+        return outputs, lambda douts, need_input_grads=False: self._backprop(tapes, douts, need_input_grads)
+
+    def infer(self, xs):
+        """Outputs for input arrays ``xs`` in inference mode: nothing kept for a backward."""
+        values = [None] * self.size
+        values[:len(xs)] = xs
+        for step in self.steps:
+            arg = step.arg
+            if arg is not None:
+                values[step.out] = step.layer.call(values[arg], False)
+            else:
+                _store(values, step, step.layer.call([values[i] for i in step.ins] if step.listed
+                                                     else values[step.ins[0]], False))
+        return [values[s] for s in self.output_slots]
+
+    def _backprop(self, tapes, douts, need_input_grads):
+        grads = [None] * self.size
+        for s, d in zip(self.output_slots, douts):
+            if d is not None:
+                grads[s] = d if grads[s] is None else grads[s] + d
+        for k, step, need_dx, keep in self._plan(need_input_grads):
+            if step.out is not None:  # one input, one output
+                dy = grads[step.out]
+                if dy is None:
+                    continue
+                grads[step.out] = None  # read for the last time: free it
+                dx = tapes[k](dy, need_dx)
+                if keep:  # fan-out: every use adds
+                    g = grads[step.arg]
+                    grads[step.arg] = dx if g is None else g + dx
+                continue
+            dy = tuple(grads[s] for s in step.outs) if step.several else grads[step.outs[0]]
+            if dy is None or (step.several and all(d is None for d in dy)):
+                continue
+            for s in step.outs:
+                grads[s] = None
+            dx = tapes[k](dy, need_dx)
+            if need_dx:
+                for s, d in (zip(step.ins, dx) if step.listed else ((step.ins[0], dx),)):
+                    if d is not None and keep[s]:
+                        grads[s] = d if grads[s] is None else grads[s] + d
+        return grads[:len(self.inputs)] if need_input_grads else None
+
+    def _plan(self, need_input_grads):
+        """The nodes to backpropagate, last first: ``(index, step, need_dx, keep)``, where
+        ``keep`` says which input gradients are stored (a bool for a plain node, else a list
+        per slot). A node runs when it has trainable parameters or its inputs need a
+        gradient. Cached until some parameter's ``trainable`` changes."""
+        if self._generation != parameter.GENERATION:
+            self._plans, self._generation = {}, parameter.GENERATION
+        plan = self._plans.get(need_input_grads)
+        if plan is None:
+            needs = [need_input_grads] * len(self.inputs) + [False] * (self.size - len(self.inputs))
+            order = []
+            for k, step in enumerate(self.steps):
+                need_dx = any(needs[s] for s in step.ins)
+                if need_dx or any(p.trainable for p in step.layer.parameters()):
+                    order.append((k, step, need_dx))
+                    for s in step.outs:
+                        needs[s] = True
+            plan = self._plans[need_input_grads] = [
+                (k, step, need_dx, needs[step.arg] if step.out is not None else needs) for k, step, need_dx in order[::-1]]
+        return plan
+
+    # -- shapes ----------------------------------------------------------------------------------
+    def propagate(self, input_shapes, check_declared=True):
+        """Per-sample output shapes for per-sample ``input_shapes``, checking every layer.
+        Remembered per input shapes: the layers are fixed once built, and a model nested in
+        a model would otherwise be checked again at every level, twice (check, then shape)."""
+        key = (tuple(tuple(s) for s in input_shapes), check_declared)
+        found = self._shapes.get(key)
+        if found is None:
+            if len(self._shapes) > 256:  # e.g. sequences of ever new lengths: keep it bounded
+                self._shapes.clear()
+            found = self._shapes[key] = self._propagate(input_shapes, check_declared)
+        return list(found)
+
+    def _propagate(self, input_shapes, check_declared):
+        shapes = [None] * self.size
+        for k, (t, shape) in enumerate(zip(self.inputs, input_shapes)):
+            if check_declared and not _fits(t.shape, shape):
+                raise ShapeError(f"{self.owner}: input {t.name!r} expects shape {shape_str(t.shape)}, "
+                                 f"got {shape_str(shape)}")
+            shapes[k] = tuple(shape)
+        for step in self.steps:
+            shape = [shapes[s] for s in step.ins] if step.listed else shapes[step.ins[0]]
+            step.layer.check_input_shape(shape)
+            out = step.layer.output_shape(shape)
+            for s, o in zip(step.outs, out if step.several else [out]):
+                shapes[s] = tuple(o)
+        return [shapes[s] for s in self.output_slots]
+
+    def consumers(self, k):
+        """The layers that read input ``k``."""
+        return [step.layer for step in self.steps if k in step.ins]
+
+
+def _store(values, step, y):
+    if step.several:
+        for s, v in zip(step.outs, y):
+            values[s] = v
+    else:
+        values[step.outs[0]] = y
+
+
+def _distinct(names):
+    """``names`` with repeats made distinct: a layer used for two outputs gives "tower", "tower_2"."""
+    out, seen = [], set()
+    for name in names:
+        candidate, k = name, 1
+        while candidate in seen:
+            k += 1
+            candidate = f"{name}_{k}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def _fits(declared, shape):
+    return len(declared) == len(shape) and all(d is None or d == s for d, s in zip(declared, shape))
+
+
+def _tensors(owner, value, what):
+    tensors = list(value) if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, dict):
+        tensors = list(value.values())
+    if not tensors:
+        raise XdlError(f"{owner}: {what} is empty")
+    for t in tensors:
+        if not isinstance(t, SymbolicTensor):
+            raise XdlError(f"{owner}: {what} must be symbolic tensors from xdl.Input(...) and layer calls, "
+                           f"got {type(t).__name__}")
+    return tensors
+
+
+def _topological(owner, outputs, given):
+    """Every node the outputs depend on, each after the nodes it reads (depth-first)."""
+    order, state = [], {}  # id(node) -> "open" while its inputs are visited, "done" after
+    for out in outputs:
+        stack = [(out.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node.layer is None:  # an Input
+                if id(node.outputs[0]) not in given:
+                    raise XdlError(f"{owner}: the outputs depend on input {node.outputs[0].name!r}, which is not "
+                                   "among the Model's inputs; add it to inputs=[...]")
+                continue
+            if expanded:
+                state[id(node)] = "done"
+                order.append(node)
+                if len(order) > MAX_NODES:
+                    raise XdlError(f"{owner}: more than {MAX_NODES} nodes")
+                continue
+            if id(node) in state:
+                continue
+            state[id(node)] = "open"
+            stack.append((node, True))
+            stack.extend((t.node, False) for t in reversed(node.inputs) if id(t.node) not in state)
+    return order
+
+
+def _unique_layers(owner, nodes):
+    """Each layer once, in the order of its first use; names must be unique."""
+    layers, names = [], {}
+    for node in nodes:
+        layer = node.layer
+        other = names.get(layer.name)
+        if other is None:
+            names[layer.name] = layer
+            layers.append(layer)
+        elif other is not layer:
+            raise XdlError(f"{owner}: two layers are named {layer.name!r} ({other.describe()} and "
+                           f"{layer.describe()}); layer names must be unique within a model")
+    return layers
