@@ -69,7 +69,15 @@ def create(device=None) -> Backend:
     if isinstance(device, str):  # "cuda", "cuda:1" or "1"
         device = int(device.rpartition(":")[2]) if device[-1].isdigit() else 0
     device = cupy.cuda.Device(device or 0)
-    _ = device.compute_capability  # fails here, not later, on a bad ordinal
+    try:
+        _ = device.compute_capability  # fails here, not later, on a bad ordinal
+    except Exception as e:
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception:  # no driver at all
+            count = 0
+        available = ", ".join(f"cuda:{i}" for i in range(count)) or "none"
+        raise RuntimeError(f"no CUDA device {device.id} ({type(e).__name__}: {e}); available: {available}") from None
     return CupyBackend("cupy", xp, device, sys.modules[__name__])
 
 

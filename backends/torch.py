@@ -62,14 +62,42 @@ def create(device=None) -> Backend:
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise RuntimeError(f"{e}; available here: {', '.join(available_devices())}") from None
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise RuntimeError("MPS (Apple GPU) is not available here (torch.backends.mps.is_available() is False); "
+                           f"available: {', '.join(available_devices())}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("torch has no CUDA device here")
+            raise RuntimeError(f"torch has no CUDA device here; available: {', '.join(available_devices())}")
         device = torch.device("cuda", device.index or 0)
-    else:
+    elif device.type == "meta":
+        raise RuntimeError("the meta device holds no data; available: " + ", ".join(available_devices()))
+    try:  # fail here, naming the device, not inside fit with torch's own message
+        torch.zeros(1, device=device)
+    except Exception as e:
+        detail = (str(e).strip().splitlines() or [""])[0].partition(". ")[0]
+        raise RuntimeError(f"torch cannot allocate on {str(device)!r} here ({type(e).__name__}: {detail}); "
+                           f"available: {', '.join(available_devices())}") from None
+    if device.type == "cpu":
         keep_freed_memory()
     return TorchBackend("torch", xp, device, sys.modules[__name__])
+
+
+def available_devices() -> list:
+    """The torch devices that can hold tensors here: "cpu", then "cuda:N" and "mps" where present."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
 
 
 def is_array(x) -> bool:

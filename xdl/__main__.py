@@ -18,7 +18,11 @@ def info() -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3])
-    be = xdl.get_backend()
+    try:
+        be = xdl.get_backend()
+    except (xdl.BackendError, ValueError) as e:  # a bad XDL_BACKEND: the report above still stands
+        print(f"active: none: {e}")
+        return 1
     print(f"active: {be.name} on {be.device} (XDL_BACKEND selects it), floatx {xdl.floatx()}")
     return 0
 

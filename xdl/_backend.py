@@ -6,6 +6,7 @@ Everything in xdl gets its namespace from the ``Backend`` returned here (``be.xp
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import warnings
 
@@ -29,6 +30,8 @@ def _create(name, device, fallback):
     if isinstance(name, backends.Backend):
         return name
     name = str(name).strip().lower()
+    if name != "auto" and name not in backends.names():
+        raise ValueError(_unknown(name))
     if name == "auto":
         usable = [s for s in map(backends.probe, backends.names()) if s.usable]
         name = max(usable, key=lambda s: s.priority).name
@@ -56,6 +59,27 @@ def _create(name, device, fallback):
     return _cache[key]
 
 
+# Names people try that are devices or libraries, not backends: what to pass instead.
+_SUGGEST = {
+    "cuda": "for a CUDA GPU use \"cupy\", or \"torch\" with device=\"cuda\"",
+    "gpu": "for a CUDA GPU use \"cupy\", or \"torch\" with device=\"cuda\"; \"auto\" picks the fastest usable",
+    "mps": "for an Apple GPU use \"torch\" with device=\"mps\"",
+    "cpu": "on the CPU use \"numpy\", or \"torch\" with device=\"cpu\"",
+    "pytorch": "PyTorch is \"torch\"",
+}
+
+
+def _unknown(name) -> str:
+    """The message for a name that is no backend: the valid names, and what was probably meant."""
+    valid = ", ".join((*backends.names(), "auto"))
+    message = f"unknown backend {name!r}; valid names: {valid}"
+    hint = _SUGGEST.get(name.partition(":")[0])
+    if hint is None:
+        close = difflib.get_close_matches(name, (*backends.names(), "auto"), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else None
+    return f"{message} ({hint})" if hint else message
+
+
 def set_backend(name="numpy", device=None, *, fallback=None):
     """Make ``name`` the active backend and return it.
 
@@ -78,7 +102,11 @@ def get_backend():
     Until ``set_backend`` is called it comes from XDL_BACKEND (default "numpy").
     """
     if _active is None:
-        set_backend(os.environ.get("XDL_BACKEND") or "numpy")
+        chosen = os.environ.get("XDL_BACKEND") or "numpy"
+        try:
+            set_backend(chosen)
+        except (BackendError, ValueError) as e:  # name the variable: the script never said "gpu"
+            raise type(e)(f"XDL_BACKEND={chosen!r} (environment variable): {e}").with_traceback(None) from None
     return _active
 
 
