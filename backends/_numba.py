@@ -6,7 +6,7 @@ and a scatter), ReLU (a comparison, a cast and a product) and col2im (zeros, the
 per kernel offset). They are fast paths only: without numba (``pip install "xdl[fast]"``),
 or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast_paths.py
 checks each kernel against it. Kernels take C-contiguous arrays and run on one thread;
-numba compiles one version per dtype on first use and caches it on disk.
+numba compiles one version per dtype on first use and caches it on disk (see ``_jit``).
 """
 
 from __future__ import annotations
@@ -59,10 +59,48 @@ def _compiled():
         # cached kernel re-imports its module by name: a cache written while this package was the
         # top-level ``backends`` (now ``xdl.backends``) fails, "No module named 'backends'", until
         # this file changes.
-        jit = numba.njit(cache=True, nogil=True, boundscheck=False)
-        _state["kernels"] = {"max_pool": jit(_max_pool), "max_pool_backward": jit(_max_pool_backward),
-                             "relu": jit(_relu), "col2im": jit(_col2im)}
+        kernels = {"max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
+                   "col2im": _col2im}
+        _state["kernels"] = {name: _jit(numba, fn) for name, fn in kernels.items()}
     return _state["kernels"]
+
+
+def _jit(numba, fn):
+    """``fn`` compiled on first use and cached on disk, so that later processes load it instead
+    of compiling (~1 s for all four kernels). numba caches next to this file (__pycache__), else
+    in the user's cache folder (~/.cache/numba), or in NUMBA_CACHE_DIR when that is set; where
+    none of them is writable (a read-only install, no home), in a folder of the temporary
+    directory, and failing that not at all: every process then compiles, silently."""
+    options = {"nogil": True, "boundscheck": False}
+    try:
+        return numba.njit(cache=True, **options)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        pass
+    from numba.core import config
+
+    if not config.CACHE_DIR:
+        import tempfile
+
+        folder = os.path.join(tempfile.gettempdir(), f"xdl-numba-cache-{_user()}")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError:
+            pass
+        else:
+            config.CACHE_DIR = folder  # numba's user-provided locator reads it for each function
+            try:
+                return numba.njit(cache=True, **options)(fn)
+            except RuntimeError:
+                pass
+    return numba.njit(cache=False, **options)(fn)
+
+
+def _user():
+    try:
+        return str(os.getuid())
+    except AttributeError:  # Windows
+        return os.environ.get("USERNAME", "user")
 
 
 def index_dtype(window):

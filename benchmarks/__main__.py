@@ -98,6 +98,9 @@ def main(argv=None, out=print):
     out(f"{info['date']} | {info['machine']} | load {info['load']} | backend {args.backend} | "
         f"{info['clock']}-clock")
     out(info["threads"])
+    busy = harness.unreliable([], harness.load_average())
+    if busy:
+        out(f"note: the machine is busy ({busy[0]}): rows measured under load are marked {harness.MARK}")
     out("versions: " + ", ".join(f"{k} {v or 'missing'}" for k, v in info["versions"].items()))
     if info["versions"]["torch"] is None:
         out("note: PyTorch is not installed; its column shows as unavailable")

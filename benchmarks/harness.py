@@ -16,6 +16,10 @@ import tracemalloc
 from dataclasses import dataclass, field
 
 PAUSE_S = 0.3  # OpenBLAS threads spin after NumPy work and slow the next library otherwise
+#: a row whose slowest repetition took this many times its fastest measured nothing steady
+SPREAD_LIMIT = 1.5
+#: marks a row that ``unreliable`` flags, in the table and in summaries
+MARK = "!"
 #: wall-clock by default; ``time.process_time`` (CPU seconds of this process) shrugs off other
 #: processes on a shared machine, but counts spinning threads too: use it with one thread
 clock = time.perf_counter
@@ -96,6 +100,28 @@ def throughput(workload, timing):
     return statistics.median(rates), rates[0], rates[-1]
 
 
+def load_average():
+    """The 1-minute load average, or None where the system does not tell."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+
+
+def unreliable(seconds, load, cores=None):
+    """Why a row's figures mean little, as short reasons ([] when they look sound): its
+    repetitions spread beyond ``SPREAD_LIMIT`` (max/min), or other processes kept the
+    machine busy: a load average, less this benchmark's own running thread, above half
+    the cores."""
+    cores = cores or os.cpu_count() or 1
+    reasons = []
+    if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > SPREAD_LIMIT:
+        reasons.append(f"spread {max(seconds) / min(seconds):.1f}x")
+    if load is not None and load - 1 > cores / 2:
+        reasons.append(f"load {load:.1f} on {cores} cores")
+    return reasons
+
+
 def threads_line():
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")
     return "threads: " + ", ".join(f"{n}={os.environ.get(n, '-')}" for n in names)
@@ -111,15 +137,24 @@ def report(rows, out=print):
               f"{'vs torch':>8} {'peak MB':>7}")
     out(header)
     out("-" * len(header))
+    flagged = []
     for r in rows:
         if r.get("median") is None:
             out(f"{r['workload']:38} {r['candidate']:9} ({r['note']})")
             continue
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") else "-"
         peak = f"{r['peak_bytes'] / 2**20:.1f}" if r.get("peak_bytes") is not None else "-"
+        mark = f" {MARK} " + ", ".join(r["unreliable"]) if r.get("unreliable") else ""
         out(f"{r['workload']:38} {r['candidate']:9} {r['median']:10,.0f} {r['min']:10,.0f} "
-            f"{r['max']:10,.0f} {r['unit']:9} {ratio:>8} {peak:>7}")
+            f"{r['max']:10,.0f} {r['unit']:9} {ratio:>8} {peak:>7}{mark}")
+        flagged += [r] if mark else []
     out(MEMORY_NOTE)
+    if flagged:
+        out(f"{MARK} unreliable: {len(flagged)} of {sum(r.get('median') is not None for r in rows)} rows: their "
+            f"repetitions differ by more than {SPREAD_LIMIT}x (max/min seconds), or other")
+        out("  processes loaded the machine (1-minute load average, less this run, above half the cores):")
+        out("  those figures, and the ratios and shares drawn from them, measure the neighbours, not the code;")
+        out("  rerun on a quiet machine, or with OPENBLAS_NUM_THREADS=1 and --cpu-time.")
 
 
 def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
@@ -127,6 +162,7 @@ def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
     rows = []
     for w in workloads:
         timings = measure(w, reps=reps, warmup=warmup, target_s=target_s)
+        load = load_average()  # over the minute the workload ran in, roughly
         torch_rate = throughput(w, timings["torch"])[0] if "torch" in timings else None
         for label in w.candidates:
             if label not in timings:
@@ -137,7 +173,8 @@ def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
             peak = peak_host_memory(w.candidates[label]) if memory and label in w.traced else None
             rows.append({"workload": w.name, "candidate": label, "unit": w.unit, "median": median,
                          "min": lo, "max": hi, "ratio": median / torch_rate if torch_rate else None,
-                         "peak_bytes": peak, "seconds": timings[label].seconds})
+                         "peak_bytes": peak, "seconds": timings[label].seconds, "load": load,
+                         "unreliable": unreliable(timings[label].seconds, load)})
     return rows
 
 

@@ -49,11 +49,10 @@ def modern_model(xdl, args):
 
 
 def main(argv=None):
-    p = parser(__doc__, epochs=None)
-    p.add_argument("--recipe", choices=["modern", "tutorial"], default="modern")
-    p.add_argument("--batch-size", type=int, default=32)
+    p = parser(__doc__, epochs=None, epochs_help="passes over the training data (default: 100 for modern, "
+                                                 "stopped early; 200 for tutorial)")
+    p.add_argument("--recipe", choices=["modern", "tutorial"], default="modern", help="which model and training")
     p.add_argument("--learning-rate", type=float, default=None, help="default: 1e-3 (modern), 0.01 (tutorial)")
-    p.add_argument("--verbose", type=int, default=0, help="0 silent, 1 progress bar, 2 one line per epoch")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: mpiexec -n 2 python examples/digits.py --distributed")
     args = p.parse_args(argv)
@@ -69,6 +68,9 @@ def main(argv=None):
         options = {"validation_split": 0.1, "callbacks": [stop]}
 
     strategy = xdl.DataParallel() if args.distributed else False  # batch_size is then the global batch
+    if not strategy or strategy.is_chief:
+        print(f"{args.recipe} recipe: training on {len(X_train):,} digits, at most {epochs} epochs"
+              + (" (early stopping)" if options else ""), flush=True)
     start = time.perf_counter()
     history = model.fit(X_train, targets, epochs=epochs, batch_size=args.batch_size, verbose=args.verbose,
                         seed=args.seed, distributed=strategy, **options)

@@ -31,17 +31,17 @@ def build(xdl):
 
 def main(argv=None):
     p = parser(__doc__, epochs=12)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate")
     args = p.parse_args(argv)
     xdl = setup(args)
     X_train, X_test, y_train, y_test = load()
 
     model = build(xdl)
     model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(learning_rate=args.learning_rate))
+    print(f"training on {len(X_train):,} images for {args.epochs} epochs", flush=True)
     start = time.perf_counter()
     history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                        verbose=0)
+                        verbose=args.verbose)
     seconds = time.perf_counter() - start
 
     predictions = xdl.to_numpy(model.predict(X_test))

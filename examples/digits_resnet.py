@@ -43,12 +43,10 @@ def build(xdl, width=32, blocks=2, dropout=0.25):
 
 def main(argv=None):
     p = parser(__doc__, epochs=12)
-    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's initial rate, decayed to 0")
     p.add_argument("--width", type=int, default=32, help="channels of every convolution")
     p.add_argument("--blocks", type=int, default=2, help="residual blocks (a 2x2 max pool after the first)")
     p.add_argument("--dropout", type=float, default=0.25, help="before the last Dense; 0 for none")
-    p.add_argument("--verbose", type=int, default=0, help="0 silent, 1 progress bar, 2 one line per epoch")
     p.add_argument("--summary", action="store_true", help="print the model's summary first")
     args = p.parse_args(argv)
     xdl = setup(args)

@@ -22,7 +22,7 @@ def main(argv=None):
     model.compile(loss=xdl.MSE(), optimizer=xdl.SGD(learning_rate=0.01))
 
     start = time.perf_counter()
-    history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=32, verbose=0)
+    history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
     seconds = time.perf_counter() - start
 
     X_test = np.array([[1.0, 2.0]])

@@ -7,6 +7,10 @@ held-out 10% as it goes, keeps the best weights (early stopping) and then sample
 
     python examples/text_generation.py                       # about 5 minutes on 2 CPU cores
     python examples/text_generation.py --text book.txt --temperature 0.7 --minutes 10
+
+Training stops at whichever comes first: --minutes, --steps, or --patience evaluations
+(every --eval-every steps) without a better held-out figure. Progress is printed after the
+first step, then every --report-seconds, and at each evaluation.
 """
 
 from __future__ import annotations
@@ -100,26 +104,35 @@ def train(xdl, model, train_codes, val, args):
     held-out figure (on ``val``) stops improving; returns the history and leaves the best
     weights in place."""
     be, rng = xdl.get_backend(), np.random.default_rng(args.seed)
-    model.accept_inputs(train_codes[None, : args.seq])  # build before copying weights
+    model.build((args.seq,))  # per-sample input shape: create the weights before copying them
     offsets = np.arange(args.seq + 1)
     history = {"step": [], "train_bits": [], "heldout_bits": [], "seconds": []}
     best, best_weights, waited, total = math.inf, None, 0, 0.0
-    start = time.perf_counter()
-    steps = min(args.steps, args.epochs * len(train_codes) // (args.batch * args.seq))
+    start = note = time.perf_counter()
+    steps = args.steps
     for step in range(1, steps + 1):
         rows = rng.integers(0, len(train_codes) - args.seq - 1, size=args.batch)[:, None] + offsets
         chunk = train_codes[rows]
         loss, _ = model.train_step(be.asarray(chunk[:, :-1]), be.asarray(chunk[:, 1:]))
         total = total + loss  # stays on the device until the next report
-        elapsed = time.perf_counter() - start
+        now = time.perf_counter()
+        elapsed = now - start
+        since = step - (history["step"] or [0])[-1]  # steps summed in total
         if step % args.eval_every and step != steps and elapsed < 60 * args.minutes:
+            if args.verbose and (step == 1 or now - note >= args.report_seconds):
+                note = now  # a progress line between evaluations: reads the loss, nothing more
+                print(f"step {step:5d}  {elapsed:6.1f}s  train {float(be.to_numpy(total)) / since / math.log(2):.3f} "
+                      f"bits/char  ({1000 * elapsed / step:.0f} ms/step; held-out at step "
+                      f"{(step // args.eval_every + 1) * args.eval_every})", flush=True)
             continue
-        train_bits = float(be.to_numpy(total)) / (step - (history["step"] or [0])[-1]) / math.log(2)
+        note = now
+        train_bits = float(be.to_numpy(total)) / since / math.log(2)
         total, score = 0.0, heldout_bits(model, val, 4 * args.batch)
         for key, value in zip(history, (step, train_bits, score, elapsed)):
             history[key].append(value)
-        print(f"step {step:5d}  {elapsed:6.1f}s  train {train_bits:.3f} bits/char  "
-              f"held-out (first {len(val[0]) * args.seq:,} chars) {score:.3f}", flush=True)
+        if args.verbose:
+            print(f"step {step:5d}  {elapsed:6.1f}s  train {train_bits:.3f} bits/char  "
+                  f"held-out (first {len(val[0]) * args.seq:,} chars) {score:.3f}", flush=True)
         if score < best:
             best, waited = score, 0
             best_weights = [be.xp.asarray(p.value, copy=True) for p in model.parameters()]
@@ -150,25 +163,29 @@ def sample(xdl, model, prime, length, temperature, seed):
 
 
 def main(argv=None):
-    p = parser(__doc__, epochs=1000)  # passes over the training text; time and steps bound it first
+    # no --epochs: training draws random windows, bounded by --minutes, --steps and --patience
+    p = parser(__doc__, epochs=False, batch_size=None, verbose=1,
+               verbose_help="0: only the final figures; 1 or 2: progress and evaluation lines")
+    p.add_argument("--batch-size", "--batch", dest="batch", type=int, default=32, help="windows per training step")
     p.add_argument("--text", default=None, help="a UTF-8 text file (default: stdlib docstrings)")
     p.add_argument("--chars", type=int, default=2_000_000, help="use at most this many characters")
-    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
-    p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--seq", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=4e-3)
-    p.add_argument("--clipnorm", type=float, default=5.0)
+    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="the recurrent layer")
+    p.add_argument("--embed", type=int, default=64, help="embedding size")
+    p.add_argument("--hidden", type=int, default=256, help="the recurrent layer's units")
+    p.add_argument("--seq", type=int, default=64, help="characters per training window")
+    p.add_argument("--learning-rate", type=float, default=4e-3, help="Adam's learning rate")
+    p.add_argument("--clipnorm", type=float, default=5.0, help="gradients' global norm limit")
     p.add_argument("--minutes", type=float, default=4.5, help="training time budget")
     p.add_argument("--steps", type=int, default=100_000, help="training step budget")
-    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=250, help="steps between held-out evaluations")
+    p.add_argument("--report-seconds", type=float, default=15.0,
+                   help="seconds between progress lines (the first comes after step 1)")
     p.add_argument("--eval-chars", type=int, default=40_000,
                    help="held-out characters measured during training (all of them at the end)")
     p.add_argument("--patience", type=int, default=3, help="evaluations without improvement before stopping")
-    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (lower: safer)")
     p.add_argument("--sample", type=int, default=400, help="characters to sample")
-    p.add_argument("--prime", default="Return the ")
+    p.add_argument("--prime", default="Return the ", help="text the sample starts from")
     args = p.parse_args(argv)
     xdl = setup(args)
     train_codes, heldout = load_text(args)

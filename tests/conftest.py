@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 
 import pytest
 
@@ -49,6 +50,20 @@ def pytest_report_header(config):
         s = status(name)
         lines.append(f"  {name}: " + (f"usable on {s.device}" if s.usable else f"skipped ({s.reason})"))
     return ["xdl backends:"] + lines
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Why tests were skipped, one line per reason with its count (pytest's -rs would list
+    each test: a backend that cannot run here skips every test that takes ``be``)."""
+    reasons = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skip reasons")
+        for reason, count in reasons.most_common():
+            terminalreporter.line(f"{count:5d}  {reason}")
 
 
 @pytest.fixture

@@ -73,3 +73,51 @@ def test_entry_point_help_from_a_checkout():
     out = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True, check=False,
                          cwd=ROOT, timeout=60)
     assert out.returncode == 0 and "--backend" in out.stdout and "--json" in out.stdout
+
+
+def _fake_run(monkeypatch, seconds, load):
+    """harness.run over fake workloads whose repetitions take ``seconds[label]``, at ``load``."""
+    monkeypatch.setattr(harness, "measure", lambda w, **kw: {label: harness.Timing(label, list(seconds[label]))
+                                                             for label in w.candidates})
+    monkeypatch.setattr(harness, "load_average", lambda: load)
+    monkeypatch.setattr(harness.os, "cpu_count", lambda: 2)
+    work = harness.Workload("fake step", items=100, candidates={label: (lambda: None) for label in seconds})
+    rows, lines = harness.run([work], memory=False), []
+    harness.report(rows, lines.append)
+    return {r["candidate"]: r for r in rows}, lines
+
+
+def test_rows_with_a_wide_spread_are_marked_and_explained(fast_harness, monkeypatch):
+    rows, lines = _fake_run(monkeypatch, {"xdl": [1.0, 1.1, 1.05], "numpy": [1.0, 2.5, 1.2]}, load=0.5)
+    assert rows["xdl"]["unreliable"] == [] and rows["numpy"]["unreliable"] == ["spread 2.5x"]
+    table = {line.split()[2]: line for line in lines if line.startswith("fake step")}
+    assert harness.MARK not in table["xdl"] and table["numpy"].endswith(f"{harness.MARK} spread 2.5x")
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{harness.MARK} unreliable: 1 of 2 rows"))
+    note = " ".join(lines[start:])
+    assert "1.5x" in note and "load average" in note and "OPENBLAS_NUM_THREADS=1" in note
+
+
+def test_a_loaded_machine_marks_every_row(fast_harness, monkeypatch):
+    rows, lines = _fake_run(monkeypatch, {"xdl": [1.0, 1.0], "numpy": [1.0, 1.1]}, load=3.4)
+    assert all(r["unreliable"] == ["load 3.4 on 2 cores"] for r in rows.values())
+    assert any(line.startswith(f"{harness.MARK} unreliable: 2 of 2 rows") for line in lines)
+    _, quiet = _fake_run(monkeypatch, {"xdl": [1.0, 1.0]}, load=1.9)  # this run's own thread, and some
+    assert not any("unreliable" in line for line in quiet)
+
+
+def test_gemm_shares_above_100_percent_read_unreliable():
+    from benchmarks import mlp
+
+    def row(name, candidate, median, flags=()):
+        return {"workload": name, "candidate": candidate, "median": median, "unreliable": list(flags)}
+
+    train, gemms = f"mlp train 784-256-256-10 b{mlp.BATCH} ce", f"{mlp.GEMMS} b{mlp.BATCH}"
+    rows = [row(train, "xdl", 5.08 * mlp.BATCH), row(gemms, "xdl", 1.0, ["spread 3.0x"]),  # 508%
+            row(train, "numpy", 0.5 * mlp.BATCH), row(gemms, "numpy", 1.0),
+            row("probe train 10x32 b32 ce", "xdl", 593.0, ["load 4.0 on 2 cores"]),
+            row("probe train 10x32 b32 ce", "numpy", 1.0)]
+    lines = mlp.summaries(rows)
+    assert lines[0] == ("xdl: the mlp train step's share in its GEMMs is unreliable (it came out above 100%) "
+                        f"{harness.MARK} (unreliable rows)")
+    assert lines[1] == "numpy: 50% of the mlp train step is its GEMMs"
+    assert lines[-1].startswith("probe train 10x32: xdl runs at 593.00x") and lines[-1].endswith("(unreliable rows)")
