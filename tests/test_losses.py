@@ -75,7 +75,7 @@ CASES = {  # name: (loss, y_true, y_pred, reference value)
                         lambda t, p: -np.mean(np.log(np.take_along_axis(p, t[..., None], -1)))),
     "bce-logits": (xdl.BinaryCrossEntropy(from_logits=True), BINARY, REAL,
                    lambda t, z: -np.mean(t * np.log(_sigmoid(z)) + (1 - t) * np.log(1 - _sigmoid(z)))),
-    "bce-probs": (xdl.BinaryCrossEntropy(), BINARY, _sigmoid(REAL),
+    "bce-probs": (xdl.BinaryCrossEntropy(from_logits=False), BINARY, _sigmoid(REAL),
                   lambda t, p: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))),
     "mae": (xdl.MAE(), REAL, REAL + RNG.uniform(0.1, 1, REAL.shape) * RNG.choice([-1, 1], REAL.shape),
             lambda t, p: np.mean(np.abs(p - t))),
@@ -189,3 +189,83 @@ def test_metrics_use_their_arrays_backend_not_the_active_one(source, active):
             value = metric(y, out)
             assert src.owns(value), repr(metric)
             np.testing.assert_array_equal(host(value), want, err_msg=repr(metric))
+
+
+# -- Keras's names, one default, no double squashing, float labels ------------------------------
+
+def test_keras_names_take_probabilities_and_xdl_names_logits():
+    assert xdl.losses.get("sparse_categorical_crossentropy").from_logits is False
+    assert xdl.losses.get("categorical_crossentropy").from_logits is False
+    assert xdl.losses.get("binary_crossentropy").from_logits is False
+    assert xdl.SparseCategoricalCrossEntropy().from_logits is False
+    assert xdl.CategoricalCrossEntropy().from_logits is False
+    # one rule for xdl's own classes and names: logits
+    assert xdl.CrossEntropy().from_logits is True and xdl.BinaryCrossEntropy().from_logits is True
+    assert xdl.losses.get("cross_entropy").from_logits and xdl.losses.get("binary_cross_entropy").from_logits
+
+
+def _digits_like(seed=0, n=120, classes=4):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((classes, 6)) * 3
+    y = rng.integers(0, classes, n)
+    return (centers[y] + rng.standard_normal((n, 6))).astype(np.float32), y
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "cross_entropy",
+                                  xdl.CrossEntropy(from_logits=True), xdl.CrossEntropy(from_logits=False)],
+                         ids=["keras-name", "xdl-name", "from-logits", "probabilities"])
+def test_a_softmax_model_is_never_squashed_twice(be, loss):
+    """Every way of naming the loss trains a model ending in Softmax as the fused logits form."""
+    X, y = _digits_like()
+
+    def model():
+        xdl.seed(0)
+        m = xdl.Sequential([xdl.Dense(output_size=16), xdl.ReLU(), xdl.Dense(output_size=4), xdl.Softmax()])
+        m.compile(loss=loss, optimizer=xdl.Adam(0.01), metrics=["accuracy"])
+        return m
+
+    m = model()
+    history = m.fit(X, y, epochs=15, batch_size=16, verbose=0, seed=0)
+    xdl.seed(0)
+    reference = xdl.Sequential([xdl.Dense(output_size=16), xdl.ReLU(), xdl.Dense(output_size=4)])
+    reference.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(0.01), metrics=["accuracy"])
+    expected = reference.fit(X, y, epochs=15, batch_size=16, verbose=0, seed=0)
+    assert history["loss"] == pytest.approx(expected["loss"], rel=1e-4, abs=1e-6)
+    assert history["accuracy"][-1] > 0.9
+    probabilities = host(m.predict(X))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)  # predictions stay probabilities
+
+
+def test_a_sigmoid_model_is_scored_from_its_logits(be):
+    X, y = _digits_like(classes=2)
+    y = y[:, None].astype(np.float32)
+    for loss in ("binary_crossentropy", xdl.BinaryCrossEntropy(from_logits=True)):
+        xdl.seed(0)
+        m = xdl.Sequential([xdl.Dense(output_size=8), xdl.Tanh(), xdl.Dense(output_size=1), xdl.Sigmoid()])
+        m.compile(loss=loss, optimizer=xdl.Adam(0.02), metrics=["accuracy"])
+        history = m.fit(X, y, epochs=10, batch_size=16, verbose=0, seed=0)
+        assert history["accuracy"][-1] > 0.9, loss  # binary accuracy at 0.5: the outputs are probabilities
+        assert history["loss"][-1] < 0.3
+
+
+@pytest.mark.parametrize("labels,message", [(np.array([0.5, 1.0, 2.0, 3.0]), "whole numbers"),
+                                            (np.array([0.0, np.nan, 1.0, 2.0]), "whole numbers"),
+                                            (np.array([1.0, 2.0, 3.0, 4.0]), r"\[0, 3\]")])
+def test_float_labels_must_be_whole_class_indices(be, labels, message):
+    m = xdl.Sequential([xdl.Dense(output_size=4)])
+    m.compile(loss="cross_entropy", optimizer="sgd")
+    with pytest.raises(ValueError, match=message):
+        m.fit(np.ones((4, 3)), labels, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        xdl.CrossEntropy().forward(labels, np.ones((4, 4)))
+
+
+def test_whole_number_float_labels_stand_for_integers(be):
+    X, y = _digits_like()
+    results = []
+    for labels in (y, y.astype(np.float32)):
+        xdl.seed(0)
+        m = xdl.Sequential([xdl.Dense(output_size=4)])
+        m.compile(loss="cross_entropy", optimizer="sgd", metrics=["accuracy"])
+        results.append(m.fit(X, labels, epochs=2, verbose=0, seed=0).history)
+    assert results[0] == results[1]

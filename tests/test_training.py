@@ -47,7 +47,9 @@ def test_fit_reads_the_device_once_per_epoch_and_per_validation(be, monkeypatch)
     original = be.to_numpy
     monkeypatch.setattr(be, "to_numpy", lambda x, copy=False: reads.append(1) or original(x, copy))
     classifier().fit(X, Y, epochs=4, batch_size=8, verbose=0, validation_split=0.25)
-    assert len(reads) == 4 * 2  # per epoch: the training totals and the validation totals, nothing per batch
+    # once per fit call the labels' range (one read for the whole check); then per epoch the
+    # training totals and the validation totals, nothing per batch
+    assert len(reads) == 1 + 4 * 2
 
 
 def test_metrics_for_labels_one_hot_binary_and_top_k(be):

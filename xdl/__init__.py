@@ -8,10 +8,10 @@ from ._backend import (available_backends, floatx, get_backend, set_backend, set
 from . import callbacks, metrics, schedules
 from .callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN
 from .errors import BackendError, ModelFileError, NotBuiltError, ShapeError, XdlError
-from .layers import (BatchNorm, Dense, Dropout, Layer, LayerNorm, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
-                     register_layer)
+from .layers import (Activation, BatchNorm, Dense, Dropout, Layer, LayerNorm, LeakyReLU, ReLU, Sigmoid, Softmax,
+                     Tanh, register_layer)
 from .layers.conv import Conv2D
-from .layers.pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from .layers.pooling import AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, MaxPool2D, MaxPooling2D
 from .layers.reshape import Flatten, Reshape
 from .layers import GRU, LSTM, Embedding, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
@@ -26,6 +26,7 @@ from .random import seed
 from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .history import History
 from .weights import export_weights, import_weights
+from .io import ModelSaveError
 from . import distributed
 from .distributed import DataParallel
 from .metrics import Accuracy, TopKAccuracy
@@ -33,7 +34,7 @@ from .metrics import Accuracy, TopKAccuracy
 __all__ = [
     "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx",
     "to_numpy", "use_backend", "use_floatx", "seed",
-    "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
+    "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError", "ModelSaveError",
     "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "BatchNorm", "LayerNorm",
     "Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
@@ -48,3 +49,4 @@ __all__ = [
 __all__ += ["Model", "Input", "SymbolicTensor", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
             "Concatenate"]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]
+__all__ += ["Activation", "AveragePooling2D", "MaxPooling2D"]

@@ -70,8 +70,9 @@ class Graph:
         self._shapes = {}  # propagate's results
 
     # -- running ---------------------------------------------------------------------------
-    def run(self, xs, training):
-        """Outputs for input arrays ``xs``, and ``backprop(douts, need_input_grads)``."""
+    def run(self, xs, training, slots=None):
+        """Outputs for input arrays ``xs`` (or the values at ``slots``, default the output
+        slots), and ``backprop(douts, need_input_grads)`` taking the gradients of those."""
         values = [None] * self.size
         values[:len(xs)] = xs
         tapes = []
@@ -85,11 +86,13 @@ class Graph:
                                            training)
                 _store(values, step, y)
             keep(back)
-        outputs = [values[s] for s in self.output_slots]
-        return outputs, lambda douts, need_input_grads=False: self._backprop(tapes, douts, need_input_grads)
+        slots = self.output_slots if slots is None else slots
+        outputs = [values[s] for s in slots]
+        return outputs, lambda douts, need_input_grads=False: self._backprop(tapes, slots, douts, need_input_grads)
 
-    def infer(self, xs):
-        """Outputs for input arrays ``xs`` in inference mode: nothing kept for a backward."""
+    def infer(self, xs, slots=None):
+        """Outputs (or values at ``slots``) for input arrays ``xs`` in inference mode: nothing
+        kept for a backward."""
         values = [None] * self.size
         values[:len(xs)] = xs
         for step in self.steps:
@@ -99,11 +102,16 @@ class Graph:
             else:
                 _store(values, step, step.layer.call([values[i] for i in step.ins] if step.listed
                                                      else values[step.ins[0]], False))
-        return [values[s] for s in self.output_slots]
+        return [values[s] for s in (self.output_slots if slots is None else slots)]
 
-    def _backprop(self, tapes, douts, need_input_grads):
+    def producer(self, k):
+        """The step that makes output ``k`` when it is a plain node (one input, one output), else None."""
+        slot = self.output_slots[k]
+        return next((step for step in self.steps if step.out == slot), None)
+
+    def _backprop(self, tapes, slots, douts, need_input_grads):
         grads = [None] * self.size
-        for s, d in zip(self.output_slots, douts):
+        for s, d in zip(slots, douts):
             if d is not None:
                 grads[s] = d if grads[s] is None else grads[s] + d
         for k, step, need_dx, keep in self._plan(need_input_grads):

@@ -39,6 +39,7 @@ class Loss:
             y_pred = convert(be, y_pred, be.dtype(floatx()), f"{type(self).__name__}: y_pred")
         y_true = self.targets(be, y_true, y_pred.dtype)
         self.check_shapes(tuple(y_true.shape), tuple(y_pred.shape))
+        y_true = self.check_labels(be, y_true, tuple(y_pred.shape), f"{type(self).__name__}: y_true")
         return self.call(y_true, y_pred)
 
     def targets(self, be, y, dtype):
@@ -55,6 +56,11 @@ class Loss:
                 f"{type(self).__name__}: y_true has shape {shape_str(true_shape, None)} but y_pred has "
                 f"{shape_str(pred_shape, None)}; they must match (one-hot encode class labels for MSE)"
             )
+
+    def check_labels(self, be, y_true, pred_shape, where):
+        """``y_true`` as the loss computes with it, after checks that need its values (class
+        labels in range); one device read at most. Called once per fit/evaluate call."""
+        return y_true
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
@@ -123,13 +129,39 @@ class CrossEntropy(Loss):
     Targets are integer class labels (N, ...) or one-hot/probability rows (N, ..., C).
     With ``from_logits=True`` (the default) ``y_pred`` are raw scores: the softmax is
     computed here, stably (max subtracted), and its gradient fuses into ``softmax - target``.
-    With ``from_logits=False`` ``y_pred`` are probabilities (e.g. after ``Softmax``).
+    With ``from_logits=False`` ``y_pred`` are probabilities (Keras's "categorical_crossentropy"
+    and "sparse_categorical_crossentropy"). In a model whose output comes from ``Softmax`` the
+    loss is computed from the Softmax's input either way, stably and never squashed twice
+    (see objectives.py). Float labels must hold whole numbers.
     """
 
     accepts_labels = True
 
     def __init__(self, from_logits=True):
         self.from_logits = bool(from_logits)
+
+    def check_labels(self, be, y_true, pred_shape, where):
+        """Labels (y_true of shape ``pred_shape[:-1]``) must be class indices in
+        [0, classes): integers, or floats holding whole numbers (then made integers); anything
+        else (3.5, NaN, 10 for 10 classes) is an error, not a silent all-zero target."""
+        if tuple(y_true.shape) != pred_shape[:-1] or 0 in y_true.shape:
+            return y_true
+        xp, classes = be.xp, pred_shape[-1]
+        whole = xp.isdtype(y_true.dtype, "integral")
+        figures = [xp.min(y_true), xp.max(y_true)]
+        if not whole:  # count values that are not whole numbers (NaN and inf included)
+            finite = xp.isfinite(y_true)
+            fractional = xp.logical_or(xp.logical_not(finite), xp.floor(xp.where(finite, y_true, 0.0)) != y_true)
+            figures.append(xp.sum(xp.astype(fractional, y_true.dtype)))
+        low, high, *bad = (float(v) for v in be.to_numpy(xp.stack([xp.astype(f, xp.float64) for f in figures])))
+        if bad and bad[0]:
+            raise ValueError(f"{where}: float class labels must be whole numbers; {int(bad[0])} of them are not "
+                             f"(fractions, NaN or inf; values from {low:g} to {high:g}). Pass integer labels in "
+                             f"[0, {classes - 1}], or one-hot/probability rows of shape (N, ..., {classes})")
+        if low < 0 or high >= classes:
+            raise ValueError(f"{where}: class labels must lie in [0, {classes - 1}] for a model with "
+                             f"{classes} outputs; got labels from {low:g} to {high:g}")
+        return y_true if whole else xp.astype(y_true, xp.int64)
 
     def check_shapes(self, true_shape, pred_shape):
         if true_shape != pred_shape and true_shape != pred_shape[:-1]:
@@ -176,11 +208,13 @@ class CrossEntropy(Loss):
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy, elementwise against targets in [0, 1] of the same shape.
 
-    ``from_logits=True`` takes raw scores and is stable for any magnitude
-    (``max(z, 0) - z t + log1p(exp(-|z|))``); the default takes probabilities (after ``Sigmoid``).
+    ``from_logits=True`` (the default, as for ``CrossEntropy``) takes raw scores and is stable
+    for any magnitude (``max(z, 0) - z t + log1p(exp(-|z|))``); ``from_logits=False`` takes
+    probabilities (Keras's "binary_crossentropy"). In a model whose output comes from
+    ``Sigmoid`` the loss is computed from the Sigmoid's input either way (see objectives.py).
     """
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=True):
         self.from_logits = bool(from_logits)
 
     def call(self, y_true, y_pred):
@@ -206,15 +240,35 @@ class BinaryCrossEntropy(Loss):
         return {"from_logits": self.from_logits}
 
 
-MeanSquaredError, MeanAbsoluteError = MSE, MAE
-CategoricalCrossEntropy = SparseCategoricalCrossEntropy = CrossEntropy
+class CategoricalCrossEntropy(CrossEntropy):
+    """Keras's ``CategoricalCrossentropy``: ``CrossEntropy`` on probabilities by default."""
 
+    def __init__(self, from_logits=False):
+        super().__init__(from_logits)
+
+
+class SparseCategoricalCrossEntropy(CrossEntropy):
+    """Keras's ``SparseCategoricalCrossentropy``: ``CrossEntropy`` on probabilities by default."""
+
+    def __init__(self, from_logits=False):
+        super().__init__(from_logits)
+
+
+MeanSquaredError, MeanAbsoluteError = MSE, MAE
+
+# xdl's names take logits, as xdl's classes do; Keras's names mean what they mean in Keras:
+# probabilities (a model ending in Softmax or Sigmoid is scored from its logits either way:
+# see objectives.py).
 LOSSES = {
-    "mse": MSE, "mean_squared_error": MSE, "mae": MAE, "mean_absolute_error": MAE, "huber": Huber,
-    "cross_entropy": CrossEntropy, "categorical_crossentropy": CrossEntropy,
-    "sparse_categorical_crossentropy": CrossEntropy,
-    "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
+    "mse": (MSE, {}), "mean_squared_error": (MSE, {}), "mae": (MAE, {}), "mean_absolute_error": (MAE, {}),
+    "huber": (Huber, {}),
+    "cross_entropy": (CrossEntropy, {}), "categorical_crossentropy": (CategoricalCrossEntropy, {}),
+    "sparse_categorical_crossentropy": (SparseCategoricalCrossEntropy, {}),
+    "binary_cross_entropy": (BinaryCrossEntropy, {}), "binary_crossentropy": (BinaryCrossEntropy, {"from_logits": False}),
 }
+#: the classes a model file may name
+CLASSES = {cls.__name__: cls for cls in (MSE, MAE, Huber, CrossEntropy, CategoricalCrossEntropy,
+                                         SparseCategoricalCrossEntropy, BinaryCrossEntropy)}
 
 
 def get(loss) -> Loss:
@@ -224,5 +278,6 @@ def get(loss) -> Loss:
     if isinstance(loss, type) and issubclass(loss, Loss):
         return loss()
     if isinstance(loss, str) and loss.lower() in LOSSES:
-        return LOSSES[loss.lower()]()
+        cls, options = LOSSES[loss.lower()]
+        return cls(**options)
     raise ValueError(f"unknown loss {loss!r}; pass a Loss such as xdl.MSE() or one of {sorted(LOSSES)}")

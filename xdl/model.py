@@ -34,7 +34,8 @@ class Model(Layer):
     ``predict`` returns a list. A layer used twice shares its weights; a model called on a
     symbolic tensor becomes one node of a larger model. The model lives on the backend its
     layers were built on; data given to ``fit``/``predict``/``evaluate`` is moved there once
-    per call.
+    per call. ``model.trainable = False`` freezes every layer; ``get_weights``/``set_weights``
+    read and write all parameters as NumPy arrays, in ``parameters()`` order.
     """
 
     #: a chain of layers, each feeding the next (NeuralNetwork): summary() shows no connections
@@ -75,6 +76,8 @@ class Model(Layer):
                     params.append(p)
         self._params = params
         self._trainable = (None, [])
+        if self.objectives is not None:
+            self.objectives.bind(graph)
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
@@ -114,6 +117,10 @@ class Model(Layer):
     def parameters(self) -> list:
         """Every layer's ``Parameter``s, each once, in the order of the layers' first use."""
         return list(self._params)
+
+    def _sublayers(self) -> list:
+        """``model.trainable = False`` freezes every layer (nested models' too)."""
+        return self.layers
 
     def trainable_parameters(self) -> list:
         """The parameters the optimizer updates (remembered until a ``trainable`` changes)."""
@@ -239,10 +246,11 @@ class Model(Layer):
         input and per output): adds to every trainable parameter's ``grad``; returns the loss
         figures (0-d device arrays: the total, then each output's when there are several)
         and the outputs."""
-        outs, back = self.graph.run(xs, True)
-        figures = self.objectives.loss_values(ys, outs)
-        back(self.objectives.gradients())
-        return figures, outs
+        objectives = self.objectives
+        values, back = self.graph.run(xs, True, objectives.slots)
+        figures = objectives.loss_values(ys, values)
+        back(objectives.gradients())
+        return figures, values[:len(self.graph.outputs)]
 
     def train_step(self, x, y):
         """One optimizer step on a batch already on the device; returns the loss (a 0-d
@@ -260,6 +268,8 @@ class Model(Layer):
         "accuracy". ``loss_weights`` weighs each output's loss in the total."""
         self.objectives = Objectives(self._output_names(), loss, metrics, loss_weights)
         self.optimizer = optimizers.get(optimizer)
+        if self.graph is not None:
+            self.objectives.bind(self.graph)
 
     def _output_names(self):
         return self.output_names
@@ -277,9 +287,9 @@ class Model(Layer):
         return [] if self.objectives is None else [m for _, m in self.objectives.metric_pairs]
 
     # -- training and inference (see training.py) --------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
+    def fit(self, x, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
             shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False):
-        """Train on ``X``, ``y``; returns a ``History`` of per-epoch loss and metrics.
+        """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics.
 
         ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
         fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
@@ -290,21 +300,24 @@ class Model(Layer):
         processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
         xdl/distributed.py).
         """
-        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
+        return training.fit(self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
                             validation_data=validation_data, validation_split=validation_split,
                             shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
                             check_finite=check_finite, strategy=resolve(distributed))
 
-    def predict(self, X, batch_size=None, check_finite=False):
-        """The model's output for ``X``, as an array of the model's backend (a list of them
-        for several outputs)."""
-        outs = training.predict(self, X, batch_size=batch_size, check_finite=check_finite)
+    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0):
+        """The model's output for ``x``, as an array of the model's backend (a list of them
+        for several outputs). ``verbose`` is accepted as in Keras; nothing is printed."""
+        _check_verbose(self, verbose)
+        outs = training.predict(self, x, batch_size=batch_size, check_finite=check_finite)
         return outs[0] if self._single_output else outs
 
-    def evaluate(self, X, y, batch_size=None, return_dict=False, check_finite=False):
-        """Mean loss over ``X``, ``y`` as a float; with compiled metrics or several outputs,
-        ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``."""
-        scores = training.evaluate(self, X, y, batch_size=batch_size, check_finite=check_finite)
+    def evaluate(self, x, y, batch_size=None, return_dict=False, check_finite=False, *, verbose=0):
+        """Mean loss over ``x``, ``y`` as a float; with compiled metrics or several outputs,
+        ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
+        ``verbose`` is accepted as in Keras; nothing is printed."""
+        _check_verbose(self, verbose)
+        scores = training.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite)
         if return_dict:
             return scores
         return scores["loss"] if len(scores) == 1 else list(scores.values())
@@ -333,12 +346,31 @@ class Model(Layer):
         return io.load_model(path, backend=backend, model_class=cls)
 
     def get_config(self) -> dict:
-        return graph_config(self)
+        config = graph_config(self)
+        if not self.trainable:  # each layer's config says so too
+            config["trainable"] = False
+        return config
 
     @classmethod
     def from_config(cls, config, build_layer=None):
-        return graph_from_config(cls, config, build_layer)
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        return restore_trainable(graph_from_config(cls, config, build_layer), trainable)
 
     def describe(self) -> str:
         return f"{self.name} ({type(self).__name__})"
+
+
+def restore_trainable(model, trainable):
+    """A model read from a config: its own ``trainable`` flag set, its layers left as their
+    configs say (one may have been unfrozen inside a frozen model)."""
+    if not isinstance(trainable, bool):
+        raise TypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
+    model._trainable_flag = trainable
+    return model
+
+
+def _check_verbose(model, verbose):
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+        raise ValueError(f"{model.name}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
 

@@ -11,7 +11,7 @@ from .errors import BackendError, NotBuiltError, ShapeError, XdlError, shape_str
 from .graph import Graph
 from .graph_config import build_spec, layer_spec
 from .layers.base import Layer, register_layer
-from .model import Model
+from .model import Model, restore_trainable
 from .symbolic import Input
 
 
@@ -50,6 +50,8 @@ class NeuralNetwork(Model):
         if layer is self:
             raise XdlError(f"{self.name}: a model cannot contain itself")
         self._layers.append(layer)
+        if not self.trainable:  # a frozen model freezes what joins it
+            layer.trainable = False
         if self.built:  # extend the built chain through the new layer
             self.build(self.input_shape)
 
@@ -111,19 +113,34 @@ class NeuralNetwork(Model):
             outs, self._backprop = self.graph.run(xs, training)
         return outs[0]
 
-    def summary(self, print_fn=print) -> None:
+    def _require_built(self, what) -> None:
+        """Build the chain from its first layer's input shape, or say how to build it."""
         if not self.built:
             first = self._require_layers()[0]
             if not first.built:
-                raise NotBuiltError(f"{self.name}: summary needs the input shape; call model.build(input_shape), "
+                raise NotBuiltError(f"{self.name}: {what} needs the input shape; call model.build(input_shape), "
                                     "fit or predict first, or give the first layer its input size")
             self.build(first.input_shape)
+
+    def summary(self, print_fn=print) -> None:
+        self._require_built("summary")
         super().summary(print_fn)
+
+    def get_weights(self) -> list:
+        self._require_built("get_weights")
+        return super().get_weights()
+
+    def set_weights(self, weights) -> None:
+        self._require_built("set_weights")
+        super().set_weights(weights)
 
     # -- files ---------------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        return {"name": self.name, "input_shape": None if not self.built else list(self.input_shape),
-                "layers": [layer_spec(layer) for layer in self._layers]}
+        config = {"name": self.name, "input_shape": None if not self.built else list(self.input_shape),
+                  "layers": [layer_spec(layer) for layer in self._layers]}
+        if not self.trainable:  # each layer's config says so too
+            config["trainable"] = False
+        return config
 
     @classmethod
     def from_config(cls, config, build_layer=None):
@@ -131,7 +148,7 @@ class NeuralNetwork(Model):
         model = cls(layers, name=config.get("name"))
         if config.get("input_shape") is not None:
             model.build(tuple(config["input_shape"]))
-        return model
+        return restore_trainable(model, config.get("trainable", True))
 
 
 Sequential = NeuralNetwork

@@ -4,6 +4,12 @@ One output: figures are named "loss" and by each metric ("accuracy"). Several ou
 Keras names them: "loss" (the weighted sum), "{output}_loss" for each output with a loss,
 "{output}_{metric}" for each metric. Each output gets its own ``Loss`` instance, because a
 loss keeps its last call's values for ``backward``.
+
+An output made by ``Softmax`` (over its last axis) and scored by a cross-entropy, or made by
+``Sigmoid`` and scored by a binary cross-entropy, is scored from the activation's input as
+logits, whatever ``from_logits`` says: the stable fused form (Keras does the same for
+probabilities), and a from-logits loss never squashes the probabilities a second time.
+Predictions and metrics still see the activation's output.
 """
 
 from __future__ import annotations
@@ -13,6 +19,10 @@ import math
 
 from . import losses
 from . import metrics as metrics_module
+from .layers.activations import Sigmoid, Softmax
+
+#: the output activation each loss class is fused with
+FUSED = ((losses.CrossEntropy, Softmax), (losses.BinaryCrossEntropy, Sigmoid))
 
 
 class Objectives:
@@ -27,8 +37,13 @@ class Objectives:
             raise ValueError("compile: every output's loss is None; give at least one output a loss")
         weights = self._per_output(1.0 if loss_weights is None else loss_weights, "loss_weights", _weights)
         self.weights = [1.0 if w is None else w for w in weights]
-        self.metrics = self._per_output([] if metrics is None else metrics, "metrics", self._metrics_for)
-        self.metric_pairs = [(k, m) for k, ms in enumerate(self.metrics) for m in ms]
+        self._metric_specs = self._per_output([] if metrics is None else metrics, "metrics", _metric_list)
+        for k, specs in enumerate(self._metric_specs):
+            if specs and self.losses[k] is None:
+                raise ValueError(f"compile: output {self.output_names[k]!r} has metrics but no loss; give it a "
+                                 "loss (a weight of 0 keeps it out of the total)")
+        self.scorers, self.slots, self.score_at = list(self.losses), None, list(range(len(self.losses)))
+        self._build_metrics([loss for loss in self.losses])
         self.names = ["loss"]
         if self.several:
             self.names += [f"{self.output_names[k]}_loss" for k in self.scored]
@@ -53,19 +68,37 @@ class Objectives:
                 raise ValueError(f"compile: {what} is a list of {len(value)} for a model with {n} output(s) {names}")
         return [make(value[k] if listed else value, k, what) for k in range(n)]
 
-    def _metrics_for(self, value, k, what):
-        if value is None:
-            return []
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            value = [value]
-        return [metrics_module.get(m, self.losses[k]) for m in value]
+    def _build_metrics(self, losses_seen_by_outputs):
+        self.metrics = [[metrics_module.get(m, loss) for m in specs]
+                        for specs, loss in zip(self._metric_specs, losses_seen_by_outputs)]
+        self.metric_pairs = [(k, m) for k, ms in enumerate(self.metrics) for m in ms]
+
+    def bind(self, graph):
+        """Where each output's loss reads: the output's slot, or for an output fused with its
+        activation (see the module doc) the activation's input."""
+        self.slots, self.score_at, self.scorers = list(graph.output_slots), list(range(len(self.losses))), []
+        seen = []
+        for k, loss in enumerate(self.losses):
+            step, scorer = graph.producer(k), loss
+            fused = loss is not None and step is not None and any(
+                isinstance(loss, kind) and isinstance(step.layer, act) and _last_axis(step.layer, graph, k)
+                for kind, act in FUSED)
+            if fused:
+                scorer = copy.copy(loss)
+                scorer.from_logits = True
+                self.score_at[k] = len(self.slots)
+                self.slots.append(step.arg)
+            self.scorers.append(scorer)
+            seen.append(_as_probabilities(loss) if fused else loss)
+        self._build_metrics(seen)
 
     # -- computing -------------------------------------------------------------------------
-    def loss_values(self, ys, outs):
-        """``[total]``, then each scored output's loss when there are several: 0-d arrays."""
+    def loss_values(self, ys, values):
+        """``[total]``, then each scored output's loss when there are several: 0-d arrays.
+        ``values``: the graph's values at ``slots`` (the outputs first)."""
         total, parts = None, []
         for k in self.scored:
-            value = self.losses[k].call(ys[k], outs[k])
+            value = self.scorers[k].call(ys[k], values[self.score_at[k]])
             parts.append(value)
             w = self.weights[k]
             term = value if w == 1.0 else value * w
@@ -73,14 +106,14 @@ class Objectives:
         return [total] + parts if self.several else [total]
 
     def gradients(self):
-        """The gradient of the total loss w.r.t. each output (None for outputs without a loss),
-        after ``loss_values``."""
-        douts = [None] * len(self.losses)
+        """The gradient of the total loss w.r.t. the values at each of ``slots`` (None where
+        no loss reads), after ``loss_values``."""
+        douts = [None] * (len(self.slots) if self.slots is not None else len(self.losses))
         for k in self.scored:
             w = self.weights[k]
             if w != 0.0:
-                g = self.losses[k].backward()
-                douts[k] = g if w == 1.0 else g * w
+                g = self.scorers[k].backward()
+                douts[self.score_at[k]] = g if w == 1.0 else g * w
         return douts
 
     def metric_values(self, ys, outs):
@@ -114,6 +147,25 @@ class Objectives:
         return {"losses": [None if loss is None else _spec(loss) for loss in self.losses],
                 "loss_weights": list(self.weights),
                 "metrics": [[_spec(m) for m in ms] for ms in self.metrics]}
+
+
+def _metric_list(value, k, what):
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) or not isinstance(value, (list, tuple)) else list(value)
+
+
+def _last_axis(layer, graph, k):
+    """Whether ``layer`` (Softmax's axis) acts on the last axis of output ``k``."""
+    axis = getattr(layer, "axis", -1)
+    return axis == -1 or axis == len(graph.outputs[k].shape)
+
+
+def _as_probabilities(loss):
+    """The loss as metrics should read the output: probabilities (binary accuracy at 0.5)."""
+    seen = copy.copy(loss)
+    seen.from_logits = False
+    return seen
 
 
 def _spec(obj):

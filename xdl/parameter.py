@@ -19,27 +19,35 @@ class Parameter:
     (``p.value -= ...``). So ``value`` may be a view of one flat buffer per model.
     """
 
-    __slots__ = ("name", "value", "grad", "_trainable")
+    __slots__ = ("name", "value", "grad", "_trainable", "state")
 
-    def __init__(self, value, name: str, trainable: bool = True):
+    def __init__(self, value, name: str, trainable: bool = True, *, state: bool = False):
         self.name = name
         self.value = value
         self.grad = None
-        self._trainable = bool(trainable)  # False: state saved with the model but never given a grad
+        #: True for state saved with the model but never trained (BatchNorm's moving
+        #: statistics): it stays non-trainable whatever its layer's ``trainable`` says
+        self.state = bool(state)
+        self._trainable = bool(trainable) and not self.state  # False: never given a grad
 
     @property
     def trainable(self) -> bool:
+        """False: frozen (``layer.trainable = False``) or state; gets no gradient, no update."""
         return self._trainable
 
     @trainable.setter
     def trainable(self, value):
         global GENERATION
+        if value and self.state:
+            raise ValueError(f"parameter {self.name!r} is state (such as moving statistics), never trainable")
         self._trainable = bool(value)
         GENERATION += 1  # models recompute which nodes backpropagate
 
     def add_grad(self, grad) -> None:
-        """Add one use's gradient (the first use of a step sets it)."""
-        self.grad = grad if self.grad is None else self.grad + grad
+        """Add one use's gradient (the first use of a step sets it); a frozen parameter
+        takes none."""
+        if self._trainable:
+            self.grad = grad if self.grad is None else self.grad + grad
 
     @property
     def shape(self) -> tuple:

@@ -49,12 +49,7 @@ def _data(model, X, y, where, check_finite=False):
         loss.check_shapes(tuple(t.shape), (n,) + tuple(out_shapes[k]))
         if check_finite:
             _check_finite(be, t, f"{label}: y")
-        if be.xp.isdtype(t.dtype, "integral"):  # once per call, before any step: labels in range
-            classes, low, high = out_shapes[k][-1], int(be.xp.min(t)), int(be.xp.max(t))
-            if low < 0 or high >= classes:
-                raise ValueError(f"{label}: class labels must lie in [0, {classes - 1}] for a model with "
-                                 f"{classes} outputs; got labels from {low} to {high}")
-        ys[k] = t
+        ys[k] = loss.check_labels(be, t, (n,) + tuple(out_shapes[k]), label)  # once per call, before any step
     if check_finite:
         for x in xs:
             _check_finite(be, x, f"{where}: X")
@@ -177,7 +172,8 @@ def _train_epoch(model, xs, ys, batch_size, rng, progress, strategy):
             continue
         figures, outs = result
         totals = _accumulate(totals, figures + objectives.metric_values(yb, outs), j - i)
-        progress.batch_end(done, lambda total=totals[0], seen=j: float(be.to_numpy(total)) / seen)
+        # the running figures, read from the device only when the bar redraws
+        progress.batch_end(done, lambda totals=totals, seen=j: _read(model, totals, seen))
     return _read(model, totals, xs[0].shape[0], strategy)  # this process's rows
 
 
@@ -201,8 +197,8 @@ def _scores(model, xs, ys, batch_size, strategy=None):
     processes' parts when training is distributed)."""
     totals, objectives, n = None, model.objectives, xs[0].shape[0]
     for i, j in batches(n, batch_size or n):
-        yb, outs = _rows(ys, i, j), model.graph.infer(_rows(xs, i, j))
-        totals = _accumulate(totals, objectives.loss_values(yb, outs) + objectives.metric_values(yb, outs), j - i)
+        yb, values = _rows(ys, i, j), model.graph.infer(_rows(xs, i, j), objectives.slots)
+        totals = _accumulate(totals, objectives.loss_values(yb, values) + objectives.metric_values(yb, values), j - i)
     return _read(model, totals, n, strategy)
 
 

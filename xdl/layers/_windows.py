@@ -169,11 +169,23 @@ def scatter_add(xp, geom, parts, batch, channels, like):
     return out
 
 
-def expect_image(layer, input_shape, channels=None):
-    """Shared check: a per-sample shape (H, W, C), with C == ``channels`` when given."""
+def expect_image(layer, input_shape, channels=None, built_for=None):
+    """Shared check: a per-sample shape (H, W, C), with C == ``channels`` when given.
+
+    ``built_for``: the channels a layer that takes any number (pooling) was built for; it
+    only serves to recognize channels-first (N, C, H, W) data, as ``channels`` does."""
     expected = f"(N, H, W, {channels if channels is not None else 'C'})"
-    if len(input_shape) != 3 or (channels is not None and input_shape[-1] != channels):
-        hint = ("channels-last images: reshape (N, H, W) to (N, H, W, 1)" if len(input_shape) == 2
-                else "check the data or the previous layer")
+    known = channels if channels is not None else built_for
+    channels_first = (len(input_shape) == 3 and known is not None and input_shape[-1] != known
+                      and input_shape[0] == known)
+    if len(input_shape) != 3 or (channels is not None and input_shape[-1] != channels) or channels_first:
+        if channels_first:
+            hint = (f"xdl is channels-last (N, H, W, C) and this looks channels-first (N, C, H, W) with "
+                    f"C={known}: transpose it, x.transpose(0, 2, 3, 1) for NumPy, x.permute(0, 2, 3, 1) for "
+                    "PyTorch")
+        elif len(input_shape) == 2:
+            hint = "channels-last images: reshape (N, H, W) to (N, H, W, 1)"
+        else:
+            hint = "check the data or the previous layer"
         raise ShapeError(f"{layer.describe()}: expected input shape {expected}, "
                          f"got {shape_str(input_shape)}; {hint}")

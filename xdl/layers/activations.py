@@ -1,4 +1,8 @@
-"""Element-wise activations. Each backward keeps the one array it needs."""
+"""Element-wise activations. Each backward keeps the one array it needs.
+
+``ACTIVATIONS`` names them for ``activation=`` arguments (Dense, Conv2D, SimpleRNN) and for
+``Activation(name)``, Keras's way of writing them.
+"""
 
 from __future__ import annotations
 
@@ -70,3 +74,61 @@ class Softmax(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class Linear(Layer):
+    """The identity: the "linear" activation (Keras's name for none)."""
+
+    def apply(self, x, training=False):
+        return x, lambda dy, need_dx=True: dy
+
+
+#: the activation names ``activation=`` and ``Activation`` take, and the layer of each
+ACTIVATIONS = {"linear": Linear, "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+               "softmax": Softmax}
+
+
+def activation_name(owner, name) -> str:
+    """``name`` checked against ``ACTIVATIONS`` (None is "linear"); ValueError listing them."""
+    if name is None:
+        return "linear"
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown activation {name!r}; known: {', '.join(map(repr, ACTIVATIONS))} "
+                         "(or None)")
+    return name
+
+
+def activation_layer(owner, name, layer_name, dtype=None):
+    """The layer for activation ``name``, named ``layer_name``; None for "linear" (and None)."""
+    name = activation_name(owner, name)
+    return None if name == "linear" else ACTIVATIONS[name](name=layer_name, dtype=dtype)
+
+
+def then(activation, y, backprop, training=False):
+    """``(activation(y), backprop)`` composed: a layer's output passed through ``activation``
+    (a built activation layer, or None for none)."""
+    if activation is None:
+        return y, backprop
+    out, back = activation.apply(y, training)
+    return out, lambda dy, need_dx=True: backprop(back(dy), need_dx)
+
+
+@register_layer
+class Activation(Layer):
+    """A named activation as a layer, as in Keras: ``Activation("relu")``; the names are
+    ``ACTIVATIONS``'s."""
+
+    def __init__(self, activation, *, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.activation = activation_name(f"Activation {self.name!r}", activation)
+        self._layer = ACTIVATIONS[self.activation](name=f"{self.name}.{self.activation}", dtype=dtype)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._layer.build(input_shape)
+
+    def apply(self, x, training=False):
+        return self._layer.apply(x, training)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .._backend import convert, floatx, get_backend
+from .._backend import convert, floatx, get_backend, to_numpy
 from ..errors import NotBuiltError, ShapeError, shape_str
 from ..parameter import Parameter
 from .. import symbolic
@@ -44,6 +44,11 @@ class Layer:
     and its ``backprop``; ``backward`` gives the gradients of that one pass (it clears the
     layer's gradients first). ``layer(tensor)`` on an ``xdl.Input`` (or another layer's
     symbolic output) builds a graph for ``xdl.Model``; ``layer(x)`` on data is ``forward``.
+
+    ``layer.trainable = False`` freezes it, as in Keras: its weights get no gradient and no
+    update (a frozen BatchNorm also normalizes with its moving statistics); it is saved with
+    the model and may be set before the layer is built. ``get_weights``/``set_weights``
+    read and write the parameters as NumPy arrays.
     """
 
     #: "float" inputs are cast to the layer's dtype; "int" inputs (indices) keep theirs
@@ -62,6 +67,7 @@ class Layer:
         self.dtype = None
         self.input_shape = None
         self.built = False
+        self._trainable_flag = True  # see the trainable property
         self._parameters = {}
         self._backprop = None  # the latest forward's, for backward()
 
@@ -101,20 +107,75 @@ class Layer:
         """Raise ``ShapeError`` if a built layer cannot take per-sample ``input_shape``."""
 
     def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype_name}
+        """The constructor's arguments; "trainable" is written only for a frozen layer."""
+        config = {"name": self.name, "dtype": self.dtype_name}
+        if not self.trainable:
+            config["trainable"] = False
+        return config
 
     @classmethod
     def from_config(cls, config, build_layer=None):
         """The layer a model file describes (``get_config``'s dict); models build the layers
         inside them through ``build_layer(spec)``."""
-        return cls(**config)
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        layer = cls(**config)
+        layer.trainable = trainable
+        return layer
+
+    # -- freezing -------------------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        """False: the layer is frozen (see the class doc)."""
+        return self._trainable_flag
+
+    @trainable.setter
+    def trainable(self, value):
+        if not isinstance(value, bool):
+            raise TypeError(f"{self.describe()}: trainable must be True or False, got {value!r}")
+        self._trainable_flag = value
+        for layer in self._sublayers():
+            layer.trainable = value
+        for p in self._parameters.values():
+            if not p.state and p.trainable != value:
+                p.trainable = value
+
+    def _sublayers(self) -> list:
+        """Layers inside this one (a model's, a sequence layer's cell) that ``trainable`` sets."""
+        return []
 
     # -- parameters -----------------------------------------------------------------------
     def add_parameter(self, name: str, value, trainable: bool = True) -> Parameter:
-        """Register an array; ``trainable=False`` for state such as BatchNorm's running mean."""
-        p = Parameter(value, name, trainable)
+        """Register an array; ``trainable=False`` for state such as BatchNorm's running mean
+        (never trained). The others follow the layer's ``trainable``."""
+        p = Parameter(value, name, trainable and self.trainable, state=not trainable)
         self._parameters[name] = p
         return p
+
+    def get_weights(self) -> list:
+        """Every parameter as a NumPy array, in ``parameters()`` order (state included)."""
+        return [to_numpy(p.value) for p in self.parameters()]
+
+    def set_weights(self, weights) -> None:
+        """Set every parameter from a list of arrays in ``parameters()`` order (as
+        ``get_weights`` gives), each of the parameter's shape; converted to its dtype."""
+        params = self.parameters()
+        path = {id(p): key for key, p in self.named_parameters().items()}
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(params):
+            got = f"{len(weights)} arrays" if isinstance(weights, (list, tuple)) else type(weights).__name__
+            built = "" if self.built else " (not built yet: it makes its parameters on first use)"
+            raise ValueError(f"{self.describe()}: set_weights takes a list of {len(params)} arrays{built}, "
+                             f"one per parameter {list(path.values())}, got {got}")
+        values = []
+        for p, w in zip(params, weights):
+            key = path.get(id(p), p.name)
+            value = convert(self.backend, w, p.dtype, f"{self.describe()}: set_weights {key}")
+            if tuple(value.shape) != p.shape:
+                raise ValueError(f"{self.describe()}: set_weights: {key} has shape {p.shape}, got an array "
+                                 f"of shape {tuple(value.shape)}")
+            values.append(self.backend.xp.asarray(value, copy=True))  # never the caller's array
+        for p, value in zip(params, values):  # all checked first: nothing is half set
+            p.value = value
 
     def parameters(self) -> list:
         """This layer's ``Parameter``s, in a fixed order."""

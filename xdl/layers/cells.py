@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .. import initializers
 from ..errors import NotBuiltError, ShapeError, shape_str
+from .activations import ACTIVATIONS, activation_name
 from .base import Layer, register_layer
 from .._backend import convert
 from .._checks import positive_int
@@ -27,17 +28,27 @@ class RecurrentCell(Layer):
     latest recorded step back and returns ``(dx, dstate_prev)``. The first backward after
     a forward sets the parameters' gradients, later ones add to them, so a hand-written
     loop of forwards then backwards ends with the gradients of the whole sequence.
+
+    ``activation`` is Keras's: the candidate activation, "tanh" (the default, and the only
+    one LSTM and GRU cells take; see ``activations``).
     """
 
     gates = 1  # blocks of H columns in the kernels
     state_names = ("h",)
+    #: the ``activation`` names the cell supports (None: every name in ``ACTIVATIONS``)
+    activations = ("tanh",)
 
-    def __init__(self, hidden_size=None, input_size=None, *, kernel_initializer="glorot_uniform",
+    def __init__(self, hidden_size=None, input_size=None, *, activation="tanh", kernel_initializer="glorot_uniform",
                  recurrent_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         kind = type(self).__name__
         if hidden_size is None:
             raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+        self.activation = activation_name(f"{kind} {self.name!r}", activation)
+        if self.activations is not None and self.activation not in self.activations:
+            raise ValueError(f"{kind} {self.name!r}: activation={activation!r} is not supported; it takes "
+                             f"{' or '.join(map(repr, self.activations))} (its candidate activation). SimpleRNN "
+                             "takes any of " + ", ".join(map(repr, ACTIVATIONS)))
         self.hidden_size = positive_int(kind, "hidden_size", hidden_size)
         self.input_size = positive_int(kind, "input_size", input_size, optional=True)
         self.initializer_names = {"kernel_initializer": kernel_initializer,
@@ -78,7 +89,7 @@ class RecurrentCell(Layer):
     def get_config(self):
         names = {key: _name(value) for key, value in self.initializer_names.items()}
         return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
-                **names}
+                "activation": self.activation, **names}
 
     def add_grads(self, x, h_prev, dxw, dhw):
         """Add the weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
@@ -189,25 +200,41 @@ def previous(xp, first, hs):
 
 @register_layer
 class SimpleRNNCell(RecurrentCell):
-    """``h = tanh(x @ kernel + h_prev @ recurrent_kernel + bias)``."""
+    """``h = activation(x @ kernel + h_prev @ recurrent_kernel + bias)``, tanh by default;
+    another ``activation`` runs its layer's apply and backprop each step."""
+
+    activations = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        name = self.activation
+        self._act = None if name == "tanh" else ACTIVATIONS[name](name=f"{self.name}.{name}", dtype=self.dtype_name)
+        if self._act is not None:
+            self._act.build((self.hidden_size,))
 
     def scan(self, xw, states):
-        xp, U = self.backend.xp, self.recurrent_kernel.value
-        h, hs = states[0], []
+        xp, U, act = self.backend.xp, self.recurrent_kernel.value, self._act
+        h, hs, backs = states[0], [], []
         for t in range(xw.shape[1]):
-            h = xp.tanh(xw[:, t, :] + h @ U)
+            z = xw[:, t, :] + h @ U
+            if act is None:
+                h = xp.tanh(z)
+            else:
+                h, back = act.apply(z)
+                backs.append(back)
             hs.append(h)
         hs = xp.stack(hs, axis=1)
-        return hs, (h,), hs
+        return hs, (h,), (hs, backs)
 
-    def scan_back(self, hs, dhs, dstates):
+    def scan_back(self, cache, dhs, dstates):
         xp, U_T = self.backend.xp, self.recurrent_kernel.value.T
-        slope = 1.0 - hs * hs  # tanh' for every step at once
+        hs, backs = cache
+        slope = None if backs else 1.0 - hs * hs  # tanh' for every step at once
         dh, dzs = dstates[0], [None] * hs.shape[1]
         for t in reversed(range(hs.shape[1])):
             if dhs is not None:
                 dh = dh + dhs[:, t, :]
-            dzs[t] = dh * slope[:, t, :]
+            dzs[t] = dh * slope[:, t, :] if slope is not None else backs[t](dh)
             dh = dzs[t] @ U_T
         dz = xp.stack(dzs, axis=1)
         return dz, dz, (dh,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import initializers
 from . import _windows as win
+from .activations import activation_layer, activation_name, then
 from .base import Layer, register_layer
 from .._checks import positive_int
 from .dense import _name
@@ -15,21 +16,30 @@ class Conv2D(Layer):
 
     Returns (N, OH, OW, C_out). The tutorial's ``Conv2D(input_channels=3, output_channels=16,
     kernel_size=3)`` works as written; ``input_channels`` may be left out (taken from the first
-    input), and Keras's ``Conv2D(filters=16, kernel_size=3)`` is the same layer.
+    input), and Keras's ``Conv2D(filters=16, kernel_size=3)`` is the same layer. Positional
+    arguments are the tutorial's (input_channels, output_channels, kernel_size): Keras's
+    ``Conv2D(16, 3)`` is ``Conv2D(output_channels=16, kernel_size=3)`` here.
 
     ``stride`` and ``dilation`` are ints or (h, w) pairs; ``padding`` is "valid" (none), "same"
     (``ceil(H / stride)`` outputs, as in Keras) or an int / (h, w) pair of zeros on each side.
+    ``activation`` (a name in ``ACTIVATIONS``; None for none) is applied to the output.
     Parameters: ``weights`` (kh, kw, C_in, C_out) and ``bias`` (C_out,).
     """
 
     def __init__(self, input_channels=None, output_channels=None, kernel_size=None, *, filters=None,
-                 stride=1, padding="valid", dilation=1, use_bias=True,
+                 stride=1, padding="valid", dilation=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if filters is not None and output_channels is not None and filters != output_channels:
             raise ValueError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
                              "give one of them")
         output_channels = output_channels if output_channels is not None else filters
+        if kernel_size is None and input_channels is not None and output_channels is not None:
+            raise TypeError(f"Conv2D {self.name!r}: kernel_size is required; xdl's positional arguments are "
+                            f"(input_channels, output_channels, kernel_size), so this reads input_channels="
+                            f"{input_channels!r}, output_channels={output_channels!r}. Keras's Conv2D"
+                            f"({input_channels!r}, {output_channels!r}) is Conv2D(output_channels={input_channels!r}, "
+                            f"kernel_size={output_channels!r}) (or filters={input_channels!r})")
         if output_channels is None or kernel_size is None:
             raise TypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
                             "e.g. Conv2D(output_channels=16, kernel_size=3)")
@@ -39,6 +49,8 @@ class Conv2D(Layer):
         self.stride = win.pair("Conv2D", "stride", stride)
         self.dilation = win.pair("Conv2D", "dilation", dilation)
         self.padding = win.padding_spec("Conv2D", padding)
+        self.activation = activation_name(f"Conv2D {self.name!r}", activation)
+        self._activation = activation_layer("Conv2D", activation, f"{self.name}.{self.activation}", dtype)
         self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self._init_W = initializers.get(kernel_initializer)
@@ -61,6 +73,8 @@ class Conv2D(Layer):
         self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype))
         if self.use_bias:
             self.b = self.add_parameter("bias", self._init_b(be, (self.output_channels,), self.dtype))
+        if self._activation is not None:
+            self._activation.build((None, None, self.output_channels))
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)
@@ -97,7 +111,7 @@ class Conv2D(Layer):
                 self._spare.append(buffer)  # the columns are read for the last time
             return self._input_gradient(dy, dy2, geom) if need_dx else None
 
-        return y, backprop
+        return then(self._activation, y, backprop, training)
 
     def _kernel_matrix(self):
         """The weights as one (kh * kw * C_in, C_out) matrix, rows in im2col's column order."""
@@ -167,7 +181,7 @@ class Conv2D(Layer):
         return {**super().get_config(), "input_channels": self.input_channels,
                 "output_channels": self.output_channels, "kernel_size": list(self.kernel_size),
                 "stride": list(self.stride), "padding": _config_padding(self.padding),
-                "dilation": list(self.dilation), "use_bias": self.use_bias,
+                "dilation": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer)}
 

@@ -7,6 +7,7 @@ import math
 from .. import initializers
 from .._checks import positive_int
 from .._backend import convert
+from .activations import activation_layer, activation_name, then
 from .base import Layer, expect_last_axis, register_layer
 
 
@@ -14,17 +15,30 @@ from .base import Layer, expect_last_axis, register_layer
 class Dense(Layer):
     """``y = x @ W + b`` on the last axis: (N, ..., input_size) -> (N, ..., output_size).
 
-    ``input_size`` may be left out: it is taken from the first input. The tutorial's
-    attributes ``weights``, ``bias``, ``dweights`` and ``dbias`` read and write the parameters.
+    ``input_size`` may be left out: it is taken from the first input. ``units`` is Keras's
+    name for ``output_size``; note that the first positional argument is ``input_size``
+    (the tutorial's ``Dense(input_size, output_size)``): Keras's ``Dense(128)`` is
+    ``Dense(units=128)`` here. ``activation`` (a name in ``ACTIVATIONS``: "relu",
+    "softmax"...; None for none) is applied to the output. The tutorial's attributes
+    ``weights``, ``bias``, ``dweights`` and ``dbias`` read and write the parameters.
     """
 
-    def __init__(self, input_size=None, output_size=None, *, use_bias=True,
+    def __init__(self, input_size=None, output_size=None, *, units=None, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
+        if units is not None and output_size is not None and units != output_size:
+            raise ValueError(f"Dense {self.name!r}: units={units!r} and output_size={output_size!r} disagree; "
+                             "give one of them")
+        output_size = output_size if output_size is not None else units
         if output_size is None:
-            raise TypeError(f"Dense {self.name!r}: output_size is required, e.g. Dense(output_size=10)")
+            hint = (f"; the first positional argument is input_size in xdl (Dense(input_size, output_size)): "
+                    f"for {input_size!r} outputs write Dense(output_size={input_size!r}) or Dense(units={input_size!r})"
+                    if input_size is not None else ", e.g. Dense(output_size=10) or Dense(units=10)")
+            raise TypeError(f"Dense {self.name!r}: output_size is required (Keras's units){hint}")
         self.input_size = positive_int("Dense", "input_size", input_size, optional=True)
         self.output_size = positive_int("Dense", "output_size", output_size)
+        self.activation = activation_name(f"Dense {self.name!r}", activation)
+        self._activation = activation_layer("Dense", activation, f"{self.name}.{self.activation}", dtype)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
@@ -43,6 +57,12 @@ class Dense(Layer):
         self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype))
         if self.use_bias:
             self.b = self.add_parameter("bias", self._init_b(be, (self.output_size,), self.dtype))
+        if self._activation is not None:
+            self._activation.build(self.output_shape(input_shape))
+
+    @property
+    def units(self):
+        return self.output_size
 
     def check_input_shape(self, input_shape):
         expect_last_axis(self, input_shape, self.input_size, "check the data or the previous layer")
@@ -69,12 +89,12 @@ class Dense(Layer):
             dx = dy2 @ W.T
             return xp.reshape(dx, tuple(x.shape)) if x.ndim > 2 else dx
 
-        return y, backprop
+        return then(self._activation, y, backprop, training)
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,
-                "use_bias": self.use_bias, "kernel_initializer": _name(self.kernel_initializer),
-                "bias_initializer": _name(self.bias_initializer)}
+                "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": _name(self.kernel_initializer), "bias_initializer": _name(self.bias_initializer)}
 
     # -- the tutorial's attribute names ---------------------------------------------------
     weights = property(lambda self: self._value("W"), lambda self, v: self._set("W", "value", v))

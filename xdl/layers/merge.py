@@ -40,10 +40,7 @@ class Add(_Merge):
     """The sum of the inputs."""
 
     def apply(self, xs, training=False):
-        y = xs[0]
-        for x in xs[1:]:
-            y = y + x
-        return y, lambda dy, need_dx=True: [dy] * len(xs)
+        return _sum(xs), lambda dy, need_dx=True: [dy] * len(xs)
 
 
 @register_layer
@@ -88,11 +85,15 @@ class Average(_Merge):
     """The mean of the inputs."""
 
     def apply(self, xs, training=False):
-        y = xs[0]
-        for x in xs[1:]:
-            y = y + x
         scale = 1.0 / len(xs)
-        return y * scale, lambda dy, need_dx=True: [dy * scale] * len(xs)
+        return _sum(xs) * scale, lambda dy, need_dx=True: [dy * scale] * len(xs)
+
+
+def _sum(xs):
+    y = xs[0]
+    for x in xs[1:]:
+        y = y + x
+    return y
 
 
 class _Extremum(_Merge):

@@ -52,7 +52,8 @@ class BatchNorm(_Normalization):
     Conv2D (channels last).
 
     Training normalizes with the batch's mean and variance and updates the running statistics
-    (``running = momentum * running + (1 - momentum) * batch``); evaluation uses the running ones.
+    (``running = momentum * running + (1 - momentum) * batch``); evaluation uses the running ones,
+    and so does training while the layer is frozen (``trainable = False``, as in Keras).
     """
 
     def __init__(self, momentum=0.9, epsilon=1e-3, name=None, dtype=None):
@@ -67,6 +68,7 @@ class BatchNorm(_Normalization):
 
     def apply(self, x, training=False):
         xp = self.backend.xp
+        training = training and self.trainable
         if training:
             axes = tuple(range(x.ndim - 1))
             mean = xp.mean(x, axis=axes)

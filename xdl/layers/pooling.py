@@ -1,4 +1,5 @@
-"""Pooling over (N, H, W, C) images: MaxPool2D, AvgPool2D, GlobalAveragePooling2D.
+"""Pooling over (N, H, W, C) images: MaxPool2D, AvgPool2D, GlobalAveragePooling2D
+(``MaxPooling2D`` and ``AveragePooling2D``: Keras's names for the same classes).
 
 Pooling loops over the ph * pw window offsets, one strided slice each (see ``_windows``),
 never over pixels. Max pooling stacks the slices into one (ph * pw, N, OH, OW, C) array, so
@@ -29,7 +30,7 @@ class _Pool2D(Layer):
                              "windows would hold padding only")
 
     def check_input_shape(self, input_shape):
-        win.expect_image(self, input_shape)
+        win.expect_image(self, input_shape, built_for=_channels(self))
         self.output_shape(input_shape)
 
     def build(self, input_shape):
@@ -140,7 +141,7 @@ class GlobalAveragePooling2D(Layer):
         super().build(input_shape)
 
     def check_input_shape(self, input_shape):
-        win.expect_image(self, input_shape)
+        win.expect_image(self, input_shape, built_for=_channels(self))
 
     def output_shape(self, input_shape):
         return (input_shape[-1],)
@@ -152,3 +153,12 @@ class GlobalAveragePooling2D(Layer):
             return xp.broadcast_to((dy / (shape[1] * shape[2]))[:, None, None, :], shape)
 
         return xp.mean(x, axis=(1, 2)), backprop
+
+
+def _channels(layer):
+    """The channels a built pooling layer first saw (to recognize channels-first data)."""
+    return layer.input_shape[-1] if layer.built and layer.input_shape else None
+
+
+MaxPooling2D = MaxPool2D  # Keras's names; models save the classes' own names
+AveragePooling2D = AvgPool2D

@@ -68,10 +68,13 @@ class Recurrent(Layer):
             return [out] + [(self.hidden_size,)] * len(self.cell.state_names)
         return out
 
+    def _sublayers(self):
+        return [self.cell]
+
     def get_config(self):
         cell = self.cell.get_config()
-        for key in ("name", "dtype", "hidden_size", "input_size"):
-            cell.pop(key)
+        for key in ("name", "dtype", "hidden_size", "input_size", "trainable"):
+            cell.pop(key, None)
         return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
                 "return_sequences": self.return_sequences, "return_state": self.return_state, **cell}
 
@@ -176,7 +179,8 @@ def _ndim(x):
 
 @register_layer
 class SimpleRNN(Recurrent):
-    """``h_t = tanh(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`` over a sequence."""
+    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`` over a sequence
+    (``activation="tanh"`` by default, or any name in ``ACTIVATIONS``)."""
 
     cell_class = SimpleRNNCell
 
