@@ -38,6 +38,11 @@ def main(argv=None):
 
     model = build(xdl)
     model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(learning_rate=args.learning_rate))
+    return fit_and_score(xdl, model, args, X_train, X_test, y_train, y_test)
+
+
+def fit_and_score(xdl, model, args, X_train, X_test, y_train, y_test):
+    """Train a compiled model as the options say, print its time and test accuracy, return the accuracy."""
     print(f"training on {len(X_train):,} images for {args.epochs} epochs", flush=True)
     start = time.perf_counter()
     history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,

@@ -9,11 +9,9 @@ learning rate, batch 32. Same held-out split as digits_cnn.py.
 from __future__ import annotations
 
 import math
-import time
 
-import numpy as np
 from _common import parser, setup
-from digits_cnn import load
+from digits_cnn import fit_and_score, load
 
 
 def residual_block(xdl, x, channels, name):
@@ -58,18 +56,7 @@ def main(argv=None):
     steps = args.epochs * math.ceil(len(X_train) / args.batch_size)
     schedule = xdl.CosineDecay(args.learning_rate, decay_steps=max(steps, 1))
     model.compile(loss="cross_entropy", optimizer=xdl.Adam(learning_rate=schedule))
-    start = time.perf_counter()
-    history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                        verbose=args.verbose)
-    seconds = time.perf_counter() - start
-
-    predictions = xdl.to_numpy(model.predict(X_test))
-    accuracy = float(np.mean(np.argmax(predictions, axis=1) == y_test))
-    samples = len(X_train) * args.epochs
-    print(f"trained {args.epochs} epochs in {seconds:.1f}s ({samples / seconds:,.0f} images/s), "
-          f"final loss {history['loss'][-1]:.4f}")
-    print(f"Test accuracy: {accuracy:.4f} on {len(y_test)} held-out digits")
-    return accuracy
+    return fit_and_score(xdl, model, args, X_train, X_test, y_train, y_test)
 
 
 if __name__ == "__main__":
