@@ -11,6 +11,7 @@ every file before anything is built, and on every model before it is saved).
 from __future__ import annotations
 
 from .layers.base import LAYERS
+from .symbolic import valid_name
 
 MAX_LAYERS = 10_000  # layers, inputs and nodes in one architecture, nested models' included
 MAX_DEPTH = 32  # models nested in models
@@ -112,10 +113,6 @@ def graph_from_config(cls, config, build_layer=None):
     single = config.get("single_output", len(outputs) == 1)
     return cls(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs[0] if single else outputs,
                name=config.get("name"))
-
-
-def valid_name(name):  # what Layer and Input accept: names are path parts
-    return isinstance(name, str) and name != "" and "/" not in name
 
 
 def check_spec(spec, fail):

@@ -51,7 +51,7 @@ class Model(Layer):
         self.data_seed = None  # seeds each epoch's data order (see training._data_seed)
         self.graph = None
         self._params = []
-        self._trainable = (None, [])
+        self._trainable_cache = (None, [])
         if inputs is None and outputs is None and type(self) is not Model:
             return  # a subclass (NeuralNetwork) makes its graph itself
         if inputs is None or outputs is None:
@@ -75,7 +75,7 @@ class Model(Layer):
                     seen.add(id(p))
                     params.append(p)
         self._params = params
-        self._trainable = (None, [])
+        self._trainable_cache = (None, [])
         if self.objectives is not None:
             self.objectives.bind(graph)
 
@@ -124,9 +124,9 @@ class Model(Layer):
 
     def trainable_parameters(self) -> list:
         """The parameters the optimizer updates (remembered until a ``trainable`` changes)."""
-        if self._trainable[0] != parameter.GENERATION:
-            self._trainable = (parameter.GENERATION, [p for p in self._params if p.trainable])
-        return self._trainable[1]
+        if self._trainable_cache[0] != parameter.GENERATION:
+            self._trainable_cache = (parameter.GENERATION, [p for p in self._params if p.trainable])
+        return self._trainable_cache[1]
 
     def named_parameters(self) -> dict:
         """``{path: Parameter}``: "dense/weights", "block1/conv2d/bias" for nested models."""
@@ -215,7 +215,7 @@ class Model(Layer):
     def forward(self, X, training=False):
         """The output for ``X`` (any array-like of shape (N, ...); a list or dict for several
         inputs); a list of outputs for several."""
-        with use_backend(self.backend):
+        with use_backend(self.backend or get_backend()):  # an unbuilt Sequential has none yet
             xs, _ = self.accept_inputs(X)
             outs, self._backprop = self.graph.run(xs, training)
         return outs[0] if self._single_output else outs

@@ -106,13 +106,6 @@ class NeuralNetwork(Model):
                 self.build(X.shape[1:])
         return [X], self.graph.propagate([tuple(X.shape[1:])], check_declared=False)
 
-    def forward(self, X, training=False):
-        """The output for ``X`` (any array-like of shape (N, ...))."""
-        with use_backend(self.backend or get_backend()):
-            xs, _ = self.accept_inputs(X)
-            outs, self._backprop = self.graph.run(xs, training)
-        return outs[0]
-
     def _require_built(self, what) -> None:
         """Build the chain from its first layer's input shape, or say how to build it."""
         if not self.built:

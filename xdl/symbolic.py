@@ -15,6 +15,11 @@ from .errors import ShapeError, XdlError, shape_str
 _counts = Counter()
 
 
+def valid_name(name) -> bool:
+    """What layers, models and inputs may be called: names are parts of parameter paths."""
+    return isinstance(name, str) and name != "" and "/" not in name
+
+
 def unique_name(base: str) -> str:
     """``base``, then ``base_1``, ``base_2``...: default names of layers and inputs."""
     n = _counts[base]
@@ -64,7 +69,7 @@ def Input(shape, name=None, dtype=None):  # noqa: N802 (Keras's name for a funct
         raise ValueError(f"Input: shape must hold positive ints or None (a free size), got {shape!r}")
     if dtype not in (None, "float32", "float64", "int32", "int64"):
         raise ValueError(f"Input: dtype must be None, 'float32', 'float64', 'int32' or 'int64', got {dtype!r}")
-    if name is not None and (not isinstance(name, str) or not name or "/" in name):
+    if name is not None and not valid_name(name):
         raise ValueError(f"Input: name must be a non-empty string without '/', got {name!r}")
     node = Node(None, [], False)
     tensor = SymbolicTensor(dims, node, 0, name or unique_name("input"), dtype)

@@ -8,7 +8,7 @@ from .._backend import convert, floatx, get_backend, to_numpy
 from ..errors import NotBuiltError, ShapeError, shape_str
 from ..parameter import Parameter
 from .. import symbolic
-from ..symbolic import unique_name
+from ..symbolic import unique_name, valid_name
 
 LAYERS = {}
 
@@ -59,7 +59,7 @@ class Layer:
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in ("float32", "float64"):
             raise ValueError(f"{type(self).__name__}: unknown dtype {dtype!r}; use 'float32' or 'float64'")
-        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        if name is not None and not valid_name(name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or self._default_name()
         self.dtype_name = dtype
