@@ -40,6 +40,13 @@ class Backend:
     Attributes: ``name`` (e.g. "cupy"), ``xp`` (the array API namespace), ``device``.
     """
 
+    #: the fast-path hooks: a portable form here, overridden by adapters that do better
+    HOOKS = ("views", "sum_rows", "linear", "add_matmul_grad", "add_sum_rows_grad", "relu", "relu_backward",
+             "log_softmax", "label_nll_sum", "label_softmax_grad",
+             "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
+             "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
+             "gru_scan_back", "im2col", "col2im", "max_pool", "max_pool_backward", "index_add", "random_uniform")
+
     def __init__(self, name, xp, device, adapter):
         self.name = name
         self.xp = xp
@@ -62,6 +69,8 @@ class Backend:
         pass through the host.
         """
         xp = self.xp
+        if isinstance(x, numpy.ndarray) and any(st < 0 for st in x.strides):
+            x = numpy.ascontiguousarray(x)  # a reversed view (x[:, ::-1]): DLPack cannot carry it to every library
         if not self.owns(x) and hasattr(x, "__dlpack__"):
             x = self._from_dlpack(x)
         if self.owns(x):
@@ -95,47 +104,273 @@ class Backend:
     def synchronize(self):
         """Wait until queued device work is done (for timing); a no-op on the CPU."""
 
-    # -- fast paths: portable defaults here, faster forms in the adapters --------------------
+    # -- fast paths -------------------------------------------------------------------------
+    # Every hook has its portable form here, in array API calls; an adapter overrides the ones
+    # its library does in fewer passes or launches, and layers call the hook without asking
+    # which form runs. tests/test_fast_paths.py checks each override against this form.
+
+    def views(self, flat, shapes):
+        """Arrays of ``shapes`` that share memory with consecutive parts of the 1-D ``flat``
+        (writes through them change ``flat``), or None where the library cannot promise views
+        (the standard does not): then parameters keep arrays of their own (see xdl/flat.py)."""
+        return None
+
     def sum_rows(self, x):
         """Sum of a 2-D array over its first axis (N, M) -> (M,): bias gradients."""
         return self.xp.sum(x, axis=0)
 
-    def im2col(self, x, out, kernel, stride, dilation) -> bool:
-        """Copy the windows of ``x`` (N, Hp, Wp, C) into ``out[..., :kh * kw * C]`` of
-        ``out`` (N, OH, OW, >= kh * kw * C), in (kh, kw, C) order, in one strided copy.
+    def linear(self, x, w, b=None):
+        """``x @ w + b`` for 2-D ``x`` (``b`` None: no bias)."""
+        y = x @ w
+        if b is not None:
+            y += b
+        return y
 
-        Returns False where this backend cannot (the standard has no strided views): the
-        caller then copies one slice per kernel offset. Adapters with ``as_strided`` override it.
-        """
-        return False
+    def add_matmul_grad(self, p, a, b):
+        """``p``'s gradient += ``a @ b`` (skipped for a frozen ``p``). Adapters write the
+        product straight into a flat buffer's view (``Parameter.claim_grad``)."""
+        if p.trainable:
+            p.add_grad(a @ b)
 
-    # -- fused kernels: one pass where the portable form makes several. ``fused`` names the
-    # ones an adapter has; layers use the portable form for the others. ------------------
-    fused = frozenset()
-
-    def max_pool(self, x, kernel, stride, out_hw):
-        """``"max_pool"``: max pooling of ``x`` (N, Hp, Wp, C), padding already in place.
-        Returns ``(y, first)``: the window maxima (N, OH, OW, C) and, for each, the row-major
-        offset of the first maximum in its window (``kh * kw`` where the maximum is NaN)."""
-        raise NotImplementedError(f"{self.name} has no fused max_pool")
-
-    def max_pool_backward(self, dy, first, kernel, stride, padded_hw, disjoint, covers):
-        """The gradient for the (N, Hp, Wp, C) input of ``max_pool``, from its ``first``.
-        ``disjoint``: no two windows share an element; ``covers``: they also hold them all."""
-        raise NotImplementedError(f"{self.name} has no fused max_pool")
+    def add_sum_rows_grad(self, p, dy):
+        """``p``'s gradient += the column sums of the 2-D ``dy`` (a bias gradient)."""
+        if p.trainable:
+            p.add_grad(self.sum_rows(dy))
 
     def relu(self, x):
-        """``"relu"``: ``x * (x > 0)`` in one pass."""
-        raise NotImplementedError(f"{self.name} has no fused relu")
+        """``max(x, 0)`` and what ``relu_backward`` needs: ``(y, saved)``. A NaN passes
+        through, as in NumPy and PyTorch; the portable form is ``x * (x > 0)``, a 0/1 mask
+        multiplied (NumPy's ``where`` branches per element and runs ~8x slower on random
+        signs; ``maximum(x, 0.0)`` makes array-api-compat copy the scalar to the device, which
+        on torch-CUDA waits for the GPU)."""
+        mask = self.xp.astype(x > 0, x.dtype)
+        return x * mask, mask
 
-    def relu_backward(self, dy, x):
-        """``dy * (x > 0)`` in one pass, for inputs ``relu`` took."""
-        raise NotImplementedError(f"{self.name} has no fused relu")
+    def relu_backward(self, dy, saved):
+        """The input gradient of ``relu`` from its ``saved``."""
+        return dy * saved
+
+    # -- softmax cross-entropy ---------------------------------------------------------------
+    def log_softmax(self, z):
+        """``(log_softmax(z), softmax(z))`` over the last axis, stable for any magnitude."""
+        xp = self.xp
+        # in-place steps on arrays made here: no temporaries beyond them
+        log_prob = z - xp.max(z, axis=-1, keepdims=True)
+        prob = xp.exp(log_prob)
+        total = xp.sum(prob, axis=-1, keepdims=True)
+        prob /= total
+        log_prob -= xp.log(total)
+        return log_prob, prob
+
+    def label_nll_sum(self, log_prob, labels):
+        """``-sum(log_prob[..., labels])``: the cross-entropy summed over rows (0-d), for class
+        indices ``labels`` of shape ``log_prob.shape[:-1]``."""
+        xp = self.xp
+        classes = xp.arange(log_prob.shape[-1], dtype=labels.dtype, device=labels.device)
+        return -xp.sum(xp.astype(labels[..., None] == classes, log_prob.dtype) * log_prob)
+
+    def label_softmax_grad(self, prob, labels, scale):
+        """``(prob - one_hot(labels)) * scale``: the logits' gradient of the mean cross-entropy."""
+        xp = self.xp
+        classes = xp.arange(prob.shape[-1], dtype=labels.dtype, device=labels.device)
+        grad = prob - xp.astype(labels[..., None] == classes, prob.dtype)
+        grad *= scale
+        return grad
+
+    # -- optimizer updates: each returns the updated arrays, changed in place where the
+    # library's arrays are mutable (a flat buffer's updates must land in the buffer) ----------
+    def sgd_step(self, w, g, lr):
+        w -= lr * g
+        return w
+
+    def momentum_step(self, w, g, b, lr, momentum, nesterov):
+        """PyTorch's convention: ``b = momentum * b + g``; ``w -= lr * b`` (Nesterov:
+        ``w -= lr * (g + momentum * b)``). Returns ``(w, b)``."""
+        b *= momentum
+        b += g
+        w -= lr * (g + momentum * b) if nesterov else lr * b
+        return w, b
+
+    def adam_step(self, w, g, m, v, lr_t, eps_t, beta_1, beta_2):
+        """``m``, ``v`` moving averages of ``g`` and ``g * g``; ``w -= lr_t * m / (sqrt(v) +
+        eps_t)`` with the bias corrections folded into the host scalars ``lr_t``, ``eps_t``.
+        Returns ``(w, m, v)``."""
+        m *= beta_1
+        m += (1.0 - beta_1) * g
+        v *= beta_2
+        v += (1.0 - beta_2) * (g * g)
+        w -= lr_t * m / (self.xp.sqrt(v) + eps_t)
+        return w, m, v
+
+    def rmsprop_step(self, w, g, v, lr, rho, eps):
+        """``v = rho * v + (1 - rho) * g^2``; ``w -= lr * g / (sqrt(v) + eps)``. Returns ``(w, v)``."""
+        v *= rho
+        v += (1.0 - rho) * (g * g)
+        w -= lr * g / (self.xp.sqrt(v) + eps)
+        return w, v
+
+    def adagrad_step(self, w, g, a, lr, eps):
+        """Keras's Adagrad: ``a += g^2``; ``w -= lr * g / sqrt(a + eps)``. Returns ``(w, a)``."""
+        a += g * g
+        w -= lr * g / self.xp.sqrt(a + eps)
+        return w, a
+
+    def nadam_step(self, w, g, m, v, lr, c_m, c_g, root, eps, beta_1, beta_2):
+        """Keras's Nadam with its host factors: ``w -= lr * (c_m m + c_g g) / (sqrt(v) / root
+        + eps)`` after the moment updates. Returns ``(w, m, v)``."""
+        m *= beta_1
+        m += (1.0 - beta_1) * g
+        v *= beta_2
+        v += (1.0 - beta_2) * (g * g)
+        w -= lr * (c_m * m + c_g * g) / (self.xp.sqrt(v) * (1.0 / root) + eps)
+        return w, m, v
+
+    def lion_step(self, w, g, m, lr, beta_1, beta_2):
+        """``w -= lr * sign(beta_1 m + (1 - beta_1) g)``; ``m = beta_2 m + (1 - beta_2) g``.
+        Returns ``(w, m)``."""
+        w -= lr * self.xp.sign(beta_1 * m + (1.0 - beta_1) * g)
+        m *= beta_2
+        m += (1.0 - beta_2) * g
+        return w, m
+
+    def scale_by_norm(self, grads, clipnorm, in_place):
+        """``grads`` rescaled together so that their global L2 norm is at most ``clipnorm``,
+        without reading the norm back: ``g * clipnorm / max(norm, clipnorm)``. ``in_place``:
+        the arrays are the optimizer's own (a flat buffer) and may be overwritten."""
+        xp = self.xp
+        total = None
+        for g in grads:
+            s = xp.sum(g * g)
+            total = s if total is None else total + s
+        norm = xp.sqrt(total)
+        denom = xp.where(norm > clipnorm, norm, xp.astype(xp.full_like(norm, clipnorm), norm.dtype))
+        factor = clipnorm / denom
+        return [_scaled(xp, g, factor, in_place) for g in grads]
+
+    # -- recurrent layers: the loop over time steps -------------------------------------------
+    def lstm_scan(self, xw, h, c, u, scale2):
+        """An LSTM over time. ``xw`` (N, T, 4H): each step's input part of the gate
+        pre-activations, gates in the order i, f, o, g, the three sigmoid gates' halved (so that
+        one tanh gives all four: ``sigmoid(z) = (tanh(z / 2) + 1) / 2``); ``u`` (H, 4H) the
+        recurrent kernel halved the same way; ``scale2`` (4H,) each gate's squared scale.
+        Returns ``(hs (N, T, H), (h, c), saved)``."""
+        xp, H = self.xp, h.shape[-1]
+        hs, cache = [], []
+        for t in range(xw.shape[1]):
+            s = xp.tanh(xw[:, t, :] + h @ u)
+            ifo = 0.5 * s[:, :3 * H] + 0.5
+            c_prev, c = c, ifo[:, H:2 * H] * c + ifo[:, :H] * s[:, 3 * H:]
+            tc = xp.tanh(c)
+            h = ifo[:, 2 * H:] * tc
+            hs.append(h)
+            # for backward, per step while the arrays are small and in cache: the gates'
+            # pre-activation gradient is [dc, dc, dh, dc] * factor, where (1 - s*s) * scale**2
+            # is each gate's derivative: 0.25 (1 - s^2) for the sigmoids, 1 - g^2 for g
+            factor = xp.concat([s[:, 3 * H:], c_prev, tc, ifo[:, :H]], axis=1) * ((1.0 - s * s) * scale2)
+            cache.append((factor, ifo[:, 2 * H:] * (1.0 - tc * tc), ifo[:, H:2 * H]))
+        return xp.stack(hs, axis=1), (h, c), cache
+
+    def lstm_scan_back(self, saved, dhs, dh, dc, u_t):
+        """Backpropagation through ``lstm_scan``: ``dhs`` (N, T, H) or None, the gradients of
+        the last states ``dh``, ``dc``; ``u_t`` the recurrent kernel transposed, not halved.
+        Returns ``(dz (N, T, 4H), dh, dc)``: the gradient of the (unhalved) pre-activations and
+        of the first states."""
+        xp, dzs = self.xp, [None] * len(saved)
+        for t in reversed(range(len(saved))):
+            factor, dc_dh, f = saved[t]
+            if dhs is not None:
+                dh = dh + dhs[:, t, :]
+            dc = dc + dh * dc_dh
+            dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factor
+            dh = dzs[t] @ u_t
+            dc = dc * f
+        return xp.stack(dzs, axis=1), dh, dc
+
+    def gru_scan(self, xw, h, u, bh):
+        """A GRU over time (reset gate after the product, as PyTorch and cuDNN): ``xw`` (N, T,
+        3H) each step's input part of the pre-activations, gates r, z, n; ``u`` (H, 3H) the
+        recurrent kernel, ``bh`` (3H,) its bias. Returns ``(hs (N, T, H), (h,), saved)``."""
+        xp, H = self.xp, h.shape[-1]
+        hs, cache = [], []
+        for t in range(xw.shape[1]):
+            x_t, hw = xw[:, t, :], h @ u + bh
+            rz = 0.5 * xp.tanh(0.5 * (x_t[:, :2 * H] + hw[:, :2 * H])) + 0.5
+            r, z, hw_n = rz[:, :H], rz[:, H:], hw[:, 2 * H:]
+            n = xp.tanh(x_t[:, 2 * H:] + r * hw_n)
+            h_prev, h = h, n + z * (h - n)
+            hs.append(h)
+            # for backward, per step while the arrays are small: the gradients of the input
+            # and recurrent pre-activations are dh (three times) times these factors
+            dn = (1.0 - z) * (1.0 - n * n)
+            dr, dz = dn * hw_n * r * (1.0 - r), (h_prev - n) * z * (1.0 - z)
+            cache.append((xp.concat([dr, dz, dn], axis=1), xp.concat([dr, dz, dn * r], axis=1), z))
+        return xp.stack(hs, axis=1), (h,), cache
+
+    def gru_scan_back(self, saved, dhs, dh, u_t):
+        """Backpropagation through ``gru_scan``: ``(dxw, dhw, dh)``, the gradients of the input
+        and recurrent pre-activations (N, T, 3H) and of the first state."""
+        xp, dxws, dhws = self.xp, [None] * len(saved), [None] * len(saved)
+        for t in reversed(range(len(saved))):
+            to_xw, to_hw, z = saved[t]
+            if dhs is not None:
+                dh = dh + dhs[:, t, :]
+            dh3 = xp.concat([dh, dh, dh], axis=1)
+            dxws[t], dhws[t] = dh3 * to_xw, dh3 * to_hw
+            dh = dh * z + dhws[t] @ u_t
+        return xp.stack(dxws, axis=1), xp.stack(dhws, axis=1), dh
+
+    # -- windows of (N, H, W, C) images, padding already in place ----------------------------
+    def im2col(self, x, out, kernel, stride, dilation):
+        """Copy the windows of ``x`` (N, Hp, Wp, C) into ``out[..., :kh * kw * C]`` of ``out``
+        (N, OH, OW, >= kh * kw * C), in (kh, kw, C) order; returns ``out``. Portable form:
+        one strided slice copied per kernel offset; adapters with ``as_strided`` make it one copy."""
+        c = x.shape[-1]
+        for k, (rows, cols) in enumerate(offsets(kernel, stride, dilation, out.shape[1:3])):
+            out[:, :, :, k * c:(k + 1) * c] = x[:, rows, cols, :]
+        return out
 
     def col2im(self, dcols, kernel, stride, dilation, padded_hw):
-        """``"col2im"``: the adjoint of im2col. ``dcols`` (N, OH, OW, kh * kw * C) in the
-        kernel's (kh, kw, C) order, summed into a new (N, Hp, Wp, C) array."""
-        raise NotImplementedError(f"{self.name} has no fused col2im")
+        """The adjoint of ``im2col``: ``dcols`` (N, OH, OW, kh * kw * C) summed into a new
+        (N, Hp, Wp, C) array, each window's columns onto the pixels they came from."""
+        xp = self.xp
+        n, oh, ow, width = dcols.shape
+        c = width // (kernel[0] * kernel[1])
+        dx = xp.zeros((n,) + tuple(padded_hw) + (c,), dtype=dcols.dtype, device=dcols.device)
+        for k, (rows, cols) in enumerate(offsets(kernel, stride, dilation, (oh, ow))):
+            dx[:, rows, cols, :] += dcols[:, :, :, k * c:(k + 1) * c]
+        return dx
+
+    def max_pool(self, x, kernel, stride, out_hw):
+        """Max pooling of ``x`` (N, Hp, Wp, C): ``(y, saved)``, the window maxima (N, OH, OW, C)
+        and what ``max_pool_backward`` needs. The gradient goes to each window's first maximum
+        in row-major order, as in PyTorch and TensorFlow. Portable form: the window slices
+        stacked (kh * kw, N, OH, OW, C), so the reduction and the comparisons of the backward
+        run over contiguous memory."""
+        windows = self.xp.stack([x[:, rows, cols, :] for rows, cols in offsets(kernel, stride, (1, 1), out_hw)])
+        y = self.xp.max(windows, axis=0)
+        return y, (windows, y)
+
+    def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
+        """The gradient for the (N, Hp, Wp, C) input of ``max_pool``. ``disjoint``: no two
+        windows share an element (each part is written, not added); ``covers``: they also
+        hold every element (written onto uninitialised memory)."""
+        xp = self.xp
+        windows, y = saved
+        hits, taken = windows == y[None, ...], None  # every maximum of every window
+        shape = (dy.shape[0],) + tuple(padded_hw) + (dy.shape[-1],)
+        dx = (xp.empty if covers else xp.zeros)(shape, dtype=dy.dtype, device=dy.device)
+        for k, (rows, cols) in enumerate(offsets(kernel, stride, (1, 1), dy.shape[1:3])):
+            hit = hits[k, ...]
+            if taken is None:
+                first = taken = hit
+            else:  # a maximum no earlier offset of the window held
+                first, taken = xp.logical_and(hit, xp.logical_not(taken)), xp.logical_or(taken, hit)
+            part = xp.astype(first, dy.dtype) * dy
+            if disjoint:
+                dx[:, rows, cols, :] = part
+            else:
+                dx[:, rows, cols, :] += part
+        return dx
 
     def random_uniform(self, seed: int):
         """A generator of uniform [0, 1) arrays on this device: ``draw(shape, dtype)``.
@@ -173,6 +408,24 @@ class Backend:
         return one_hot.T @ values
 
 
+def offsets(kernel, stride, dilation, out_hw):
+    """Per kernel offset (row-major), the (rows, cols) slices of a padded (N, Hp, Wp, C) input
+    that the offset reads for each output pixel."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    return [(slice(i * dh, i * dh + (oh - 1) * sh + 1, sh), slice(j * dw, j * dw + (ow - 1) * sw + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
+def _scaled(xp, g, factor, in_place):
+    """``g * factor`` for a 0-d ``factor``, in place when allowed."""
+    if factor.dtype != g.dtype:
+        factor = xp.astype(factor, g.dtype)
+    if in_place:
+        g *= factor
+        return g
+    return g * factor
+
+
 def _host_array(x):
     """Any array-like as a NumPy array, converting other backends' arrays on the host."""
     if isinstance(x, numpy.ndarray):
@@ -190,7 +443,7 @@ def _host_array(x):
 MIN_WINDOW_RUN = 32
 
 
-def window_strides(x_shape, out_shape, kernel, stride, dilation):
+def window_strides(x_shape, out_shape, kernel, stride, dilation, min_run=MIN_WINDOW_RUN):
     """Element strides of two (N, OH, OW, kh, kw * C) views, for ``im2col`` as one copy: the
     windows of a C-contiguous (N, Hp, Wp, C) input (row i of window (oh, ow) is the kw * C
     contiguous elements from (oh * sh + i * dh, ow * sw)), and the first kh * kw * C columns
@@ -199,14 +452,15 @@ def window_strides(x_shape, out_shape, kernel, stride, dilation):
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     _, hp, wp, c = x_shape
     _, oh, ow, k = out_shape
-    if (dw != 1 and kw > 1) or kw * c < MIN_WINDOW_RUN:
+    if (dw != 1 and kw > 1) or kw * c < min_run:
         return None
     return ((hp * wp * c, sh * wp * c, sw * c, dh * wp * c, 1),
             (oh * ow * k, ow * k, k, kw * c, 1))
 
 
 def numpy_like_im2col(lib, x, out, kernel, stride, dilation):
-    """``Backend.im2col`` for libraries with NumPy's ``as_strided`` and ``copyto`` (NumPy, CuPy)."""
+    """``Backend.im2col`` as one copy for libraries with NumPy's ``as_strided`` and ``copyto``
+    (NumPy, CuPy); False where the windows are no such view (the caller copies per offset)."""
     strides = window_strides(x.shape, out.shape, kernel, stride, dilation)
     if strides is None or not out.flags.c_contiguous:
         return False

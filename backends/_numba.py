@@ -17,7 +17,8 @@ import warnings
 
 import numpy
 
-KERNELS = frozenset({"max_pool", "relu", "col2im"})
+prange = range  # numba's prange once numba is imported (see _compiled)
+KERNELS = frozenset({"max_pool", "relu", "col2im", "adam", "rmsprop", "momentum", "lstm", "gru"})
 _state = {}
 
 
@@ -59,19 +60,40 @@ def _compiled():
         # cached kernel re-imports its module by name: a cache written while this package was the
         # top-level ``backends`` (now ``xdl.backends``) fails, "No module named 'backends'", until
         # this file changes.
-        kernels = {"max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
-                   "col2im": _col2im}
-        _state["kernels"] = {name: _jit(numba, fn) for name, fn in kernels.items()}
+        global prange
+        prange = numba.prange  # a plain range in the serial kernels, split across threads in the parallel ones
+        _state["kernels"] = {name: _jit(numba, fn) for name, fn in KERNEL_FUNCTIONS.items()}
+        _state["parallel"] = {}
+        _state["threads"] = numba.get_num_threads()
     return _state["kernels"]
 
 
-def _jit(numba, fn):
+#: the least work (elements) for which a kernel runs on several threads, measured on the 2-core
+#: VM (benchmarks/README.md, "The second CPU thread"); XDL_PARALLEL_MIN overrides it
+PARALLEL_MIN = int(os.environ.get("XDL_PARALLEL_MIN", 1 << 15))
+
+
+def _kernel(name, work):
+    """The kernel ``name``: its parallel build where more than one thread is allowed
+    (NUMBA_NUM_THREADS) and ``work`` elements pay for waking the others."""
+    serial = _compiled()[name]
+    if _state["threads"] < 2 or work < PARALLEL_MIN:
+        return serial
+    parallel = _state["parallel"].get(name)
+    if parallel is None:
+        import numba
+
+        parallel = _state["parallel"][name] = _jit(numba, KERNEL_FUNCTIONS[name], parallel=True)
+    return parallel
+
+
+def _jit(numba, fn, parallel=False):
     """``fn`` compiled on first use and cached on disk, so that later processes load it instead
     of compiling (~1 s for all four kernels). numba caches next to this file (__pycache__), else
     in the user's cache folder (~/.cache/numba), or in NUMBA_CACHE_DIR when that is set; where
     none of them is writable (a read-only install, no home), in a folder of the temporary
     directory, and failing that not at all: every process then compiles, silently."""
-    options = {"nogil": True, "boundscheck": False}
+    options = {"nogil": True, "boundscheck": False, **({"parallel": True} if parallel else {})}
     try:
         return numba.njit(cache=True, **options)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
@@ -116,7 +138,7 @@ def max_pool(x, kernel, stride, out_hw):
     n, c = x.shape[0], x.shape[3]
     y = numpy.empty((n,) + tuple(out_hw) + (c,), dtype=x.dtype)
     first = numpy.empty(y.shape, dtype=index_dtype(kernel[0] * kernel[1]))
-    _compiled()["max_pool"](x, kernel[0], kernel[1], stride[0], stride[1], y, first)
+    _kernel("max_pool", y.size * kernel[0] * kernel[1])(x, kernel[0], kernel[1], stride[0], stride[1], y, first)
     return y, first
 
 
@@ -127,7 +149,7 @@ def max_pool_backward(dy, first, kernel, stride, padded_hw, disjoint, covers):
     dy = numpy.ascontiguousarray(dy)
     make = numpy.empty if covers else numpy.zeros
     dx = make((dy.shape[0],) + tuple(padded_hw) + (dy.shape[3],), dtype=dy.dtype)
-    _compiled()["max_pool_backward"](dy, first, kernel[0], kernel[1], stride[0], stride[1], not disjoint, dx)
+    _kernel("max_pool_backward", dx.size)(dy, first, kernel[0], kernel[1], stride[0], stride[1], not disjoint, dx)
     return dx
 
 
@@ -135,7 +157,7 @@ def relu(x):
     """``x * (x > 0)``, the portable form's exact values (NaN stays NaN, -inf gives NaN)."""
     x = numpy.ascontiguousarray(x)
     y = numpy.empty_like(x)
-    _compiled()["relu"](x.reshape(-1), x.reshape(-1), y.reshape(-1))
+    _kernel("relu", x.size)(x.reshape(-1), x.reshape(-1), y.reshape(-1))
     return y
 
 
@@ -143,7 +165,7 @@ def relu_backward(dy, x):
     """``dy * (x > 0)``."""
     dy, x = numpy.ascontiguousarray(dy), numpy.ascontiguousarray(x)
     dx = numpy.empty_like(dy)
-    _compiled()["relu"](dy.reshape(-1), x.reshape(-1), dx.reshape(-1))
+    _kernel("relu", dy.size)(dy.reshape(-1), x.reshape(-1), dx.reshape(-1))
     return dx
 
 
@@ -153,15 +175,109 @@ def col2im(dcols, kernel, stride, dilation, padded_hw):
     dcols = numpy.ascontiguousarray(dcols)
     n, c = dcols.shape[0], dcols.shape[3] // (kernel[0] * kernel[1])
     dx = numpy.empty((n,) + tuple(padded_hw) + (c,), dtype=dcols.dtype)
-    _compiled()["col2im"](dcols, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], dx)
+    _kernel("col2im", dcols.size)(dcols, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], dx)
     return dx
+
+
+def adam(w, g, m, v, lr_t, eps_t, beta_1, beta_2):
+    """``Backend.adam_step`` in one pass over the four arrays (flat, C-contiguous)."""
+    t = w.dtype.type
+    # the factors rounded to the dtype as NumPy rounds them (1 - beta in float64 first)
+    _kernel("adam", w.size)(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), t(lr_t), t(eps_t),
+                        t(beta_1), t(1.0 - beta_1), t(beta_2), t(1.0 - beta_2))
+    return w, m, v
+
+
+def rmsprop(w, g, v, lr, rho, eps):
+    t = w.dtype.type
+    _kernel("rmsprop", w.size)(w.reshape(-1), g.reshape(-1), v.reshape(-1), t(lr), t(rho), t(1.0 - rho), t(eps))
+    return w, v
+
+
+def momentum(w, g, b, lr, mu, nesterov):
+    t = w.dtype.type
+    _kernel("momentum", w.size)(w.reshape(-1), g.reshape(-1), b.reshape(-1), t(lr), t(mu), nesterov)
+    return w, b
+
+
+def lstm_scan(xw, h, c, u):
+    """``Backend.lstm_scan``: per step one product (BLAS) and one pass over the gates."""
+    n, steps, width = xw.shape
+    H = width // 4
+    S = numpy.empty_like(xw)
+    cs = numpy.empty((n, steps + 1, H), dtype=xw.dtype)
+    tcs, hs = numpy.empty((n, steps, H), dtype=xw.dtype), numpy.empty((n, steps, H), dtype=xw.dtype)
+    cs[:, 0] = c
+    z = numpy.empty((n, width), dtype=xw.dtype)
+    cell, hidden = _kernel("lstm_cell", n * width), _kernel("lstm_hidden", n * width)
+    for t in range(steps):  # NumPy's SIMD tanh beats numba's scalar one several times over
+        numpy.matmul(h, u, out=z)
+        numpy.add(z, xw[:, t], out=z)
+        numpy.tanh(z, out=S[:, t])
+        cell(S[:, t], cs[:, t], cs[:, t + 1])
+        numpy.tanh(cs[:, t + 1], out=tcs[:, t])
+        hidden(S[:, t], tcs[:, t], hs[:, t])
+        h = hs[:, t]
+    return hs, (h, cs[:, steps]), (S, cs, tcs)
+
+
+def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2):
+    S, cs, tcs = saved
+    n, steps, width = S.shape
+    dz = numpy.empty_like(S)
+    dh = numpy.array(dh, dtype=S.dtype, order="C")
+    dc = numpy.array(dc, dtype=S.dtype, order="C")
+    scale2 = numpy.ascontiguousarray(scale2, dtype=S.dtype)
+    back = _kernel("lstm_step_back", n * width)
+    add = dhs is not None
+    for t in reversed(range(steps)):
+        if t < steps - 1:
+            numpy.matmul(dz[:, t + 1], u_t, out=dh)
+        back(dh, dhs[:, t] if add else dh, add, dc, S[:, t], cs[:, t], tcs[:, t], scale2, dz[:, t])
+    return dz, dz[:, 0] @ u_t, dc
+
+
+def gru_scan(xw, h, u, bh):
+    """``Backend.gru_scan``: per step one product (BLAS) and one pass over the gates."""
+    n, steps, width = xw.shape
+    H = width // 3
+    hs = numpy.empty((n, steps, H), dtype=xw.dtype)
+    to_xw, to_hw, zs = numpy.empty_like(xw), numpy.empty_like(xw), numpy.empty((n, steps, H), dtype=xw.dtype)
+    hw = numpy.empty((n, width), dtype=xw.dtype)
+    rz, pre_n = numpy.empty((n, 2 * H), dtype=xw.dtype), numpy.empty((n, H), dtype=xw.dtype)
+    h = numpy.ascontiguousarray(h, dtype=xw.dtype)
+    gates, out = _kernel("gru_gates", n * width), _kernel("gru_out", n * width)
+    for t in range(steps):  # the tanh in NumPy (SIMD), the rest of the gates in one pass each
+        numpy.matmul(h, u, out=hw)
+        hw += bh
+        numpy.add(xw[:, t, :2 * H], hw[:, :2 * H], out=rz)
+        rz *= 0.5
+        numpy.tanh(rz, out=rz)
+        gates(rz, hw, xw[:, t], pre_n)  # rz becomes r, z; pre_n the candidate's pre-activation
+        numpy.tanh(pre_n, out=pre_n)
+        out(rz, hw, pre_n, h, hs[:, t], to_xw[:, t], to_hw[:, t], zs[:, t])
+        h = hs[:, t]
+    return hs, (h,), (to_xw, to_hw, zs)
+
+
+def gru_scan_back(saved, dhs, dh, u_t):
+    to_xw, to_hw, zs = saved
+    n, steps, width = to_xw.shape
+    dxw, dhw = numpy.empty_like(to_xw), numpy.empty_like(to_hw)
+    dh = numpy.array(dh, dtype=to_xw.dtype, order="C")
+    back = _kernel("gru_step_back", n * width)
+    add = dhs is not None
+    for t in reversed(range(steps)):
+        back(dh, dhs[:, t] if add else dh, add, to_xw[:, t], to_hw[:, t], dxw[:, t], dhw[:, t])
+        dh = dh * zs[:, t] + dhw[:, t] @ u_t
+    return dxw, dhw, dh
 
 
 # -- the kernels: plain loops, innermost over contiguous channels so that LLVM vectorizes them --
 
 def _max_pool(x, kh, kw, sh, sw, y, first):
     n, oh, ow, c = y.shape
-    for b in range(n):
+    for b in prange(n):
         for i in range(oh):
             for j in range(ow):
                 r, s = i * sh, j * sw
@@ -182,7 +298,7 @@ def _max_pool(x, kh, kw, sh, sw, y, first):
 
 def _max_pool_backward(dy, first, kh, kw, sh, sw, add, dx):
     n, oh, ow, c = dy.shape
-    for b in range(n):
+    for b in prange(n):
         for i in range(oh):
             for j in range(ow):
                 for k in range(kh * kw):
@@ -202,14 +318,14 @@ def _relu(values, signs, out):
     that float32 stays float32 (a bool factor would go through int64 and float64)."""
     one = values.dtype.type(1)
     zero = one - one
-    for i in range(values.shape[0]):
+    for i in prange(values.shape[0]):
         out[i] = values[i] * (one if signs[i] > 0 else zero)
 
 
 def _col2im(dcols, kh, kw, sh, sw, dh, dw, dx):
     n, oh, ow = dcols.shape[0], dcols.shape[1], dcols.shape[2]
     c = dx.shape[3]
-    for b in range(n):  # one image at a time: its gradient stays in cache while it adds up
+    for b in prange(n):  # one image at a time: its gradient stays in cache while it adds up
         dx[b] = 0
         for i in range(oh):
             for j in range(ow):
@@ -217,3 +333,111 @@ def _col2im(dcols, kh, kw, sh, sw, dh, dw, dx):
                     r, s = i * sh + (k // kw) * dh, j * sw + (k % kw) * dw
                     for ch in range(c):
                         dx[b, r, s, ch] += dcols[b, i, j, k * c + ch]
+
+
+def _adam(w, g, m, v, lr_t, eps_t, b1, c1, b2, c2):
+    for i in prange(w.shape[0]):
+        gi = g[i]
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * (gi * gi)
+        m[i], v[i] = mi, vi
+        w[i] -= lr_t * mi / (numpy.sqrt(vi) + eps_t)
+
+
+def _rmsprop(w, g, v, lr, rho, c, eps):
+    for i in prange(w.shape[0]):
+        gi = g[i]
+        vi = rho * v[i] + c * (gi * gi)
+        v[i] = vi
+        w[i] -= lr * gi / (numpy.sqrt(vi) + eps)
+
+
+def _momentum(w, g, b, lr, mu, nesterov):
+    for i in prange(w.shape[0]):
+        gi = g[i]
+        bi = mu * b[i] + gi
+        b[i] = bi
+        w[i] -= lr * (gi + mu * bi) if nesterov else lr * bi
+
+
+def _lstm_cell(s, c_prev, c_out):
+    """c = f * c_prev + i * g from the gates' tanh values (the sigmoids' halved)."""
+    n, H = c_prev.shape
+    half = s.dtype.type(0.5)
+    for b in prange(n):
+        for j in range(H):
+            i = half * s[b, j] + half
+            f = half * s[b, H + j] + half
+            c_out[b, j] = f * c_prev[b, j] + i * s[b, 3 * H + j]
+
+
+def _lstm_hidden(s, tc, h_out):
+    n, H = tc.shape
+    half = s.dtype.type(0.5)
+    for b in prange(n):
+        for j in range(H):
+            h_out[b, j] = (half * s[b, 2 * H + j] + half) * tc[b, j]
+
+
+def _lstm_step_back(dh, dh_seq, add, dc, s, c_prev, tc, scale2, dz):
+    """dh (N, H): the state gradient arriving (plus ``dh_seq`` when ``add``), updated in place
+    to the total; dc likewise, then carried to the previous step (times f); dz the gates'."""
+    n, width = s.shape
+    H = width // 4
+    half = s.dtype.type(0.5)
+    one = half + half
+    for b in prange(n):
+        for j in range(H):
+            si, sf, so, g = s[b, j], s[b, H + j], s[b, 2 * H + j], s[b, 3 * H + j]
+            i, f, o = half * si + half, half * sf + half, half * so + half
+            d_h = dh[b, j] + dh_seq[b, j] if add else dh[b, j]
+            t = tc[b, j]
+            d_c = dc[b, j] + d_h * o * (one - t * t)
+            dz[b, j] = d_c * g * (one - si * si) * scale2[j]
+            dz[b, H + j] = d_c * c_prev[b, j] * (one - sf * sf) * scale2[H + j]
+            dz[b, 2 * H + j] = d_h * t * (one - so * so) * scale2[2 * H + j]
+            dz[b, 3 * H + j] = d_c * i * (one - g * g) * scale2[3 * H + j]
+            dh[b, j] = d_h
+            dc[b, j] = d_c * f
+
+
+def _gru_gates(rz, hw, x_t, pre_n):
+    n, H = pre_n.shape
+    half = rz.dtype.type(0.5)
+    for b in prange(n):
+        for j in range(2 * H):
+            rz[b, j] = half * rz[b, j] + half
+        for j in range(H):
+            pre_n[b, j] = x_t[b, 2 * H + j] + rz[b, j] * hw[b, 2 * H + j]
+
+
+def _gru_out(rz, hw, nn, h_prev, h_out, to_xw, to_hw, z_out):
+    n, H = nn.shape
+    one = rz.dtype.type(1)
+    for b in prange(n):
+        for j in range(H):
+            r, z, c, hp = rz[b, j], rz[b, H + j], nn[b, j], h_prev[b, j]
+            h_out[b, j] = c + z * (hp - c)
+            dn = (one - z) * (one - c * c)
+            dr, dz = dn * hw[b, 2 * H + j] * r * (one - r), (hp - c) * z * (one - z)
+            to_xw[b, j], to_xw[b, H + j], to_xw[b, 2 * H + j] = dr, dz, dn
+            to_hw[b, j], to_hw[b, H + j], to_hw[b, 2 * H + j] = dr, dz, dn * r
+            z_out[b, j] = z
+
+
+def _gru_step_back(dh, dh_seq, add, to_xw, to_hw, dxw, dhw):
+    n, width = to_xw.shape
+    H = width // 3
+    for b in prange(n):
+        for j in range(H):
+            d = dh[b, j] + dh_seq[b, j] if add else dh[b, j]
+            dh[b, j] = d
+            for k in (j, H + j, 2 * H + j):
+                dxw[b, k] = d * to_xw[b, k]
+                dhw[b, k] = d * to_hw[b, k]
+
+
+KERNEL_FUNCTIONS = {"max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
+                    "col2im": _col2im, "adam": _adam, "rmsprop": _rmsprop, "momentum": _momentum,
+                    "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step_back": _lstm_step_back, "gru_gates": _gru_gates, "gru_out": _gru_out,
+                    "gru_step_back": _gru_step_back}

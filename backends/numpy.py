@@ -34,11 +34,44 @@ class NumpyBackend(Backend):
         self._ones = {}
 
     def sum_rows(self, x):
+        return self._ones_for(x) @ x
+
+    def views(self, flat, shapes):
+        out, start = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            out.append(flat[start:start + size].reshape(shape))
+            start += size
+        return out
+
+    def add_matmul_grad(self, p, a, b):
+        if not p.trainable:
+            return
+        out, live = p.claim_grad()
+        if out is None:
+            p.add_grad(a @ b)
+        elif live:
+            out += a @ b
+        else:
+            numpy.matmul(a, b, out=out)  # straight into the flat buffer
+
+    def add_sum_rows_grad(self, p, dy):
+        if not p.trainable:
+            return
+        out, live = p.claim_grad()
+        if out is None:
+            p.add_grad(self.sum_rows(dy))
+        elif live:
+            out += self.sum_rows(dy)
+        else:
+            numpy.matmul(self._ones_for(dy), dy, out=out)
+
+    def _ones_for(self, x):
         key = (x.shape[0], x.dtype)
         ones = self._ones.get(key)
         if ones is None:
             ones = self._ones[key] = numpy.ones(x.shape[0], dtype=x.dtype)
-        return ones @ x
+        return ones
 
     def index_add(self, indices, values, size):
         # one bincount over (index, column) pairs: repeats accumulate (unlike out[i] += v),
@@ -49,30 +82,82 @@ class NumpyBackend(Backend):
         return sums.astype(values.dtype, copy=False).reshape((size,) + tuple(values.shape[1:]))
 
     def im2col(self, x, out, kernel, stride, dilation):
-        return numpy_like_im2col(numpy, x, out, kernel, stride, dilation)
+        if numpy_like_im2col(numpy, x, out, kernel, stride, dilation):
+            return out
+        return super().im2col(x, out, kernel, stride, dilation)
 
-    @property
-    def fused(self):
-        return _numba.fused()
-
+    # numba's kernels where it imports; the portable forms otherwise
     def max_pool(self, x, kernel, stride, out_hw):
+        if not _numba.fused():
+            return super().max_pool(x, kernel, stride, out_hw)
         return _numba.max_pool(x, kernel, stride, out_hw)
 
-    def max_pool_backward(self, dy, first, kernel, stride, padded_hw, disjoint, covers):
-        return _numba.max_pool_backward(dy, first, kernel, stride, padded_hw, disjoint, covers)
+    def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
+        if not _numba.fused():
+            return super().max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
+        return _numba.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
 
     def relu(self, x):
-        return _numba.relu(x)
+        if not _numba.fused():
+            return super().relu(x)
+        return _numba.relu(x), x
 
-    def relu_backward(self, dy, x):
-        return _numba.relu_backward(dy, x)
+    def relu_backward(self, dy, saved):
+        if not _numba.fused():
+            return super().relu_backward(dy, saved)
+        return _numba.relu_backward(dy, saved)
+
+    def lstm_scan(self, xw, h, c, u, scale2):
+        if not _numba.fused():
+            return super().lstm_scan(xw, h, c, u, scale2)
+        hs, final, saved = _numba.lstm_scan(xw, h, c, u)
+        return hs, final, (saved, scale2)
+
+    def lstm_scan_back(self, saved, dhs, dh, dc, u_t):
+        if not _numba.fused():
+            return super().lstm_scan_back(saved, dhs, dh, dc, u_t)
+        saved, scale2 = saved
+        return _numba.lstm_scan_back(saved, dhs, dh, dc, u_t, scale2)
+
+    def gru_scan(self, xw, h, u, bh):
+        if not _numba.fused():
+            return super().gru_scan(xw, h, u, bh)
+        return _numba.gru_scan(xw, h, u, bh)
+
+    def gru_scan_back(self, saved, dhs, dh, u_t):
+        if not _numba.fused():
+            return super().gru_scan_back(saved, dhs, dh, u_t)
+        return _numba.gru_scan_back(saved, dhs, dh, u_t)
+
+    def adam_step(self, w, g, m, v, lr_t, eps_t, beta_1, beta_2):
+        if not _numba.fused() or not _contiguous(w, g, m, v):
+            return super().adam_step(w, g, m, v, lr_t, eps_t, beta_1, beta_2)
+        return _numba.adam(w, g, m, v, lr_t, eps_t, beta_1, beta_2)
+
+    def rmsprop_step(self, w, g, v, lr, rho, eps):
+        if not _numba.fused() or not _contiguous(w, g, v):
+            return super().rmsprop_step(w, g, v, lr, rho, eps)
+        return _numba.rmsprop(w, g, v, lr, rho, eps)
+
+    def momentum_step(self, w, g, b, lr, momentum, nesterov):
+        if not _numba.fused() or not _contiguous(w, g, b):
+            return super().momentum_step(w, g, b, lr, momentum, nesterov)
+        return _numba.momentum(w, g, b, lr, momentum, nesterov)
 
     def col2im(self, dcols, kernel, stride, dilation, padded_hw):
+        if not _numba.fused():
+            return super().col2im(dcols, kernel, stride, dilation, padded_hw)
         return _numba.col2im(dcols, kernel, stride, dilation, padded_hw)
 
     def random_uniform(self, seed):
         rng = numpy.random.default_rng(seed)
         return lambda shape, dtype: rng.random(shape, dtype=dtype)  # float32 drawn as such
+
+
+def _contiguous(*arrays):
+    """The kernels update in place through flat views: C-contiguous arrays of one dtype."""
+    return all(isinstance(a, numpy.ndarray) and a.flags.c_contiguous and a.dtype == arrays[0].dtype
+               for a in arrays)
 
 
 def create(device=None) -> Backend:

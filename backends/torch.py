@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 
 from ._base import Backend, Status, window_strides
@@ -25,8 +26,137 @@ def probe() -> Status:
 
 
 class TorchBackend(Backend):
+    """Fast paths: one ATen operator (one CUDA launch) where the portable form takes several."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._ones = {}
+
     def same_device(self, x) -> bool:
         return x.device == self.device
+
+    def views(self, flat, shapes):
+        out, start = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            out.append(flat[start:start + size].view(shape))
+            start += size
+        return out
+
+    def linear(self, x, w, b=None):
+        import torch
+
+        return x @ w if b is None else torch.addmm(b, x, w)
+
+    def add_matmul_grad(self, p, a, b):
+        if not p.trainable:
+            return
+        out, live = p.claim_grad()
+        if out is None:
+            p.add_grad(a @ b)
+        elif live:
+            out.addmm_(a, b)
+        else:
+            import torch
+
+            torch.mm(a, b, out=out)
+
+    def add_sum_rows_grad(self, p, dy):
+        if not p.trainable:
+            return
+        out, live = p.claim_grad()
+        if out is None:
+            p.add_grad(dy.sum(0))
+        elif live:  # a product with a ones vector accumulates in one kernel
+            out.addmv_(dy.T, self._ones_like_rows(dy))
+        else:
+            import torch
+
+            torch.sum(dy, 0, out=out)
+
+    def _ones_like_rows(self, dy):
+        key = (dy.shape[0], dy.dtype)
+        ones = self._ones.get(key)
+        if ones is None:
+            import torch
+
+            ones = self._ones[key] = torch.ones(dy.shape[0], dtype=dy.dtype, device=dy.device)
+        return ones
+
+    def relu(self, x):
+        import torch
+
+        y = torch.relu(x)
+        return y, y
+
+    def relu_backward(self, dy, saved):
+        import torch
+
+        return torch.ops.aten.threshold_backward(dy, saved, 0)
+
+    def log_softmax(self, z):
+        import torch
+
+        log_prob = torch.log_softmax(z, dim=-1)
+        return log_prob, log_prob.exp()
+
+    def label_nll_sum(self, log_prob, labels):
+        import torch
+
+        classes = log_prob.shape[-1]
+        return torch.nn.functional.nll_loss(log_prob.reshape(-1, classes), _long(labels).reshape(-1), reduction="sum")
+
+    def label_softmax_grad(self, prob, labels, scale):
+        import torch
+
+        classes = prob.shape[-1]
+        # nll_loss's backward is -scale at each label (one kernel); the softmax part adds to it
+        grad = torch.ops.aten.nll_loss_backward(self._scalar(scale, prob), prob.reshape(-1, classes),
+                                                _long(labels).reshape(-1), None, 2, -100, self._scalar(1.0, prob))
+        return grad.add_(prob.reshape(-1, classes), alpha=scale).reshape(prob.shape)
+
+    def _scalar(self, value, like):
+        key = ("scalar", value, like.dtype)
+        t = self._ones.get(key)
+        if t is None:
+            import torch
+
+            if len(self._ones) > 256:  # one per batch size seen: bounded all the same
+                self._ones.clear()
+            t = self._ones[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+        return t
+
+    def sgd_step(self, w, g, lr):
+        return w.add_(g, alpha=-lr)
+
+    def momentum_step(self, w, g, b, lr, momentum, nesterov):
+        b.mul_(momentum).add_(g)
+        if nesterov:
+            w.add_(g, alpha=-lr).add_(b, alpha=-lr * momentum)
+        else:
+            w.add_(b, alpha=-lr)
+        return w, b
+
+    def adam_step(self, w, g, m, v, lr_t, eps_t, beta_1, beta_2):
+        m.lerp_(g, 1.0 - beta_1)
+        v.mul_(beta_2).addcmul_(g, g, value=1.0 - beta_2)
+        w.addcdiv_(m, v.sqrt().add_(eps_t), value=-lr_t)
+        return w, m, v
+
+    def rmsprop_step(self, w, g, v, lr, rho, eps):
+        v.mul_(rho).addcmul_(g, g, value=1.0 - rho)
+        w.addcdiv_(g, v.sqrt().add_(eps), value=-lr)
+        return w, v
+
+    def scale_by_norm(self, grads, clipnorm, in_place):
+        import torch
+
+        norms = [torch.linalg.vector_norm(g) for g in grads]
+        norm = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+        denom = torch.clamp(norm, min=clipnorm)
+        if in_place:
+            return [g.mul_(clipnorm).div_(denom) for g in grads]
+        return [g * clipnorm / denom for g in grads]
 
     def index_add(self, indices, values, size):
         import torch
@@ -35,12 +165,90 @@ class TorchBackend(Backend):
         return out.index_add_(0, indices, values)
 
     def im2col(self, x, out, kernel, stride, dilation):
-        strides = window_strides(x.shape, out.shape, kernel, stride, dilation)
+        # one copy whatever the run length: on a GPU each slice copied is a launch
+        strides = window_strides(x.shape, out.shape, kernel, stride, dilation, min_run=1)
         if strides is None or not out.is_contiguous():
-            return False
+            return super().im2col(x, out, kernel, stride, dilation)
         shape = tuple(out.shape[:3]) + (kernel[0], kernel[1] * x.shape[3])
         out.as_strided(shape, strides[1]).copy_(x.contiguous().as_strided(shape, strides[0]))
-        return True
+        return out
+
+    def lstm_scan(self, xw, h, c, u, scale2):
+        # 7 kernels a step: each step's results are written straight into (N, T, .) buffers
+        # (out=), and what the backward needs beyond them is formed once for all steps
+        import torch
+
+        n, steps, width = xw.shape
+        H = width // 4
+        S = torch.empty_like(xw)
+        cs = torch.empty((n, steps + 1, H), dtype=xw.dtype, device=xw.device)
+        tcs, hs = torch.empty_like(cs[:, 1:]), torch.empty_like(cs[:, 1:])
+        cs[:, 0] = c
+        half = self._half(xw)
+        for t in range(steps):
+            s = torch.tanh(torch.addmm(xw[:, t], h, u), out=S[:, t])
+            ifo = torch.addcmul(half, s[:, :3 * H], half)  # the sigmoids, 0.5 * s + 0.5
+            c = torch.addcmul(ifo[:, H:2 * H] * c, ifo[:, :H], s[:, 3 * H:], out=cs[:, t + 1])
+            tc = torch.tanh(c, out=tcs[:, t])
+            h = torch.mul(ifo[:, 2 * H:], tc, out=hs[:, t])
+        return hs, (h, c), (S, cs, tcs, scale2)
+
+    def lstm_scan_back(self, saved, dhs, dh, dc, u_t):
+        import torch
+
+        S, cs, tcs, scale2 = saved
+        H = tcs.shape[-1]
+        gates = S[..., :3 * H] * 0.5 + 0.5  # i, f, o for every step at once
+        factor = torch.cat([S[..., 3 * H:], cs[:, :-1], tcs, gates[..., :H]], dim=-1)
+        factor *= torch.addcmul(scale2, S * S, scale2, value=-1.0)  # (1 - s^2) scale^2
+        dc_dh = gates[..., 2 * H:] * (1.0 - tcs * tcs)
+        forget = gates[..., H:2 * H]
+        dz = torch.empty_like(S)
+        for t in reversed(range(S.shape[1])):
+            if dhs is not None:
+                dh = dh + dhs[:, t] if t == S.shape[1] - 1 else torch.addmm(dhs[:, t], dz[:, t + 1], u_t)
+            elif t < S.shape[1] - 1:
+                dh = dz[:, t + 1] @ u_t
+            dc = torch.addcmul(dc, dh, dc_dh[:, t])
+            torch.mul(torch.cat([dc, dc, dh, dc], dim=1), factor[:, t], out=dz[:, t])
+            dc = dc * forget[:, t]
+        return dz, dz[:, 0] @ u_t, dc
+
+    def _half(self, like):
+        key = ("half", like.dtype)
+        half = self._ones.get(key)
+        if half is None:
+            import torch
+
+            half = self._ones[key] = torch.tensor(0.5, dtype=like.dtype, device=like.device)
+        return half
+
+    def col2im(self, dcols, kernel, stride, dilation, padded_hw):
+        import torch
+
+        n, oh, ow, width = dcols.shape
+        kk = kernel[0] * kernel[1]
+        c = width // kk
+        # fold wants columns in (C, kh, kw) order, ours are (kh, kw, C): one transposing copy
+        cols = dcols.reshape(n, oh * ow, kk, c).permute(0, 3, 2, 1).reshape(n, c * kk, oh * ow)
+        dx = torch.nn.functional.fold(cols, tuple(padded_hw), tuple(kernel), dilation=tuple(dilation),
+                                      stride=tuple(stride))
+        return dx.permute(0, 2, 3, 1)
+
+    def max_pool(self, x, kernel, stride, out_hw):
+        import torch
+
+        xt = x.permute(0, 3, 1, 2)  # NCHW view of NHWC memory: torch's channels-last kernels
+        y, indices = torch.ops.aten.max_pool2d_with_indices(xt, list(kernel), list(stride))
+        return y.permute(0, 2, 3, 1), (xt, indices)
+
+    def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
+        import torch
+
+        xt, indices = saved
+        dx = torch.ops.aten.max_pool2d_with_indices_backward(dy.permute(0, 3, 1, 2), xt, list(kernel),
+                                                             list(stride), [0, 0], [1, 1], False, indices)
+        return dx.permute(0, 2, 3, 1)
 
     def random_uniform(self, seed):
         import torch
@@ -54,6 +262,12 @@ class TorchBackend(Backend):
             import torch
 
             torch.cuda.synchronize(self.device)
+
+
+def _long(labels):
+    import torch
+
+    return labels if labels.dtype == torch.int64 else labels.long()
 
 
 def create(device=None) -> Backend:

@@ -7,7 +7,7 @@ run uses the same number of threads (``BENCH_THREADS``, default 2).
 import os
 
 THREADS = os.environ.get("BENCH_THREADS", "2")
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, THREADS)
 # OpenBLAS's idle workers spin before they sleep; on a small machine the spinning thread takes
 # the core that NumPy's single-threaded element-wise work (and the next library) needs. 2**4

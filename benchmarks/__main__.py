@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--backend NAME] [--quick] [--json FILE] [--only NAME...]``
+"""``python -m benchmarks [--backend NAME] [--quick] [--json FILE] [--only NAME...] [--ops]``
 
 Runs every workload module's workloads on xdl (the chosen backend), PyTorch and plain-NumPy
 twins in one process, and prints one table. A module that is not there yet is skipped with
@@ -17,7 +17,7 @@ import time
 
 from . import harness
 
-MODULES = ("mlp", "cnn", "lstm")
+MODULES = ("mlp", "cnn", "lstm", "attention")
 
 
 def parse(argv=None):
@@ -31,6 +31,9 @@ def parse(argv=None):
                    help="time in CPU seconds of this process, not wall-clock: steady on a busy "
                         "machine, meaningful with one thread (BENCH_THREADS=1)")
     p.add_argument("--reps", type=int, default=None, help="repetitions per candidate (default 7, quick 3)")
+    p.add_argument("--ops", action="store_true",
+                   help="instead of timing, count kernel ops per training step (xdl on the torch "
+                        "backend against PyTorch eager; see benchmarks/ops.py)")
     return p.parse_args(argv)
 
 
@@ -92,6 +95,10 @@ def _cpu():
 
 def main(argv=None, out=print):
     args = parse(argv)
+    if args.ops:
+        from . import ops
+
+        return ops.table(out)
     info = meta(args)
     if args.cpu_time:
         harness.clock = time.process_time

@@ -123,7 +123,8 @@ def unreliable(seconds, load, cores=None):
 
 
 def threads_line():
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+             "OPENBLAS_THREAD_TIMEOUT")
     return "threads: " + ", ".join(f"{n}={os.environ.get(n, '-')}" for n in names)
 
 

@@ -1,18 +1,51 @@
 """Optimizers: ``step(parameters)`` updates each ``Parameter`` from its ``grad``.
 
-State (momentum, moments) lives per parameter, created beside it on its device. Updates use
-augmented assignment (``p.value -= ...``): in place where the library's arrays are mutable,
-a rebinding where they are not. Clipping and learning rates are worked out without reading
-anything back from the device.
+Inside a model the trainable parameters of each dtype are views of one flat buffer
+(xdl/flat.py), and an optimizer updates the whole buffer at once: a fixed number of
+operations per step whatever the number of layers (kernel launches, on a GPU). Parameters
+outside a flat buffer (a lone layer, or a library without views) are updated one by one by
+the same formulas. The update formulas are backend hooks (``Backend.adam_step``...), so an
+adapter may do them in one pass; their portable forms are in backends/_base.py.
+
+State (momentum, moments) is kept per flat buffer and seen per parameter, as views, in
+``optimizer.state[parameter]`` (what checkpoints save). Clipping and learning rates are
+worked out without reading anything back from the device.
 """
 
 from __future__ import annotations
 
 import math
 
-from ._backend import clip, namespace_of
+from . import flat as _flat
+from ._backend import backend_of, clip
 from ._checks import number
 from .schedules import Schedule
+
+
+class _Unit:
+    """What one update covers: a flat buffer (all its parameters) or one parameter."""
+
+    __slots__ = ("flat", "param", "state")
+
+    def __init__(self, flat=None, param=None):
+        self.flat, self.param, self.state = flat, param, None
+
+    @property
+    def value(self):
+        return self.flat.values if self.flat is not None else self.param.value
+
+    @value.setter
+    def value(self, new):
+        if self.flat is None:
+            self.param.value = new
+        elif new is not self.flat.values:  # a library whose updates are not in place
+            self.flat.values[...] = new
+
+    def grad(self):
+        """This step's gradient, or None where there is none to apply."""
+        if self.flat is not None:
+            return self.flat.grads if self.flat.complete() else None
+        return self.param.grad
 
 
 class Optimizer:
@@ -22,6 +55,10 @@ class Optimizer:
     from step to rate). ``clipnorm`` rescales all gradients together when their global L2 norm
     exceeds it; ``clipvalue`` clips each element to [-clipvalue, clipvalue]. ``weight_decay``
     adds ``weight_decay * w`` to each gradient (L2; ``AdamW`` decouples it instead).
+
+    A parameter of a flat buffer that got no gradient in a step while others did (an output
+    without a loss) is updated with a zero gradient, as in a fused PyTorch optimizer; one
+    outside any flat buffer with no gradient is skipped.
     """
 
     def __init__(self, learning_rate=0.01, *, clipnorm=None, clipvalue=None, weight_decay=0.0):
@@ -33,7 +70,8 @@ class Optimizer:
         self.clipvalue = None if clipvalue is None else number(name, "clipvalue", clipvalue, low_open=True)
         self.weight_decay = number(name, "weight_decay", weight_decay)
         self.iterations = 0  # steps taken: drives schedules and bias corrections
-        self.state = {}  # Parameter -> dict of state arrays
+        self.state = {}  # Parameter -> dict of state arrays (views of a flat buffer's state)
+        self._plan = (None, None, [])  # (parameter list, layout key, units)
 
     # -- the learning rate ------------------------------------------------------------------
     @property
@@ -51,51 +89,92 @@ class Optimizer:
     # -- stepping ----------------------------------------------------------------------------
     def step(self, parameters) -> None:
         """Update every parameter that has a gradient."""
-        params = [p for p in parameters if p.grad is not None]
-        if not params:
+        work = []
+        for unit in self._units(parameters):
+            g = unit.grad()
+            if g is not None:
+                work.append((unit, g))
+        if not work:
             return
-        self.xp = namespace_of(params[0].value)  # once per step, not per operation
-        grads = [p.grad for p in params]
+        be = backend_of(work[0][1])
+        grads = [g for _, g in work]
+        owned = [unit.flat is not None for unit, _ in work]  # flat gradients may be overwritten
         if self.clipvalue is not None or self.clipnorm is not None:
-            grads = self.clipped(grads)
+            grads = self.clipped(be, grads, owned)
         lr = self.learning_rate
         self.iterations += 1
+        self.begin_step()
         decay = self.weight_decay if self.couples_weight_decay else 0.0
-        # only per-parameter work stays in the loop: a 10-layer model runs it 20 times a step
-        slots, update = self.slots, self.update_parameter
-        for p, g in zip(params, grads):
+        for (unit, _), g, own in zip(work, grads, owned):
             if decay:
-                g = g + decay * p.value
-            update(p, g, lr, self._state_for(p) if slots else {})
+                g = _add(g, decay * unit.value, own)
+            state = self._state_of(be, unit) if self.slots else None
+            unit.value = self.apply(be, unit.value, g, state, lr)
 
     def update(self, layer) -> None:
         """The tutorial's call: update one layer's parameters."""
         self.step(layer.parameters())
 
-    def clipped(self, grads) -> list:
-        xp = self.xp
+    def clipped(self, be, grads, owned) -> list:
+        xp = be.xp
         if self.clipvalue is not None:
             c = self.clipvalue
-            grads = [clip(xp, g, -c, c) for g in grads]
+            grads = [_put(g, clip(xp, g, -c, c), own) for g, own in zip(grads, owned)]
         if self.clipnorm is not None:
-            norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))
-            # a 0-d device factor: min(1, clipnorm / norm) without reading the norm back
-            scale = self.clipnorm / xp.where(norm > self.clipnorm, norm, self.clipnorm)
-            grads = [g * xp.astype(scale, g.dtype) for g in grads]
+            grads = be.scale_by_norm(grads, self.clipnorm, all(owned))
         return grads
 
-    def _state_for(self, p) -> dict:
-        state = self.state.get(p)
-        if state is None:
-            state = self.state[p] = {k: self.xp.zeros_like(p.value) for k in self.slots}
-        return state
+    def _units(self, parameters) -> list:
+        """The flat buffers ``parameters`` fill whole, and the remaining parameters one by one;
+        remembered while the same list (a model's) and layout come back."""
+        key = _flat.layout_key()
+        if parameters is self._plan[0] and key == self._plan[1]:
+            return self._plan[2]
+        parameters = list(parameters) if not isinstance(parameters, list) else parameters
+        flats, loose = _flat.partition(parameters)
+        units = [_Unit(flat=f) for f in flats] + [_Unit(param=p) for p in loose]
+        self._plan = (parameters, key, units)
+        return units
+
+    def _state_of(self, be, unit) -> dict:
+        """The unit's state arrays by slot, made (zeros, or what ``state`` already holds for its
+        parameters, e.g. from a checkpoint) on first use."""
+        if unit.state is not None:
+            return unit.state
+        xp = be.xp
+        if unit.flat is None:
+            p = unit.param
+            state = self.state.get(p)
+            if state is None or set(state) != set(self.slots):
+                state = self.state[p] = {k: xp.zeros_like(p.value) for k in self.slots}
+            unit.state = state
+            return state
+        f = unit.flat
+        buffers = {}
+        for slot in self.slots:
+            buf = xp.zeros_like(f.values)
+            views = be.views(buf, [p.shape for p in f.params])
+            for p, view in zip(f.params, views):
+                old = self.state.get(p, {}).get(slot)
+                if old is not None:
+                    view[...] = old
+                self.state.setdefault(p, {})[slot] = view
+            buffers[slot] = buf
+        unit.state = buffers
+        return buffers
 
     #: names of the per-parameter state arrays (zeros like the parameter)
     slots = ()
     #: whether ``weight_decay`` is added to the gradient (L2) rather than applied to weights
     couples_weight_decay = True
 
-    def update_parameter(self, p, g, lr, state) -> None:
+    def begin_step(self) -> None:
+        """Host-side work once per step, before the updates (bias corrections)."""
+
+    def apply(self, be, w, g, state, lr):
+        """The step's formula for one array ``w`` (a flat buffer or a parameter), its gradient
+        ``g`` and state arrays by slot (replace an entry when the library rebinds); returns
+        the new ``w``."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -127,15 +206,11 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slots = ("momentum",) if self.momentum else ()
 
-    def update_parameter(self, p, g, lr, state):
+    def apply(self, be, w, g, state, lr):
         if not self.momentum:
-            p.value -= lr * g
-            return
-        b = state["momentum"]
-        b *= self.momentum
-        b += g
-        state["momentum"] = b  # the same array where updates ran in place; else the new one
-        p.value -= lr * (g + self.momentum * b) if self.nesterov else lr * b
+            return be.sgd_step(w, g, lr)
+        w, state["momentum"] = be.momentum_step(w, g, state["momentum"], lr, self.momentum, self.nesterov)
+        return w
 
     def get_config(self):
         config = super().get_config()
@@ -148,8 +223,9 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba): moment estimates ``m``, ``v`` with bias correction.
 
     Computed as ``w -= lr_t * m / (sqrt(v) + eps * sqrt(1 - beta_2^t))`` with
-    ``lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``: the textbook update, with the
-    corrections folded into two host scalars instead of two array divisions.
+    ``lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``: the textbook update (PyTorch's
+    formula, epsilon outside the root), with the corrections folded into two host scalars
+    instead of two array divisions.
     """
 
     slots = ("m", "v")
@@ -161,16 +237,12 @@ class Adam(Optimizer):
         self.beta_2 = number(name, "beta_2", beta_2, high=1.0)
         self.epsilon = number(name, "epsilon", epsilon, low_open=True)
 
-    def update_parameter(self, p, g, lr, state):
+    def apply(self, be, w, g, state, lr):
         t = self.iterations
-        m, v = state["m"], state["v"]
-        m *= self.beta_1
-        m += (1.0 - self.beta_1) * g
-        v *= self.beta_2
-        v += (1.0 - self.beta_2) * (g * g)
-        state["m"], state["v"] = m, v
         root = math.sqrt(1.0 - self.beta_2 ** t)
-        p.value -= (lr * root / (1.0 - self.beta_1 ** t)) * m / (self.xp.sqrt(v) + self.epsilon * root)
+        w, state["m"], state["v"] = be.adam_step(w, g, state["m"], state["v"], lr * root / (1.0 - self.beta_1 ** t),
+                                                 self.epsilon * root, self.beta_1, self.beta_2)
+        return w
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -185,10 +257,10 @@ class AdamW(Adam):
     def __init__(self, learning_rate=0.001, weight_decay=0.01, **kwargs):
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
-    def update_parameter(self, p, g, lr, state):
+    def apply(self, be, w, g, state, lr):
         if self.weight_decay:
-            p.value *= 1.0 - lr * self.weight_decay
-        super().update_parameter(p, g, lr, state)
+            w *= 1.0 - lr * self.weight_decay
+        return super().apply(be, w, g, state, lr)
 
 
 class RMSprop(Optimizer):
@@ -201,18 +273,121 @@ class RMSprop(Optimizer):
         self.rho = number("RMSprop", "rho", rho, high=1.0)
         self.epsilon = number("RMSprop", "epsilon", epsilon, low_open=True)
 
-    def update_parameter(self, p, g, lr, state):
-        v = state["v"]
-        v *= self.rho
-        v += (1.0 - self.rho) * (g * g)
-        state["v"] = v
-        p.value -= lr * g / (self.xp.sqrt(v) + self.epsilon)
+    def apply(self, be, w, g, state, lr):
+        w, state["v"] = be.rmsprop_step(w, g, state["v"], lr, self.rho, self.epsilon)
+        return w
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+class Adagrad(Optimizer):
+    """Adagrad as Keras defines it: ``a += g^2``; ``w -= lr * g / sqrt(a + eps)``, the
+    accumulator starting at ``initial_accumulator_value`` (Keras's defaults: rate 0.001,
+    0.1, 1e-7; PyTorch's differ: rate 0.01, start 0, epsilon added outside the root)."""
+
+    slots = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value = number("Adagrad", "initial_accumulator_value", initial_accumulator_value)
+        self.epsilon = number("Adagrad", "epsilon", epsilon, low_open=True)
+
+    def _state_of(self, be, unit):
+        fresh = unit.state is None and all(
+            "accumulator" not in self.state.get(p, {})
+            for p in (unit.flat.params if unit.flat is not None else [unit.param]))
+        state = super()._state_of(be, unit)
+        if fresh and self.initial_accumulator_value:
+            state["accumulator"] += self.initial_accumulator_value
+        return state
+
+    def apply(self, be, w, g, state, lr):
+        w, state["accumulator"] = be.adagrad_step(w, g, state["accumulator"], lr, self.epsilon)
+        return w
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam (Dozat), as Keras computes it: Adam with Nesterov momentum whose schedule is
+    ``u_t = beta_1 * (1 - 0.5 * 0.96^t)``;
+    ``w -= lr * (u_{t+1} m / (1 - prod u_1..u_{t+1}) + (1 - u_t) g / (1 - prod u_1..u_t))
+    / (sqrt(v / (1 - beta_2^t)) + eps)``. The products are host numbers."""
+
+    slots = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = number("Nadam", "beta_1", beta_1, high=1.0)
+        self.beta_2 = number("Nadam", "beta_2", beta_2, high=1.0)
+        self.epsilon = number("Nadam", "epsilon", epsilon, low_open=True)
+        self._product = (0, 1.0)  # (t, u_1 * ... * u_t)
+
+    def _u(self, t):
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
+
+    def begin_step(self):
+        t, product = self._product
+        if t != self.iterations - 1:  # resumed from a checkpoint: replay the host products
+            t, product = 0, 1.0
+            for k in range(1, self.iterations):
+                product *= self._u(k)
+            t = self.iterations - 1
+        self._product = (t + 1, product * self._u(t + 1))
+
+    def apply(self, be, w, g, state, lr):
+        t, product = self._product
+        u_t, u_next = self._u(t), self._u(t + 1)
+        c_m, c_g = u_next / (1.0 - product * u_next), (1.0 - u_t) / (1.0 - product)
+        w, state["m"], state["v"] = be.nadam_step(w, g, state["m"], state["v"], lr, c_m, c_g,
+                                                  math.sqrt(1.0 - self.beta_2 ** t), self.epsilon,
+                                                  self.beta_1, self.beta_2)
+        return w
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023), as Keras and the paper define it:
+    ``w -= lr * sign(beta_1 * m + (1 - beta_1) * g)``; then ``m = beta_2 * m + (1 - beta_2) * g``.
+    Defaults: rate 1e-4 (the paper's advice: 3-10x below Adam's), 0.9, 0.99."""
+
+    slots = ("m",)
+
+    def __init__(self, learning_rate=0.0001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = number("Lion", "beta_1", beta_1, high=1.0)
+        self.beta_2 = number("Lion", "beta_2", beta_2, high=1.0)
+
+    def apply(self, be, w, g, state, lr):
+        w, state["m"] = be.lion_step(w, g, state["m"], lr, self.beta_1, self.beta_2)
+        return w
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+def _put(g, new, in_place):
+    """``new`` written into ``g`` when ``g`` is the optimizer's own (a flat buffer)."""
+    if in_place:
+        g[...] = new
+        return g
+    return new
+
+
+def _add(g, term, in_place):
+    if in_place:
+        g += term
+        return g
+    return g + term
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
+              "lion": Lion}
 
 
 def get(optimizer) -> Optimizer:

@@ -3,8 +3,8 @@
 A window op is described by a ``Geometry``: kernel size, stride, dilation and padding along H
 and W, resolved for one input size. Windows are read as one strided slice per kernel offset
 (``offsets``): a loop over the kh * kw offsets, never over pixels or channels. ``columns``
-writes those slices side by side (im2col, for convolution), ``stack`` one above the other
-(for pooling); ``scatter_add`` is the adjoint of both and adds each offset's slice back, so no
+writes those slices side by side (im2col, for convolution), or one above the other
+(for pooling); ``scatter_add`` is the adjoint and adds each offset's slice back, so no
 single add ever touches the same element twice.
 """
 
@@ -91,6 +91,7 @@ class Geometry:
 def geometry(layer, in_hw, kernel, stride, dilation, padding) -> Geometry:
     """Resolve ``padding`` for spatial size ``in_hw``; a ``ShapeError`` when no window fits."""
     pad_modes = padding if isinstance(padding, tuple) else (padding, padding)
+    _check_spread(layer, in_hw, kernel, dilation, pad_modes)
     axes = [_axis(in_hw[a], kernel[a], stride[a], dilation[a], pad_modes[a]) for a in (0, 1)]
     out_hw = (axes[0][0], axes[1][0])
     if min(out_hw) < 1:
@@ -99,6 +100,23 @@ def geometry(layer, in_hw, kernel, stride, dilation, padding) -> Geometry:
                          f"its {span[0]}x{span[1]} window (padding {padding!r}); got input "
                          f"{shape_str(tuple(in_hw) + ('C',))}")
     return Geometry(tuple(in_hw), out_hw, kernel, stride, dilation, tuple((a[1], a[2]) for a in axes))
+
+
+def _check_spread(layer, in_hw, kernel, dilation, pad_modes):
+    """Padding is memory that neither the weights nor the input pay for: refuse a dilation
+    whose outermost taps lie beyond the input wherever the window sits (with "same" padding
+    it would pad by the dilated span; [10000, 10000] costs gigabytes), and explicit padding
+    of a whole window or more (outputs that see padding only)."""
+    for a, axis in ((0, "height"), (1, "width")):
+        size, k, d, mode = in_hw[a], kernel[a], dilation[a], pad_modes[a]
+        span = (k - 1) * d + 1
+        if mode != "valid" and d > 1 and (k - 1) * d >= 2 * size:  # "valid": no window fits, said below
+            raise ShapeError(f"{layer.describe()}: dilation {d} spreads its {k}-tap window over {span} pixels of "
+                             f"{axis}, and the input has {size}: its outer taps would read padding only; "
+                             "use a smaller dilation")
+        if not isinstance(mode, str) and mode >= span:
+            raise ShapeError(f"{layer.describe()}: padding {mode} along {axis} is as wide as its {span}-pixel "
+                             "window or wider; at most span - 1 is useful")
 
 
 def output_hw(layer, in_hw, kernel, stride, dilation, padding) -> tuple:
@@ -133,24 +151,12 @@ def crop(x, geom):
 def columns(be, x_padded, geom, out):
     """im2col into ``out`` (N, OH, OW, >= kh * kw * C): offset k's slice of the (N, Hp, Wp, C)
     input fills columns [k * C, (k + 1) * C), in the kernel's (kh, kw, C) order; columns past
-    kh * kw * C are left as they are. One strided copy where the backend has one
-    (``Backend.im2col``), else one copy per kernel offset. Returns ``out``."""
-    if be.im2col(x_padded, out, geom.kernel, geom.stride, geom.dilation):
-        return out
-    c = x_padded.shape[-1]
-    for k, (rows, cols) in enumerate(geom.offsets()):
-        out[:, :, :, k * c:(k + 1) * c] = x_padded[:, rows, cols, :]
-    return out
-
-
-def stack(xp, x_padded, geom):
-    """(N, Hp, Wp, C) -> (kh * kw, N, OH, OW, C): each offset's slice contiguous, so reductions
-    over the window run along the first axis."""
-    return xp.stack([x_padded[:, rows, cols, :] for rows, cols in geom.offsets()], axis=0)
+    kh * kw * C are left as they are (``Backend.im2col``). Returns ``out``."""
+    return be.im2col(x_padded, out, geom.kernel, geom.stride, geom.dilation)
 
 
 def scatter_add(xp, geom, parts, batch, channels, like):
-    """The adjoint of ``columns`` and ``stack``: sum one (N, OH, OW, C) array per kernel offset
+    """The adjoint of ``columns``: sum one (N, OH, OW, C) array per kernel offset
     (``parts``, an iterable in ``offsets`` order) into a zero (N, Hp, Wp, C) array of
     ``like``'s dtype.
 

@@ -11,7 +11,7 @@ Called on its own, a cell is one step on batch-first arrays, for hand-written lo
 
 from __future__ import annotations
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..errors import NotBuiltError, ShapeError, shape_str
 from .activations import ACTIVATIONS, activation_name
 from .base import Layer, register_layer
@@ -39,7 +39,8 @@ class RecurrentCell(Layer):
     activations = ("tanh",)
 
     def __init__(self, hidden_size=None, input_size=None, *, activation="tanh", kernel_initializer="glorot_uniform",
-                 recurrent_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
+                 recurrent_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         kind = type(self).__name__
         if hidden_size is None:
@@ -54,6 +55,9 @@ class RecurrentCell(Layer):
         self.initializer_names = {"kernel_initializer": kernel_initializer,
                                   "recurrent_initializer": recurrent_initializer,
                                   "bias_initializer": bias_initializer}
+        for key, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
+                           ("recurrent_regularizer", recurrent_regularizer)):
+            setattr(self, key, regularizers.get(value, f"{kind} {self.name!r}: {key}"))
         self._steps = []
         self._fresh = False
         if input_size is not None:
@@ -67,10 +71,13 @@ class RecurrentCell(Layer):
         be, names, columns = self.backend, self.initializer_names, self.gates * self.hidden_size
         init = {key: initializers.get(value) for key, value in names.items()}
         self.kernel = self.add_parameter(
-            "kernel", init["kernel_initializer"](be, (self.input_size, columns), self.dtype))
+            "kernel", init["kernel_initializer"](be, (self.input_size, columns), self.dtype),
+            regularizer=self.kernel_regularizer)
         self.recurrent_kernel = self.add_parameter(
-            "recurrent_kernel", init["recurrent_initializer"](be, (self.hidden_size, columns), self.dtype))
-        self.bias = self.add_parameter("bias", self.initial_bias(init["bias_initializer"]))
+            "recurrent_kernel", init["recurrent_initializer"](be, (self.hidden_size, columns), self.dtype),
+            regularizer=self.recurrent_regularizer)
+        self.bias = self.add_parameter("bias", self.initial_bias(init["bias_initializer"]),
+                                       regularizer=self.bias_regularizer)
 
     def initial_bias(self, init):
         return init(self.backend, (self.gates * self.hidden_size,), self.dtype)
@@ -89,16 +96,16 @@ class RecurrentCell(Layer):
     def get_config(self):
         names = {key: _name(value) for key, value in self.initializer_names.items()}
         return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
-                "activation": self.activation, **names}
+                "activation": self.activation, **names, **regularizers.configs(self)}
 
     def add_grads(self, x, h_prev, dxw, dhw):
         """Add the weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
-        sum_rows, params = self.backend.sum_rows, self._parameters
-        params["kernel"].add_grad(x.T @ dxw)
-        params["recurrent_kernel"].add_grad(h_prev.T @ dhw)
-        params["bias"].add_grad(sum_rows(dxw))
+        be, params = self.backend, self._parameters
+        be.add_matmul_grad(params["kernel"], x.T, dxw)
+        be.add_matmul_grad(params["recurrent_kernel"], h_prev.T, dhw)
+        be.add_sum_rows_grad(params["bias"], dxw)
         if "recurrent_bias" in params:
-            params["recurrent_bias"].add_grad(sum_rows(dhw))
+            be.add_sum_rows_grad(params["recurrent_bias"], dhw)
 
     # -- states ---------------------------------------------------------------------------
     def pack(self, states):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import initializers
+from .. import initializers, regularizers
 from . import _windows as win
 from .activations import activation_layer, activation_name, then
 from .base import Layer, register_layer
@@ -23,12 +23,14 @@ class Conv2D(Layer):
     ``stride`` and ``dilation`` are ints or (h, w) pairs; ``padding`` is "valid" (none), "same"
     (``ceil(H / stride)`` outputs, as in Keras) or an int / (h, w) pair of zeros on each side.
     ``activation`` (a name in ``ACTIVATIONS``; None for none) is applied to the output.
-    Parameters: ``weights`` (kh, kw, C_in, C_out) and ``bias`` (C_out,).
+    Parameters: ``weights`` (kh, kw, C_in, C_out) and ``bias`` (C_out,);
+    ``kernel_regularizer``/``bias_regularizer``: penalties (xdl.regularizers, or "l1", "l2").
     """
 
     def __init__(self, input_channels=None, output_channels=None, kernel_size=None, *, filters=None,
                  stride=1, padding="valid", dilation=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if filters is not None and output_channels is not None and filters != output_channels:
             raise ValueError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
@@ -55,6 +57,8 @@ class Conv2D(Layer):
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self._init_W = initializers.get(kernel_initializer)
         self._init_b = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"Conv2D {self.name!r}: kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"Conv2D {self.name!r}: bias_regularizer")
         self.W = self.b = None
         self._spare = []  # im2col arrays free for the next call
         if input_channels is not None:  # the weights do not depend on the image size
@@ -70,9 +74,11 @@ class Conv2D(Layer):
         self.input_channels = input_shape[-1]
         be = self.backend
         shape = self.kernel_size + (self.input_channels, self.output_channels)
-        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype))
+        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype),
+                                    regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(be, (self.output_channels,), self.dtype))
+            self.b = self.add_parameter("bias", self._init_b(be, (self.output_channels,), self.dtype),
+                                        regularizer=self.bias_regularizer)
         if self._activation is not None:
             self._activation.build((None, None, self.output_channels))
 
@@ -97,7 +103,7 @@ class Conv2D(Layer):
         # kernel's layout; a last column of ones carries the bias through the same product
         buffer = self._take_buffer(n, geom, x)
         cols = win.columns(be, win.pad(xp, x, geom), geom, buffer)
-        cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], -1))
+        cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], self._fan_in() + self.use_bias))  # no -1: n may be 0
         W = self._kernel_matrix()
         if self.use_bias:
             W = xp.concat([W, self.b.value[None, :]], axis=0)
@@ -134,15 +140,11 @@ class Conv2D(Layer):
         return buf
 
     def _input_gradient(self, dy, dy2, geom):
+        """One product gives every window's columns of dx; ``Backend.col2im`` adds them back."""
         be, xp = self.backend, self.backend.xp
         n, oh, ow, _ = dy.shape
-        if "col2im" in be.fused:  # one product, then one pass adding the columns back
-            dcols = xp.reshape(dy2 @ self._kernel_matrix().T, (n, oh, ow, self._fan_in()))
-            dx = be.col2im(dcols, geom.kernel, geom.stride, geom.dilation, geom.padded_hw)
-        else:
-            parts = self._input_gradient_parts(dy2, (n, oh, ow, self.input_channels))
-            dx = win.scatter_add(xp, geom, parts, n, self.input_channels, dy)
-        return win.crop(dx, geom)
+        dcols = xp.reshape(dy2 @ self._kernel_matrix().T, (n, oh, ow, self._fan_in()))
+        return win.crop(be.col2im(dcols, geom.kernel, geom.stride, geom.dilation, geom.padded_hw), geom)
 
     def _parameter_grads(self, dy, cols):
         """Add the weight and bias gradients, from one product; returns dy as (M, C_out)."""
@@ -160,20 +162,6 @@ class Conv2D(Layer):
             self.b.add_grad(grads[fan_in, :])
         return dy2
 
-    def _input_gradient_parts(self, dy2, part_shape):
-        """Per kernel offset, the (N, OH, OW, C_in) gradient its slice of the input receives.
-
-        Either one product per offset (re-reads dy, kh * kw times; its small results stay in
-        cache) or one (N * OH * OW, kh * kw * C_in) product split afterwards (written and read
-        once). Counting memory traffic, the first wins when 2 kk C_in > (kk - 1) C_out.
-        """
-        xp, kk, kw = self.backend.xp, self.kernel_size[0] * self.kernel_size[1], self.kernel_size[1]
-        W = self.W.value
-        if 2 * kk * self.input_channels > (kk - 1) * self.output_channels:
-            return (xp.reshape(dy2 @ W[k // kw, k % kw, ...].T, part_shape) for k in range(kk))
-        dcols = xp.reshape(dy2 @ self._kernel_matrix().T, part_shape[:3] + (kk, self.input_channels))
-        return (dcols[:, :, :, k, :] for k in range(kk))
-
     def _fan_in(self):
         return self.kernel_size[0] * self.kernel_size[1] * self.input_channels
 
@@ -183,7 +171,7 @@ class Conv2D(Layer):
                 "stride": list(self.stride), "padding": _config_padding(self.padding),
                 "dilation": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": _name(self.kernel_initializer),
-                "bias_initializer": _name(self.bias_initializer)}
+                "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 
     # -- the tutorial's attribute names ---------------------------------------------------
     weights = property(lambda self: None if self.W is None else self.W.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .. import initializers
+from .. import initializers, regularizers
 from .._checks import positive_int
 from .._backend import convert
 from .activations import activation_layer, activation_name, then
@@ -21,10 +21,14 @@ class Dense(Layer):
     ``Dense(units=128)`` here. ``activation`` (a name in ``ACTIVATIONS``: "relu",
     "softmax"...; None for none) is applied to the output. The tutorial's attributes
     ``weights``, ``bias``, ``dweights`` and ``dbias`` read and write the parameters.
+    ``kernel_regularizer``/``bias_regularizer``: penalties (xdl.regularizers, or "l1", "l2").
     """
 
+    supports_masking = True  # per position: a mask on (N, T, F) inputs passes on
+
     def __init__(self, input_size=None, output_size=None, *, units=None, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if units is not None and output_size is not None and units != output_size:
             raise ValueError(f"Dense {self.name!r}: units={units!r} and output_size={output_size!r} disagree; "
@@ -44,6 +48,8 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
         self._init_W = initializers.get(kernel_initializer)
         self._init_b = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"Dense {self.name!r}: kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"Dense {self.name!r}: bias_regularizer")
         self.W = self.b = None
         if input_size is not None:  # the tutorial reads layer.weights before any forward
             self.build((input_size,))
@@ -54,9 +60,11 @@ class Dense(Layer):
         super().build(input_shape)
         self.input_size = input_shape[-1]
         be, shape = self.backend, (self.input_size, self.output_size)
-        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype))
+        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype),
+                                    regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(be, (self.output_size,), self.dtype))
+            self.b = self.add_parameter("bias", self._init_b(be, (self.output_size,), self.dtype),
+                                        regularizer=self.bias_regularizer)
         if self._activation is not None:
             self._activation.build(self.output_shape(input_shape))
 
@@ -71,19 +79,18 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.output_size,)
 
     def apply(self, x, training=False):
-        xp, W = self.backend.xp, self.W.value
+        be, W = self.backend, self.W.value
+        xp = be.xp
         x2 = _fold(self, x, self.input_size) if x.ndim > 2 else x  # one 2-D product over leading axes
-        y = x2 @ W
-        if self.use_bias:
-            y += self.b.value
+        y = be.linear(x2, W, self.b.value if self.use_bias else None)
         if x.ndim > 2:
             y = xp.reshape(y, tuple(x.shape[:-1]) + (self.output_size,))
 
         def backprop(dy, need_dx=True):
             dy2 = _fold(self, dy, self.output_size) if dy.ndim > 2 else dy
-            self.W.add_grad(x2.T @ dy2)
+            be.add_matmul_grad(self.W, x2.T, dy2)
             if self.use_bias:
-                self.b.add_grad(self.backend.sum_rows(dy2))
+                be.add_sum_rows_grad(self.b, dy2)
             if not need_dx:  # the first layer of a model: nobody reads dx, a GEMM saved
                 return None
             dx = dy2 @ W.T
@@ -94,7 +101,8 @@ class Dense(Layer):
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,
                 "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": _name(self.kernel_initializer), "bias_initializer": _name(self.bias_initializer)}
+                "kernel_initializer": _name(self.kernel_initializer), "bias_initializer": _name(self.bias_initializer),
+                **regularizers.configs(self)}
 
     # -- the tutorial's attribute names ---------------------------------------------------
     weights = property(lambda self: self._value("W"), lambda self, v: self._set("W", "value", v))

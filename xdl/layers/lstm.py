@@ -47,33 +47,10 @@ class LSTMCell(RecurrentCell):
         return x @ (self.kernel.value * self.scale) + self.bias.value * self.scale
 
     def scan(self, xw, states):
-        xp, H = self.backend.xp, self.hidden_size
-        U, scale2 = self.recurrent_kernel.value * self.scale, self.scale * self.scale
-        (h, c), hs, cache = states, [], []
-        for t in range(xw.shape[1]):
-            s = xp.tanh(xw[:, t, :] + h @ U)
-            ifo = 0.5 * s[:, :3 * H] + 0.5
-            c_prev, c = c, ifo[:, H:2 * H] * c + ifo[:, :H] * s[:, 3 * H:]
-            tc = xp.tanh(c)
-            h = ifo[:, 2 * H:] * tc
-            hs.append(h)
-            # for backward, per step while the arrays are small and in cache: the gates'
-            # pre-activation gradient is [dc, dc, dh, dc] * factor, where (1 - s*s) * scale**2
-            # is each gate's derivative: 0.25 (1 - s^2) for the sigmoids, 1 - g^2 for g
-            factor = xp.concat([s[:, 3 * H:], c_prev, tc, ifo[:, :H]], axis=1) * ((1.0 - s * s) * scale2)
-            cache.append((factor, ifo[:, 2 * H:] * (1.0 - tc * tc), ifo[:, H:2 * H]))
-        return xp.stack(hs, axis=1), (h, c), cache
+        # the loop over time is the backend's (Backend.lstm_scan): one fused form per library
+        U = self.recurrent_kernel.value * self.scale
+        return self.backend.lstm_scan(xw, *states, U, self.scale * self.scale)
 
     def scan_back(self, cache, dhs, dstates):
-        xp, U_T = self.backend.xp, self.recurrent_kernel.value.T
-        (dh, dc), dzs = dstates, [None] * len(cache)
-        for t in reversed(range(len(cache))):
-            factor, dc_dh, f = cache[t]
-            if dhs is not None:
-                dh = dh + dhs[:, t, :]
-            dc = dc + dh * dc_dh
-            dzs[t] = xp.concat([dc, dc, dh, dc], axis=1) * factor
-            dh = dzs[t] @ U_T
-            dc = dc * f
-        dz = xp.stack(dzs, axis=1)
+        dz, dh, dc = self.backend.lstm_scan_back(cache, dhs, *dstates, self.recurrent_kernel.value.T)
         return dz, dz, (dh, dc)

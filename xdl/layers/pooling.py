@@ -2,12 +2,9 @@
 (``MaxPooling2D`` and ``AveragePooling2D``: Keras's names for the same classes).
 
 Pooling loops over the ph * pw window offsets, one strided slice each (see ``_windows``),
-never over pixels. Max pooling stacks the slices into one (ph * pw, N, OH, OW, C) array, so
-that its reduction and the comparisons of its backward run over contiguous memory, and sends
-the gradient to the first maximum of each window, in row-major order, as PyTorch and
-TensorFlow do. The backward of disjoint windows (stride >= pool size) writes each offset's
-part in place: no scatter, no adds. A backend with a fused kernel (``Backend.max_pool``:
-NumPy with numba) does all of that in one pass each way.
+never over pixels. Max pooling is the backend's ``max_pool`` hook (its portable form stacks
+the slices; NumPy with numba and PyTorch do it in one pass each way), which sends the gradient
+to the first maximum of each window, in row-major order, as PyTorch and TensorFlow do.
 """
 
 from __future__ import annotations
@@ -60,37 +57,16 @@ class MaxPool2D(_Pool2D):
     (N, H, W, C) -> (N, OH, OW, C). Padding counts as -inf."""
 
     def apply(self, x, training=False):
-        be, xp = self.backend, self.backend.xp
+        be = self.backend
         geom = self._geometry(x.shape[1:])
-        x_padded = win.pad(xp, x, geom, value=-float("inf"))
-        if "max_pool" in be.fused:  # one pass: the maxima and where each window's first one sits
-            y, first = be.max_pool(x_padded, geom.kernel, geom.stride, geom.out_hw)
+        x_padded = win.pad(be.xp, x, geom, value=-float("inf"))
+        y, saved = be.max_pool(x_padded, geom.kernel, geom.stride, geom.out_hw)
 
-            def backprop(dy, need_dx=True):
-                dx = be.max_pool_backward(dy, first, geom.kernel, geom.stride, geom.padded_hw,
-                                          geom.disjoint, geom.covers)
-                return win.crop(dx, geom)
+        def backprop(dy, need_dx=True):
+            dx = be.max_pool_backward(dy, saved, geom.kernel, geom.stride, geom.padded_hw, geom.disjoint, geom.covers)
+            return win.crop(dx, geom)
 
-            return y, backprop
-        windows = win.stack(xp, x_padded, geom)
-        y = xp.max(windows, axis=0)
-        return y, lambda dy, need_dx=True: self._scatter(geom, _first_max_parts(xp, windows, y, dy), dy)
-
-
-def _first_max_parts(xp, windows, y, dy):
-    """Per window offset: ``dy`` where that offset holds its window's first maximum, else 0."""
-    hits, taken = windows == y[None, ...], None  # every maximum of every window
-    for k in range(hits.shape[0]):
-        first, taken = _first_hit(xp, hits[k, ...], taken)
-        yield xp.astype(first, dy.dtype) * dy
-
-
-def _first_hit(xp, hit, taken):
-    """``hit`` where no earlier offset of the window was the maximum; and the updated ``taken``."""
-    if taken is None:
-        return hit, hit
-    first = xp.logical_and(hit, xp.logical_not(taken))
-    return first, xp.logical_or(taken, hit)
+        return y, backprop
 
 
 @register_layer
