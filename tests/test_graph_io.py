@@ -448,7 +448,7 @@ STRUCTURAL = {
     "num-outputs": (lambda s: s["config"]["nodes"][0].update(num_outputs=10**9), "num_outputs must be an int"),
     "single-output-of-two": (lambda s: s["config"].update(single_output=True), "single_output must be a bool"),
     "shape-strings": (lambda s: _set_input(s, "shape", ["a"]), r"input 'a': shape \['a'\] must hold sizes"),
-    "shape-infinite": (lambda s: _set_input(s, "shape", [float("inf")]), r"shape \[inf\] must hold sizes"),
+    "shape-infinite": (lambda s: _set_input(s, "shape", [float("inf")]), "not JSON: Infinity is not a JSON number"),
     "shape-negative": (lambda s: _set_input(s, "shape", [-1]), r"shape \[-1\] must hold sizes"),
     "shape-float": (lambda s: _set_input(s, "shape", [4.0]), r"shape \[4.0\] must hold sizes"),
     "shape-not-a-list": (lambda s: _set_input(s, "shape", 4), "a shape must be a list"),
@@ -506,10 +506,10 @@ def test_hostile_graphs_are_refused_before_anything_is_built(graph_file, nothing
 
 def test_raw_json_values_a_python_writer_would_not_make(graph_file):
     bad = graph_file.with_name("bad.xdl")
-    for text, match in [('"shape": [1e999]', r"shape \[inf\] must hold sizes"),
-                        ('"shape": [NaN]', r"shape \[nan\] must hold sizes"),
-                        ('"shape": [' + "9" * 5000 + "]", "not JSON"),
-                        ('"shape": ' + "[" * 50_000 + "]" * 50_000, "not JSON: RecursionError")]:
+    for text, match in [('"shape": [1e999]', "not JSON: '1e999' overflows a float"),
+                        ('"shape": [NaN]', "not JSON: NaN is not a JSON number"),
+                        ('"shape": [' + "9" * 5000 + "]", "not JSON: the integer '9999.* is larger than 2\\*\\*64"),
+                        ('"shape": ' + "[" * 50_000 + "]" * 50_000, "nests more than 144 levels deep")]:
         rewrite(graph_file, bad, meta=lambda m, text=text: m.update(model=m["model"].replace('"shape": [4]', text)))
         with pytest.raises(xdl.ModelFileError, match=match):
             xdl.Model.load(bad)

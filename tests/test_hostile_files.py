@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import pathlib
 import struct
 
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fuzz_files
 import xdl
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -257,3 +259,25 @@ def test_fuzzed_files_load_cleanly_or_raise_model_file_error(tmp_path, version, 
 
 
 VALID = {}
+STRUCTURED_EXAMPLES = int(os.environ.get("XDL_FUZZ_STRUCTURED", "300"))  # tests/fuzz_files.py runs 12,000
+
+
+@pytest.fixture(scope="module")
+def fuzz_originals(tmp_path_factory):
+    return fuzz_files.valid_files(tmp_path_factory.mktemp("fuzz"))
+
+
+@pytest.mark.parametrize("kind", ["json", "tensor"])
+def test_structure_aware_mutations_load_cleanly_or_raise_model_file_error(tmp_path, fuzz_originals, kind):
+    """tests/fuzz_files.py's mutations of five models' checkpoints (MLP, CNN with BatchNorm,
+    Embedding+LSTM+GRU, AdamW with a schedule, a graph of the other layers): JSON values
+    replaced by other types, extreme and non-finite numbers, deep nests and long lists; keys
+    removed, added and written twice; tensor entries with other dtypes, shapes, offsets and
+    names. Every file is refused with ModelFileError or loads into a model that predicts."""
+    rng = random.Random(f"{kind}-ci")
+    path, names = tmp_path / "fuzzed.xdl", sorted(fuzz_originals)
+    for i in range(STRUCTURED_EXAMPLES if kind == "json" else STRUCTURED_EXAMPLES // 3):
+        name = names[i % len(names)]
+        path.write_bytes(fuzz_files.mutate(rng, fuzz_originals[name], kind))
+        result = fuzz_files.outcome(path)
+        assert not isinstance(result, tuple), f"file {i} ({name}): {result[1]}"

@@ -13,7 +13,7 @@ import warnings
 from array_api_compat import array_namespace
 
 from . import backends  # the adapters (the repository's backends/ folder)
-from .errors import BackendError
+from .errors import BackendError, InputError
 
 _active = None
 _cache = {}
@@ -189,9 +189,16 @@ def clip(xp, x, low, high):
 def convert(be, x, dtype=None, where=""):
     """``be.asarray(x, dtype)``, with errors that name ``where`` the data was going (a layer
     or an argument), what came and what was expected."""
+    if hasattr(x, "mask") and callable(getattr(x, "filled", None)):  # numpy.ma: the mask would be dropped
+        raise InputError(f"{where}: got a masked array ({type(x).__name__}); xdl would ignore its mask. "
+                         "Fill the masked values first (x.filled(value)) or drop those rows")
     try:
         return be.asarray(x, dtype=dtype)
     except backends.DeviceError as e:
         raise BackendError(f"{where}: {e} on {be.name}; move the data to that device first") from None
     except TypeError as e:
         raise TypeError(f"{where}: {e}") from None
+    except NotImplementedError as e:  # torch's 'meta' tensors: shapes without data
+        device = getattr(x, "device", None)
+        raise BackendError(f"{where}: cannot read the data of a {type(x).__name__} on device {device} ({e}); "
+                           f"create it on a device {be.name} can read (cpu)") from None

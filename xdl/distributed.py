@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
+import threading
+import time
 import traceback
 
+from . import flat as flat_buffers
 from .data import batches
 from .errors import XdlError
 
-__all__ = ["LOCAL", "DataParallel", "MPIUnavailableError", "resolve"]
+__all__ = ["LOCAL", "DataParallel", "DisagreementError", "MPIUnavailableError", "resolve"]
 
 
 class MPIUnavailableError(XdlError, ImportError):
@@ -55,6 +59,18 @@ class SingleProcess:
 
     def setup(self, model):
         pass
+
+    def agree(self, facts, error=None):
+        """Check what every process must agree on when ``fit`` starts (``facts``: a dict of
+        plain values; None with ``error``, an exception this process met preparing its data)."""
+        if error is not None:
+            raise error
+
+    def any_true(self, flag) -> bool:
+        return bool(flag)
+
+    def min_int(self, value) -> int:
+        return value
 
     def agree_seed(self, seed):
         return seed
@@ -91,14 +107,32 @@ class DataParallel(SingleProcess):
     """Synchronous data parallelism across the processes of an MPI communicator.
 
     ``comm``: an mpi4py communicator (default ``MPI.COMM_WORLD``). Pass an instance, or
-    ``True``, as ``fit(..., distributed=...)``.
+    ``True``, as ``fit(..., distributed=...)``. ``timeout``: seconds a collective may wait for
+    the other processes (a stalled or vanished peer) before the run is aborted with a message
+    naming the collective; None waits forever.
     """
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, timeout=None):
         self.comm = comm if comm is not None else _mpi().COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.is_chief = self.rank == 0
         self._channel = None
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < math.inf):
+            raise ValueError(f"DataParallel: timeout must be a positive number of seconds or None, got {timeout!r}")
+        self.timeout = timeout
+        self._watchdog = _Watchdog(self) if timeout is not None and self.size > 1 else None
+        if self._watchdog is not None:  # the step's all-reduce, watched without changing it
+            self.reduce_gradients = self._watched("the gradient all-reduce", self.reduce_gradients)
+
+    def _watched(self, what, function):
+        def watched(*args, **kwargs):
+            with self._watchdog.waiting(what):
+                return function(*args, **kwargs)
+        return watched
+
+    def _waiting(self, what):
+        return self._watchdog.waiting(what) if self._watchdog is not None else contextlib.nullcontext()
 
     def __repr__(self):
         return f"DataParallel(rank={self.rank}, size={self.size})"
@@ -108,20 +142,52 @@ class DataParallel(SingleProcess):
         """Check that every process built the same model, then give them rank 0's weights."""
         params = model.parameters()
         layout = [(p.name, p.shape) for p in params]
-        layouts = self.comm.allgather(layout)
+        with self._waiting("the model check when fit starts"):
+            layouts = self.comm.allgather(layout)
         for rank, other in enumerate(layouts):
             if other != layout:
-                raise XdlError(f"{model.name}: rank {rank} built parameters {other} but rank {self.rank} "
-                               f"built {layout}; every process must build the same model")
+                raise DisagreementError(f"{model.name}: rank {rank} built parameters {other} but rank {self.rank} "
+                                        f"built {layout}; every process must build the same model")
         self._channel = model.backend.communicator(self.comm)
-        for group in _by_dtype(params):
-            flat = self._channel.broadcast(_flatten(model.backend.xp, [p.value for p in group]), root=0)
-            for p, value in zip(group, _unflatten(model.backend.xp, flat, group)):
-                p.value = value
+        with self._waiting("the broadcast of rank 0's weights"):
+            for group in _by_dtype(params):
+                flat = self._channel.broadcast(_flatten(model.backend.xp, [p.value for p in group]), root=0)
+                for p, value in zip(group, _unflatten(model.backend.xp, flat, group)):
+                    p.value = value
+
+    def agree(self, facts, error=None):
+        """One all-gather when ``fit`` starts: every process must see the same sample count,
+        batch size, epochs, steps and data shapes (else they would wait for each other forever
+        at the first step one of them does not take); a process whose data failed its checks
+        (``check_finite``) fails them all. Every process raises the same ``DisagreementError``."""
+        mine = None if error is None else f"{type(error).__name__}: {error}"
+        with self._waiting("the agreement check when fit starts"):
+            every = self.comm.allgather((facts, mine))
+        failed = [(rank, message) for rank, (_, message) in enumerate(every) if message is not None]
+        if failed:
+            rank, message = failed[0]
+            raise DisagreementError(f"fit: rank {rank} of {self.size} failed preparing its data: {message}") from error
+        first = every[0][0]  # each rank against rank 0: every process finds the same difference
+        for rank, (theirs, _) in enumerate(every):
+            differ = [key for key in first if theirs.get(key) != first[key]]
+            if differ:
+                detail = "; ".join(f"{key}: {first[key]!r} on rank 0, {theirs.get(key)!r} on rank {rank}"
+                                   for key in differ)
+                raise DisagreementError(f"fit: the processes disagree ({detail}); every rank must pass the same "
+                                        "data shapes, sample count, batch_size and epochs")
+
+    def any_true(self, flag) -> bool:
+        with self._waiting("the non-finite loss check"):
+            return any(self.comm.allgather(bool(flag)))
+
+    def min_int(self, value) -> int:
+        with self._waiting("the non-finite loss check"):
+            return min(self.comm.allgather(int(value)))
 
     def agree_seed(self, seed):
         """One data-order seed for all processes: rank 0's."""
-        return self.comm.bcast(seed, root=0)
+        with self._waiting("the data-order seed broadcast"):
+            return self.comm.bcast(seed, root=0)
 
     def callbacks(self, callbacks):
         """Callbacks that declare ``chief_only`` (ModelCheckpoint: it writes files) run on rank 0 alone."""
@@ -147,10 +213,18 @@ class DataParallel(SingleProcess):
 
     def reduce_gradients(self, model, parameters, share):
         """Replace each gradient with the batch-weighted sum over processes (``share``: this
-        process's part of the global batch): one all-reduce per dtype over all gradients
-        flattened together. A process without rows in this batch (a last batch smaller than
+        process's part of the global batch): one all-reduce per dtype, on the model's flat
+        gradient buffer where it has one (xdl/flat.py), else over the gradients flattened. A process without rows in this batch (a last batch smaller than
         the number of processes) joins the sum with zeros."""
         xp = self._channel.backend.xp
+        flats, parameters = flat_buffers.partition(parameters)
+        for buffer in flats:  # the model's gradient buffers themselves: no flattening copy
+            buffer.complete(always=True)
+            grads = buffer.grads
+            grads *= share
+            summed = self._channel.allreduce_sum(grads)
+            if summed is not grads:
+                grads[...] = summed
         for p in parameters:
             if p.grad is None:
                 p.grad = xp.zeros_like(p.value)
@@ -163,23 +237,27 @@ class DataParallel(SingleProcess):
     def reduce_totals(self, values, n, count):
         """Host figures (sums over samples) and sample counts, summed over processes."""
         mine = [0.0] * count if values is None else [float(v) for v in values]
-        rows = self.comm.allgather(mine + [n])
+        with self._waiting("the epoch's figures all-gather"):
+            rows = self.comm.allgather(mine + [n])
         sums = [sum(column) for column in zip(*rows)]
         return sums[:-1], int(sums[-1])
 
     def epoch_end(self, model):
         """Average state that is not trained (e.g. BatchNorm's running statistics)."""
         xp = model.backend.xp
-        for group in _by_dtype([p for p in model.parameters() if not p.trainable]):
-            flat = self._channel.allreduce_sum(_flatten(xp, [p.value for p in group]) * (1.0 / self.size))
-            for p, value in zip(group, _unflatten(xp, flat, group)):
-                p.value = value
+        with self._waiting("the epoch-end averaging of non-trained state"):
+            for group in _by_dtype([p for p in model.parameters() if not p.trainable]):
+                flat = self._channel.allreduce_sum(_flatten(xp, [p.value for p in group]) * (1.0 / self.size))
+                for p, value in zip(group, _unflatten(xp, flat, group)):
+                    p.value = value
 
     @contextlib.contextmanager
     def running(self):
         """Abort every process when this one fails, instead of leaving the others waiting."""
         try:
             yield
+        except DisagreementError:
+            raise  # every process raises it together: nobody is left waiting
         except BaseException:
             if self.size == 1:
                 raise
@@ -187,6 +265,43 @@ class DataParallel(SingleProcess):
                   + traceback.format_exc(), file=sys.stderr, flush=True)
             self.comm.Abort(1)
             raise
+
+
+class DisagreementError(XdlError):
+    """The processes of a data-parallel ``fit`` disagree on what they must share (raised on
+    every process at once, so the run ends without an abort)."""
+
+
+class _Watchdog:
+    """Aborts the run when a collective has waited longer than ``strategy.timeout``: a
+    thread that looks, a few times per timeout, at what the main thread waits in."""
+
+    def __init__(self, strategy):
+        self.strategy, self.what, self.since, self.thread = strategy, None, None, None
+
+    @contextlib.contextmanager
+    def waiting(self, what):
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._watch, name="xdl-collective-watchdog", daemon=True)
+            self.thread.start()
+        self.what, self.since = what, time.monotonic()
+        try:
+            yield
+        finally:
+            self.what = None
+
+    def _watch(self):
+        timeout = self.strategy.timeout
+        while True:
+            time.sleep(min(timeout / 4, 1.0))
+            what, since = self.what, self.since
+            if what is not None and time.monotonic() - since > timeout:
+                s = self.strategy
+                print(f"xdl.distributed: rank {s.rank} of {s.size} waited more than {timeout:g} s in {what}; a process "
+                      "stalled, died or took another path (see DataParallel(timeout=...)); aborting the run",
+                      file=sys.stderr, flush=True)
+                s.comm.Abort(3)
+                os._exit(3)
 
 
 def resolve(distributed):

@@ -17,6 +17,14 @@ class NotBuiltError(XdlError, RuntimeError):
     """A model or layer was used before its shapes were known."""
 
 
+class IndexRangeError(XdlError, IndexError):
+    """Indices out of range for the table they index (Embedding's vocabulary)."""
+
+
+class InputError(XdlError, TypeError):
+    """Data of a kind xdl cannot take as it is (a masked array, a tensor without data)."""
+
+
 class ModelFileError(XdlError, ValueError):
     """A model file is not a valid xdl model."""
 

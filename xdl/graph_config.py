@@ -70,7 +70,8 @@ def graph_config(model) -> dict:
             "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in graph.inputs],
             "layers": [layer_spec(layer) for layer in graph.layers],
             "nodes": [{"layer": node.layer.name, "inputs": [ref(t) for t in node.inputs], "listed": node.listed,
-                       "num_outputs": len(node.outputs)} for node in graph.nodes],
+                       "num_outputs": len(node.outputs), **({"kwargs": dict(node.kwargs)} if node.kwargs else {})}
+                      for node in graph.nodes],
             "outputs": [ref(t) for t in graph.outputs],
             "single_output": model._single_output}
 
@@ -78,7 +79,7 @@ def graph_config(model) -> dict:
 def graph_from_config(cls, config, build_layer=None):
     """Rebuild a functional model by replaying its nodes on fresh symbolic inputs. A config
     that ``check_spec`` passed replays cleanly; others raise ValueError saying where."""
-    from .symbolic import Input
+    from .symbolic import Input, connect
 
     inputs = [Input(tuple(d["shape"]), name=d["name"], dtype=d.get("dtype")) for d in config["inputs"]]
     by_name = {t.name: t for t in inputs}
@@ -103,7 +104,7 @@ def graph_from_config(cls, config, build_layer=None):
         if layer is None:
             raise ValueError(f"node {k} applies an unknown layer {node['layer']!r}")
         tensors = [resolve(r, f"node {k}") for r in node["inputs"]]
-        out = layer(tensors if node["listed"] else tensors[0])
+        out = connect(layer, tensors if node["listed"] else tensors[0], node.get("kwargs"))
         out = out if isinstance(out, list) else [out]
         if len(out) != node.get("num_outputs", 1):
             raise ValueError(f"node {k} ({layer.describe()}) gives {len(out)} outputs, the config says "
@@ -201,6 +202,7 @@ class _Checker:
                 self.fail(f"{where}node {k}: num_outputs must be an int in 1..{MAX_OUTPUTS}, got {short(n)}")
             for ref in refs:
                 self.ref(ref, input_names, counts, f"{where}node {k}")
+            self.kwargs(node.get("kwargs", {}), f"{where}node {k}")
             counts.append(n)
         outputs = self.nonempty_list(config.get("outputs"), f"{where}outputs")
         for ref in outputs:
@@ -242,6 +244,13 @@ class _Checker:
         if index >= counts[node]:
             self.fail(f"{where}: a reference to output {index} of node {node}, which has {counts[node]}")
         return node
+
+    def kwargs(self, kwargs, where):
+        """A node's call flags: a small dict of names to JSON scalars (the layer checks names)."""
+        if not isinstance(kwargs, dict) or len(kwargs) > MAX_OUTPUTS or not all(
+                isinstance(k, str) and (v is None or type(v) in (bool, int, float, str)) for k, v in kwargs.items()):
+            self.fail(f"{where}: kwargs must be a dict of at most {MAX_OUTPUTS} names to JSON scalars, "
+                      f"got {short(kwargs)}")
 
     def shape(self, shape, where):
         if not isinstance(shape, list) or len(shape) > MAX_OUTPUTS:

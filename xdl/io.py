@@ -57,7 +57,7 @@ SLACK = 2**20  # parameter elements an architecture may ask for beyond the file'
 _DTYPES = {"F32": "float32", "F64": "float64"}
 LOSSES = losses.CLASSES
 OPTIMIZERS = {cls.__name__: cls for cls in set(optimizers.OPTIMIZERS.values())}
-METRICS = {cls.__name__: cls for cls in set(metrics.METRICS.values())}
+METRICS = dict(metrics.CLASSES)
 
 
 class ModelSaveError(XdlError, OSError):
@@ -176,6 +176,13 @@ def atomic_write(path, data: bytes) -> None:
     target = os.path.realpath(given)  # through a symlink, to its target
     if os.path.isdir(target):
         raise _save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    if os.path.exists(target) and not os.path.isfile(target):  # a device or a pipe: no file to replace
+        try:
+            with open(target, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise _save_error(given, e) from None
+        return
     folder, name = os.path.split(target)
     _remove_stale_temporaries(folder, name)
     try:
@@ -242,6 +249,9 @@ def save_model(model, path, include_optimizer=False) -> None:
         if include_optimizer:
             training.update(iterations=opt.iterations, epoch=model.epoch, data_seed=model.data_seed)
         metadata["training"] = json.dumps(training)
+    for key in ("model", "training"):  # within the loader's bounds (size, nesting, finite numbers)
+        if key in metadata:
+            parse_json(metadata[key], key, lambda message, key=key: refuse(f"its {key} metadata {message}"))
     if include_optimizer:
         for key, p in params.items():
             for slot, value in model.optimizer.state.get(p, {}).items():
@@ -334,15 +344,83 @@ class _File:
             raise ModelFileError(f"{self.path}: {what} ({type(e).__name__}: {e})") from e
 
 
+# Bounds on the JSON metadata, checked before it is parsed: a 10,000-layer architecture is
+# a few MB and a few dozen levels deep; anything beyond is refused before it costs memory
+# (parsed JSON takes ~16x its text) or recursion (every later check walks it).
+MAX_JSON_CHARS = {"model": 4 * 2**20, "training": 2**20}
+MAX_JSON_DEPTH = 4 * MAX_DEPTH + 16  # a nested model adds 3 levels: {"config": {"layers": [{...
+MAX_JSON_INT = 2**64  # counters and seeds; sizes are bounded far lower by their checks
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _no_constant(name):
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJSON(f"{short(text)} overflows a float")
+    return value
+
+
+def _bounded_int(text):
+    if len(text) > 21 or abs(int(text)) > MAX_JSON_INT:
+        raise _NotJSON(f"the integer {short(text, 40)} is larger than 2**64")
+    return int(text)
+
+
+def _unique_keys(pairs):
+    seen = {}
+    for k, v in pairs:
+        if k in seen:
+            raise _NotJSON(f"the key {short(k)} appears twice in one object")
+        seen[k] = v
+    return seen
+
+
+def _depth(text) -> int:
+    """How deeply ``text``'s arrays and objects nest (brackets inside strings left out)."""
+    raw = numpy.frombuffer(_STRINGS.sub('""', text).encode("utf-8", "surrogatepass"), dtype=numpy.uint8)
+    steps = (numpy.isin(raw, (ord("["), ord("{"))).astype(numpy.int64)
+             - numpy.isin(raw, (ord("]"), ord("}"))).astype(numpy.int64))
+    return int(numpy.cumsum(steps).max(initial=0))
+
+
+def parse_json(text, key, fail):
+    """``text`` (metadata entry ``key``) as strict JSON within the bounds above: no NaN or
+    Infinity, no float overflowing to inf, no integer beyond 2**64, no key twice in an object;
+    ``fail(message)`` (which raises) otherwise."""
+    if not isinstance(text, str):
+        fail(f"is not text: {short(text)}")
+    limit = MAX_JSON_CHARS.get(key, 2**20)
+    if len(text) > limit:
+        fail(f"is {len(text):,} characters, more than the {limit:,} an xdl file writes")
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int,
+                           object_pairs_hook=_unique_keys)
+    except _NotJSON as e:
+        fail(f"not JSON: {e}")
+    except RecursionError:
+        fail(f"nests more than {MAX_JSON_DEPTH} levels deep (beyond the JSON parser's limit)")
+    except ValueError as e:
+        fail(f"not JSON: {type(e).__name__}: {short(str(e))}")
+    depth = _depth(text)  # after parsing: on valid JSON the string pattern runs in linear time
+    if depth > MAX_JSON_DEPTH:
+        fail(f"nests more than {MAX_JSON_DEPTH} levels deep ({depth})")
+    return value
+
+
 def _json(file, key, label, required=True):
     if key not in file.metadata:
         if required:
             file.fail(f"malformed metadata: no {key!r} entry")
         return None
-    try:
-        return json.loads(file.metadata[key])
-    except (ValueError, RecursionError) as e:  # RecursionError: "[[[[..." nested beyond the parser
-        file.fail(f"malformed {label} metadata (not JSON: {type(e).__name__}: {short(str(e))})")
+    return parse_json(file.metadata[key], key, lambda message: file.fail(f"malformed {label} metadata: {message}"))
 
 
 def _architecture(file):
@@ -513,7 +591,9 @@ def _restore_training(file, model, training, state_keys, version):
             file.fail(f"malformed checkpoint counters {short(counters)}")
         optimizer.iterations, model.epoch = counters
         seed = training.get("data_seed")
-        model.data_seed = seed if type(seed) is int and 0 <= seed < 2**64 else None
+        if seed is not None and not (type(seed) is int and 0 <= seed < 2**64):
+            file.fail(f"malformed checkpoint: data_seed must be an int in [0, 2**64) or null, got {short(seed)}")
+        model.data_seed = seed
     for key, (p, slot) in state_keys.items():
         if slot not in optimizer.slots:
             file.fail(f"optimizer state {key!r}: {type(optimizer).__name__} keeps no {slot!r}")

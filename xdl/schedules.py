@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from ._checks import int_at_least, number, positive_int
+from ._checks import boolean, int_at_least, number, positive_int
 
 
 class Schedule:
@@ -29,7 +29,7 @@ class StepDecay(Schedule):
         self.initial_learning_rate = number("StepDecay", "initial_learning_rate", initial_learning_rate,
                                                     low_open=True)
         self.step_size = positive_int("StepDecay", "step_size", step_size)
-        self.gamma = number("StepDecay", "gamma", gamma, low_open=True)
+        self.gamma = number("StepDecay", "gamma", gamma, low_open=True, high=1.0)  # > 1 overflows
 
     def __call__(self, step):
         return self.initial_learning_rate * self.gamma ** (step // self.step_size)
@@ -42,8 +42,8 @@ class ExponentialDecay(Schedule):
         self.initial_learning_rate = number("ExponentialDecay", "initial_learning_rate", initial_learning_rate,
                                                            low_open=True)
         self.decay_steps = positive_int("ExponentialDecay", "decay_steps", decay_steps)
-        self.decay_rate = number("ExponentialDecay", "decay_rate", decay_rate, low_open=True)
-        self.staircase = bool(staircase)
+        self.decay_rate = number("ExponentialDecay", "decay_rate", decay_rate, low_open=True, high=1.0)
+        self.staircase = boolean("ExponentialDecay", "staircase", staircase)
 
     def __call__(self, step):
         p = step / self.decay_steps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import initializers
-from ..errors import ShapeError
+from ..errors import IndexRangeError, ShapeError
 from .base import Layer, register_layer
 from .._checks import positive_int
 from .dense import _name
@@ -15,13 +15,21 @@ class Embedding(Layer):
 
     Indices must lie in [0, vocab_size). ``backward`` accumulates the rows' gradients,
     repeated indices included, and returns None: integer inputs have no gradient.
+
+    ``mask_zero=True`` (Keras's): index 0 is padding. The output then carries a mask, True
+    where the index is not 0, that the layers after it honour (recurrent layers keep their
+    state over padded steps; the loss and metrics leave them out: see masking.py); index 0
+    still has a row, so give ``vocab_size`` one more than the real tokens.
     """
 
     input_kind = "int"
 
-    def __init__(self, vocab_size=None, dim=None, *, embeddings_initializer="uniform",
+    def __init__(self, vocab_size=None, dim=None, *, embeddings_initializer="uniform", mask_zero=False,
                  name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
+        if not isinstance(mask_zero, bool):
+            raise TypeError(f"Embedding {self.name!r}: mask_zero must be True or False, got {mask_zero!r}")
+        self.mask_zero = mask_zero
         self.vocab_size = positive_int("Embedding", "vocab_size", vocab_size)
         self.dim = positive_int("Embedding", "dim", dim)
         self.embeddings_initializer = embeddings_initializer
@@ -32,6 +40,17 @@ class Embedding(Layer):
         super().build(input_shape)
         shape = (self.vocab_size, self.dim)
         self.table = self.add_parameter("embeddings", self._init(self.backend, shape, self.dtype))
+
+    def check_values(self, x, where):
+        """Indices outside [0, vocab_size) are refused: -1 would read the last row, and
+        vocab_size an array's end. One device read per call (fit, predict, forward)."""
+        xp = self.backend.xp
+        if x.shape[0] == 0 or not xp.isdtype(x.dtype, "integral"):
+            return
+        low, high = (int(v) for v in self.backend.to_numpy(xp.stack([xp.min(x), xp.max(x)])))
+        if low < 0 or high >= self.vocab_size:
+            raise IndexRangeError(f"{where}: {self.describe()} takes indices in [0, {self.vocab_size - 1}] "
+                              f"(vocab_size {self.vocab_size}); got indices from {low} to {high}")
 
     def output_shape(self, input_shape):
         return tuple(input_shape) + (self.dim,)
@@ -53,6 +72,12 @@ class Embedding(Layer):
 
         return xp.reshape(rows, out_shape), backprop
 
+    def compute_mask(self, x, mask):
+        return x != 0 if self.mask_zero else None
+
+    def output_masked(self, masked):
+        return self.mask_zero
+
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
-                "embeddings_initializer": _name(self.embeddings_initializer)}
+                "embeddings_initializer": _name(self.embeddings_initializer), "mask_zero": self.mask_zero}

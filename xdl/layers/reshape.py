@@ -19,7 +19,7 @@ class Flatten(Layer):
 
     def apply(self, x, training=False):
         xp, shape = self.backend.xp, tuple(x.shape)
-        return xp.reshape(x, (x.shape[0], -1)), lambda dy, need_dx=True: xp.reshape(dy, shape)
+        return xp.reshape(x, (shape[0], math.prod(shape[1:]))), lambda dy, need_dx=True: xp.reshape(dy, shape)
 
 
 @register_layer
