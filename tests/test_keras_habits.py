@@ -158,7 +158,7 @@ def test_activations_are_saved_and_unknown_names_listed(be, tmp_path):
     assert_close(loaded.predict(x), expected, rtol=1e-6)
     assert [getattr(layer, "activation", None) for layer in loaded.layers] == ["relu", None, "tanh", "softmax"]
     assert_close(np.sum(expected, axis=-1), np.ones(2), rtol=1e-6)
-    for make in (lambda: xdl.Dense(units=2, activation="gelu"), lambda: xdl.Activation("swish"),
+    for make in (lambda: xdl.Dense(units=2, activation="gelu_new"), lambda: xdl.Activation("swishy"),
                  lambda: xdl.Conv2D(filters=2, kernel_size=1, activation="Relu")):
         with pytest.raises(ValueError, match=r"unknown activation .*'relu'.*'softmax'"):
             make()

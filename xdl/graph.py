@@ -22,12 +22,15 @@ class Step:
     and ``out`` are the one input and output slot of a plain node (None for merges and for
     layers with several outputs), so the common case is one index each way."""
 
-    __slots__ = ("layer", "ins", "outs", "listed", "several", "arg", "out")
+    __slots__ = ("layer", "ins", "outs", "listed", "several", "arg", "out", "reads_mask", "kwargs")
 
-    def __init__(self, layer, ins, outs, listed, several):
+    def __init__(self, layer, ins, outs, listed, several, reads_mask=False, kwargs=None):
         self.layer, self.ins, self.outs, self.listed, self.several = layer, ins, outs, listed, several
-        plain = not listed and not several
+        self.kwargs = kwargs or {}  # the call's flags (Node.kwargs): such a node is never plain
+        plain = not listed and not several and not self.kwargs
         self.arg, self.out = (ins[0], outs[0]) if plain else (None, None)
+        #: some input carries a mask and the layer supports masking: it gets the mask
+        self.reads_mask = reads_mask
 
 
 class Graph:
@@ -59,7 +62,10 @@ class Graph:
             raise XdlError(f"{owner}: input(s) {unused} are not used by any output; remove them from inputs "
                            "or connect them")
         self.steps = [Step(n.layer, [slot[id(t)] for t in n.inputs], [slot[id(t)] for t in n.outputs], n.listed,
-                           n.several) for n in self.nodes]
+                           n.several, n.layer.supports_masking and any(t.masked for t in n.inputs), n.kwargs)
+                      for n in self.nodes]
+        #: some layer makes a mask: the graph runs through ``run_masked`` (others never pay for masks)
+        self.masked = any(t.masked for n in self.nodes for t in n.outputs)
         self.output_slots = [slot[id(t)] for t in self.outputs]
         self.layers = _unique_layers(owner, self.nodes)
         backends = {layer.backend for layer in self.layers if layer.backend is not None}
@@ -73,6 +79,9 @@ class Graph:
     def run(self, xs, training, slots=None):
         """Outputs for input arrays ``xs`` (or the values at ``slots``, default the output
         slots), and ``backprop(douts, need_input_grads)`` taking the gradients of those."""
+        if self.masked:
+            outputs, _, backprop = self.run_masked(xs, training, slots)
+            return outputs, backprop
         values = [None] * self.size
         values[:len(xs)] = xs
         tapes = []
@@ -83,7 +92,7 @@ class Graph:
                 values[step.out], back = step.layer.apply(values[arg], training)
             else:
                 y, back = step.layer.apply([values[i] for i in step.ins] if step.listed else values[step.ins[0]],
-                                           training)
+                                           training, **step.kwargs)
                 _store(values, step, y)
             keep(back)
         slots = self.output_slots if slots is None else slots
@@ -93,6 +102,8 @@ class Graph:
     def infer(self, xs, slots=None):
         """Outputs (or values at ``slots``) for input arrays ``xs`` in inference mode: nothing
         kept for a backward."""
+        if self.masked:
+            return self.run_masked(xs, False, slots, keep=False)[0]
         values = [None] * self.size
         values[:len(xs)] = xs
         for step in self.steps:
@@ -101,8 +112,38 @@ class Graph:
                 values[step.out] = step.layer.call(values[arg], False)
             else:
                 _store(values, step, step.layer.call([values[i] for i in step.ins] if step.listed
-                                                     else values[step.ins[0]], False))
+                                                     else values[step.ins[0]], False, **step.kwargs))
         return [values[s] for s in (self.output_slots if slots is None else slots)]
+
+    def run_masked(self, xs, training, slots=None, keep=True):
+        """``run`` that carries masks along (see Layer.apply_masked): ``(values at slots, their
+        masks (None where none), backprop)``; ``keep=False``: inference, no backprop (None)."""
+        values, masks, tapes = [None] * self.size, [None] * self.size, []
+        values[:len(xs)] = xs
+        for step in self.steps:
+            x = [values[i] for i in step.ins] if step.listed else values[step.ins[0]]
+            mask = None
+            if step.reads_mask:
+                mask = [masks[i] for i in step.ins] if step.listed else masks[step.ins[0]]
+            y, out_mask, back = step.layer.apply_masked(x, mask, training, **step.kwargs)
+            _store(values, step, y)
+            if out_mask is not None:
+                _store(masks, step, out_mask)
+            if keep:
+                tapes.append(back)
+        slots = self.output_slots if slots is None else slots
+        backprop = None
+        if keep:
+            def backprop(douts, need_input_grads=False):
+                return self._backprop(tapes, slots, douts, need_input_grads)
+        return [values[s] for s in slots], [masks[s] for s in slots], backprop
+
+    def infer_masked(self, xs, slots=None):
+        """``(values at slots, their masks)`` in inference mode; masks None for a graph without."""
+        if not self.masked:
+            return self.infer(xs, slots), None
+        values, masks, _ = self.run_masked(xs, False, slots, keep=False)
+        return values, masks
 
     def producer(self, k):
         """The step that makes output ``k`` when it is a plain node (one input, one output), else None."""
@@ -181,7 +222,7 @@ class Graph:
         for step in self.steps:
             shape = [shapes[s] for s in step.ins] if step.listed else shapes[step.ins[0]]
             step.layer.check_input_shape(shape)
-            out = step.layer.output_shape(shape)
+            out = step.layer.output_shape(shape, **step.kwargs)
             for s, o in zip(step.outs, out if step.several else [out]):
                 shapes[s] = tuple(o)
         return [shapes[s] for s in self.output_slots]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ._backend import backend_of, clip, convert, floatx, get_backend, namespace_of
+from ._checks import boolean, number
 from .errors import ShapeError, shape_str
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -27,8 +28,10 @@ class Loss:
     #: integer class labels are accepted as targets (kept as integers)
     accepts_labels = False
 
-    def forward(self, y_true, y_pred):
+    def forward(self, y_true, y_pred, sample_weight=None):
         """Mean loss of ``y_pred`` (N, ...) against ``y_true``; accepts any array-like.
+        ``sample_weight`` (N,) (or (N, T, ...), leading axes of the loss) weighs each sample's
+        terms; the sum is still divided by the number of terms (Keras's "sum_over_batch_size").
 
         A ``y_pred`` that is an array of some backend stays there and ``y_true`` goes to it;
         host data (lists, scalars) goes to the active backend, in the default float dtype.
@@ -40,7 +43,9 @@ class Loss:
         y_true = self.targets(be, y_true, y_pred.dtype)
         self.check_shapes(tuple(y_true.shape), tuple(y_pred.shape))
         y_true = self.check_labels(be, y_true, tuple(y_pred.shape), f"{type(self).__name__}: y_true")
-        return self.call(y_true, y_pred)
+        if sample_weight is not None:
+            sample_weight = convert(be, sample_weight, y_pred.dtype, f"{type(self).__name__}: sample_weight")
+        return self.call(y_true, y_pred, sample_weight)
 
     def targets(self, be, y, dtype):
         """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``."""
@@ -62,7 +67,9 @@ class Loss:
         labels in range); one device read at most. Called once per fit/evaluate call."""
         return y_true
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true, y_pred, sample_weight=None):
+        """The mean loss (0-d); ``sample_weight``: None, or weights for the leading axes of
+        ``y_pred`` (N,) or (N, T, ...), broadcast over the rest (see ``weights_for``)."""
         raise NotImplementedError
 
     def backward(self):
@@ -76,48 +83,63 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
+def weights_for(xp, w, ndim):
+    """Sample weights (N,) or (N, T, ...) shaped to broadcast over an ``ndim``-axis array."""
+    return w if w is None or w.ndim == ndim else xp.reshape(w, tuple(w.shape) + (1,) * (ndim - w.ndim))
+
+
+def _weighted(xp, terms, w):
+    """``terms`` times the (broadcast) weights, or ``terms`` itself without weights."""
+    return terms if w is None else terms * w
+
+
 class MSE(Loss):
     """Mean squared error over all elements: ``mean((y_pred - y_true) ** 2)``."""
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true, y_pred, sample_weight=None):
+        xp = namespace_of(y_pred)
         self.diff = y_pred - y_true
-        return namespace_of(y_pred).mean(self.diff * self.diff)
+        self.w = weights_for(xp, sample_weight, y_pred.ndim)
+        if self.w is None:
+            return xp.mean(self.diff * self.diff)
+        return xp.sum(self.diff * self.diff * self.w) / math.prod(y_pred.shape)
 
     def backward(self):
         diff = self.diff
-        return (2.0 / math.prod(diff.shape)) * diff
+        return _weighted(None, (2.0 / math.prod(diff.shape)) * diff, self.w)
 
 
 class MAE(Loss):
     """Mean absolute error: ``mean(|y_pred - y_true|)``; its gradient is the sign, scaled."""
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true, y_pred, sample_weight=None):
         self.xp = xp = namespace_of(y_pred)
         self.diff = y_pred - y_true
-        return xp.mean(xp.abs(self.diff))
+        self.w = weights_for(xp, sample_weight, y_pred.ndim)
+        return xp.sum(_weighted(xp, xp.abs(self.diff), self.w)) / math.prod(y_pred.shape)
 
     def backward(self):
-        return self.xp.sign(self.diff) * (1.0 / math.prod(self.diff.shape))
+        return _weighted(self.xp, self.xp.sign(self.diff) * (1.0 / math.prod(self.diff.shape)), self.w)
 
 
 class Huber(Loss):
     """Quadratic within ``delta`` of the target, linear beyond: robust to outliers."""
 
     def __init__(self, delta=1.0):
-        if not delta > 0:
-            raise ValueError(f"Huber: delta must be positive, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = number("Huber", "delta", delta, low_open=True)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true, y_pred, sample_weight=None):
         self.xp = xp = namespace_of(y_pred)
         self.diff = d = y_pred - y_true
+        self.w = weights_for(xp, sample_weight, y_pred.ndim)
         a = xp.abs(d)
         quadratic = xp.where(a < self.delta, a, self.delta)  # the part of |d| inside delta
-        return xp.mean(0.5 * quadratic * quadratic + self.delta * (a - quadratic))
+        terms = 0.5 * quadratic * quadratic + self.delta * (a - quadratic)
+        return xp.sum(_weighted(xp, terms, self.w)) / math.prod(d.shape)
 
     def backward(self):
         d = self.diff
-        return clip(self.xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape))
+        return _weighted(self.xp, clip(self.xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape)), self.w)
 
     def get_config(self):
         return {"delta": self.delta}
@@ -138,7 +160,7 @@ class CrossEntropy(Loss):
     accepts_labels = True
 
     def __init__(self, from_logits=True):
-        self.from_logits = bool(from_logits)
+        self.from_logits = boolean(type(self).__name__, "from_logits", from_logits)
 
     def check_labels(self, be, y_true, pred_shape, where):
         """Labels (y_true of shape ``pred_shape[:-1]``) must be class indices in
@@ -171,38 +193,51 @@ class CrossEntropy(Loss):
                 f"{shape_str(pred_shape, None)}; got {shape_str(true_shape, None)}"
             )
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true, y_pred, sample_weight=None):
         self.xp = xp = namespace_of(y_pred)
+        self.w = weights_for(xp, sample_weight, y_pred.ndim)  # (N, ..., 1): one weight per row
+        self.be = be = backend_of(y_pred)
         self.labels = y_true.ndim < y_pred.ndim
-        if self.labels:  # labels -> one-hot rows, by comparison with the class indices
-            classes = xp.arange(y_pred.shape[-1], dtype=y_true.dtype, device=y_true.device)
-            y_true = xp.astype(y_true[..., None] == classes, y_pred.dtype)
-        self.target, self.count = y_true, math.prod(y_pred.shape[:-1])
+        self.count = math.prod(y_pred.shape[:-1])
         if self.from_logits:
-            # in-place steps on arrays this loss just made: no temporaries beyond them
-            log_prob = y_pred - xp.max(y_pred, axis=-1, keepdims=True)
-            self.prob = xp.exp(log_prob)
-            total = xp.sum(self.prob, axis=-1, keepdims=True)
-            self.prob /= total
-            log_prob -= xp.log(total)
+            log_prob, self.prob = be.log_softmax(y_pred)
         else:
             self.prob = clip(xp, y_pred, _EPS, 1.0)
             log_prob = xp.log(self.prob)
-        return -xp.sum(y_true * log_prob) / self.count
+        # plain labels: the loss and its gradient straight from the indices (Backend hooks, one
+        # kernel each where the library has one); otherwise one-hot rows, by comparison
+        self.indexed = self.labels and self.w is None
+        if self.indexed:
+            self.target = y_true
+            return be.label_nll_sum(log_prob, y_true) / self.count
+        if self.labels:
+            y_true = _one_hot(xp, y_true, y_pred)
+        self.target = y_true
+        return -xp.sum(_weighted(xp, y_true, self.w) * log_prob) / self.count
 
     def backward(self):
         xp, t, scale = self.xp, self.target, 1.0 / self.count
+        if self.indexed and self.from_logits:
+            return self.be.label_softmax_grad(self.prob, t, scale)
+        if self.indexed:
+            t = _one_hot(xp, t, self.prob)
         if not self.from_logits:
-            return (-scale) * t / self.prob
+            return _weighted(xp, (-scale) * t / self.prob, self.w)
         # d/dz of -sum(t * log softmax(z)) is softmax * sum(t) - t; sum(t) is 1 for one-hot rows
         if self.labels:
             grad = self.prob - t
             grad *= scale
-            return grad
-        return (self.prob * xp.sum(t, axis=-1, keepdims=True) - t) * scale
+            return _weighted(xp, grad, self.w)
+        return _weighted(xp, (self.prob * xp.sum(t, axis=-1, keepdims=True) - t) * scale, self.w)
 
     def get_config(self):
         return {"from_logits": self.from_logits}
+
+
+def _one_hot(xp, labels, like):
+    """Class indices (N, ...) as one-hot rows (N, ..., C) in ``like``'s dtype."""
+    classes = xp.arange(like.shape[-1], dtype=labels.dtype, device=labels.device)
+    return xp.astype(labels[..., None] == classes, like.dtype)
 
 
 class BinaryCrossEntropy(Loss):
@@ -215,26 +250,27 @@ class BinaryCrossEntropy(Loss):
     """
 
     def __init__(self, from_logits=True):
-        self.from_logits = bool(from_logits)
+        self.from_logits = boolean(type(self).__name__, "from_logits", from_logits)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true, y_pred, sample_weight=None):
         self.xp = xp = namespace_of(y_pred)
         self.target, self.count = y_true, math.prod(y_pred.shape)
+        self.w = weights_for(xp, sample_weight, y_pred.ndim)
         if self.from_logits:
             self.logits = y_pred
             terms = xp.where(y_pred > 0, y_pred, 0.0) - y_pred * y_true + xp.log1p(xp.exp(-xp.abs(y_pred)))
         else:
             self.prob = p = clip(xp, y_pred, _EPS, 1.0 - _EPS)
             terms = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log1p(-p))
-        return xp.sum(terms) / self.count
+        return xp.sum(_weighted(xp, terms, self.w)) / self.count
 
     def backward(self):
         xp, t, scale = self.xp, self.target, 1.0 / self.count
         if self.from_logits:
             prob = 0.5 * (xp.tanh(0.5 * self.logits) + 1.0)  # sigmoid without overflow
-            return (prob - t) * scale
+            return _weighted(xp, (prob - t) * scale, self.w)
         p = self.prob
-        return (p - t) / (p * (1.0 - p)) * scale
+        return _weighted(xp, (p - t) / (p * (1.0 - p)) * scale, self.w)
 
     def get_config(self):
         return {"from_logits": self.from_logits}

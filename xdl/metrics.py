@@ -1,24 +1,49 @@
-"""Metrics for ``compile(metrics=[...])``: each returns a batch's mean as a 0-d device array,
-so ``fit`` sums them on the device and reads them back with the loss, once per epoch."""
+"""Metrics for ``compile(metrics=[...])``, accumulated on the device and read once per epoch.
+
+A metric turns a batch into ``statistics``: device arrays (or host numbers) that add up over
+the batches of an epoch, such as a weighted sum and its total weight, or true and false
+positive counts. ``fit`` sums them on the device with the loss and reads them back together
+once (see tally.py); ``result`` turns the sums into the figure. Sums also add across
+processes, so data-parallel figures are those of the whole data.
+
+Weights (``sample_weight``, ``class_weight``) follow Keras: a mean metric is the weighted mean
+``sum(w * value) / sum(w)``; counts (true positives, ...) are sums of weights.
+"""
 
 from __future__ import annotations
 
+import math
+
 from ._backend import namespace_of
-from ._checks import positive_int
-from .losses import BinaryCrossEntropy
+from ._checks import boolean, number, positive_int
+from .losses import BinaryCrossEntropy, weights_for
+from .metric_base import Metric
+from .confusion import AUC, F1Score, Precision, Recall
 
 
-class Metric:
-    name = "metric"
+class MeanMetric(Metric):
+    """The (weighted) mean of ``values(y_true, y_pred)`` over every position."""
 
-    def __call__(self, y_true, y_pred):
+    def values(self, y_true, y_pred):
         raise NotImplementedError
 
-    def get_config(self) -> dict:
-        return {}
+    def statistics(self, y_true, y_pred, sample_weight=None):
+        xp = namespace_of(y_pred)
+        v = xp.astype(self.values(y_true, y_pred), y_pred.dtype)
+        if sample_weight is None:  # the count is known on the host: no device work
+            return [xp.sum(v), float(math.prod(v.shape))]
+        w = xp.broadcast_to(weights_for(xp, xp.astype(sample_weight, v.dtype), v.ndim), v.shape)
+        return [xp.sum(v * w), xp.sum(w)]
 
-    def __repr__(self):
-        return f"{type(self).__name__}()"
+    def result(self, sums):
+        total, weight = sums
+        return total / weight if weight else 0.0
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            return super().__call__(y_true, y_pred, sample_weight)
+        xp = namespace_of(y_pred)
+        return xp.mean(xp.astype(self.values(y_true, y_pred), y_pred.dtype))
 
 
 def _as_labels(xp, y_true, y_pred):
@@ -26,11 +51,7 @@ def _as_labels(xp, y_true, y_pred):
     return y_true if y_true.ndim < y_pred.ndim else xp.argmax(y_true, axis=-1)
 
 
-def _mean_of(xp, hits, dtype):
-    return xp.mean(xp.astype(hits, dtype))
-
-
-class Accuracy(Metric):
+class Accuracy(MeanMetric):
     """Fraction of correct predictions.
 
     Class labels or one-hot targets: the arg-max of ``y_pred`` must match. Binary targets
@@ -42,7 +63,9 @@ class Accuracy(Metric):
     name = "accuracy"
 
     def __init__(self, threshold=None, binary=None):
-        self.threshold, self.binary = threshold, binary
+        if threshold is not None:  # checked here, so that a file's config is refused as the API's is
+            threshold = number("Accuracy", "threshold", threshold, low=-math.inf)
+        self.threshold, self.binary = threshold, boolean("Accuracy", "binary", binary, optional=True)
 
     def get_config(self):
         return {"threshold": self.threshold, "binary": self.binary}
@@ -54,16 +77,16 @@ class Accuracy(Metric):
             threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
         return Accuracy(threshold, binary)
 
-    def __call__(self, y_true, y_pred):
+    def values(self, y_true, y_pred):
         xp = namespace_of(y_pred)
         if self.binary or (y_true.ndim == y_pred.ndim and y_pred.shape[-1] == 1):
             threshold = 0.5 if self.threshold is None else self.threshold
-            return _mean_of(xp, (y_pred > threshold) == (y_true > 0.5), y_pred.dtype)
+            return (y_pred > threshold) == (y_true > 0.5)
         labels = _as_labels(xp, y_true, y_pred)
-        return _mean_of(xp, xp.argmax(y_pred, axis=-1) == xp.astype(labels, xp.int64), y_pred.dtype)
+        return xp.argmax(y_pred, axis=-1) == xp.astype(labels, xp.int64)
 
 
-class TopKAccuracy(Metric):
+class TopKAccuracy(MeanMetric):
     """Fraction of samples whose true class is among the ``k`` highest scores (ties count
     in the sample's favour)."""
 
@@ -71,42 +94,73 @@ class TopKAccuracy(Metric):
         self.k = positive_int("TopKAccuracy", "k", k)
         self.name = f"top_{k}_accuracy"
 
-    def __call__(self, y_true, y_pred):
+    def values(self, y_true, y_pred):
         xp = namespace_of(y_pred)
         labels = _as_labels(xp, y_true, y_pred)
         classes = xp.arange(y_pred.shape[-1], dtype=xp.int64, device=y_pred.device)
         is_true = xp.astype(labels, xp.int64)[..., None] == classes
         true_score = xp.sum(xp.where(is_true, y_pred, 0.0), axis=-1, keepdims=True)
         higher = xp.sum(xp.astype(y_pred > true_score, xp.int32), axis=-1)  # the true class's rank
-        return _mean_of(xp, higher < self.k, y_pred.dtype)
+        return higher < self.k
 
     def get_config(self):
         return {"k": self.k}
 
-    def __repr__(self):
-        return f"TopKAccuracy(k={self.k})"
 
-
-class MeanAbsoluteError(Metric):
+class MeanAbsoluteError(MeanMetric):
     name = "mae"
 
-    def __call__(self, y_true, y_pred):
-        xp = namespace_of(y_pred)
-        return xp.mean(xp.abs(y_pred - y_true))
+    def values(self, y_true, y_pred):
+        return namespace_of(y_pred).abs(y_pred - y_true)
+
+
+class MeanSquaredError(MeanMetric):
+    """Keras's ``MeanSquaredError`` metric: the (weighted) mean of ``(y_pred - y_true) ** 2``.
+    (``xdl.MeanSquaredError`` is the loss; this is ``xdl.metrics.MeanSquaredError``.)"""
+
+    def __init__(self, name="mean_squared_error"):
+        self.name = name
+
+    def values(self, y_true, y_pred):
+        d = y_pred - y_true
+        return d * d
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class RootMeanSquaredError(MeanSquaredError):
+    """The square root of the epoch's (weighted) mean squared error (not a mean of roots)."""
+
+    def __init__(self, name="root_mean_squared_error"):
+        self.name = name
+
+    def result(self, sums):
+        return math.sqrt(super().result(sums))
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return Metric.__call__(self, y_true, y_pred, sample_weight)
 
 
 MAE = MeanAbsoluteError
+RMSE = RootMeanSquaredError
 METRICS = {"accuracy": Accuracy, "acc": Accuracy, "top_k_accuracy": TopKAccuracy,
-           "top_5_accuracy": TopKAccuracy, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError}
+           "top_5_accuracy": TopKAccuracy, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+           "mse": lambda: MeanSquaredError("mse"), "mean_squared_error": MeanSquaredError,
+           "rmse": lambda: RootMeanSquaredError("rmse"), "root_mean_squared_error": RootMeanSquaredError,
+           "precision": Precision, "recall": Recall, "f1_score": F1Score, "auc": AUC}
+#: the classes a model file may name
+CLASSES = {cls.__name__: cls for cls in (Accuracy, TopKAccuracy, MeanAbsoluteError, MeanSquaredError,
+                                         RootMeanSquaredError, Precision, Recall, F1Score, AUC)}
 
 
 def get(metric, loss=None) -> Metric:
-    """A ``Metric`` from an instance or a name ("accuracy", "top_k_accuracy", "mae"),
-    adapted to the compiled ``loss`` where that matters (binary accuracy)."""
+    """A ``Metric`` from an instance or a name ("accuracy", "precision", "auc", "mse", ...),
+    adapted to the compiled ``loss`` where that matters (binary accuracy, logits)."""
     if isinstance(metric, str) and metric.lower() in METRICS:
         metric = METRICS[metric.lower()]()
     elif isinstance(metric, type) and issubclass(metric, Metric):
         metric = metric()
     if not isinstance(metric, Metric):
         raise ValueError(f"unknown metric {metric!r}; pass a Metric or one of {sorted(METRICS)}")
-    return metric.for_loss(loss) if isinstance(metric, Accuracy) else metric
+    return metric.for_loss(loss) if hasattr(metric, "for_loss") else metric

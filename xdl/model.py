@@ -12,7 +12,7 @@ Built Keras's functional way::
 
 from __future__ import annotations
 
-from . import optimizers, parameter, training
+from . import flat, optimizers, regularizers, training
 from ._backend import convert, floatx, get_backend, use_backend
 from .distributed import resolve
 from .errors import NotBuiltError, ShapeError, shape_str
@@ -51,7 +51,9 @@ class Model(Layer):
         self.data_seed = None  # seeds each epoch's data order (see training._data_seed)
         self.graph = None
         self._params = []
+        self._regularized = []  # parameters with a weight penalty (xdl.regularizers)
         self._trainable_cache = (None, [])
+        self._flats, self._loose = [], []
         if inputs is None and outputs is None and type(self) is not Model:
             return  # a subclass (NeuralNetwork) makes its graph itself
         if inputs is None or outputs is None:
@@ -75,6 +77,7 @@ class Model(Layer):
                     seen.add(id(p))
                     params.append(p)
         self._params = params
+        self._regularized = [p for p in params if p.regularizer is not None]
         self._trainable_cache = (None, [])
         if self.objectives is not None:
             self.objectives.bind(graph)
@@ -123,9 +126,16 @@ class Model(Layer):
         return self.layers
 
     def trainable_parameters(self) -> list:
-        """The parameters the optimizer updates (remembered until a ``trainable`` changes)."""
-        if self._trainable_cache[0] != parameter.GENERATION:
-            self._trainable_cache = (parameter.GENERATION, [p for p in self._params if p.trainable])
+        """The parameters the optimizer updates (remembered until a ``trainable`` changes),
+        laid out as views of one flat buffer per dtype where the backend allows (flat.py)."""
+        if self._trainable_cache[0] != flat.layout_key():
+            params = [p for p in self._params if p.trainable]
+            for p in self._params:
+                if not p.trainable:
+                    flat.release(p)  # a frozen parameter keeps its values, out of the buffer
+            self._flats = flat.lay_out(self.backend, params) if self.backend is not None else []
+            self._loose = [p for p in self._params if p.flat is None]
+            self._trainable_cache = (flat.layout_key(), params)
         return self._trainable_cache[1]
 
     def named_parameters(self) -> dict:
@@ -163,7 +173,22 @@ class Model(Layer):
         return self.dtype or be.dtype(self.dtype_name or floatx())
 
     def apply(self, x, training=False):
-        outs, back = self.graph.run(x if self.multiple_inputs else [x], training)
+        y, _, backprop = self.apply_masked(x, None, training)
+        return y, backprop
+
+    def output_masked(self, masked):
+        """A nested model's outputs carry the masks its own layers make (masks from outside
+        do not enter it: ``supports_masking`` is False)."""
+        flags = [t.masked for t in self.graph.outputs]
+        return flags[0] if self._single_output else flags
+
+    def apply_masked(self, x, mask, training=False):
+        xs = x if self.multiple_inputs else [x]
+        if self.graph.masked:
+            outs, masks, back = self.graph.run_masked(xs, training)
+            out_mask = masks[0] if self._single_output else masks
+        else:
+            (outs, back), out_mask = self.graph.run(xs, training), None
 
         def backprop(dy, need_dx=True):
             dxs = back([dy] if self._single_output else list(dy), need_dx)
@@ -171,7 +196,7 @@ class Model(Layer):
                 return None
             return dxs if self.multiple_inputs else dxs[0]
 
-        return (outs[0] if self._single_output else tuple(outs)), backprop
+        return (outs[0] if self._single_output else tuple(outs)), out_mask, backprop
 
     def call(self, x, training=False):
         """The output for backend arrays ``x`` (a list for several inputs)."""
@@ -195,7 +220,19 @@ class Model(Layer):
         if len({a.shape[0] for a in arrays}) > 1:
             raise ShapeError(f"{self.name}: {argument} arrays hold different numbers of samples: "
                              f"{[a.shape[0] for a in arrays]}")
-        return arrays, self.graph.propagate([tuple(a.shape[1:]) for a in arrays])
+        shapes = self.graph.propagate([tuple(a.shape[1:]) for a in arrays])
+        self._check_input_values(arrays, argument)
+        return arrays, shapes
+
+    def _check_input_values(self, arrays, argument):
+        """Each input through its readers' value checks (Embedding's index range)."""
+        for k, a in enumerate(arrays):
+            if self.backend.xp.isdtype(a.dtype, "integral"):
+                for layer in self.graph.consumers(k):
+                    layer.check_values(a, f"{self.name}: {argument}")
+
+    def check_values(self, x, where):
+        self._check_input_values(x if self.multiple_inputs else [x], where)
 
     def _split_inputs(self, X, argument):
         names = [t.name for t in self.graph.inputs]
@@ -238,19 +275,34 @@ class Model(Layer):
         return node.layer.dtype if node.layer is not None and node.layer.dtype is not None else self.dtype
 
     def zero_grad(self) -> None:
-        for p in self._params:
+        """Clear every gradient: the flat buffers' clocks advance; nothing is written."""
+        self.trainable_parameters()
+        for f in self._flats:
+            f.clear()
+        for p in self._loose:
             p.grad = None
 
-    def compute_gradients(self, xs, ys):
+    def compute_gradients(self, xs, ys, weights=None):
         """Forward and backward on a batch already on the device (lists of arrays, one per
-        input and per output): adds to every trainable parameter's ``grad``; returns the loss
-        figures (0-d device arrays: the total, then each output's when there are several)
-        and the outputs."""
+        input and per output; ``weights``: None or sample weights per output): adds to every
+        trainable parameter's ``grad``; returns the loss figures (0-d device arrays: the
+        total, then each output's when there are several) and the outputs."""
         objectives = self.objectives
-        values, back = self.graph.run(xs, True, objectives.slots)
-        figures = objectives.loss_values(ys, values)
+        if self.graph.masked:  # masked positions count in neither the loss nor the metrics
+            values, masks, back = self.graph.run_masked(xs, True, objectives.slots)
+        else:
+            (values, back), masks = self.graph.run(xs, True, objectives.slots), None
+        figures = objectives.loss_values(ys, values, weights, masks=masks)
         back(objectives.gradients())
+        if self._regularized:  # the reported loss includes the weight penalties, as in Keras
+            figures = self._add_penalties(figures)
+            regularizers.add_gradients(self._regularized)
         return figures, values[:len(self.graph.outputs)]
+
+    def _add_penalties(self, figures):
+        """``figures`` with the regularizers' penalty added to the total (figures[0])."""
+        penalty = regularizers.penalty(self._regularized)
+        return figures if penalty is None else [figures[0] + penalty] + list(figures[1:])
 
     def train_step(self, x, y):
         """One optimizer step on a batch already on the device; returns the loss (a 0-d
@@ -287,9 +339,18 @@ class Model(Layer):
         return [] if self.objectives is None else [m for _, m in self.objectives.metric_pairs]
 
     # -- training and inference (see training.py) --------------------------------------------------
-    def fit(self, x, y, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
-            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False):
+    def fit(self, x, y=None, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
+            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False, *,
+            sample_weight=None, class_weight=None, steps_per_epoch=None, validation_steps=None, prefetch=2):
         """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics.
+
+        ``x`` may instead be a stream of batches (``y=None``): an iterable or generator of
+        ``(x, y)`` or ``(x, y, sample_weight)``, or an ``xdl.data.Sequence``; ``steps_per_epoch``
+        batches make an epoch (default: all of a Sequence, an iterable until it ends), and a
+        background thread keeps ``prefetch`` batches ready on the device (see xdl/data.py).
+        ``sample_weight`` (N,) weighs each sample, ``class_weight={class: weight}`` each class
+        (Keras's definitions: see xdl/weighting.py). ``validation_data`` may be a triple with
+        sample weights or a stream (``validation_steps`` batches).
 
         ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
         fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
@@ -303,21 +364,29 @@ class Model(Layer):
         return training.fit(self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
                             validation_data=validation_data, validation_split=validation_split,
                             shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
-                            check_finite=check_finite, strategy=resolve(distributed))
+                            check_finite=check_finite, strategy=resolve(distributed), sample_weight=sample_weight,
+                            class_weight=class_weight, steps_per_epoch=steps_per_epoch,
+                            validation_steps=validation_steps, prefetch=prefetch)
 
-    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0):
-        """The model's output for ``x``, as an array of the model's backend (a list of them
-        for several outputs). ``verbose`` is accepted as in Keras; nothing is printed."""
+    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0, callbacks=None, steps=None, prefetch=2):
+        """The model's output for ``x`` (arrays, or a stream of batches as ``fit`` takes), as an
+        array of the model's backend (a list of them for several outputs), ``batch_size`` rows
+        at a time (default 1024: memory stays bounded). ``verbose`` is accepted as in Keras;
+        nothing is printed."""
         _check_verbose(self, verbose)
-        outs = training.predict(self, x, batch_size=batch_size, check_finite=check_finite)
+        outs = training.predict(self, x, batch_size=batch_size, check_finite=check_finite, callbacks=callbacks,
+                                steps=steps, prefetch=prefetch)
         return outs[0] if self._single_output else outs
 
-    def evaluate(self, x, y, batch_size=None, return_dict=False, check_finite=False, *, verbose=0):
+    def evaluate(self, x, y=None, batch_size=None, return_dict=False, check_finite=False, *, verbose=0,
+                 sample_weight=None, callbacks=None, steps=None, prefetch=2):
         """Mean loss over ``x``, ``y`` as a float; with compiled metrics or several outputs,
         ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
+        ``x`` may be a stream of batches, as for ``fit``; ``sample_weight`` weighs samples.
         ``verbose`` is accepted as in Keras; nothing is printed."""
         _check_verbose(self, verbose)
-        scores = training.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite)
+        scores = training.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite,
+                                   sample_weight=sample_weight, callbacks=callbacks, steps=steps, prefetch=prefetch)
         if return_dict:
             return scores
         return scores["loss"] if len(scores) == 1 else list(scores.values())

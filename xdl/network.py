@@ -104,7 +104,9 @@ class NeuralNetwork(Model):
         if not self.built:
             with use_backend(be):
                 self.build(X.shape[1:])
-        return [X], self.graph.propagate([tuple(X.shape[1:])], check_declared=False)
+        shapes = self.graph.propagate([tuple(X.shape[1:])], check_declared=False)
+        self._check_input_values([X], argument)
+        return [X], shapes
 
     def _require_built(self, what) -> None:
         """Build the chain from its first layer's input shape, or say how to build it."""

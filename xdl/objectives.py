@@ -19,6 +19,7 @@ import math
 
 from . import losses
 from . import metrics as metrics_module
+from ._backend import namespace_of
 from .layers.activations import Sigmoid, Softmax
 
 #: the output activation each loss class is fused with
@@ -43,6 +44,7 @@ class Objectives:
                 raise ValueError(f"compile: output {self.output_names[k]!r} has metrics but no loss; give it a "
                                  "loss (a weight of 0 keeps it out of the total)")
         self.scorers, self.slots, self.score_at = list(self.losses), None, list(range(len(self.losses)))
+        self.batch_masks = None  # loss_values' weights from masks, for the metrics of its batch
         self._build_metrics([loss for loss in self.losses])
         self.names = ["loss"]
         if self.several:
@@ -93,12 +95,20 @@ class Objectives:
         self._build_metrics(seen)
 
     # -- computing -------------------------------------------------------------------------
-    def loss_values(self, ys, values):
+    def loss_values(self, ys, values, weights=None, masks=None):
         """``[total]``, then each scored output's loss when there are several: 0-d arrays.
-        ``values``: the graph's values at ``slots`` (the outputs first)."""
+        ``values``: the graph's values at ``slots`` (the outputs first); ``weights``: None or
+        sample weights per output (see ``split_weights``); ``masks``: None, or the values'
+        masks (Graph.run_masked): masked positions do not count (``mask_weights``). The
+        metrics of the same batch, computed next, count the same positions."""
+        self.batch_masks = None if masks is None else self.mask_weights(masks, weights, values)
+        if self.batch_masks is not None:
+            weights = self.batch_masks
         total, parts = None, []
         for k in self.scored:
-            value = self.scorers[k].call(ys[k], values[self.score_at[k]])
+            w = None if weights is None else weights[k]
+            scorer, y_pred = self.scorers[k], values[self.score_at[k]]
+            value = scorer.call(ys[k], y_pred) if w is None else scorer.call(ys[k], y_pred, w)
             parts.append(value)
             w = self.weights[k]
             term = value if w == 1.0 else value * w
@@ -116,8 +126,51 @@ class Objectives:
                 douts[self.score_at[k]] = g if w == 1.0 else g * w
         return douts
 
+    def mask_weights(self, masks, weights, values):
+        """Per output: weights that make a masked mean of a mean over positions, ``m * count /
+        sum(m)`` for the output's mask m (Keras's apply_mask; count = m's size), times the
+        output's sample weights; the output's sample weights where it has no mask. None when
+        no output has a mask."""
+        if all(m is None for m in masks[:len(self.output_names)]):
+            return None
+        out = []
+        for k in range(len(self.output_names)):
+            m, w = masks[self.score_at[k]], None if weights is None else weights[k]
+            if m is not None:
+                xp = namespace_of(m)
+                m = xp.astype(m, values[self.score_at[k]].dtype)
+                valid = xp.sum(m)  # 0 only when every position is masked: then m is all zeros
+                m = m * (math.prod(m.shape) / xp.where(valid > 0, valid, 1.0))
+                if w is not None:
+                    m = m * losses.weights_for(xp, w, m.ndim)
+                w = m
+            out.append(w)
+        return out
+
     def metric_values(self, ys, outs):
-        return [m(ys[k], outs[k]) for k, m in self.metric_pairs]
+        masks = self.batch_masks
+        if masks is None:
+            return [m(ys[k], outs[k]) for k, m in self.metric_pairs]
+        return [m(ys[k], outs[k]) if masks[k] is None else m(ys[k], outs[k], sample_weight=masks[k])
+                for k, m in self.metric_pairs]
+
+    def metric_statistics(self, ys, outs, weights=None):
+        """Each metric's batch statistics (lists to sum over batches: see metrics.py)."""
+        if self.batch_masks is not None:  # the masks of the batch's loss_values
+            weights = self.batch_masks
+        return [m.statistics(ys[k], outs[k], None if weights is None else weights[k])
+                for k, m in self.metric_pairs]
+
+    def split_weights(self, sample_weight, where):
+        """Sample weights per output: one array for every output, or a list/dict by output
+        name (None where an output has none); None without weights."""
+        if sample_weight is None:
+            return None
+        if self.several and isinstance(sample_weight, (list, tuple, dict)):
+            parts = self.split(sample_weight, where) if not isinstance(sample_weight, dict) else \
+                [sample_weight.get(name) for name in self.output_names]
+            return None if all(p is None for p in parts) else parts
+        return [sample_weight] * len(self.output_names)
 
     def split(self, y, where):
         """Targets as a list per output, from one array, a list or a dict by output name;

@@ -113,7 +113,7 @@ class Progress:
             if self.bar is None:  # no step ran (e.g. no rows on this process)
                 self._open_bar()
             postfix, lines = layout(self.desc, self.steps, _items(logs) + [rate], self.width)
-            self.bar.n = self.steps
+            self.bar.n = self.steps if self.steps is not None else self.bar.n  # a stream of unknown length
             self.bar.set_postfix_str(postfix, refresh=False)
             self._draw()
             fp = self.bar.fp

@@ -8,6 +8,7 @@ back from its outputs. Shapes are checked here, as the graph is built, before an
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 from .errors import ShapeError, XdlError, shape_str
@@ -30,10 +31,12 @@ def unique_name(base: str) -> str:
 class SymbolicTensor:
     """A placeholder for a batch of arrays of per-sample ``shape`` in a graph under construction."""
 
-    __slots__ = ("shape", "node", "index", "name", "dtype")
+    __slots__ = ("shape", "node", "index", "name", "dtype", "masked")
 
-    def __init__(self, shape, node, index, name, dtype=None):
+    def __init__(self, shape, node, index, name, dtype=None, masked=False):
         self.shape, self.node, self.index, self.name, self.dtype = tuple(shape), node, index, name, dtype
+        #: a mask (which steps count) comes with this tensor's values: see Layer.compute_mask
+        self.masked = masked
 
     def __repr__(self):
         return f"<SymbolicTensor {self.name!r} shape={shape_str(self.shape)}>"
@@ -49,12 +52,15 @@ class SymbolicTensor:
 
 class Node:
     """One application of ``layer`` (None for an ``Input``) to ``inputs``, giving ``outputs``.
-    ``listed``: the layer was called on a list (merge layers)."""
+    ``listed``: the layer was called on a list (merge layers). ``kwargs``: the call's keyword
+    flags (names in the layer's ``call_arguments``, JSON values), passed to its ``apply`` and
+    ``output_shape`` at every run and saved with the graph."""
 
-    __slots__ = ("layer", "inputs", "outputs", "listed", "several")
+    __slots__ = ("layer", "inputs", "outputs", "listed", "several", "kwargs")
 
-    def __init__(self, layer, inputs, listed, several=False):
+    def __init__(self, layer, inputs, listed, several=False, kwargs=None):
         self.layer, self.inputs, self.listed, self.several, self.outputs = layer, list(inputs), listed, several, []
+        self.kwargs = dict(kwargs or {})
 
 
 def Input(shape, name=None, dtype=None):  # noqa: N802 (Keras's name for a function)
@@ -84,9 +90,15 @@ def is_symbolic(x) -> bool:
     return isinstance(x, (list, tuple)) and any(isinstance(t, SymbolicTensor) for t in x)
 
 
-def connect(layer, inputs):
-    """``layer(inputs)`` on symbolic tensors: build or check the layer for their shapes and
-    return its symbolic output (a list of them for a layer with several outputs)."""
+def connect(layer, inputs, kwargs=None):
+    """``layer(inputs, **kwargs)`` on symbolic tensors: build or check the layer for their
+    shapes and return its symbolic output (a list of them for a layer with several outputs).
+    ``kwargs`` may name only the layer's ``call_arguments``."""
+    kwargs = dict(kwargs or {})
+    unknown = sorted(set(kwargs) - set(getattr(layer, "call_arguments", ())))
+    if unknown:
+        raise XdlError(f"{layer.describe()}: called on symbolic tensors with arguments {unknown} it does not take "
+                       f"in a graph (it takes {list(getattr(layer, 'call_arguments', ())) or 'its inputs only'})")
     listed = isinstance(inputs, (list, tuple))
     tensors = list(inputs) if listed else [inputs]
     mixed = [type(t).__name__ for t in tensors if not isinstance(t, SymbolicTensor)]
@@ -107,13 +119,28 @@ def connect(layer, inputs):
             layer.build(shapes)
     else:
         layer.check_input_shape(shapes)
-    out = layer.output_shape(shapes)
+    out = layer.output_shape(shapes, **kwargs)
     several = isinstance(out, list)
-    node = Node(layer, tensors, listed, several)
+    node = Node(layer, tensors, listed, several, kwargs)
+    masked = _output_masked(layer, tensors, listed, len(out) if several else 1)
     for k, shape in enumerate(out if several else [out]):
         name = f"{layer.name}_{k}" if several else layer.name
-        node.outputs.append(SymbolicTensor(shape, node, k, name))
+        node.outputs.append(SymbolicTensor(shape, node, k, name, masked=masked[k]))
     return list(node.outputs) if several else node.outputs[0]
+
+
+def _output_masked(layer, tensors, listed, count):
+    """Which of the ``count`` outputs carry a mask. A mask reaching a layer that does not
+    support masking stops there, as in Keras 3, with a warning: later steps would all count."""
+    flags = [t.masked for t in tensors]
+    if any(flags) and not layer.supports_masking:
+        warnings.warn(f"{layer.describe()}: its input carries a mask (from Embedding(mask_zero=True) or "
+                      "Masking), which this layer does not support: the mask stops here, and later layers, "
+                      "the loss and the metrics count every step", UserWarning, stacklevel=4)
+        flags = [False] * len(flags)
+    out = layer.output_masked(flags if listed else flags[0])
+    out = [bool(m) for m in out] if isinstance(out, (list, tuple)) else [bool(out)]
+    return out + [False] * (count - len(out))  # a single flag marks the first output only
 
 
 class _building:

@@ -6,24 +6,24 @@
 
 from __future__ import annotations
 
+import math
+
+from .._checks import number, short
+from ..errors import ShapeError, shape_str
 from .base import Layer, register_layer
+
+MAX_AXES = 64  # the most axes a shape in a model file may have (graph_config.MAX_OUTPUTS)
 
 
 @register_layer
 class ReLU(Layer):
-    """``max(x, 0)``, computed as ``x * (x > 0)``: a NaN passes through, as in NumPy and
-    PyTorch (and an input of -inf gives NaN, not 0)."""
+    """``max(x, 0)``: a NaN passes through, as in NumPy and PyTorch (``Backend.relu``; its
+    portable form, ``x * (x > 0)``, also turns -inf into NaN, where PyTorch's gives 0)."""
 
     def apply(self, x, training=False):
-        # A 0/1 mask, multiplied: NumPy's where() branches per element and runs ~8x slower on
-        # random signs; maximum(x, 0.0) would make array-api-compat copy the scalar to the
-        # device, which on torch-CUDA waits for the GPU. No scalar, no branch here. A backend
-        # with a fused kernel (Backend.relu) does the same in one pass and keeps x instead.
         be = self.backend
-        if "relu" in be.fused:
-            return be.relu(x), lambda dy, need_dx=True: be.relu_backward(dy, x)
-        mask = be.xp.astype(x > 0, x.dtype)
-        return x * mask, lambda dy, need_dx=True: dy * mask
+        y, saved = be.relu(x)  # see Backend.relu: the portable form and why it is a product
+        return y, lambda dy, need_dx=True: be.relu_backward(dy, saved)
 
 
 @register_layer
@@ -32,7 +32,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha=0.01, *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.alpha = float(alpha)
+        self.alpha = number(f"LeakyReLU {self.name!r}", "alpha", alpha)
 
     def apply(self, x, training=False):
         xp, alpha = self.backend.xp, self.alpha
@@ -64,7 +64,19 @@ class Softmax(Layer):
 
     def __init__(self, axis=-1, *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.axis = int(axis)
+        if not isinstance(axis, int) or isinstance(axis, bool) or not -MAX_AXES <= axis < MAX_AXES:
+            raise ValueError(f"Softmax {self.name!r}: axis must be an int, got {short(axis)}")
+        self.axis = axis
+
+    def check_input_shape(self, input_shape):
+        rank = len(input_shape) + 1  # with the batch axis
+        if not -rank <= self.axis < rank:
+            raise ShapeError(f"{self.describe()}: axis {self.axis} is out of range for input "
+                             f"{shape_str(tuple(input_shape))} (axes -{rank}..{rank - 1})")
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
 
     def apply(self, x, training=False):
         xp, axis = self.backend.xp, self.axis
@@ -74,6 +86,131 @@ class Softmax(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def _relu(xp, x):
+    """``max(x, 0)`` as a product with a 0/1 mask (no scalar sent to the device; see ReLU)."""
+    return x * xp.astype(x > 0, x.dtype)
+
+
+def _softplus(xp, x):
+    """``log(1 + exp(x))`` without overflow: ``max(x, 0) + log1p(exp(-|x|))``."""
+    return _relu(xp, x) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def _sigmoid(xp, x):
+    return 0.5 * xp.tanh(0.5 * x) + 0.5
+
+
+@register_layer
+class SiLU(Layer):
+    """``x * sigmoid(x)`` (Keras's "silu", also named "swish"; PyTorch's ``nn.SiLU``)."""
+
+    def apply(self, x, training=False):
+        xp = self.backend.xp
+        s = _sigmoid(xp, x)
+        return x * s, lambda dy, need_dx=True: dy * (s * (1.0 + x * (1.0 - s)))
+
+
+Swish = SiLU  # Keras's other name; models save "SiLU"
+
+
+@register_layer
+class ELU(Layer):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere (Keras and PyTorch; alpha 1)."""
+
+    def __init__(self, alpha=1.0, *, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.alpha = number(f"ELU {self.name!r}", "alpha", alpha)
+
+    def apply(self, x, training=False):
+        xp, alpha = self.backend.xp, self.alpha
+        positive = x > 0
+        # expm1 of the negative part only: exp of a large positive x would overflow to inf
+        neg = alpha * xp.expm1(x - _relu(xp, x))
+        y = xp.where(positive, x, neg)
+        return y, lambda dy, need_dx=True: xp.where(positive, dy, dy * (neg + alpha))
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+@register_layer
+class Softplus(Layer):
+    """``log(1 + exp(x))``, computed without overflow; its derivative is ``sigmoid(x)``."""
+
+    def apply(self, x, training=False):
+        xp = self.backend.xp
+        return _softplus(xp, x), lambda dy, need_dx=True: dy * _sigmoid(xp, x)
+
+
+@register_layer
+class Softsign(Layer):
+    """``x / (1 + |x|)``."""
+
+    def apply(self, x, training=False):
+        xp = self.backend.xp
+        inverse = 1.0 / (1.0 + xp.abs(x))
+        return x * inverse, lambda dy, need_dx=True: dy * (inverse * inverse)
+
+
+@register_layer
+class Mish(Layer):
+    """``x * tanh(softplus(x))`` (Misra 2019; PyTorch's ``nn.Mish``)."""
+
+    def apply(self, x, training=False):
+        xp = self.backend.xp
+        t = xp.tanh(_softplus(xp, x))
+
+        def backprop(dy, need_dx=True):
+            return dy * (t + x * _sigmoid(xp, x) * (1.0 - t * t))
+
+        return x * t, backprop
+
+
+@register_layer
+class GELU(Layer):
+    """``x * Phi(x)``, Phi the standard normal CDF (PyTorch's ``nn.GELU``, Keras's "gelu").
+    ``approximate="tanh"`` (or True, Keras's spelling): ``0.5 x (1 + tanh(sqrt(2/pi) (x +
+    0.044715 x^3)))``. The exact form's erf, which the array API lacks, is Abramowitz and
+    Stegun 7.1.26 (absolute error below 1.5e-7: float32's precision)."""
+
+    def __init__(self, approximate="none", *, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        approximate = {False: "none", True: "tanh"}.get(approximate, approximate)
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU {self.name!r}: approximate must be 'none' or 'tanh' (or a bool), "
+                             f"got {approximate!r}")
+        self.approximate = approximate
+
+    def apply(self, x, training=False):
+        xp = self.backend.xp
+        if self.approximate == "tanh":
+            c = math.sqrt(2.0 / math.pi)
+            t = xp.tanh(c * (x + 0.044715 * x * x * x))
+
+            def backprop(dy, need_dx=True):
+                return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * x * x))
+
+            return 0.5 * x * (1.0 + t), backprop
+        erf, slope = _erf(xp, x * (1.0 / math.sqrt(2.0)))
+        cdf = 0.5 + 0.5 * erf
+        return x * cdf, lambda dy, need_dx=True: dy * (cdf + x * slope * (0.5 / math.sqrt(2.0)))
+
+    def get_config(self):
+        return {**super().get_config(), "approximate": self.approximate}
+
+
+def _erf(xp, x):
+    """erf by Abramowitz and Stegun 7.1.26 (odd-extended from |x|) and its derivative, the
+    formula's own (not 2/sqrt(pi) exp(-x^2)): gradients then match the values exactly."""
+    a = xp.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    c = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+    poly = t * (c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * c[4]))))
+    dpoly = c[0] + t * (2 * c[1] + t * (3 * c[2] + t * (4 * c[3] + t * 5 * c[4])))  # d poly / dt
+    g = xp.exp(-a * a)
+    return xp.sign(x) * (1.0 - poly * g), g * (dpoly * 0.3275911 * t * t + 2.0 * a * poly)
 
 
 class Linear(Layer):
@@ -86,6 +223,9 @@ class Linear(Layer):
 #: the activation names ``activation=`` and ``Activation`` take, and the layer of each
 ACTIVATIONS = {"linear": Linear, "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
                "softmax": Softmax}
+ACTIVATIONS.update({"silu": SiLU, "swish": SiLU, "elu": ELU, "softplus": Softplus, "softsign": Softsign,
+                    "mish": Mish})
+ACTIVATIONS["gelu"] = GELU
 
 
 def activation_name(owner, name) -> str:
@@ -132,3 +272,8 @@ class Activation(Layer):
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
+
+
+# Activations act per element (Softmax per row): a mask on the input passes on, as in Keras.
+for _cls in list(ACTIVATIONS.values()) + [Activation]:
+    _cls.supports_masking = True

@@ -55,6 +55,12 @@ class Layer:
     input_kind = "float"
     #: True: the layer takes a list of inputs (merge layers)
     multiple_inputs = False
+    #: keyword flags of ``apply`` (and ``output_shape``) a graph node records and saves,
+    #: e.g. MultiHeadAttention's ``use_causal_mask``; their values must be JSON-able
+    call_arguments = ()
+    #: Keras's flag: the layer takes inputs that carry a mask (padded sequences, see
+    #: ``compute_mask``); a mask reaching a layer without it is dropped, with a warning
+    supports_masking = False
 
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in ("float32", "float64"):
@@ -92,16 +98,41 @@ class Layer:
         """``(y, backprop)`` for backend arrays ``x``; see the class doc."""
         raise NotImplementedError(f"{type(self).__name__} implements no apply(x, training)")
 
-    def call(self, x, training=False):
+    def call(self, x, training=False, **kwargs):
         """The output for backend arrays ``x``, for inference."""
-        return self.apply(x, training)[0]
+        return self.apply(x, training, **kwargs)[0]
 
     def output_shape(self, input_shape) -> tuple:
         return tuple(input_shape)
 
+    # -- masks (padded sequences: xdl/layers/masking.py) ------------------------------------
+    def compute_mask(self, x, mask):
+        """The output's mask for input ``x`` and its ``mask`` (booleans over the leading
+        axes, e.g. (N, T), True where a step counts; None for none): by default the mask
+        passes unchanged. A list of masks for a layer with several inputs or outputs."""
+        return mask
+
+    def output_masked(self, masked):
+        """Whether the output carries a mask (a list, one per output, for several), decided
+        as the graph is built: ``masked`` says whether the input does. Mirrors ``compute_mask``."""
+        if isinstance(masked, list):  # several inputs: the default compute_mask needs an override
+            masked = any(masked)
+        return masked if self.supports_masking else False
+
+    def apply_masked(self, x, mask, training=False, **kwargs):
+        """``(y, output mask, backprop)``: ``apply`` for an input whose steps ``mask`` marks.
+        Layers that read the mask (recurrent layers, pooling over time) override it. Graphs
+        call it only when some layer makes a mask: other models run ``apply`` alone."""
+        y, backprop = self.apply(x, training, **kwargs)
+        return y, self.compute_mask(x, mask), backprop
+
     def start_epoch(self, epoch: int, stream: int = 0) -> None:
         """Called by ``fit`` before each epoch: layers with randomness reseed from the epoch
         and ``stream`` (the process's rank in data-parallel training, so ranks differ)."""
+
+    def check_values(self, x, where) -> None:
+        """Checks that need the values of an input (on the host: one read per call of
+        fit/predict/forward, never inside a step); ``x`` is this layer's (first) input."""
 
     def check_input_shape(self, input_shape) -> None:
         """Raise ``ShapeError`` if a built layer cannot take per-sample ``input_shape``."""
@@ -145,10 +176,12 @@ class Layer:
         return []
 
     # -- parameters -----------------------------------------------------------------------
-    def add_parameter(self, name: str, value, trainable: bool = True) -> Parameter:
+    def add_parameter(self, name: str, value, trainable: bool = True, regularizer=None) -> Parameter:
         """Register an array; ``trainable=False`` for state such as BatchNorm's running mean
-        (never trained). The others follow the layer's ``trainable``."""
+        (never trained). The others follow the layer's ``trainable``. ``regularizer``: a
+        penalty (xdl.regularizers) added to the loss while the parameter trains."""
         p = Parameter(value, name, trainable and self.trainable, state=not trainable)
+        p.regularizer = regularizer
         self._parameters[name] = p
         return p
 
@@ -197,15 +230,19 @@ class Layer:
     def __call__(self, x, *args, **kwargs):
         """On symbolic tensors (``xdl.Input``...): a new node of a graph; on data: ``forward``."""
         if symbolic.is_symbolic(x):
-            if args or kwargs:
+            flags = {k: v for k, v in kwargs.items() if k in self.call_arguments}
+            if args or len(flags) != len(kwargs):
+                extra = {k: v for k, v in kwargs.items() if k not in flags}
                 raise TypeError(f"{self.describe()}: called on symbolic tensors with extra arguments "
-                                f"{args or ''}{kwargs or ''}; a graph node takes its inputs only")
-            return symbolic.connect(self, x)
+                                f"{args or ''}{extra or ''}; a graph node takes its inputs only"
+                                + (f" and {list(self.call_arguments)}" if self.call_arguments else ""))
+            return symbolic.connect(self, x, flags)
         return self.forward(x, *args, **kwargs)
 
-    def forward(self, x, training=False):
-        """Forward pass on any array-like ``x`` of shape (N, ...)."""
-        y, self._backprop = self.apply(self.accept(x), training)
+    def forward(self, x, training=False, **kwargs):
+        """Forward pass on any array-like ``x`` of shape (N, ...); ``kwargs``: the layer's
+        ``call_arguments``."""
+        y, self._backprop = self.apply(self.accept(x), training, **kwargs)
         return y
 
     def backward(self, dy):
@@ -238,6 +275,7 @@ class Layer:
             self.build(shapes)
         else:
             self.check_input_shape(shapes)
+        self.check_values(xs[0] if self.multiple_inputs else xs, self.describe())
         return xs
 
     def _accept_one(self, be, x):

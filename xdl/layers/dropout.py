@@ -18,6 +18,8 @@ class Dropout(Layer):
     one would have, and processes draw different masks for their different rows.
     """
 
+    supports_masking = True  # elementwise: a mask on the input passes on
+
     def __init__(self, rate=0.5, seed=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.rate = number(f"Dropout {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)

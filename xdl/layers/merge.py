@@ -14,6 +14,15 @@ class _Merge(Layer):
     """Shared by the element-wise merges: a list of at least two inputs of one shape."""
 
     multiple_inputs = True
+    #: the output's mask: a step counts where it counts in every input with a mask (Keras)
+    supports_masking = True
+
+    def compute_mask(self, x, mask):
+        masks = [m for m in (mask or []) if m is not None]
+        out = masks[0] if masks else None
+        for m in masks[1:]:
+            out = self.backend.xp.logical_and(out, m)
+        return out
 
     def build(self, input_shape):
         self.check_input_shape(input_shape)

@@ -101,6 +101,8 @@ class LayerNorm(_Normalization):
     """Layer normalization over the last axis of each sample (and time step): the same in
     training and evaluation."""
 
+    supports_masking = True  # per position: a mask on the input passes on
+
     def __init__(self, epsilon=1e-5, name=None, dtype=None):
         super().__init__(epsilon, name=name, dtype=dtype)
 

@@ -14,6 +14,7 @@ from .cells import SimpleRNNCell, previous
 from .._checks import positive_int
 from .gru import GRUCell
 from .lstm import LSTMCell
+from .masking import masked_scan, masked_scan_back
 
 
 class Recurrent(Layer):
@@ -24,14 +25,22 @@ class Recurrent(Layer):
     LSTM), and ``backward`` then takes a tuple of their gradients (None for any without
     one); in a graph model ``LSTM(..., return_state=True)(x)`` gives a list of symbolic
     tensors. ``forward(x, initial_state)`` starts from a given state instead of zeros; after
-    ``backward``, ``initial_state_grad`` holds its gradient. ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one
-    step on column vectors: x (input_size, B), h_prev (hidden_size, B) -> (hidden_size, B).
+    ``backward``, ``initial_state_grad`` holds its gradient. ``forward(x, mask=m)`` (or a mask
+    from ``Embedding(mask_zero=True)``/``Masking`` in a model) keeps the state over steps where
+    m (N, T) is False; their outputs repeat the previous one, or are zero with
+    ``zero_output_for_mask=True`` (see masking.py). ``kernel_regularizer``,
+    ``recurrent_regularizer``, ``bias_regularizer``: weight penalties (xdl.regularizers).
+    ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one step on column vectors:
+    x (input_size, B), h_prev (hidden_size, B) -> (hidden_size, B).
     """
 
     cell_class = None
 
+    #: a mask on the input (padded steps) is honoured: see masking.py
+    supports_masking = True
+
     def __init__(self, hidden_size=None, input_size=None, *, return_sequences=False, return_state=False,
-                 name=None, dtype=None, **cell_options):
+                 zero_output_for_mask=False, name=None, dtype=None, **cell_options):
         super().__init__(name=name, dtype=dtype)
         if hidden_size is None:
             kind = type(self).__name__
@@ -41,6 +50,8 @@ class Recurrent(Layer):
         self.input_size = positive_int(type(self).__name__, "input_size", input_size, optional=True)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
+        #: Keras's: a masked step's output is zero (True) or repeats the previous one (False)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.initial_state_grad = None
         self._columns = False
         if input_size is not None:  # the tutorial uses the layer before any sequence is seen
@@ -76,14 +87,30 @@ class Recurrent(Layer):
         for key in ("name", "dtype", "hidden_size", "input_size", "trainable"):
             cell.pop(key, None)
         return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
-                "return_sequences": self.return_sequences, "return_state": self.return_state, **cell}
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "zero_output_for_mask": self.zero_output_for_mask, **cell}
+
+    def compute_mask(self, x, mask):
+        out = mask if self.return_sequences else None
+        return [out] + [None] * len(self.cell.state_names) if self.return_state else out
+
+    def output_masked(self, masked):
+        out = bool(masked) and self.return_sequences
+        return [out] + [False] * len(self.cell.state_names) if self.return_state else out
 
     # -- forward ----------------------------------------------------------------------------------
-    def forward(self, x, initial_state=None, training=False):
-        """Output for x (N, T, F), from ``initial_state`` (None: zeros); see the class doc."""
+    def forward(self, x, initial_state=None, training=False, mask=None):
+        """Output for x (N, T, F), from ``initial_state`` (None: zeros); ``mask`` (N, T):
+        False marks padded steps (see masking.py); see the class doc."""
         if initial_state is not None and _ndim(x) == 2:
             return self._column_step(x, initial_state, training)
-        y, self._backprop = self.apply(self.accept(x), training, initial_state=initial_state)
+        x = self.accept(x)
+        if mask is not None:
+            mask = convert(self.backend, mask, self.backend.xp.bool, f"{self.describe()}: mask")
+            if tuple(mask.shape) != tuple(x.shape[:2]):
+                raise ShapeError(f"{self.describe()}: mask must have shape {tuple(x.shape[:2])} (N, T), "
+                                 f"got {tuple(mask.shape)}")
+        y, _, self._backprop = self.apply_masked(x, mask, training, initial_state=initial_state)
         self._columns = False
         return y
 
@@ -91,29 +118,42 @@ class Recurrent(Layer):
         return self.apply(x, training, initial_state)[0]
 
     def apply(self, x, training=False, initial_state=None):
-        xp, cell = self.backend.xp, self.cell
+        y, _, backprop = self.apply_masked(x, None, training, initial_state)
+        return y, backprop
+
+    def apply_masked(self, x, mask, training=False, initial_state=None):
+        xp, cell, zero_output = self.backend.xp, self.cell, self.zero_output_for_mask
         n, steps, features = x.shape
         if steps == 0:
             raise ShapeError(f"{self.describe()}: got a sequence of length 0, expected at least one step")
         states = cell.fill(cell.unpack(initial_state, n, "initial_state"), n)
         x = xp.reshape(x, (n * steps, features))
         xw = cell.project(x)  # every step's input projection at once
-        hs, final, cache = cell.scan(xp.reshape(xw, (n, steps, -1)), states)
+        xw = xp.reshape(xw, (n, steps, xw.shape[-1]))  # no -1: n may be 0
+        if mask is None:
+            hs, final, cache = cell.scan(xw, states)
+        else:  # padded steps keep the state (masking.py)
+            hs, final, entering, cache = masked_scan(cell, xw, states, mask, zero_output)
         y = hs if self.return_sequences else final[0]
 
         def backprop(dy, need_dx=True):
             dhs, dstates = self._split(dy)
-            dxw, dhw, dstates0 = cell.scan_back(cache, dhs, cell.fill(dstates, n))
+            if mask is None:
+                dxw, dhw, dstates0 = cell.scan_back(cache, dhs, cell.fill(dstates, n))
+                h_prev = previous(xp, states[0], hs)
+            else:
+                dxw, dhw, dstates0 = masked_scan_back(cell, cache, mask, dhs, cell.fill(dstates, n), zero_output)
+                h_prev = entering
             rows = n * steps
-            dxw, dhw = xp.reshape(dxw, (rows, -1)), xp.reshape(dhw, (rows, -1))
-            h_prev = xp.reshape(previous(xp, states[0], hs), (rows, self.hidden_size))
+            dxw, dhw = xp.reshape(dxw, (rows, dxw.shape[-1])), xp.reshape(dhw, (rows, dhw.shape[-1]))
+            h_prev = xp.reshape(h_prev, (rows, self.hidden_size))
             cell.add_grads(x, h_prev, dxw, dhw)
             self.initial_state_grad = cell.pack(dstates0)
             if not need_dx:  # the first layer of a model: skip the input gradient's product
                 return None
             return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
 
-        return ((y,) + tuple(final) if self.return_state else y), backprop
+        return ((y,) + tuple(final) if self.return_state else y), self.compute_mask(x, mask), backprop
 
     def _column_step(self, x, h_prev, training):
         be = self.backend or get_backend()

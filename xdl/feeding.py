@@ -1,0 +1,88 @@
+"""What the training loop iterates: the batches of one epoch, from arrays already on the device
+(``ArrayFeed``) or from a user's stream, prefetched by a background thread (``StreamFeed``).
+
+Both yield ``(xs, ys, weights, share, done, rows)`` per step: this process's inputs, targets and
+sample weights (lists per input/output; ``weights`` None without weights), its share of the
+global batch, the global samples done after the step, and its rows. The loop around the
+training step (training.py) is the same for both.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .data import Stream, batches, prefetched, unpack
+
+
+def rows(arrays, a, b):
+    return None if arrays is None else [None if x is None else x[a:b, ...] for x in arrays]
+
+
+class ArrayFeed:
+    """Batches of ``batch_size`` rows of arrays on the device (one gather per epoch when shuffled)."""
+
+    def __init__(self, xs, ys, weights, batch_size):
+        self.xs, self.ys, self.weights, self.batch_size = xs, ys, weights, batch_size
+        self.samples = xs[0].shape[0]
+        self.steps = len(batches(self.samples, batch_size))
+
+    def epoch(self, backend, rng=None, strategy=None):
+        xs, ys, ws, n = self.xs, self.ys, self.weights, self.samples
+        if strategy is None:  # evaluation of this process's part: no sharding, no order
+            for i, j in batches(n, self.batch_size):
+                yield rows(xs, i, j), rows(ys, i, j), rows(ws, i, j), 1.0, j, j - i
+            return
+        xp = backend.xp
+        # the order is drawn on the host for reproducibility; one gather of this process's rows
+        order = backend.asarray(rng.permutation(n)) if rng is not None else None
+        order, steps = strategy.shard(backend, order, n, self.batch_size)
+        if order is not None:
+            def take(arrays):
+                return None if arrays is None else [None if a is None else xp.take(a, order, axis=0) for a in arrays]
+            xs, ys, ws = take(xs), take(ys), take(ws)
+        for i, j, share, done in steps:
+            yield rows(xs, i, j), rows(ys, i, j), rows(ws, i, j), share, done, j - i
+
+    def finish_epoch(self, model):
+        pass
+
+
+class StreamFeed:
+    """Batches drawn from a ``Stream`` by a background thread, ``prefetch`` ahead, each moved to
+    the device by ``convert(raw_batch) -> (xs, ys, weights)``. In data-parallel training every
+    process reads the same stream and keeps its contiguous part of each (global) batch."""
+
+    def __init__(self, stream: Stream, convert, prefetch=2):
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ValueError(f"{stream.where}: prefetch must be an integer >= 0, got {prefetch!r}")
+        self.stream, self.convert, self.prefetch = stream, convert, prefetch
+        self.steps = stream.expected_steps()
+        self.samples = None  # per epoch, counted as the batches come
+
+    def first(self):
+        """The first batch converted in this thread (it builds an unbuilt model), kept for later."""
+        return self.convert(self.stream.peek())
+
+    def epoch(self, backend, rng=None, strategy=None):
+        done = 0
+        for xs, ys, ws in prefetched(self.stream.epoch(), self.convert, self.prefetch):
+            n = xs[0].shape[0]
+            a, b = (0, n) if strategy is None else strategy.rows(n)
+            done += n
+            yield rows(xs, a, b), rows(ys, a, b), rows(ws, a, b), (b - a) / n, done, b - a
+        self.samples = done
+
+    def finish_epoch(self, model):
+        """After an epoch: ``Sequence.on_epoch_end``; a stream that ran out stops training."""
+        self.stream.end_epoch()
+        if self.stream.ran_out:
+            warnings.warn(f"{self.stream.where}: the data stream ran out of batches"
+                          + (f" before steps_per_epoch={self.stream.steps}" if self.stream.steps else "")
+                          + "; training stopped. Pass a generator that repeats (e.g. itertools.cycle), or an "
+                          "iterable that can be iterated again, or fewer steps", RuntimeWarning, stacklevel=4)
+            model.stop_training = True
+
+
+def feed_for_predict(stream, convert_x, prefetch):
+    """Inputs of each batch of a stream for ``predict`` (targets, if any, are ignored)."""
+    return prefetched(stream.epoch(), lambda raw: convert_x(unpack(raw)[0]), prefetch)
