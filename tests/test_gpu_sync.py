@@ -58,3 +58,25 @@ def test_training_steps_do_not_wait_for_the_device(be):
     still_busy = not done()
     be.synchronize()
     assert still_busy, f"the host waited for the device: 20 steps returned after {queued_in:.3f}s"
+
+
+def test_transformer_steps_do_not_wait_for_the_device(be):
+    tokens = xdl.Input(shape=(None,), dtype="int64")
+    h = xdl.Embedding(32, 16)(tokens)
+    h = xdl.Add()([h, xdl.PositionEmbedding(16, 16)(h)])
+    h = xdl.TransformerBlock(16, num_heads=2, mlp_dim=32, dropout=0.1)(h)
+    model = xdl.Model(tokens, xdl.Dense(units=32)(h))
+    model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.Adam(1e-3))
+    X = np.random.default_rng(0).integers(0, 32, size=(32, 16))
+    model.fit(X, np.roll(X, -1, axis=1), epochs=1, batch_size=16, verbose=0)
+    x, t = be.asarray(X[:16]), be.asarray(np.roll(X, -1, axis=1)[:16])
+    be.synchronize()
+
+    done = spin_and_query(be)
+    start = time.perf_counter()
+    for _ in range(10):
+        model.train_step(x, t)
+    queued_in = time.perf_counter() - start
+    still_busy = not done()
+    be.synchronize()
+    assert still_busy, f"the host waited for the device: 10 Transformer steps returned after {queued_in:.3f}s"

@@ -21,3 +21,15 @@ def test_text_generation_trains_and_samples(be, cell, capsys):
     assert heldout[-1] < heldout[0] and result["heldout_bits_final"] < 6.0, out
     assert result["unigram_bits"] < 6.0 and "held-out 10%" in out
     assert result["sample"].startswith("The ") and len(result["sample"]) == 44, out
+
+
+def test_transformer_text_generation_trains_and_samples(be, capsys):
+    if be.name != "numpy":
+        pytest.skip("one backend is enough here: test_attention covers the layers on every backend")
+    tiny = TINY[:4] + TINY[8:]  # without --embed and --hidden, the LSTM's sizes
+    result = load("text_generation").main(["--backend", be.name, "--model", "transformer", "--dim", "16",
+                                           "--heads", "2", "--layers", "1", *tiny])
+    out = capsys.readouterr().out
+    train, heldout = result["train_bits"], result["heldout_bits"]
+    assert len(train) == 3 and train[-1] < train[0] - 0.3 and heldout[-1] < heldout[0], out
+    assert result["sample"].startswith("The ") and len(result["sample"]) == 44 and "chars/s" in out, out
