@@ -13,6 +13,7 @@ Adding a backend means adding one such module; nothing else branches on backend 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy
@@ -42,7 +43,7 @@ class Backend:
 
     #: the fast-path hooks: a portable form here, overridden by adapters that do better
     HOOKS = ("views", "sum_rows", "linear", "add_matmul_grad", "add_sum_rows_grad", "relu", "relu_backward",
-             "log_softmax", "label_nll_sum", "label_softmax_grad",
+             "gelu", "gelu_backward", "log_softmax", "label_nll_sum", "label_softmax_grad",
              "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
              "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
              "gru_scan_back", "im2col", "col2im", "max_pool", "max_pool_backward", "index_add", "random_uniform")
@@ -149,6 +150,26 @@ class Backend:
     def relu_backward(self, dy, saved):
         """The input gradient of ``relu`` from its ``saved``."""
         return dy * saved
+
+    def gelu(self, x, approximate):
+        """``x * Phi(x)`` (``approximate="none"``) or GPT-2's ``0.5 x (1 + tanh(sqrt(2/pi) (x +
+        0.044715 x^3)))`` (``"tanh"``), and what ``gelu_backward`` needs: ``(y, saved)``. The
+        exact form's erf, which the array API lacks, is Abramowitz and Stegun 7.1.26 (absolute
+        error below 1.5e-7: float32's precision)."""
+        xp = self.xp
+        if approximate == "tanh":
+            t = xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+            return 0.5 * x * (1.0 + t), (x, t)
+        erf, slope = _erf(xp, x * (1.0 / math.sqrt(2.0)))
+        cdf = 0.5 + 0.5 * erf
+        return x * cdf, (x, cdf, slope)
+
+    def gelu_backward(self, dy, saved, approximate):
+        if approximate == "tanh":
+            x, t = saved
+            return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * x * x))
+        x, cdf, slope = saved
+        return dy * (cdf + x * slope * (0.5 / math.sqrt(2.0)))
 
     # -- softmax cross-entropy ---------------------------------------------------------------
     def log_softmax(self, z):
@@ -406,6 +427,21 @@ class Backend:
         classes = xp.arange(size, dtype=indices.dtype, device=self.device)
         one_hot = xp.astype(xp.reshape(indices, (-1, 1)) == classes, values.dtype)
         return one_hot.T @ values
+
+
+def _erf(xp, x):
+    """erf by Abramowitz and Stegun 7.1.26 (odd-extended from |x|) and its derivative, the
+    formula's own (not 2/sqrt(pi) exp(-x^2)): gradients then match the values exactly."""
+    a = xp.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    c = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+    poly = t * (c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * c[4]))))
+    dpoly = c[0] + t * (2 * c[1] + t * (3 * c[2] + t * (4 * c[3] + t * 5 * c[4])))  # d poly / dt
+    g = xp.exp(-a * a)
+    return xp.sign(x) * (1.0 - poly * g), g * (dpoly * 0.3275911 * t * t + 2.0 * a * poly)
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
 
 
 def offsets(kernel, stride, dilation, out_hw):

@@ -45,10 +45,10 @@ class NumpyBackend(Backend):
         return out
 
     def add_matmul_grad(self, p, a, b):
-        if not p.trainable:
-            return
         out, live = p.claim_grad()
         if out is None:
+            if live is None:  # frozen
+                return
             p.add_grad(a @ b)
         elif live:
             out += a @ b
@@ -56,10 +56,10 @@ class NumpyBackend(Backend):
             numpy.matmul(a, b, out=out)  # straight into the flat buffer
 
     def add_sum_rows_grad(self, p, dy):
-        if not p.trainable:
-            return
         out, live = p.claim_grad()
         if out is None:
+            if live is None:  # frozen
+                return
             p.add_grad(self.sum_rows(dy))
         elif live:
             out += self.sum_rows(dy)
@@ -97,13 +97,18 @@ class NumpyBackend(Backend):
             return super().max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
         return _numba.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
 
+    # below ~4096 elements numba's call costs more than the three NumPy passes it saves (3.6
+    # against 2.9 us at 1024; 6.5 against 9.9 at 16384); forward and backward of one call see
+    # one size, so both take the same form
+    _RELU_KERNEL_MIN = 4096
+
     def relu(self, x):
-        if not _numba.fused():
+        if x.size < self._RELU_KERNEL_MIN or not _numba.fused():
             return super().relu(x)
         return _numba.relu(x), x
 
     def relu_backward(self, dy, saved):
-        if not _numba.fused():
+        if dy.size < self._RELU_KERNEL_MIN or not _numba.fused():
             return super().relu_backward(dy, saved)
         return _numba.relu_backward(dy, saved)
 

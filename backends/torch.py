@@ -49,10 +49,10 @@ class TorchBackend(Backend):
         return x @ w if b is None else torch.addmm(b, x, w)
 
     def add_matmul_grad(self, p, a, b):
-        if not p.trainable:
-            return
         out, live = p.claim_grad()
         if out is None:
+            if live is None:  # frozen
+                return
             p.add_grad(a @ b)
         elif live:
             out.addmm_(a, b)
@@ -62,10 +62,10 @@ class TorchBackend(Backend):
             torch.mm(a, b, out=out)
 
     def add_sum_rows_grad(self, p, dy):
-        if not p.trainable:
-            return
         out, live = p.claim_grad()
         if out is None:
+            if live is None:  # frozen
+                return
             p.add_grad(dy.sum(0))
         elif live:  # a product with a ones vector accumulates in one kernel
             out.addmv_(dy.T, self._ones_like_rows(dy))
@@ -93,6 +93,16 @@ class TorchBackend(Backend):
         import torch
 
         return torch.ops.aten.threshold_backward(dy, saved, 0)
+
+    def gelu(self, x, approximate):
+        import torch
+
+        return torch.nn.functional.gelu(x, approximate=approximate), x
+
+    def gelu_backward(self, dy, saved, approximate):
+        import torch
+
+        return torch.ops.aten.gelu_backward(dy, saved, approximate=approximate)
 
     def log_softmax(self, z):
         import torch

@@ -134,6 +134,10 @@ def train(xdl, model, train_codes, val, args):
     for step in range(1, steps + 1):
         rows = rng.integers(0, len(train_codes) - args.seq - 1, size=args.batch)[:, None] + offsets
         chunk = train_codes[rows]
+        if args.decay == "cosine":  # warm up over 100 steps, then cosine down to 10% by the time budget
+            progress = min(1.0, (time.perf_counter() - start) / (60 * args.minutes))
+            model.optimizer.learning_rate = args.learning_rate * min(1.0, step / 100) * (
+                0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
         loss, _ = model.train_step(be.asarray(chunk[:, :-1]), be.asarray(chunk[:, 1:]))
         total = total + loss  # stays on the device until the next report
         now = time.perf_counter()
@@ -199,15 +203,18 @@ def main(argv=None):
     p.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="the recurrent layer")
     p.add_argument("--embed", type=int, default=64, help="embedding size")
     p.add_argument("--hidden", type=int, default=256, help="the recurrent layer's units")
-    p.add_argument("--layers", type=int, default=4, help="transformer: blocks")
+    p.add_argument("--layers", type=int, default=2, help="transformer: blocks")
     p.add_argument("--dim", type=int, default=128, help="transformer: width (embedding size)")
     p.add_argument("--heads", type=int, default=4, help="transformer: attention heads")
     p.add_argument("--mlp", type=int, default=None, help="transformer: MLP width (default 4 * dim)")
     p.add_argument("--dropout", type=float, default=0.0, help="transformer: dropout rate")
     p.add_argument("--seq", type=int, default=64, help="characters per training window")
     p.add_argument("--learning-rate", type=float, default=None,
-                   help="Adam's learning rate (default 4e-3 for lstm, 2e-3 for transformer)")
+                   help="Adam's learning rate (default 4e-3, the transformer's peak with --decay cosine)")
     p.add_argument("--clipnorm", type=float, default=5.0, help="gradients' global norm limit")
+    p.add_argument("--decay", choices=("none", "cosine"), default=None,
+                   help="learning-rate schedule over the time budget: cosine = 100 warm-up steps, then "
+                        "down to 10%% by --minutes (default: cosine for transformer, none for lstm)")
     p.add_argument("--minutes", type=float, default=4.5, help="training time budget")
     p.add_argument("--steps", type=int, default=100_000, help="training step budget")
     p.add_argument("--eval-every", type=int, default=250, help="steps between held-out evaluations")
@@ -220,8 +227,10 @@ def main(argv=None):
     p.add_argument("--sample", type=int, default=400, help="characters to sample")
     p.add_argument("--prime", default="Return the ", help="text the sample starts from")
     args = p.parse_args(argv)
+    if args.decay is None:
+        args.decay = "cosine" if args.model == "transformer" else "none"
     if args.learning_rate is None:
-        args.learning_rate = 2e-3 if args.model == "transformer" else 4e-3
+        args.learning_rate = 4e-3
     xdl = setup(args)
     train_codes, heldout = load_text(args)
     val = windows(heldout, args.seq)

@@ -180,7 +180,7 @@ def test_fast_max_pool_equals_portable(be, monkeypatch, case, dtype):
 def test_fast_relu_equals_portable(be, monkeypatch):
     _needs(be, "relu")
     # not -inf: the portable product gives NaN there, PyTorch's relu 0
-    x = np.array([[-2.0, -0.0, 0.0, 1e-30, 3.0, 5.0, np.inf, -1e30]] * 3, dtype=np.float32)
+    x = np.array([[-2.0, -0.0, 0.0, 1e-30, 3.0, 5.0, np.inf, -1e30]] * 600, dtype=np.float32)  # kernels' sizes
     dy = np.random.default_rng(21).standard_normal(x.shape).astype(np.float32)
     dy[0, 5] = np.nan
     layer = xdl.ReLU()
@@ -336,3 +336,14 @@ def test_fast_recurrent_scans_equal_portable(be, monkeypatch, kind, sequences):
     fast, slow = _both(monkeypatch, be, run)
     for got, want in zip(fast, slow):
         assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_fast_gelu_equals_portable(be, monkeypatch, approximate):
+    _needs(be, "gelu")
+    x = np.linspace(-6, 6, 64, dtype=np.float32).reshape(4, 16)
+    dy = np.random.default_rng(12).standard_normal(x.shape).astype(np.float32)
+    layer = xdl.GELU(approximate=approximate)
+    fast, slow = _both(monkeypatch, be, lambda: (layer.forward(x), layer.backward(dy)))
+    for got, want in zip(fast, slow):
+        assert_close(got, want, rtol=1e-5, atol=2e-6)

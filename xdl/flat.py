@@ -59,7 +59,7 @@ class FlatBuffer:
             return False
         for p in self.params:
             out, live = p.claim_grad()
-            if not live:
+            if out is not None and not live:
                 out[...] = 0
         return True
 

@@ -67,7 +67,9 @@ class Parameter:
                 flat.written -= 1
             self._seen = -1
         else:
-            self.claim_grad()[0][...] = g
+            out, _ = self.claim_grad()
+            if out is not None:  # a frozen parameter takes no gradient
+                out[...] = g
 
     @property
     def trainable(self) -> bool:
@@ -100,7 +102,10 @@ class Parameter:
     def claim_grad(self):
         """``(view, live)`` for a layer writing this step's gradient into the flat buffer
         itself: ``live`` False means the view holds stale numbers, to be overwritten (not
-        added to). Marks the gradient as written. ``(None, False)`` outside a flat buffer."""
+        added to). Marks the gradient as written. ``(None, False)`` outside a flat buffer,
+        ``(None, None)`` for a frozen parameter (no gradient to form at all)."""
+        if not self._trainable:
+            return None, None
         flat = self.flat
         if flat is None:
             return None, False

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 
 from .._checks import number, short
 from ..errors import ShapeError, shape_str
@@ -184,33 +183,12 @@ class GELU(Layer):
         self.approximate = approximate
 
     def apply(self, x, training=False):
-        xp = self.backend.xp
-        if self.approximate == "tanh":
-            c = math.sqrt(2.0 / math.pi)
-            t = xp.tanh(c * (x + 0.044715 * x * x * x))
-
-            def backprop(dy, need_dx=True):
-                return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * x * x))
-
-            return 0.5 * x * (1.0 + t), backprop
-        erf, slope = _erf(xp, x * (1.0 / math.sqrt(2.0)))
-        cdf = 0.5 + 0.5 * erf
-        return x * cdf, lambda dy, need_dx=True: dy * (cdf + x * slope * (0.5 / math.sqrt(2.0)))
+        be, approximate = self.backend, self.approximate
+        y, saved = be.gelu(x, approximate)  # Backend.gelu: the portable forms, and one kernel on torch
+        return y, lambda dy, need_dx=True: be.gelu_backward(dy, saved, approximate)
 
     def get_config(self):
         return {**super().get_config(), "approximate": self.approximate}
-
-
-def _erf(xp, x):
-    """erf by Abramowitz and Stegun 7.1.26 (odd-extended from |x|) and its derivative, the
-    formula's own (not 2/sqrt(pi) exp(-x^2)): gradients then match the values exactly."""
-    a = xp.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    c = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-    poly = t * (c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * c[4]))))
-    dpoly = c[0] + t * (2 * c[1] + t * (3 * c[2] + t * (4 * c[3] + t * 5 * c[4])))  # d poly / dt
-    g = xp.exp(-a * a)
-    return xp.sign(x) * (1.0 - poly * g), g * (dpoly * 0.3275911 * t * t + 2.0 * a * poly)
 
 
 class Linear(Layer):

@@ -20,6 +20,14 @@ from .dropout import Dropout
 _MASKED = 1e30
 
 
+def _softmax_backward(xp, p, dp):
+    """``p * (dp - sum(dp * p))`` over the last axis, reusing ``dp`` (made by the caller's
+    product, read by no one else) for the result."""
+    dp -= xp.sum(dp * p, axis=-1, keepdims=True)
+    dp *= p
+    return dp
+
+
 @register_layer
 class MultiHeadAttention(Layer):
     """Keras's ``MultiHeadAttention``: ``mha(query, value, key=None, attention_mask=None,
@@ -162,15 +170,21 @@ class MultiHeadAttention(Layer):
         needs the mask multiplied in and the zero sums guarded. Causal rows always keep their
         diagonal, and their masked scores' exponentials underflow to exact zeros."""
         xp = self.backend.xp
+        # in place on the (N, H, Tq, Tk) arrays made here: at long lengths each temporary of
+        # that size costs more in fresh pages than in arithmetic
         s = q @ xp.permute_dims(k, (0, 1, 3, 2))
         if keep is not None:
-            s = s + (keep - 1.0) * _MASKED
-        e = xp.exp(s - xp.max(s, axis=-1, keepdims=True))
+            s += (keep - 1.0) * _MASKED
+        s -= xp.max(s, axis=-1, keepdims=True)
+        e = xp.exp(s)
+        del s
         if not empty_rows:
-            return e / xp.sum(e, axis=-1, keepdims=True)
-        e = e * keep
+            e /= xp.sum(e, axis=-1, keepdims=True)
+            return e
+        e *= keep
         total = xp.sum(e, axis=-1, keepdims=True)
-        return e / (total + xp.astype(total == 0, total.dtype))  # a fully masked row: 0 / 1
+        e /= total + xp.astype(total == 0, total.dtype)  # a fully masked row: 0 / 1
+        return e
 
     def _projections(self, query, value, key):
         """(q scaled by 1/sqrt(key_dim), k, v), each (N, H, T, .), and their backward
@@ -243,7 +257,7 @@ class MultiHeadAttention(Layer):
             dp = drop_back(do @ xp.permute_dims(v, (0, 1, 3, 2)))
             if dscores is not None:
                 dp = dp + dscores
-            ds = p * (dp - xp.sum(dp * p, axis=-1, keepdims=True))
+            ds = _softmax_backward(xp, p, dp)
             grads = project_back(ds @ k, xp.permute_dims(ds, (0, 1, 3, 2)) @ q, dv, need_dx)
             if not need_dx:
                 return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .._checks import number, positive_int
 from ..errors import ShapeError, shape_str
+from .activations import GELU
 from .attention import MultiHeadAttention
 from .base import Layer, register_layer
 from .dense import Dense
@@ -29,7 +30,8 @@ def _graph(dim, num_heads, mlp_dim, dropout, name, dtype):
     h = Dropout(dropout, name="dropout_1", dtype=dtype)(h)
     x = Add(name="residual_1", dtype=dtype)([tokens, h])
     h = LayerNorm(name="norm_2", dtype=dtype)(x)
-    h = Dense(output_size=mlp_dim, activation="gelu", name="mlp_in", dtype=dtype)(h)
+    h = Dense(output_size=mlp_dim, name="mlp_in", dtype=dtype)(h)
+    h = GELU(approximate="tanh", name="gelu", dtype=dtype)(h)  # GPT-2's form: a third of the exact one's work
     h = Dense(output_size=dim, name="mlp_out", dtype=dtype)(h)
     h = Dropout(dropout, name="dropout_2", dtype=dtype)(h)
     return Model(inputs=tokens, outputs=Add(name="residual_2", dtype=dtype)([x, h]), name=name)
@@ -40,7 +42,8 @@ class TransformerBlock(Layer):
     """The pre-norm Transformer block of GPT-2: (N, T, dim) -> (N, T, dim).
 
     ``h = x + Dropout(CausalSelfAttention(LayerNorm(x)))``, then
-    ``y = h + Dropout(Dense(dim)(GELU(Dense(mlp_dim)(LayerNorm(h)))))``; attention with
+    ``y = h + Dropout(Dense(dim)(GELU(Dense(mlp_dim)(LayerNorm(h)))))``, GELU in GPT-2's tanh
+    form (``GELU(approximate="tanh")``); attention with
     ``num_heads`` heads of ``dim // num_heads`` each (``dim`` must divide). Its weights are
     those of the inner model ``block`` (paths like "attention/query_kernel").
     """
