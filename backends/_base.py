@@ -444,6 +444,16 @@ def _erf(xp, x):
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
+def consecutive_views(flat, shapes, reshape):
+    """``Backend.views`` for libraries whose slices and ``reshape`` are views (NumPy, PyTorch)."""
+    out, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(reshape(flat[start:start + size], shape))
+        start += size
+    return out
+
+
 def offsets(kernel, stride, dilation, out_hw):
     """Per kernel offset (row-major), the (rows, cols) slices of a padded (N, Hp, Wp, C) input
     that the offset reads for each output pixel."""

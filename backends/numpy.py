@@ -8,7 +8,7 @@ import sys
 import numpy
 
 from . import _numba
-from ._base import Backend, Status, numpy_like_im2col
+from ._base import Backend, Status, consecutive_views, numpy_like_im2col
 from ._host_memory import keep_freed_memory
 
 PRIORITY = 10
@@ -37,12 +37,7 @@ class NumpyBackend(Backend):
         return self._ones_for(x) @ x
 
     def views(self, flat, shapes):
-        out, start = [], 0
-        for shape in shapes:
-            size = math.prod(shape)
-            out.append(flat[start:start + size].reshape(shape))
-            start += size
-        return out
+        return consecutive_views(flat, shapes, lambda part, shape: part.reshape(shape))
 
     def add_matmul_grad(self, p, a, b):
         out, live = p.claim_grad()

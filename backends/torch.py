@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import sys
 
-from ._base import Backend, Status, window_strides
+from ._base import Backend, Status, consecutive_views, window_strides
 from ._host_memory import keep_freed_memory
 
 PRIORITY_CUDA = 30
@@ -36,12 +35,7 @@ class TorchBackend(Backend):
         return x.device == self.device
 
     def views(self, flat, shapes):
-        out, start = [], 0
-        for shape in shapes:
-            size = math.prod(shape)
-            out.append(flat[start:start + size].view(shape))
-            start += size
-        return out
+        return consecutive_views(flat, shapes, lambda part, shape: part.view(shape))
 
     def linear(self, x, w, b=None):
         import torch

@@ -10,6 +10,20 @@ from .._checks import positive_int
 from .dense import _name
 
 
+def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer, bias_initializer,
+                   kernel_regularizer, bias_regularizer, dtype):
+    """The arguments every convolution shares, checked and set on ``layer`` (weights not built)."""
+    layer.activation = activation_name(owner, activation)
+    layer._activation = activation_layer(kind, activation, f"{layer.name}.{layer.activation}", dtype)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
+    layer._init_W = initializers.get(kernel_initializer)
+    layer._init_b = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer, f"{owner}: kernel_regularizer")
+    layer.bias_regularizer = regularizers.get(bias_regularizer, f"{owner}: bias_regularizer")
+    layer.W = layer.b = None
+
+
 @register_layer
 class Conv2D(Layer):
     """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
@@ -51,15 +65,8 @@ class Conv2D(Layer):
         self.stride = win.pair("Conv2D", "stride", stride)
         self.dilation = win.pair("Conv2D", "dilation", dilation)
         self.padding = win.padding_spec("Conv2D", padding)
-        self.activation = activation_name(f"Conv2D {self.name!r}", activation)
-        self._activation = activation_layer("Conv2D", activation, f"{self.name}.{self.activation}", dtype)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self._init_W = initializers.get(kernel_initializer)
-        self._init_b = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"Conv2D {self.name!r}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"Conv2D {self.name!r}: bias_regularizer")
-        self.W = self.b = None
+        weight_options(self, "Conv2D", f"Conv2D {self.name!r}", activation, use_bias, kernel_initializer,
+                       bias_initializer, kernel_regularizer, bias_regularizer, dtype)
         self._spare = []  # im2col arrays free for the next call
         if input_channels is not None:  # the weights do not depend on the image size
             self.build((None, None, input_channels))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from .. import initializers, regularizers
+from .. import regularizers
 from .._checks import int_at_least, positive_int
 from ..errors import ShapeError, shape_str
 from . import _windows as win
-from .activations import activation_layer, activation_name
 from .base import Layer, register_layer
-from .conv import Conv2D
+from .conv import Conv2D, weight_options
 from .dense import _name
 
 
@@ -60,15 +59,8 @@ class Conv1D(Conv2D):
             spec = win.padding_spec(owner, padding if isinstance(padding, str) else length_arg(
                 owner, "padding", padding, minimum=0))
             self.causal, self.padding = False, spec if isinstance(spec, str) else (0, spec[1])
-        self.activation = activation_name(owner, activation)
-        self._activation = activation_layer("Conv1D", activation, f"{self.name}.{self.activation}", dtype)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self._init_W = initializers.get(kernel_initializer)
-        self._init_b = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{owner}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{owner}: bias_regularizer")
-        self.W = self.b = None
+        weight_options(self, "Conv1D", owner, activation, use_bias, kernel_initializer, bias_initializer,
+                       kernel_regularizer, bias_regularizer, dtype)
         self._spare = []
         if input_channels is not None:
             self.build((None, input_channels))

@@ -6,12 +6,13 @@ Conv2D's forward (im2col, then one product): the same ``_windows`` machinery, ro
 
 from __future__ import annotations
 
-from .. import initializers, regularizers
+from .. import regularizers
 from .._checks import positive_int
 from ..errors import ShapeError, shape_str
 from . import _windows as win
-from .activations import activation_layer, activation_name, then
+from .activations import then
 from .base import Layer, register_layer
+from .conv import weight_options
 from .dense import _name
 
 
@@ -84,15 +85,8 @@ class Conv2DTranspose(Layer):
         if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.stride)):
             raise ValueError(f"{owner}: output_padding {self.output_padding} must be smaller than the stride "
                              f"{self.stride}")
-        self.activation = activation_name(owner, activation)
-        self._activation = activation_layer("Conv2DTranspose", activation, f"{self.name}.{self.activation}", dtype)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self._init_W = initializers.get(kernel_initializer)
-        self._init_b = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{owner}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{owner}: bias_regularizer")
-        self.W = self.b = None
+        weight_options(self, "Conv2DTranspose", owner, activation, use_bias, kernel_initializer, bias_initializer,
+                       kernel_regularizer, bias_regularizer, dtype)
         if input_channels is not None:
             self.build((None, None, input_channels))
 
