@@ -100,7 +100,7 @@ def test_validation_stream_and_steps():
     net = model()
     val = Batches(X[:40], y[:40], batch=8)
     history = net.fit(generator(X, y), epochs=1, validation_data=val, validation_steps=3, verbose=0)
-    assert val.read == [0, 1, 2]
+    assert val.read == [0, 1, 2] and val.epochs_ended == 1  # a validation Sequence hears of each pass
     expected = net.evaluate(X[:24], y[:24], return_dict=True)
     assert history["val_loss"][0] == pytest.approx(expected["loss"], rel=1e-6)
 

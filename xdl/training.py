@@ -353,10 +353,12 @@ def _scores(model, feed, strategy=None, callbacks=None):
         tally.add(losses, objectives.metric_statistics(yb, values, wb), rows)
         if callbacks is not None and callbacks.wants("on_test_batch_end"):
             callbacks.call("on_test_batch_end", k, BatchLogs(objectives.names, tally.reader(be)))
-    if isinstance(feed, StreamFeed) and feed.samples == 0:
-        raise ValueError(f"{feed.stream.where}: the data stream yielded no batch (a generator is spent after one "
-                         "pass: pass one that repeats with validation_steps/steps, an iterable that can be "
-                         "iterated again, or a Sequence)")
+    if isinstance(feed, StreamFeed):
+        if feed.samples == 0:
+            raise ValueError(f"{feed.stream.where}: the data stream yielded no batch (a generator is spent after "
+                             "one pass: pass one that repeats with validation_steps/steps, an iterable that can "
+                             "be iterated again, or a Sequence)")
+        feed.stream.end_epoch()  # a Sequence's on_epoch_end after each pass, validation's too
     return tally.read(be, strategy)
 
 
