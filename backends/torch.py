@@ -29,7 +29,7 @@ class TorchBackend(Backend):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self._ones = {}
+        self._constants = {}  # ones vectors and 0-d scalars, by shape and dtype: made once
 
     def same_device(self, x) -> bool:
         return x.device == self.device
@@ -70,11 +70,11 @@ class TorchBackend(Backend):
 
     def _ones_like_rows(self, dy):
         key = (dy.shape[0], dy.dtype)
-        ones = self._ones.get(key)
+        ones = self._constants.get(key)
         if ones is None:
             import torch
 
-            ones = self._ones[key] = torch.ones(dy.shape[0], dtype=dy.dtype, device=dy.device)
+            ones = self._constants[key] = torch.ones(dy.shape[0], dtype=dy.dtype, device=dy.device)
         return ones
 
     def relu(self, x):
@@ -121,13 +121,13 @@ class TorchBackend(Backend):
 
     def _scalar(self, value, like):
         key = ("scalar", value, like.dtype)
-        t = self._ones.get(key)
+        t = self._constants.get(key)
         if t is None:
             import torch
 
-            if len(self._ones) > 256:  # one per batch size seen: bounded all the same
-                self._ones.clear()
-            t = self._ones[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+            if len(self._constants) > 256:  # one per batch size seen: bounded all the same
+                self._constants.clear()
+            t = self._constants[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
         return t
 
     def sgd_step(self, w, g, lr):
@@ -220,11 +220,11 @@ class TorchBackend(Backend):
 
     def _half(self, like):
         key = ("half", like.dtype)
-        half = self._ones.get(key)
+        half = self._constants.get(key)
         if half is None:
             import torch
 
-            half = self._ones[key] = torch.tensor(0.5, dtype=like.dtype, device=like.device)
+            half = self._constants[key] = torch.tensor(0.5, dtype=like.dtype, device=like.device)
         return half
 
     def col2im(self, dcols, kernel, stride, dilation, padded_hw):

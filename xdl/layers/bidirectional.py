@@ -4,8 +4,9 @@ backwards over the sequence, the two outputs merged (Keras's wrapper)."""
 from __future__ import annotations
 
 from .._backend import convert
-from ..errors import NotBuiltError, ShapeError
+from ..errors import NotBuiltError
 from .base import LAYERS, Layer, register_layer
+from .masking import sequence_mask
 from .recurrent import Recurrent
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
@@ -87,11 +88,7 @@ class Bidirectional(Layer):
         """Output for x (N, T, F); ``initial_state``: a list of the forward layer's states,
         then the backward layer's (None: zeros); ``mask`` (N, T): False marks padded steps."""
         x = self.accept(x)
-        if mask is not None:
-            mask = convert(self.backend, mask, self.backend.xp.bool, f"{self.describe()}: mask")
-            if tuple(mask.shape) != tuple(x.shape[:2]):
-                raise ShapeError(f"{self.describe()}: mask must have shape {tuple(x.shape[:2])} (N, T), "
-                                 f"got {tuple(mask.shape)}")
+        mask = sequence_mask(self, mask, x)
         y, _, self._backprop = self.apply_masked(x, mask, training, initial_state)
         return y
 

@@ -14,7 +14,7 @@ from .cells import SimpleRNNCell, previous
 from .._checks import positive_int
 from .gru import GRUCell
 from .lstm import LSTMCell
-from .masking import masked_scan, masked_scan_back
+from .masking import masked_scan, masked_scan_back, sequence_mask
 
 
 class Recurrent(Layer):
@@ -105,11 +105,7 @@ class Recurrent(Layer):
         if initial_state is not None and _ndim(x) == 2:
             return self._column_step(x, initial_state, training)
         x = self.accept(x)
-        if mask is not None:
-            mask = convert(self.backend, mask, self.backend.xp.bool, f"{self.describe()}: mask")
-            if tuple(mask.shape) != tuple(x.shape[:2]):
-                raise ShapeError(f"{self.describe()}: mask must have shape {tuple(x.shape[:2])} (N, T), "
-                                 f"got {tuple(mask.shape)}")
+        mask = sequence_mask(self, mask, x)
         y, _, self._backprop = self.apply_masked(x, mask, training, initial_state=initial_state)
         self._columns = False
         return y
