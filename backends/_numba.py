@@ -5,8 +5,10 @@ calls: max pooling (a stack of window slices, a reduction, comparisons, a first-
 and a scatter), ReLU (a comparison, a cast and a product) and col2im (zeros, then one add
 per kernel offset). They are fast paths only: without numba (``pip install "xdl[fast]"``),
 or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast_paths.py
-checks each kernel against it. Kernels take C-contiguous arrays and run on one thread;
-numba compiles one version per dtype on first use and caches it on disk (see ``_jit``).
+checks each kernel against it. Kernels take C-contiguous arrays; above ``PARALLEL_MIN``
+elements they run a build split across numba's threads (its work queue: see
+``_start_threads``). numba compiles one version per dtype on first use and caches it on disk
+(see ``_jit``).
 """
 
 from __future__ import annotations
@@ -60,8 +62,11 @@ def _compiled():
         # cached kernel re-imports its module by name: a cache written while this package was the
         # top-level ``backends`` (now ``xdl.backends``) fails, "No module named 'backends'", until
         # this file changes.
+        _start_threads()  # before any kernel loads: loading one starts the pool
         global prange
         prange = numba.prange  # a plain range in the serial kernels, split across threads in the parallel ones
+        global _tanh32
+        _tanh32 = _jit(numba, _tanh32)  # the kernels below call it compiled (and inline it)
         _state["kernels"] = {name: _jit(numba, fn) for name, fn in KERNEL_FUNCTIONS.items()}
         _state["parallel"] = {}
         _state["threads"] = numba.get_num_threads()
@@ -87,13 +92,33 @@ def _kernel(name, work):
     return parallel
 
 
+def _start_threads():
+    """Start numba's thread pool on its own work queue, not on OpenMP, unless the user chose a
+    layer (NUMBA_THREADING_LAYER). GNU OpenMP's idle threads spin for a while after each kernel,
+    and on two cores they take the CPU from OpenBLAS's threads, so that every matrix product
+    after a kernel runs on one core: the CNN step of the benchmarks took 72 ms against 31 ms.
+    OpenMP's wait policy is read once per process, by a library that PyTorch shares, so it is
+    not ours to change; the work queue's threads sleep when idle and nothing else uses them."""
+    import numba
+    import numba.np.ufunc.parallel as pool
+
+    if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = "workqueue"
+    try:
+        pool._launch_threads()
+    except AttributeError:  # a numba without this (private) entry point starts its pool on first use
+        pass
+
+
 def _jit(numba, fn, parallel=False):
     """``fn`` compiled on first use and cached on disk, so that later processes load it instead
     of compiling (~1 s for all four kernels). numba caches next to this file (__pycache__), else
     in the user's cache folder (~/.cache/numba), or in NUMBA_CACHE_DIR when that is set; where
     none of them is writable (a read-only install, no home), in a folder of the temporary
     directory, and failing that not at all: every process then compiles, silently."""
-    options = {"nogil": True, "boundscheck": False, **({"parallel": True} if parallel else {})}
+    # error_model="numpy": a float division by zero gives inf as in NumPy instead of a check
+    # per element that keeps LLVM from vectorizing any loop with a division (7x slower)
+    options = {"nogil": True, "boundscheck": False, "error_model": "numpy", **({"parallel": True} if parallel else {})}
     try:
         return numba.njit(cache=True, **options)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
@@ -125,10 +150,10 @@ def _user():
         return os.environ.get("USERNAME", "user")
 
 
-def index_dtype(window):
-    """The smallest unsigned dtype that holds every offset of a ``window``-element window,
-    plus one value meaning "no maximum" (a window of NaNs)."""
-    return numpy.uint8 if window < 255 else numpy.uint32
+def index_dtype(values):
+    """The integer dtype of ``values``'s width, for the offset of each window's first maximum:
+    a uint8 index beside float32 values keeps LLVM from vectorizing the loop (3-4x slower)."""
+    return numpy.int64 if values.itemsize == 8 else numpy.int32
 
 
 def max_pool(x, kernel, stride, out_hw):
@@ -137,7 +162,7 @@ def max_pool(x, kernel, stride, out_hw):
     x = numpy.ascontiguousarray(x)
     n, c = x.shape[0], x.shape[3]
     y = numpy.empty((n,) + tuple(out_hw) + (c,), dtype=x.dtype)
-    first = numpy.empty(y.shape, dtype=index_dtype(kernel[0] * kernel[1]))
+    first = numpy.empty(y.shape, dtype=index_dtype(x.dtype))
     _kernel("max_pool", y.size * kernel[0] * kernel[1])(x, kernel[0], kernel[1], stride[0], stride[1], y, first)
     return y, first
 
@@ -202,6 +227,7 @@ def momentum(w, g, b, lr, mu, nesterov):
 
 def lstm_scan(xw, h, c, u):
     """``Backend.lstm_scan``: per step one product (BLAS) and one pass over the gates."""
+    xw = numpy.ascontiguousarray(xw)
     n, steps, width = xw.shape
     H = width // 4
     S = numpy.empty_like(xw)
@@ -209,8 +235,15 @@ def lstm_scan(xw, h, c, u):
     tcs, hs = numpy.empty((n, steps, H), dtype=xw.dtype), numpy.empty((n, steps, H), dtype=xw.dtype)
     cs[:, 0] = c
     z = numpy.empty((n, width), dtype=xw.dtype)
+    if xw.dtype == numpy.float32:  # the whole step but the product in one pass
+        gates = _kernel("lstm_step32", n * width)
+        for t in range(steps):
+            numpy.matmul(h, u, out=z)
+            gates(z, xw, t, S, cs, tcs, hs)
+            h = hs[:, t]
+        return hs, (h, cs[:, steps]), (S, cs, tcs)
     cell, hidden = _kernel("lstm_cell", n * width), _kernel("lstm_hidden", n * width)
-    for t in range(steps):  # NumPy's SIMD tanh beats numba's scalar one several times over
+    for t in range(steps):  # float64: NumPy's tanh, numba's (libm's) is scalar
         numpy.matmul(h, u, out=z)
         numpy.add(z, xw[:, t], out=z)
         numpy.tanh(z, out=S[:, t])
@@ -230,10 +263,11 @@ def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2):
     scale2 = numpy.ascontiguousarray(scale2, dtype=S.dtype)
     back = _kernel("lstm_step_back", n * width)
     add = dhs is not None
+    dhs = numpy.ascontiguousarray(dhs, dtype=S.dtype) if add else tcs  # tcs: any array of the type, unread
     for t in reversed(range(steps)):
         if t < steps - 1:
             numpy.matmul(dz[:, t + 1], u_t, out=dh)
-        back(dh, dhs[:, t] if add else dh, add, dc, S[:, t], cs[:, t], tcs[:, t], scale2, dz[:, t])
+        back(dh, dhs, add, t, dc, S, cs, tcs, scale2, dz)
     return dz, dz[:, 0] @ u_t, dc
 
 
@@ -277,6 +311,8 @@ def gru_scan_back(saved, dhs, dh, u_t):
 
 def _max_pool(x, kh, kw, sh, sw, y, first):
     n, oh, ow, c = y.shape
+    one = first.dtype.type(1)
+    none = first.dtype.type(kh * kw)
     for b in prange(n):
         for i in range(oh):
             for j in range(ow):
@@ -284,33 +320,43 @@ def _max_pool(x, kh, kw, sh, sw, y, first):
                 for ch in range(c):
                     y[b, i, j, ch] = x[b, r, s, ch]
                     first[b, i, j, ch] = 0
+                offset = first.dtype.type(0)  # k in the index's dtype, so that the loop vectorizes
                 for k in range(1, kh * kw):
+                    offset += one
+                    di = k // kw
+                    dj = k - di * kw
                     for ch in range(c):
-                        v = x[b, r + k // kw, s + k % kw, ch]
+                        v = x[b, r + di, s + dj, ch]
                         m = y[b, i, j, ch]
                         take = (v > m) | ((v != v) & (m == m))  # the first NaN wins, as in max()
                         y[b, i, j, ch] = v if take else m
-                        first[b, i, j, ch] = k if take else first[b, i, j, ch]
+                        first[b, i, j, ch] = offset if take else first[b, i, j, ch]
                 for ch in range(c):
                     m = y[b, i, j, ch]
-                    first[b, i, j, ch] = first[b, i, j, ch] if m == m else kh * kw
+                    first[b, i, j, ch] = first[b, i, j, ch] if m == m else none
 
 
 def _max_pool_backward(dy, first, kh, kw, sh, sw, add, dx):
     n, oh, ow, c = dy.shape
+    one = dy.dtype.type(1)
+    zero = one - one
+    step = first.dtype.type(1)
     for b in prange(n):
         for i in range(oh):
             for j in range(ow):
+                offset = step - step
                 for k in range(kh * kw):
-                    r, s = i * sh + k // kw, j * sw + k % kw
+                    di = k // kw
+                    r, s = i * sh + di, j * sw + k - di * kw
                     # a product, not a select: a NaN in dy reaches the whole window, as in the
                     # portable form; overlapping windows add up, disjoint ones just write
                     if add:
                         for ch in range(c):
-                            dx[b, r, s, ch] += dy[b, i, j, ch] * (first[b, i, j, ch] == k)
+                            dx[b, r, s, ch] += dy[b, i, j, ch] * (one if first[b, i, j, ch] == offset else zero)
                     else:
                         for ch in range(c):
-                            dx[b, r, s, ch] = dy[b, i, j, ch] * (first[b, i, j, ch] == k)
+                            dx[b, r, s, ch] = dy[b, i, j, ch] * (one if first[b, i, j, ch] == offset else zero)
+                    offset += step
 
 
 def _relu(values, signs, out):
@@ -371,6 +417,41 @@ def _lstm_cell(s, c_prev, c_out):
             c_out[b, j] = f * c_prev[b, j] + i * s[b, 3 * H + j]
 
 
+def _tanh32(v):
+    """tanh of a float32 within 6 ulp (0.6 on average; NumPy's is within 1.4): x P(x^2) / Q(x^2)
+    fitted to relative error on [0, 9], and +-1 beyond 9, where float32's tanh rounds to 1.
+    Arithmetic only, so that loops calling it vectorize, where libm's tanh is one call per element."""
+    f = numpy.float32
+    x = f(-9.0) if v < f(-9.0) else v  # selects, not min/max: NaN passes through
+    x = f(9.0) if x > f(9.0) else x
+    s = x * x
+    p = ((((((f(-8.561704676387366e-14) * s + f(5.3093099361412044e-11)) * s + f(-2.029680601367545e-08)) * s
+             + f(1.1173407983733341e-05)) * s + f(0.00310587789863348)) * s + f(0.13085763156414032)) * s + f(1.0))
+    q = ((f(0.0002548884367570281) * s + f(0.024502931162714958)) * s + f(0.46419093012809753)) * s + f(1.0)
+    return x * p / q
+
+
+def _lstm_step32(z, xw, t, S, cs, tcs, hs):
+    """Step ``t`` of a float32 LSTM after its product ``z = h @ u``: the gates' tanh ``S[:, t]``,
+    the cell state ``cs[:, t + 1]``, its tanh and the hidden state (``lstm_cell`` and
+    ``lstm_hidden`` with the tanhs). Whole arrays and ``t``, not slices, and one loop per array
+    written: LLVM vectorizes a loop only where it knows the rows contiguous and can check the
+    arrays it reads against the one it writes (a slice, or one loop writing three arrays, ran
+    2-5x slower)."""
+    n, H = z.shape[0], z.shape[1] // 4
+    half = numpy.float32(0.5)
+    for b in prange(n):
+        for j in range(4 * H):
+            S[b, t, j] = _tanh32(z[b, j] + xw[b, t, j])
+        for j in range(H):
+            cs[b, t + 1, j] = ((half * S[b, t, H + j] + half) * cs[b, t, j]
+                               + (half * S[b, t, j] + half) * S[b, t, 3 * H + j])
+        for j in range(H):
+            tcs[b, t, j] = _tanh32(cs[b, t + 1, j])
+        for j in range(H):
+            hs[b, t, j] = (half * S[b, t, 2 * H + j] + half) * tcs[b, t, j]
+
+
 def _lstm_hidden(s, tc, h_out):
     n, H = tc.shape
     half = s.dtype.type(0.5)
@@ -379,26 +460,33 @@ def _lstm_hidden(s, tc, h_out):
             h_out[b, j] = (half * s[b, 2 * H + j] + half) * tc[b, j]
 
 
-def _lstm_step_back(dh, dh_seq, add, dc, s, c_prev, tc, scale2, dz):
-    """dh (N, H): the state gradient arriving (plus ``dh_seq`` when ``add``), updated in place
-    to the total; dc likewise, then carried to the previous step (times f); dz the gates'."""
-    n, width = s.shape
-    H = width // 4
-    half = s.dtype.type(0.5)
+def _lstm_step_back(dh, dhs, add, t, dc, S, cs, tcs, scale2, dz):
+    """Step ``t`` backwards. dh (N, H): the state gradient arriving, plus ``dhs[:, t]`` when
+    ``add``, updated in place to the total; dc likewise, then carried to the previous step
+    (times f); ``dz[:, t]`` the gates'. Whole arrays and one loop per array written, as in
+    ``_lstm_step32``."""
+    n, H = dh.shape
+    half = S.dtype.type(0.5)
     one = half + half
     for b in prange(n):
+        if add:
+            for j in range(H):
+                dh[b, j] += dhs[b, t, j]
         for j in range(H):
-            si, sf, so, g = s[b, j], s[b, H + j], s[b, 2 * H + j], s[b, 3 * H + j]
-            i, f, o = half * si + half, half * sf + half, half * so + half
-            d_h = dh[b, j] + dh_seq[b, j] if add else dh[b, j]
-            t = tc[b, j]
-            d_c = dc[b, j] + d_h * o * (one - t * t)
-            dz[b, j] = d_c * g * (one - si * si) * scale2[j]
-            dz[b, H + j] = d_c * c_prev[b, j] * (one - sf * sf) * scale2[H + j]
-            dz[b, 2 * H + j] = d_h * t * (one - so * so) * scale2[2 * H + j]
-            dz[b, 3 * H + j] = d_c * i * (one - g * g) * scale2[3 * H + j]
-            dh[b, j] = d_h
-            dc[b, j] = d_c * f
+            dc[b, j] += dh[b, j] * (half * S[b, t, 2 * H + j] + half) * (one - tcs[b, t, j] * tcs[b, t, j])
+        for j in range(H):  # i, f, o, g
+            dz[b, t, j] = dc[b, j] * S[b, t, 3 * H + j] * (one - S[b, t, j] * S[b, t, j]) * scale2[j]
+        for j in range(H):
+            k = H + j
+            dz[b, t, k] = dc[b, j] * cs[b, t, j] * (one - S[b, t, k] * S[b, t, k]) * scale2[k]
+        for j in range(H):
+            k = 2 * H + j
+            dz[b, t, k] = dh[b, j] * tcs[b, t, j] * (one - S[b, t, k] * S[b, t, k]) * scale2[k]
+        for j in range(H):
+            k = 3 * H + j
+            dz[b, t, k] = dc[b, j] * (half * S[b, t, j] + half) * (one - S[b, t, k] * S[b, t, k]) * scale2[k]
+        for j in range(H):
+            dc[b, j] *= half * S[b, t, H + j] + half
 
 
 def _gru_gates(rz, hw, x_t, pre_n):
@@ -439,5 +527,5 @@ def _gru_step_back(dh, dh_seq, add, to_xw, to_hw, dxw, dhw):
 
 KERNEL_FUNCTIONS = {"max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
                     "col2im": _col2im, "adam": _adam, "rmsprop": _rmsprop, "momentum": _momentum,
-                    "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step_back": _lstm_step_back, "gru_gates": _gru_gates, "gru_out": _gru_out,
+                    "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step32": _lstm_step32, "lstm_step_back": _lstm_step_back, "gru_gates": _gru_gates, "gru_out": _gru_out,
                     "gru_step_back": _gru_step_back}
