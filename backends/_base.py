@@ -43,7 +43,7 @@ class Backend:
 
     #: the fast-path hooks: a portable form here, overridden by adapters that do better
     HOOKS = ("views", "sum_rows", "linear", "add_matmul_grad", "add_sum_rows_grad", "relu", "relu_backward",
-             "gelu", "gelu_backward", "log_softmax", "label_nll_sum", "label_softmax_grad",
+             "gelu", "gelu_backward", "log_softmax", "masked_softmax", "softmax_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
              "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
              "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
              "gru_scan_back", "im2col", "col2im", "max_pool", "max_pool_backward", "index_add", "random_uniform")
@@ -182,6 +182,55 @@ class Backend:
         prob /= total
         log_prob -= xp.log(total)
         return log_prob, prob
+
+    def layer_norm(self, x, gamma, beta, epsilon):
+        """``(y, (xhat, inv))``: ``xhat = (x - mean) * inv``, ``inv = 1 / sqrt(var + epsilon)``
+        over the last axis (``inv`` keeps it, as size 1), and ``y = xhat * gamma + beta``."""
+        xp = self.xp
+        centered = x - xp.mean(x, axis=-1, keepdims=True)
+        var = xp.mean(centered * centered, axis=-1, keepdims=True)
+        inv = 1.0 / xp.sqrt(var + epsilon)
+        xhat = centered * inv
+        return xhat * gamma + beta, (xhat, inv)
+
+    def layer_norm_backward(self, dy, saved, gamma, need_dx=True):
+        """The gradients of ``layer_norm`` from its ``saved``: ``(dx or None, dgamma, dbeta)``."""
+        xp = self.xp
+        xhat, inv = saved
+        rows = (-1, xhat.shape[-1])
+        dgamma, dbeta = self.sum_rows(xp.reshape(dy * xhat, rows)), self.sum_rows(xp.reshape(dy, rows))
+        if not need_dx:
+            return None, dgamma, dbeta
+        dxhat = dy * gamma
+        mean_d = xp.mean(dxhat, axis=-1, keepdims=True)
+        mean_dx = xp.mean(dxhat * xhat, axis=-1, keepdims=True)
+        return (dxhat - mean_d - xhat * mean_dx) * inv, dgamma, dbeta
+
+    def masked_softmax(self, s, keep, empty_rows):
+        """Softmax over the last axis of the scores ``s`` (N, H, Tq, Tk), which the caller made
+        and lets this overwrite. ``keep``: None, or 0/1 in ``s``'s dtype broadcasting to it
+        (N or 1, 1, Tq, Tk): a key with 0 gets weight 0. ``empty_rows``: some row may keep no
+        key, and then gives zeros (never 0/0); without it every row keeps one."""
+        xp = self.xp
+        if keep is not None:  # a large negative offset: finite, so no inf - inf
+            s += (keep - 1.0) * 1e30
+        s -= xp.max(s, axis=-1, keepdims=True)
+        e = xp.exp(s)
+        del s
+        if not empty_rows:  # masked scores' exponentials underflow to exact zeros
+            e /= xp.sum(e, axis=-1, keepdims=True)
+            return e
+        e *= keep
+        total = xp.sum(e, axis=-1, keepdims=True)
+        e /= total + xp.astype(total == 0, total.dtype)  # a fully masked row: 0 / 1
+        return e
+
+    def softmax_backward(self, p, dp):
+        """The gradient of the scores from ``p = softmax(scores)`` (last axis) and ``dp``, the
+        gradient of ``p``: ``p * (dp - sum(dp * p))``. ``dp`` is the caller's to overwrite."""
+        dp -= self.xp.sum(dp * p, axis=-1, keepdims=True)
+        dp *= p
+        return dp
 
     def label_nll_sum(self, log_prob, labels):
         """``-sum(log_prob[..., labels])``: the cross-entropy summed over rows (0-d), for class

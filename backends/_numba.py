@@ -14,13 +14,14 @@ elements they run a build split across numba's threads (its work queue: see
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import os
 import warnings
 
 import numpy
 
 prange = range  # numba's prange once numba is imported (see _compiled)
-KERNELS = frozenset({"max_pool", "relu", "col2im", "adam", "rmsprop", "momentum", "lstm", "gru"})
+KERNELS = frozenset({"max_pool", "relu", "col2im", "adam", "rmsprop", "momentum", "lstm", "gru", "softmax", "gelu", "layer_norm"})
 _state = {}
 
 
@@ -65,8 +66,9 @@ def _compiled():
         _start_threads()  # before any kernel loads: loading one starts the pool
         global prange
         prange = numba.prange  # a plain range in the serial kernels, split across threads in the parallel ones
-        global _tanh32
-        _tanh32 = _jit(numba, _tanh32)  # the kernels below call it compiled (and inline it)
+        global _tanh32, _row_sum
+        _tanh32 = _jit(numba, _tanh32)  # the kernels below call these compiled (and inline them)
+        _row_sum = _jit(numba, _row_sum)
         _state["kernels"] = {name: _jit(numba, fn) for name, fn in KERNEL_FUNCTIONS.items()}
         _state["parallel"] = {}
         _state["threads"] = numba.get_num_threads()
@@ -202,6 +204,64 @@ def col2im(dcols, kernel, stride, dilation, padded_hw):
     dx = numpy.empty((n,) + tuple(padded_hw) + (c,), dtype=dcols.dtype)
     _kernel("col2im", dcols.size)(dcols, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], dx)
     return dx
+
+
+def gelu_tanh32(x):
+    """``Backend.gelu(x, "tanh")`` of float32 ``x`` in one pass: ``(y, (x, t))``."""
+    x = numpy.ascontiguousarray(x)
+    y, t = numpy.empty_like(x), numpy.empty_like(x)
+    _kernel("gelu_tanh32", x.size)(x.reshape(-1), y.reshape(-1), t.reshape(-1))
+    return y, (x, t)
+
+
+def gelu_tanh_backward32(dy, saved):
+    x, t = saved
+    dy = numpy.ascontiguousarray(dy, dtype=x.dtype)
+    dx = numpy.empty_like(dy)
+    _kernel("gelu_tanh_backward32", x.size)(dy.reshape(-1), x.reshape(-1), t.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+def layer_norm(x, gamma, beta, epsilon):
+    """``Backend.layer_norm`` in one pass over each row."""
+    x = numpy.ascontiguousarray(x)
+    d = x.shape[-1]
+    y, xhat = numpy.empty_like(x), numpy.empty_like(x)
+    inv = numpy.empty(x.shape[:-1] + (1,), dtype=x.dtype)
+    _kernel("layer_norm", x.size)(x.reshape(-1, d), numpy.ascontiguousarray(gamma, dtype=x.dtype),
+                                  numpy.ascontiguousarray(beta, dtype=x.dtype), x.dtype.type(epsilon),
+                                  y.reshape(-1, d), xhat.reshape(-1, d), inv.reshape(-1))
+    return y, (xhat, inv)
+
+
+def layer_norm_backward(dy, saved, gamma):
+    xhat, inv = saved
+    d = xhat.shape[-1]
+    dy = numpy.ascontiguousarray(dy, dtype=xhat.dtype)
+    dx = numpy.empty_like(dy)
+    _kernel("layer_norm_backward", dy.size)(dy.reshape(-1, d), xhat.reshape(-1, d), inv.reshape(-1),
+                                            numpy.ascontiguousarray(gamma, dtype=xhat.dtype), dx.reshape(-1, d))
+    return dx
+
+
+def masked_softmax(s, keep):
+    """``Backend.masked_softmax`` of C-contiguous (N, H, Tq, Tk) scores, in place; ``keep``
+    None or C-contiguous (N or 1, 1, Tq, Tk). A row keeping no key gives zeros, and masked
+    keys' exponentials are not computed at all (half of them under a causal mask)."""
+    n, heads, tq, tk = s.shape
+    rows = s.reshape(-1, tk)
+    masked = keep is not None
+    keep_rows = keep.reshape(-1, tk) if masked else rows[:1]  # unread without a mask
+    nk = keep.shape[0] if masked else 1
+    name = "masked_softmax32" if s.dtype == numpy.float32 else "masked_softmax"
+    _kernel(name, s.size)(rows, keep_rows, masked, heads * tq, tq, nk)
+    return s
+
+
+def softmax_backward(p, dp):
+    tk = p.shape[-1]
+    _kernel("softmax_backward", p.size)(p.reshape(-1, tk), dp.reshape(-1, tk))
+    return dp
 
 
 def adam(w, g, m, v, lr_t, eps_t, beta_1, beta_2):
@@ -381,6 +441,80 @@ def _col2im(dcols, kh, kw, sh, sw, dh, dw, dx):
                         dx[b, r, s, ch] += dcols[b, i, j, k * c + ch]
 
 
+def _masked_softmax(s, keep, masked, per_image, tq, nk):
+    """Rows of scores ``s`` (R, Tk), R = N * H * Tq, softmaxed in place; row r reads row
+    ``(r // per_image % nk) * tq + r % tq`` of ``keep`` (its image's mask, or the one shared)."""
+    rows, tk = s.shape
+    zero = s.dtype.type(0)
+    for r in prange(rows):
+        k = (r // per_image % nk) * tq + r % tq
+        top, kept = -numpy.inf, False
+        for j in range(tk):
+            if not masked or keep[k, j] != 0:
+                v = s[r, j]
+                top = v if (v > top) | (v != v) else top  # a NaN score makes the row NaN, as max() does
+                kept = True
+        total = zero
+        for j in range(tk):
+            e = math.exp(s[r, j] - top) if kept and (not masked or keep[k, j] != 0) else zero
+            s[r, j] = e
+            total += e
+        if kept:
+            for j in range(tk):
+                s[r, j] /= total
+
+
+def _masked_softmax32(s, keep, masked, per_image, tq, nk):
+    """``_masked_softmax`` for float32 with an exp of arithmetic only, so that its loop
+    vectorizes (libm's is one call per element): rows in blocks, each row's passes in cache,
+    the mask applied as arithmetic, not a branch. Below exp(-87) the exponential stays at
+    exp(-87) rather than 0, far below any weight that counts."""
+    rows, tk = s.shape
+    f = numpy.float32
+    one, zero, big = f(1.0), f(0.0), f(1e30)
+    block = 64
+    for c in prange((rows + block - 1) // block):
+        bits = numpy.empty(tk, numpy.int32)
+        two_n = bits.view(numpy.float32)
+        for r in range(c * block, min(rows, (c + 1) * block)):
+            k = (r // per_image % nk) * tq + r % tq
+            for j in range(tk):  # the masked scores far below, in the exponentials' buffer
+                two_n[j] = s[r, j] + (keep[k, j] - one) * big if masked else s[r, j]
+            m0 = m1 = m2 = m3 = f(-numpy.inf)  # four running maxima, as in _row_sum
+            for j in range(0, tk - 3, 4):
+                m0, m1 = max(m0, two_n[j]), max(m1, two_n[j + 1])
+                m2, m3 = max(m2, two_n[j + 2]), max(m3, two_n[j + 3])
+            top = max(max(m0, m1), max(m2, m3))
+            for j in range(tk - tk % 4, tk):
+                top = max(top, two_n[j])
+            for j in range(tk):  # exp(x), x <= 0, as p(t) * 2**n, to 3 ulp down to exp(-87)
+                x = min(max(s[r, j] - top, f(-87.0)), zero)  # <= 0 also where a row keeps no key
+                n = (x * f(1.4426950408889634) + f(12582912.0)) - f(12582912.0)  # round(x / ln 2), no int64
+                t = x - n * f(0.693359375) - n * f(-2.12194440e-4)  # ln 2 in two parts
+                bits[j] = (numpy.int32(n) + numpy.int32(127)) << numpy.int32(23)  # 2**n, as float32 bits
+                s[r, j] = ((((f(1 / 720) * t + f(1 / 120)) * t + f(1 / 24)) * t + f(1 / 6)) * t + f(0.5)) * t * t + t + one
+            if masked:
+                for j in range(tk):
+                    s[r, j] *= two_n[j] * keep[k, j]
+            else:
+                for j in range(tk):
+                    s[r, j] *= two_n[j]
+            total = _row_sum(s, r)
+            scale = one / total if total > zero else zero  # a row keeping no key: zeros
+            for j in range(tk):
+                s[r, j] *= scale
+
+
+def _softmax_backward(p, dp):
+    rows, tk = p.shape
+    for r in prange(rows):
+        d = p.dtype.type(0)
+        for j in range(tk):
+            d += dp[r, j] * p[r, j]
+        for j in range(tk):
+            dp[r, j] = (dp[r, j] - d) * p[r, j]
+
+
 def _adam(w, g, m, v, lr_t, eps_t, b1, c1, b2, c2):
     for i in prange(w.shape[0]):
         gi = g[i]
@@ -429,6 +563,76 @@ def _tanh32(v):
              + f(1.1173407983733341e-05)) * s + f(0.00310587789863348)) * s + f(0.13085763156414032)) * s + f(1.0))
     q = ((f(0.0002548884367570281) * s + f(0.024502931162714958)) * s + f(0.46419093012809753)) * s + f(1.0)
     return x * p / q
+
+
+def _row_sum(a, r):
+    """The sum of row ``r`` of ``a`` in four running sums (one would wait on each add)."""
+    n = a.shape[1]
+    t0 = t1 = t2 = t3 = a.dtype.type(0)
+    for j in range(0, n - 3, 4):
+        t0 += a[r, j]
+        t1 += a[r, j + 1]
+        t2 += a[r, j + 2]
+        t3 += a[r, j + 3]
+    total = (t0 + t1) + (t2 + t3)
+    for j in range(n - n % 4, n):
+        total += a[r, j]
+    return total
+
+
+def _layer_norm(x, gamma, beta, eps, y, xhat, inv):
+    rows, d = x.shape
+    one = x.dtype.type(1)
+    for r in prange(rows):
+        mean = _row_sum(x, r) / d
+        for j in range(d):
+            xhat[r, j] = x[r, j] - mean
+        for j in range(d):
+            y[r, j] = xhat[r, j] * xhat[r, j]
+        scale = one / numpy.sqrt(_row_sum(y, r) / d + eps)
+        inv[r] = scale
+        for j in range(d):
+            xhat[r, j] *= scale
+        for j in range(d):
+            y[r, j] = xhat[r, j] * gamma[j] + beta[j]
+
+
+def _layer_norm_backward(dy, xhat, inv, gamma, dx):
+    rows, d = dy.shape
+    for r in prange(rows):
+        for j in range(d):
+            dx[r, j] = dy[r, j] * gamma[j]
+        mean_d = _row_sum(dx, r) / d
+        t0 = t1 = t2 = t3 = dy.dtype.type(0)  # mean(dxhat * xhat), four running sums as in _row_sum
+        for j in range(0, d - 3, 4):
+            t0 += dx[r, j] * xhat[r, j]
+            t1 += dx[r, j + 1] * xhat[r, j + 1]
+            t2 += dx[r, j + 2] * xhat[r, j + 2]
+            t3 += dx[r, j + 3] * xhat[r, j + 3]
+        total = (t0 + t1) + (t2 + t3)
+        for j in range(d - d % 4, d):
+            total += dx[r, j] * xhat[r, j]
+        mean_dx = total / d
+        for j in range(d):
+            dx[r, j] = (dx[r, j] - mean_d - xhat[r, j] * mean_dx) * inv[r]
+
+
+def _gelu_tanh32(x, y, t):
+    f = numpy.float32
+    c, a, half, one = f(0.7978845608028654), f(0.044715), f(0.5), f(1.0)  # c = sqrt(2 / pi)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        th = _tanh32(c * (v + a * v * v * v))
+        t[i] = th
+        y[i] = half * v * (one + th)
+
+
+def _gelu_tanh_backward32(dy, x, t, dx):
+    f = numpy.float32
+    c, a3, half, one = f(0.7978845608028654), f(3 * 0.044715), f(0.5), f(1.0)
+    for i in prange(x.shape[0]):
+        v, th = x[i], t[i]
+        dx[i] = dy[i] * (half * (one + th) + half * v * (one - th * th) * c * (one + a3 * v * v))
 
 
 def _lstm_step32(z, xw, t, S, cs, tcs, hs):
@@ -525,7 +729,9 @@ def _gru_step_back(dh, dh_seq, add, to_xw, to_hw, dxw, dhw):
                 dhw[b, k] = d * to_hw[b, k]
 
 
-KERNEL_FUNCTIONS = {"max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
+KERNEL_FUNCTIONS = {"layer_norm": _layer_norm, "layer_norm_backward": _layer_norm_backward,
+                    "gelu_tanh32": _gelu_tanh32, "gelu_tanh_backward32": _gelu_tanh_backward32,
+                    "masked_softmax": _masked_softmax, "masked_softmax32": _masked_softmax32, "softmax_backward": _softmax_backward, "max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
                     "col2im": _col2im, "adam": _adam, "rmsprop": _rmsprop, "momentum": _momentum,
                     "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step32": _lstm_step32, "lstm_step_back": _lstm_step_back, "gru_gates": _gru_gates, "gru_out": _gru_out,
                     "gru_step_back": _gru_step_back}

@@ -129,6 +129,41 @@ class NumpyBackend(Backend):
             return super().gru_scan_back(saved, dhs, dh, u_t)
         return _numba.gru_scan_back(saved, dhs, dh, u_t)
 
+    def layer_norm(self, x, gamma, beta, epsilon):
+        if not _numba.fused() or not isinstance(x, numpy.ndarray) or x.ndim < 1 or x.size == 0 \
+                or x.dtype.kind != "f":
+            return super().layer_norm(x, gamma, beta, epsilon)
+        return _numba.layer_norm(x, gamma, beta, epsilon)
+
+    def layer_norm_backward(self, dy, saved, gamma, need_dx=True):
+        if not need_dx or not _numba.fused() or dy.size == 0 or not _contiguous(*saved) or saved[1].shape[-1] != 1:
+            return super().layer_norm_backward(dy, saved, gamma, need_dx)
+        xhat, rows = saved[0], (-1, saved[0].shape[-1])
+        dgamma, dbeta = self.sum_rows((dy * xhat).reshape(rows)), self.sum_rows(dy.reshape(rows))
+        return _numba.layer_norm_backward(dy, saved, gamma), dgamma, dbeta
+
+    def gelu(self, x, approximate):
+        if approximate != "tanh" or x.dtype != numpy.float32 or not _numba.fused():
+            return super().gelu(x, approximate)
+        return _numba.gelu_tanh32(x)
+
+    def gelu_backward(self, dy, saved, approximate):
+        if approximate != "tanh" or saved[0].dtype != numpy.float32 or not _numba.fused():
+            return super().gelu_backward(dy, saved, approximate)
+        return _numba.gelu_tanh_backward32(dy, saved)
+
+    def masked_softmax(self, s, keep, empty_rows):
+        if not _numba.fused() or not _contiguous(s) or s.ndim != 4 or not (
+                keep is None or (_contiguous(s, keep) and keep.shape[1] == 1 and keep.shape[2:] == s.shape[2:]
+                                 and keep.shape[0] in (1, s.shape[0]))):
+            return super().masked_softmax(s, keep, empty_rows)
+        return _numba.masked_softmax(s, keep)
+
+    def softmax_backward(self, p, dp):
+        if not _numba.fused() or not _contiguous(p, dp) or p.shape != dp.shape:
+            return super().softmax_backward(p, dp)
+        return _numba.softmax_backward(p, dp)
+
     def adam_step(self, w, g, m, v, lr_t, eps_t, beta_1, beta_2):
         if not _numba.fused() or not _contiguous(w, g, m, v):
             return super().adam_step(w, g, m, v, lr_t, eps_t, beta_1, beta_2)

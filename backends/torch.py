@@ -98,6 +98,33 @@ class TorchBackend(Backend):
 
         return torch.ops.aten.gelu_backward(dy, saved, approximate=approximate)
 
+    def layer_norm(self, x, gamma, beta, epsilon):
+        import torch
+
+        y, mean, rstd = torch.ops.aten.native_layer_norm(x, [x.shape[-1]], gamma, beta, epsilon)
+        return y, (x, mean, rstd, beta)  # beta: its gradient is made only where one is given
+
+    def layer_norm_backward(self, dy, saved, gamma, need_dx=True):
+        import torch
+
+        x, mean, rstd, beta = saved
+        return torch.ops.aten.native_layer_norm_backward(dy, x, [x.shape[-1]], mean, rstd, gamma, beta,
+                                                         [need_dx, True, True])
+
+    def masked_softmax(self, s, keep, empty_rows):
+        import torch
+
+        if keep is None:
+            return torch.softmax(s, dim=-1)
+        masked = keep == 0
+        p = torch.softmax(s.masked_fill_(masked, float("-inf")), dim=-1)
+        return p.masked_fill_(masked, 0.0) if empty_rows else p  # a row keeping no key: NaN -> 0
+
+    def softmax_backward(self, p, dp):
+        import torch
+
+        return torch.ops.aten._softmax_backward_data(dp, p, -1, p.dtype)
+
     def log_softmax(self, z):
         import torch
 

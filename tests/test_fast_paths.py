@@ -401,3 +401,61 @@ def test_numba_parallel_builds_equal_serial_ones(monkeypatch, dtype):
     for got, want in zip(run(), serial):
         np.testing.assert_array_equal(got, want)
     assert be.name == "numpy"
+
+
+SOFTMAX_MASKS = {  # id: (keep's shape or None, what it holds)
+    "none": None,
+    "causal": "causal",
+    "per-image": "random",
+    "empty-rows": "empty",
+}
+
+
+@pytest.mark.parametrize("case", SOFTMAX_MASKS, ids=list(SOFTMAX_MASKS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_masked_softmax_equals_portable(be, case, dtype):
+    _needs(be, "masked_softmax")
+    rng = np.random.default_rng(13)
+    n, heads, tq, tk = 3, 2, 5, 6
+    scores = rng.standard_normal((n, heads, tq, tk)) * 8
+    scores[0, 0, 0, :] = [1e4, -1e4, 3e3, 0, 1, 2]  # a row of huge scores
+    kind, keep = SOFTMAX_MASKS[case], None
+    if kind == "causal":
+        keep = np.tril(np.ones((tq, tk)), 1)[None, None]
+    elif kind in ("random", "empty"):
+        keep = (rng.random((n, 1, tq, tk)) < 0.6).astype(float)
+        if kind == "empty":
+            keep[1, 0, 2, :] = 0  # a query that may attend no key: zeros
+    args = (None if keep is None else be.asarray(keep, dtype=be.dtype(dtype)), kind == "empty")
+    got = host(be.masked_softmax(be.asarray(scores.copy(), dtype=be.dtype(dtype)), *args))  # overwritten
+    want = host(backends.Backend.masked_softmax(be, be.asarray(scores.copy(), dtype=be.dtype(dtype)), *args))
+    assert got.dtype == np.dtype(dtype) and np.all(np.isfinite(got))
+    assert_close(got, want, rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype] * 1e-2)
+    if keep is not None:
+        assert np.all(got[np.broadcast_to(keep, got.shape) == 0] == 0)  # masked keys: exactly 0
+    dp = rng.standard_normal(scores.shape)
+    ds = host(be.softmax_backward(be.asarray(got), be.asarray(dp.copy(), dtype=be.dtype(dtype))))
+    ds_want = host(backends.Backend.softmax_backward(be, be.asarray(got), be.asarray(dp.copy(), dtype=be.dtype(dtype))))
+    assert_close(ds, ds_want, rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype] * 1e-2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_layer_norm_equals_portable(be, monkeypatch, dtype):
+    _needs(be, "layer_norm")
+    rng = np.random.default_rng(14)
+    xdl.seed(15)
+    layer = xdl.LayerNorm(dtype=dtype)
+    x = (rng.standard_normal((3, 4, 7)) * 5 + 2).astype(dtype)  # 7: rows that are no multiple of 4
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    layer.forward(x)
+    layer.gamma.value = be.asarray(rng.standard_normal(7).astype(dtype))
+
+    def run():
+        layer.zero_grad()
+        y = layer.forward(x, training=True)
+        return [y, layer.backward(dy), layer.gamma.grad, layer.beta.grad]
+
+    fast, slow = _both(monkeypatch, be, run)
+    for got, want in zip(fast, slow):
+        assert got.dtype == np.dtype(dtype)
+        assert_close(got, want, rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype])

@@ -1,9 +1,8 @@
 """MultiHeadAttention: scaled dot-product attention over several heads, as Keras calls it.
 
 All heads run in one batched product: queries (N, H, Tq, K) @ keys (N, H, K, Tk), so no
-Python loop over heads or positions. The softmax is masked safely: masked scores get a
-large negative offset, the exponentials are multiplied by the mask, and a row whose every
-key is masked sums to zero and gives zeros (never 0/0 = NaN).
+Python loop over heads or positions. The softmax is the backend's ``masked_softmax``: a
+masked key gets weight 0, and a row whose every key is masked gives zeros (never 0/0 = NaN).
 """
 
 from __future__ import annotations
@@ -15,18 +14,6 @@ from .._checks import positive_int
 from ..errors import ShapeError, shape_str
 from .base import Layer, register_layer
 from .dropout import Dropout
-
-#: added to masked scores: far below any real score in float32, finite so no inf - inf
-_MASKED = 1e30
-
-
-def _softmax_backward(xp, p, dp):
-    """``p * (dp - sum(dp * p))`` over the last axis, reusing ``dp`` (made by the caller's
-    product, read by no one else) for the result."""
-    dp -= xp.sum(dp * p, axis=-1, keepdims=True)
-    dp *= p
-    return dp
-
 
 @register_layer
 class MultiHeadAttention(Layer):
@@ -166,25 +153,9 @@ class MultiHeadAttention(Layer):
 
     def _weights(self, q, k, keep, empty_rows):
         """Softmax over keys of the scores q @ k^T (N, H, Tq, Tk) (q comes scaled), masked by
-        ``keep``; ``empty_rows``: some row may have no key left (a user's mask), which then
-        needs the mask multiplied in and the zero sums guarded. Causal rows always keep their
-        diagonal, and their masked scores' exponentials underflow to exact zeros."""
+        ``keep``; ``empty_rows``: some row may have no key left (a user's mask)."""
         xp = self.backend.xp
-        # in place on the (N, H, Tq, Tk) arrays made here: at long lengths each temporary of
-        # that size costs more in fresh pages than in arithmetic
-        s = q @ xp.permute_dims(k, (0, 1, 3, 2))
-        if keep is not None:
-            s += (keep - 1.0) * _MASKED
-        s -= xp.max(s, axis=-1, keepdims=True)
-        e = xp.exp(s)
-        del s
-        if not empty_rows:
-            e /= xp.sum(e, axis=-1, keepdims=True)
-            return e
-        e *= keep
-        total = xp.sum(e, axis=-1, keepdims=True)
-        e /= total + xp.astype(total == 0, total.dtype)  # a fully masked row: 0 / 1
-        return e
+        return self.backend.masked_softmax(q @ xp.permute_dims(k, (0, 1, 3, 2)), keep, empty_rows)
 
     def _projections(self, query, value, key):
         """(q scaled by 1/sqrt(key_dim), k, v), each (N, H, T, .), and their backward
@@ -257,7 +228,7 @@ class MultiHeadAttention(Layer):
             dp = drop_back(do @ xp.permute_dims(v, (0, 1, 3, 2)))
             if dscores is not None:
                 dp = dp + dscores
-            ds = _softmax_backward(xp, p, dp)
+            ds = self.backend.softmax_backward(p, dp)
             grads = project_back(ds @ k, xp.permute_dims(ds, (0, 1, 3, 2)) @ q, dv, need_dx)
             if not need_dx:
                 return None

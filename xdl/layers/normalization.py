@@ -8,8 +8,8 @@ from .base import Layer, expect_last_axis, register_layer
 
 
 class _Normalization(Layer):
-    """Shared by both: a (features,) ``gamma`` and ``beta`` on the last axis, and the backward
-    of ``y = gamma * (x - mean) * inv + beta`` where mean and inv come from ``axes``."""
+    """Shared by both: a (features,) ``gamma`` and ``beta`` on the last axis and their
+    gradients."""
 
     def __init__(self, epsilon, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -25,22 +25,12 @@ class _Normalization(Layer):
     def check_input_shape(self, input_shape):
         expect_last_axis(self, input_shape, self.features, "normalization acts on the last (feature) axis")
 
-    def _scale_shift(self, xhat):
-        return xhat * self.gamma.value + self.beta.value
-
     def _parameter_grads(self, dy, xhat):
-        """Add gamma's and beta's gradients; return the gradient of ``xhat``."""
-        xp, leading = self.backend.xp, tuple(range(dy.ndim - 1))
-        self.gamma.add_grad(xp.sum(dy * xhat, axis=leading))
-        self.beta.add_grad(xp.sum(dy, axis=leading))
-        return dy * self.gamma.value
-
-    def _normalized_backward(self, dxhat, xhat, inv, axes):
-        """dx for xhat = (x - mean(x)) * inv with both statistics taken over ``axes``."""
-        xp = self.backend.xp
-        mean_d = xp.mean(dxhat, axis=axes, keepdims=True)
-        mean_dx = xp.mean(dxhat * xhat, axis=axes, keepdims=True)
-        return (dxhat - mean_d - xhat * mean_dx) * inv
+        """Add gamma's and beta's gradients: sums over every row of the last axis."""
+        be, xp = self.backend, self.backend.xp
+        rows = (-1, self.features)
+        self.gamma.add_grad(be.sum_rows(xp.reshape(dy * xhat, rows)))
+        self.beta.add_grad(be.sum_rows(xp.reshape(dy, rows)))
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -83,14 +73,26 @@ class BatchNorm(_Normalization):
         xhat = centered * inv
 
         def backprop(dy, need_dx=True):
-            dxhat = self._parameter_grads(dy, xhat)
+            self._parameter_grads(dy, xhat)
             if not need_dx:
                 return None
+            dxhat = dy * self.gamma.value
             if not training:  # fixed statistics: a per-feature affine map
                 return dxhat * inv
             return self._normalized_backward(dxhat, xhat, inv, tuple(range(dy.ndim - 1)))
 
         return self._scale_shift(xhat), backprop
+
+    def _scale_shift(self, xhat):
+        return xhat * self.gamma.value + self.beta.value
+
+    def _normalized_backward(self, dxhat, xhat, inv, axes):
+        """dx for xhat = (x - mean(x)) * inv with both statistics taken over ``axes``
+        (LayerNorm's is the backend's ``layer_norm_backward``)."""
+        xp = self.backend.xp
+        mean_d = xp.mean(dxhat, axis=axes, keepdims=True)
+        mean_dx = xp.mean(dxhat * xhat, axis=axes, keepdims=True)
+        return (dxhat - mean_d - xhat * mean_dx) * inv
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum}
@@ -107,14 +109,13 @@ class LayerNorm(_Normalization):
         super().__init__(epsilon, name=name, dtype=dtype)
 
     def apply(self, x, training=False):
-        xp = self.backend.xp
-        centered = x - xp.mean(x, axis=-1, keepdims=True)
-        var = xp.mean(centered * centered, axis=-1, keepdims=True)
-        inv = 1.0 / xp.sqrt(var + self.epsilon)
-        xhat = centered * inv
+        be = self.backend
+        y, saved = be.layer_norm(x, self.gamma.value, self.beta.value, self.epsilon)
 
         def backprop(dy, need_dx=True):
-            dxhat = self._parameter_grads(dy, xhat)
-            return self._normalized_backward(dxhat, xhat, inv, -1) if need_dx else None
+            dx, dgamma, dbeta = be.layer_norm_backward(dy, saved, self.gamma.value, need_dx)
+            self.gamma.add_grad(dgamma)
+            self.beta.add_grad(dbeta)
+            return dx
 
-        return self._scale_shift(xhat), backprop
+        return y, backprop
