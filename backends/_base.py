@@ -43,7 +43,7 @@ class Backend:
 
     #: the fast-path hooks: a portable form here, overridden by adapters that do better
     HOOKS = ("views", "sum_rows", "linear", "add_matmul_grad", "add_sum_rows_grad", "relu", "relu_backward",
-             "gelu", "gelu_backward", "log_softmax", "masked_softmax", "softmax_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
+             "gelu", "gelu_backward", "log_softmax", "batched_matmul", "masked_softmax", "softmax_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
              "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
              "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
              "gru_scan_back", "im2col", "col2im", "max_pool", "max_pool_backward", "index_add", "random_uniform")
@@ -205,6 +205,11 @@ class Backend:
         mean_d = xp.mean(dxhat, axis=-1, keepdims=True)
         mean_dx = xp.mean(dxhat * xhat, axis=-1, keepdims=True)
         return (dxhat - mean_d - xhat * mean_dx) * inv, dgamma, dbeta
+
+    def batched_matmul(self, a, b):
+        """``a @ b`` for stacks of small matrices, (B..., M, K) @ (B..., K, N), as in attention's
+        heads; adapters may split the stack across threads."""
+        return a @ b
 
     def masked_softmax(self, s, keep, empty_rows):
         """Softmax over the last axis of the scores ``s`` (N, H, Tq, Tk), which the caller made

@@ -459,3 +459,22 @@ def test_fast_layer_norm_equals_portable(be, monkeypatch, dtype):
     for got, want in zip(fast, slow):
         assert got.dtype == np.dtype(dtype)
         assert_close(got, want, rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype])
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 32, 128), (2, 3, 128, 32, 128), (4, 5, 3, 6)],
+                         ids=["blocks", "4-d", "tiny"])
+def test_fast_batched_matmul_equals_portable(be, monkeypatch, shape):
+    """Stacks of products as attention makes them, transposed views included."""
+    _needs(be, "batched_matmul")
+    if hasattr(be, "_threads"):
+        monkeypatch.setattr(be, "_threads", 2)  # the split across threads, on any machine
+    rng = np.random.default_rng(16)
+    *batch, m, k, n = shape
+    a = be.asarray(rng.standard_normal((*batch, m, k)).astype(np.float32))
+    b = be.asarray(rng.standard_normal((*batch, n, k)).astype(np.float32))
+    bt = be.xp.permute_dims(b, tuple(range(len(batch))) + (len(batch) + 1, len(batch)))  # (..., k, n) view
+    for x, y in [(a, bt), (be.xp.permute_dims(be.batched_matmul(a, bt), tuple(range(len(batch))) +
+                                              (len(batch) + 1, len(batch))), a)]:
+        got, want = be.batched_matmul(x, y), backends.Backend.batched_matmul(be, x, y)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert_close(got, want, rtol=1e-5, atol=1e-4)

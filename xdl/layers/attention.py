@@ -155,7 +155,8 @@ class MultiHeadAttention(Layer):
         """Softmax over keys of the scores q @ k^T (N, H, Tq, Tk) (q comes scaled), masked by
         ``keep``; ``empty_rows``: some row may have no key left (a user's mask)."""
         xp = self.backend.xp
-        return self.backend.masked_softmax(q @ xp.permute_dims(k, (0, 1, 3, 2)), keep, empty_rows)
+        return self.backend.masked_softmax(self.backend.batched_matmul(q, xp.permute_dims(k, (0, 1, 3, 2))), keep,
+                                            empty_rows)
 
     def _projections(self, query, value, key):
         """(q scaled by 1/sqrt(key_dim), k, v), each (N, H, T, .), and their backward
@@ -204,12 +205,12 @@ class MultiHeadAttention(Layer):
         return xp.reshape(xp.permute_dims(o, (0, 2, 1, 3)), (n, t, self.num_heads * self.value_dim))
 
     def apply(self, xs, training=False, use_causal_mask=False, return_attention_scores=False):
-        xp = self.backend.xp
+        be, xp = self.backend, self.backend.xp
         query, value, key, mask = self._split(xs)
         q, k, v, project_back = self._projections(query, value, key)
         p = self._weights(q, k, self._keep(q.shape[2], k.shape[2], mask, use_causal_mask), mask is not None)
         pd, drop_back = self._dropout.apply(p, training)
-        o = self._merge_heads(pd @ v)
+        o = self._merge_heads(be.batched_matmul(pd, v))
         o2 = xp.reshape(o, (-1, o.shape[-1]))
         y = self._out(o2, query)
 
@@ -224,12 +225,13 @@ class MultiHeadAttention(Layer):
                 b.add_grad(self.backend.sum_rows(dy2))
             do = xp.permute_dims(xp.reshape(dy2 @ w.value.T, (q.shape[0], q.shape[2], self.num_heads, -1)),
                                  (0, 2, 1, 3))
-            dv = xp.permute_dims(pd, (0, 1, 3, 2)) @ do
-            dp = drop_back(do @ xp.permute_dims(v, (0, 1, 3, 2)))
+            dv = be.batched_matmul(xp.permute_dims(pd, (0, 1, 3, 2)), do)
+            dp = drop_back(be.batched_matmul(do, xp.permute_dims(v, (0, 1, 3, 2))))
             if dscores is not None:
                 dp = dp + dscores
-            ds = self.backend.softmax_backward(p, dp)
-            grads = project_back(ds @ k, xp.permute_dims(ds, (0, 1, 3, 2)) @ q, dv, need_dx)
+            ds = be.softmax_backward(p, dp)
+            grads = project_back(be.batched_matmul(ds, k), be.batched_matmul(xp.permute_dims(ds, (0, 1, 3, 2)), q), dv,
+                                 need_dx)
             if not need_dx:
                 return None
             return grads + ([None] if mask is not None else [])
@@ -263,7 +265,7 @@ class MultiHeadAttention(Layer):
         q, _ = self._project("query", query)
         q = q * (1.0 / math.sqrt(self.key_dim))
         p = self._weights(q, k, self._keep(q.shape[2], k.shape[2], None, use_causal_mask, offset), False)
-        o = self._merge_heads(p @ v)
+        o = self._merge_heads(self.backend.batched_matmul(p, v))
         return self._out(xp.reshape(o, (-1, o.shape[-1])), query), (k, v)
 
     def get_config(self):
