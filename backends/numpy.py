@@ -209,7 +209,7 @@ class NumpyBackend(Backend):
         return _numba.gelu_tanh_backward32(dy, saved)
 
     def masked_softmax(self, s, keep, empty_rows):
-        if not _numba.fused() or not _contiguous(s) or s.ndim != 4 or not (
+        if not _numba.fused() or s.dtype != numpy.float32 or not _contiguous(s) or s.ndim != 4 or not (
                 keep is None or (_contiguous(s, keep) and keep.shape[1] == 1 and keep.shape[2:] == s.shape[2:]
                                  and keep.shape[0] in (1, s.shape[0]))):
             return super().masked_softmax(s, keep, empty_rows)
