@@ -8,8 +8,7 @@ from .base import Layer, expect_last_axis, register_layer
 
 
 class _Normalization(Layer):
-    """Shared by both: a (features,) ``gamma`` and ``beta`` on the last axis and their
-    gradients."""
+    """Shared by both: a (features,) ``gamma`` and ``beta`` on the last axis."""
 
     def __init__(self, epsilon, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -24,13 +23,6 @@ class _Normalization(Layer):
 
     def check_input_shape(self, input_shape):
         expect_last_axis(self, input_shape, self.features, "normalization acts on the last (feature) axis")
-
-    def _parameter_grads(self, dy, xhat):
-        """Add gamma's and beta's gradients: sums over every row of the last axis."""
-        be, xp = self.backend, self.backend.xp
-        rows = (-1, self.features)
-        self.gamma.add_grad(be.sum_rows(xp.reshape(dy * xhat, rows)))
-        self.beta.add_grad(be.sum_rows(xp.reshape(dy, rows)))
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -82,6 +74,13 @@ class BatchNorm(_Normalization):
             return self._normalized_backward(dxhat, xhat, inv, tuple(range(dy.ndim - 1)))
 
         return self._scale_shift(xhat), backprop
+
+    def _parameter_grads(self, dy, xhat):
+        """Add gamma's and beta's gradients: sums over every row of the last axis."""
+        be, xp = self.backend, self.backend.xp
+        rows = (-1, self.features)
+        self.gamma.add_grad(be.sum_rows(xp.reshape(dy * xhat, rows)))
+        self.beta.add_grad(be.sum_rows(xp.reshape(dy, rows)))
 
     def _scale_shift(self, xhat):
         return xhat * self.gamma.value + self.beta.value
