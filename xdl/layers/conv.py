@@ -24,6 +24,19 @@ def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer,
     layer.W = layer.b = None
 
 
+def build_weights(layer, kernel_shape, spatial_axes):
+    """The kernel, the bias (with ``use_bias``) and the activation of a convolution set up
+    by ``weight_options``; ``spatial_axes``: 2 for images, 1 for sequences."""
+    be = layer.backend
+    layer.W = layer.add_parameter("weights", layer._init_W(be, kernel_shape, layer.dtype),
+                                  regularizer=layer.kernel_regularizer)
+    if layer.use_bias:
+        layer.b = layer.add_parameter("bias", layer._init_b(be, (layer.output_channels,), layer.dtype),
+                                      regularizer=layer.bias_regularizer)
+    if layer._activation is not None:
+        layer._activation.build((None,) * spatial_axes + (layer.output_channels,))
+
+
 @register_layer
 class Conv2D(Layer):
     """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
@@ -79,15 +92,7 @@ class Conv2D(Layer):
         win.expect_image(self, input_shape, self.input_channels)
         super().build(input_shape)
         self.input_channels = input_shape[-1]
-        be = self.backend
-        shape = self.kernel_size + (self.input_channels, self.output_channels)
-        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype),
-                                    regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(be, (self.output_channels,), self.dtype),
-                                        regularizer=self.bias_regularizer)
-        if self._activation is not None:
-            self._activation.build((None, None, self.output_channels))
+        build_weights(self, self.kernel_size + (self.input_channels, self.output_channels), 2)
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)

@@ -7,7 +7,7 @@ from .._checks import int_at_least, positive_int
 from ..errors import ShapeError, shape_str
 from . import _windows as win
 from .base import Layer, register_layer
-from .conv import Conv2D, weight_options
+from .conv import Conv2D, build_weights, weight_options
 from .dense import _name
 
 
@@ -69,14 +69,7 @@ class Conv1D(Conv2D):
         expect_sequence(self, input_shape, self.input_channels)
         Layer.build(self, input_shape)
         self.input_channels = input_shape[-1]
-        shape = (self.kernel_size[1], self.input_channels, self.output_channels)
-        self.W = self.add_parameter("weights", self._init_W(self.backend, shape, self.dtype),
-                                    regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(self.backend, (self.output_channels,), self.dtype),
-                                        regularizer=self.bias_regularizer)
-        if self._activation is not None:
-            self._activation.build((None, self.output_channels))
+        build_weights(self, (self.kernel_size[1], self.input_channels, self.output_channels), 1)
 
     def _left_pad(self):
         return (self.kernel_size[1] - 1) * self.dilation[1] if self.causal else 0

@@ -12,7 +12,7 @@ from ..errors import ShapeError, shape_str
 from . import _windows as win
 from .activations import then
 from .base import Layer, register_layer
-from .conv import weight_options
+from .conv import build_weights, weight_options
 from .dense import _name
 
 
@@ -98,14 +98,7 @@ class Conv2DTranspose(Layer):
         win.expect_image(self, input_shape, self.input_channels)
         super().build(input_shape)
         self.input_channels = input_shape[-1]
-        shape = self.kernel_size + (self.output_channels, self.input_channels)
-        self.W = self.add_parameter("weights", self._init_W(self.backend, shape, self.dtype),
-                                    regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(self.backend, (self.output_channels,), self.dtype),
-                                        regularizer=self.bias_regularizer)
-        if self._activation is not None:
-            self._activation.build((None, None, self.output_channels))
+        build_weights(self, self.kernel_size + (self.output_channels, self.input_channels), 2)
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)
