@@ -7,7 +7,7 @@ from . import _windows as win
 from .activations import activation_layer, activation_name, then
 from .base import Layer, register_layer
 from .._checks import positive_int
-from .dense import _name
+from .dense import _name, build_weights
 
 
 def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer, bias_initializer,
@@ -22,19 +22,6 @@ def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer,
     layer.kernel_regularizer = regularizers.get(kernel_regularizer, f"{owner}: kernel_regularizer")
     layer.bias_regularizer = regularizers.get(bias_regularizer, f"{owner}: bias_regularizer")
     layer.W = layer.b = None
-
-
-def build_weights(layer, kernel_shape, spatial_axes):
-    """The kernel, the bias (with ``use_bias``) and the activation of a convolution set up
-    by ``weight_options``; ``spatial_axes``: 2 for images, 1 for sequences."""
-    be = layer.backend
-    layer.W = layer.add_parameter("weights", layer._init_W(be, kernel_shape, layer.dtype),
-                                  regularizer=layer.kernel_regularizer)
-    if layer.use_bias:
-        layer.b = layer.add_parameter("bias", layer._init_b(be, (layer.output_channels,), layer.dtype),
-                                      regularizer=layer.bias_regularizer)
-    if layer._activation is not None:
-        layer._activation.build((None,) * spatial_axes + (layer.output_channels,))
 
 
 @register_layer
@@ -92,7 +79,8 @@ class Conv2D(Layer):
         win.expect_image(self, input_shape, self.input_channels)
         super().build(input_shape)
         self.input_channels = input_shape[-1]
-        build_weights(self, self.kernel_size + (self.input_channels, self.output_channels), 2)
+        build_weights(self, self.kernel_size + (self.input_channels, self.output_channels), self.output_channels,
+                      (None, None, self.output_channels))
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)

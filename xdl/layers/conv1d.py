@@ -7,8 +7,8 @@ from .._checks import int_at_least, positive_int
 from ..errors import ShapeError, shape_str
 from . import _windows as win
 from .base import Layer, register_layer
-from .conv import Conv2D, build_weights, weight_options
-from .dense import _name
+from .conv import Conv2D, weight_options
+from .dense import _name, build_weights
 
 
 def length_arg(owner, name, value, minimum=1):
@@ -69,7 +69,8 @@ class Conv1D(Conv2D):
         expect_sequence(self, input_shape, self.input_channels)
         Layer.build(self, input_shape)
         self.input_channels = input_shape[-1]
-        build_weights(self, (self.kernel_size[1], self.input_channels, self.output_channels), 1)
+        build_weights(self, (self.kernel_size[1], self.input_channels, self.output_channels), self.output_channels,
+                      (None, self.output_channels))
 
     def _left_pad(self):
         return (self.kernel_size[1] - 1) * self.dilation[1] if self.causal else 0

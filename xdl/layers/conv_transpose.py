@@ -12,8 +12,8 @@ from ..errors import ShapeError, shape_str
 from . import _windows as win
 from .activations import then
 from .base import Layer, register_layer
-from .conv import build_weights, weight_options
-from .dense import _name
+from .conv import weight_options
+from .dense import _name, build_weights
 
 
 def shift_window(xp, a, before, out_hw):
@@ -98,7 +98,8 @@ class Conv2DTranspose(Layer):
         win.expect_image(self, input_shape, self.input_channels)
         super().build(input_shape)
         self.input_channels = input_shape[-1]
-        build_weights(self, self.kernel_size + (self.output_channels, self.input_channels), 2)
+        build_weights(self, self.kernel_size + (self.output_channels, self.input_channels), self.output_channels,
+                      (None, None, self.output_channels))
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)

@@ -59,14 +59,7 @@ class Dense(Layer):
             expect_last_axis(self, input_shape, self.input_size, "check input_size or the previous layer")
         super().build(input_shape)
         self.input_size = input_shape[-1]
-        be, shape = self.backend, (self.input_size, self.output_size)
-        self.W = self.add_parameter("weights", self._init_W(be, shape, self.dtype),
-                                    regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(be, (self.output_size,), self.dtype),
-                                        regularizer=self.bias_regularizer)
-        if self._activation is not None:
-            self._activation.build(self.output_shape(input_shape))
+        build_weights(self, (self.input_size, self.output_size), self.output_size, self.output_shape(input_shape))
 
     @property
     def units(self):
@@ -130,6 +123,18 @@ class Dense(Layer):
         if field == "value":  # optimizers update weights in place: never the caller's array
             value = self.backend.xp.asarray(value, copy=True)
         setattr(p, field, value)
+
+
+def build_weights(layer, kernel_shape, units, activation_shape):
+    """A layer's kernel ``W``, its (units,) bias ``b`` when it has ``use_bias``, and its
+    activation built for ``activation_shape``: Dense's and the convolutions' shared build."""
+    be = layer.backend
+    layer.W = layer.add_parameter("weights", layer._init_W(be, kernel_shape, layer.dtype),
+                                  regularizer=layer.kernel_regularizer)
+    if layer.use_bias:
+        layer.b = layer.add_parameter("bias", layer._init_b(be, (units,), layer.dtype), regularizer=layer.bias_regularizer)
+    if layer._activation is not None:
+        layer._activation.build(activation_shape)
 
 
 def _fold(layer, x, size):
