@@ -195,8 +195,10 @@ def test_relu_passes_nan_through(be):
     assert np.isnan(y[0, 0]) and y[0, 1] == 0 and y[0, 2] == 2
 
 
-CONVS = {  # id: (input shape, Conv2D arguments); C_in * kw >= 32 takes NumPy's strided im2col
+CONVS = {  # id: (input shape, Conv2D arguments); C_in * kw >= 6 takes NumPy's strided im2col
+    "one-channel": ((2, 6, 5, 1), {"kernel_size": 3}),  # runs of 3: NumPy copies per offset
     "narrow": ((2, 6, 5, 2), {"kernel_size": 3}),
+    "rgb-5x5-same": ((2, 7, 6, 3), {"kernel_size": 5, "padding": "same"}),
     "wide": ((2, 6, 5, 16), {"kernel_size": 3}),
     "wide-stride2-same": ((2, 7, 6, 16), {"kernel_size": 3, "stride": 2, "padding": "same"}),
     "dilation2": ((1, 7, 7, 16), {"kernel_size": 3, "dilation": 2}),
