@@ -539,10 +539,8 @@ def _host_array(x):
 
 
 #: the strided copy reads runs of kw * C contiguous elements; below 6 the per-offset slices
-#: copy faster. Measured on NumPy, 64 images, strided against per-offset: C=1 3x3 (runs of 3)
-#: 1.48 against 0.47 ms, C=1 5x5 2.07 against 1.93; C=2 3x3 1.49 against 4.38, C=3 3x3 2.47
-#: against 6.42, C=3 5x5 2.45 against 18.7, C=8 3x3 2.04 against 15.7 (NumPy copies an
-#: innermost axis of a few channels element by element)
+#: copy faster on NumPy, above it they are slower (NumPy copies an innermost axis of a few
+#: channels element by element: 2.6x at C=3 3x3; benchmarks/README.md, 2026-12-03)
 MIN_WINDOW_RUN = 6
 
 
