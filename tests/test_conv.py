@@ -45,7 +45,8 @@ CASES = {  # id: (input shape, layer arguments)
     "same-dilation-stride": ((1, 7, 6, 2), {"kernel_size": 3, "padding": "same", "dilation": (2, 1),
                                             "stride": (1, 2)}),
     "batch1-1x1": ((1, 3, 3, 3), {"kernel_size": 1}),
-    # kw * C >= 6: im2col as one strided copy where the backend has one (Backend.im2col)
+    # kw * C >= 32: long rows for the strided im2col copy (from kw * C >= 6 where the backend
+    # has one, as in most cases above; Backend.im2col)
     "wide-stride2-same": ((1, 5, 6, 12), {"kernel_size": 3, "stride": 2, "padding": "same"}),
 }
 
