@@ -5,9 +5,9 @@ calls: max pooling (a stack of window slices, a reduction, comparisons, a first-
 and a scatter), ReLU (a comparison, a cast and a product) and col2im (zeros, then one add
 per kernel offset). They are fast paths only: without numba (``pip install "xdl[fast]"``),
 or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast_paths.py
-checks each kernel against it. Kernels take C-contiguous arrays; above ``PARALLEL_MIN``
-elements they run a build split across numba's threads (its work queue: see
-``_start_threads``). numba compiles one version per dtype on first use and caches it on disk
+checks each kernel against it. Kernels take C-contiguous arrays and run on the calling
+thread; with ``XDL_PARALLEL_MIN`` set, those with at least that much work run a build split
+across numba's threads (its work queue: see ``_start_threads``). numba compiles one version per dtype on first use and caches it on disk
 (see ``_jit``).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import types
 import warnings
 
 import numpy
@@ -62,7 +63,6 @@ def _compiled():
         # cached kernel re-imports its module by name: a cache written while this package was the
         # top-level ``backends`` (now ``xdl.backends``) fails, "No module named 'backends'", until
         # this file changes.
-        _start_threads()  # before any kernel loads: loading one starts the pool
         global prange
         prange = numba.prange  # a plain range in the serial kernels, split across threads in the parallel ones
         global _tanh32, _row_sum, _row_dot
@@ -70,25 +70,34 @@ def _compiled():
         _row_sum, _row_dot = _jit(numba, _row_sum), _jit(numba, _row_dot)
         _state["kernels"] = {name: _jit(numba, fn) for name, fn in KERNEL_FUNCTIONS.items()}
         _state["parallel"] = {}
-        _state["threads"] = numba.get_num_threads()
+        _state["threads"] = numba.config.NUMBA_NUM_THREADS  # without starting the pool
     return _state["kernels"]
 
 
-#: the least work (elements) for which a kernel runs on several threads, measured on the 2-core
-#: VM (benchmarks/README.md, "The second CPU thread"); XDL_PARALLEL_MIN overrides it
-PARALLEL_MIN = int(os.environ.get("XDL_PARALLEL_MIN", 1 << 15))
+def _parallel_min():
+    value = os.environ.get("XDL_PARALLEL_MIN", "").strip()
+    return int(value) if value else None
+
+
+#: the least work (elements) for which a kernel runs its parallel build; None (the default):
+#: always serial. On the 2-vCPU VM numba's work queue hands a kernel to its threads and back in
+#: about 130 us, and a parallel ReLU was slower than the serial one at every size up to 4M
+#: elements (the CNN step 16.8 against 19.9 ms); OpenMP's pool is faster alone but its spinning
+#: threads slow OpenBLAS's (benchmarks/README.md, 2026-12-03). XDL_PARALLEL_MIN opts in.
+PARALLEL_MIN = _parallel_min()
 
 
 def _kernel(name, work):
-    """The kernel ``name``: its parallel build where more than one thread is allowed
-    (NUMBA_NUM_THREADS) and ``work`` elements pay for waking the others."""
+    """The kernel ``name``: its parallel build where the user opted in (XDL_PARALLEL_MIN), more
+    than one thread is allowed (NUMBA_NUM_THREADS) and ``work`` elements reach the minimum."""
     serial = _compiled()[name]
-    if _state["threads"] < 2 or work < PARALLEL_MIN:
+    if PARALLEL_MIN is None or _state["threads"] < 2 or work < PARALLEL_MIN:
         return serial
     parallel = _state["parallel"].get(name)
     if parallel is None:
         import numba
 
+        _start_threads()  # before a parallel build loads: loading one starts the pool
         parallel = _state["parallel"][name] = _jit(numba, KERNEL_FUNCTIONS[name], parallel=True)
     return parallel
 
@@ -120,6 +129,13 @@ def _jit(numba, fn, parallel=False):
     # error_model="numpy": a float division by zero gives inf as in NumPy instead of a check
     # per element that keeps LLVM from vectorizing any loop with a division (7x slower)
     options = {"nogil": True, "boundscheck": False, "error_model": "numpy", **({"parallel": True} if parallel else {})}
+    if parallel:
+        # numba names a cache entry by the function's qualified name and keys it by signature
+        # and bytecode, not by its options: the serial and parallel builds of one function would
+        # share an entry, and whichever was compiled first served both from then on (a serial
+        # ReLU of 1K elements took 110 us, waking the pool, instead of 0.4 us). A copy of the
+        # function under another name gets an entry of its own.
+        fn = _renamed(fn, f"{fn.__qualname__}__parallel")
     try:
         return numba.njit(cache=True, **options)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
@@ -142,6 +158,12 @@ def _jit(numba, fn, parallel=False):
             except RuntimeError:
                 pass
     return numba.njit(cache=False, **options)(fn)
+
+
+def _renamed(fn, qualname):
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__qualname__, copy.__doc__, copy.__module__ = qualname, fn.__doc__, fn.__module__
+    return copy
 
 
 def _user():

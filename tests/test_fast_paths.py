@@ -405,6 +405,47 @@ def test_numba_parallel_builds_equal_serial_ones(monkeypatch, dtype):
     assert be.name == "numpy"
 
 
+_CACHE_PROBE = """
+import sys
+import numpy as np
+from xdl.backends import _numba
+assert _numba.fused()
+x = np.ones(8, np.float32)
+_numba._compiled()
+_numba._state["threads"] = 2
+serial = _numba._kernel("relu", 1)
+_numba.PARALLEL_MIN = 0
+parallel = _numba._kernel("relu", 1)
+for kernel in ([parallel, serial] if sys.argv[1] == "parallel-first" else [serial, parallel]):
+    kernel(x, x, np.empty_like(x))
+for kernel in (serial, parallel):
+    cres = next(iter(kernel.overloads.values()))
+    hit = bool(kernel.stats.cache_hits)
+    threaded = None if hit else "numba_parallel_for" in cres.library.get_llvm_str()
+    print(hit, threaded)
+"""
+
+
+def test_numba_serial_and_parallel_builds_keep_separate_cache_entries(tmp_path):
+    """numba keys a cache entry by the function's name and signature, not by ``parallel=``: the
+    parallel build of a kernel must not be served the serial one from disk, nor the reverse
+    (the first one compiled used to serve both, in that process and every later one)."""
+    _numba_kernels()
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    env.pop("XDL_PARALLEL_MIN", None)
+
+    def probe(order):
+        out = subprocess.run([sys.executable, "-c", _CACHE_PROBE, order], env=env, capture_output=True,
+                             text=True, timeout=300, check=False)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    # a fresh cache: both compile, each its own way
+    assert probe("serial-first") == ["False", "False", "False", "True"]
+    # the next process loads both from disk, whichever it asks for first
+    assert probe("parallel-first") == ["True", "None", "True", "None"]
+
+
 SOFTMAX_MASKS = {  # id: (keep's shape or None, what it holds)
     "none": None,
     "causal": "causal",
