@@ -40,7 +40,10 @@ def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tm
             assert r["median"] > 0 and r["min"] <= r["median"] <= r["max"] and len(r["seconds"]) == 2
     text = "\n".join(lines)
     assert "PyTorch is not installed" in text and "threads: OMP_NUM_THREADS=" in text
-    assert "xdl: " in text and "of the mlp train step is its GEMMs" in text
+    # the share is a ratio of two timings: on a busy machine it can come out above 100%, and
+    # the suite then says so instead of printing it
+    assert "xdl: " in text and ("of the mlp train step is its GEMMs" in text
+                                or "the mlp train step's share in its GEMMs is unreliable" in text)
     assert "the same layers as a functional Model run at" in text
     data = json.loads(path.read_text())
     assert data["meta"]["versions"]["torch"] is None and len(data["rows"]) == len(rows)
