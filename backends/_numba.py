@@ -7,8 +7,8 @@ per kernel offset). They are fast paths only: without numba (``pip install "xdl[
 or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast_paths.py
 checks each kernel against it. Kernels take C-contiguous arrays and run on the calling
 thread; with ``XDL_PARALLEL_MIN`` set, those with at least that much work run a build split
-across numba's threads (its work queue: see ``_start_threads``). numba compiles one version per dtype on first use and caches it on disk
-(see ``_jit``).
+across numba's threads (its work queue: see ``_start_threads``). numba compiles one version
+per dtype on first use and caches it on disk (see ``_jit``).
 """
 
 from __future__ import annotations
@@ -76,14 +76,19 @@ def _compiled():
 
 def _parallel_min():
     value = os.environ.get("XDL_PARALLEL_MIN", "").strip()
-    return int(value) if value else None
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"xdl: XDL_PARALLEL_MIN must be a whole number of elements, got {value!r}") from None
 
 
 #: the least work (elements) for which a kernel runs its parallel build; None (the default):
-#: always serial. On the 2-vCPU VM numba's work queue hands a kernel to its threads and back in
-#: about 130 us, and a parallel ReLU was slower than the serial one at every size up to 4M
-#: elements (the CNN step 16.8 against 19.9 ms); OpenMP's pool is faster alone but its spinning
-#: threads slow OpenBLAS's (benchmarks/README.md, 2026-12-03). XDL_PARALLEL_MIN opts in.
+#: always serial. On the 2-vCPU VM numba's work queue takes 90-160 us to hand a kernel to its
+#: threads and back, more than the second core gave in every training step measured (the CNN's
+#: 16.8-18.9 ms serial against 18.1-22.9 ms; the LSTM and attention no faster); OpenMP's pool is
+#: faster alone but its spinning threads slow OpenBLAS's (benchmarks/README.md, 2026-12-03).
 PARALLEL_MIN = _parallel_min()
 
 
