@@ -7,7 +7,9 @@ per kernel offset). They are fast paths only: without numba (``pip install "xdl[
 or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast_paths.py
 checks each kernel against it. Kernels take C-contiguous arrays and run on the calling
 thread; with ``XDL_PARALLEL_MIN`` set, those with at least that much work run a build split
-across numba's threads (its work queue: see ``_start_threads``). numba compiles one version
+across numba's threads (its work queue: see ``_start_threads``). The float32 LSTM's loop over
+time is a kernel too, with its products through SciPy's BLAS (numba's ``np.dot``): the numpy
+adapter runs it once per part of the batch, each part on a thread of its own (``_loop_plan``). numba compiles one version
 per dtype on first use and caches it on disk (see ``_jit``).
 """
 
@@ -21,6 +23,7 @@ import warnings
 import numpy
 
 prange = range  # numba's prange once numba is imported (see _compiled)
+_step32 = _step_back = None  # the compiled step kernels the loop kernels call (see _compiled)
 KERNELS = frozenset({"max_pool", "relu", "col2im", "adam", "rmsprop", "momentum", "lstm", "gru", "softmax", "gelu", "layer_norm"})
 _state = {}
 
@@ -68,7 +71,9 @@ def _compiled():
         global _tanh32, _row_sum, _row_dot
         _tanh32 = _jit(numba, _tanh32)  # the kernels below call these compiled (and inline them)
         _row_sum, _row_dot = _jit(numba, _row_sum), _jit(numba, _row_dot)
-        _state["kernels"] = {name: _jit(numba, fn) for name, fn in KERNEL_FUNCTIONS.items()}
+        _state["kernels"] = kernels = {name: _jit(numba, fn) for name, fn in KERNEL_FUNCTIONS.items()}
+        global _blocked_dot, _step32, _step_back  # what the loop kernels call, serial builds
+        _blocked_dot, _step32, _step_back = _jit(numba, _blocked_dot), kernels["lstm_step32"], kernels["lstm_step_back"]
         _state["parallel"] = {}
         _state["threads"] = numba.config.NUMBA_NUM_THREADS  # without starting the pool
     return _state["kernels"]
@@ -310,8 +315,57 @@ def momentum(w, g, b, lr, mu, nesterov):
     return w, b
 
 
-def lstm_scan(xw, h, c, u):
-    """``Backend.lstm_scan``: per step one product (BLAS) and one pass over the gates."""
+def _contiguous_transpose(u_t):
+    """The recurrent kernel's transpose, which layers pass as a view of the kernel, copied
+    once: OpenBLAS multiplies (32, 512) by a transposed (128, 512) in 77-98 us and by its
+    contiguous copy in 55-61 us, and the backward loop makes one such product a step."""
+    return numpy.ascontiguousarray(u_t)
+
+
+def blas() -> bool:
+    """Whether kernels can multiply matrices themselves: numba's ``np.dot`` calls SciPy's BLAS
+    (``pip install "xdl[fast]"`` brings it); without SciPy the time loops stay in Python."""
+    if "blas" not in _state:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  what numba binds np.dot to
+        except Exception:
+            _state["blas"] = False
+        else:
+            _state["blas"] = True
+    return _state["blas"]
+
+
+#: the fewest batch rows worth a thread of their own in a time loop
+_ROWS_PER_THREAD = 8
+#: the narrowest column block a part's products are cut into, to stay on its own thread
+_NARROWEST_BLOCK = 32
+
+
+def _loop_plan(n, w, rows):
+    """How a time loop over ``n`` batch rows with the per-step product ``(n, K) @ w`` runs: the
+    row ranges, one thread each (``rows``, a ``_rows.RowThreads``), and ``w`` as contiguous
+    column blocks (B, K, W / B). The rows of a batch recur independently, so each thread runs
+    its rows through every step with no handoff between steps (numba releases the GIL for
+    the whole loop), where one product split per step costs a handoff each. Each part's
+    products are cut to run on its own thread (see ``BLAS_ONE_THREAD``); where that would take
+    blocks narrower than ``_NARROWEST_BLOCK`` columns the loop runs whole, on the calling thread,
+    and BLAS threads each product as it sees fit."""
+    from ._rows import BLAS_ONE_THREAD
+
+    k, width = w.shape
+    ranges = rows.ranges(n, _ROWS_PER_THREAD) if rows is not None else [(0, n)]
+    most = max(hi - lo for lo, hi in ranges)
+    cols = width
+    while most * k * cols > BLAS_ONE_THREAD and cols % 2 == 0 and cols // 2 >= _NARROWEST_BLOCK:
+        cols //= 2
+    if most * k * cols > BLAS_ONE_THREAD and len(ranges) > 1:
+        ranges, cols = [(0, n)], width  # two threaded products at once wait on each other
+    return ranges, numpy.ascontiguousarray(w.reshape(k, width // cols, cols).transpose(1, 0, 2))
+
+
+def lstm_scan(xw, h, c, u, rows=None):
+    """``Backend.lstm_scan``: per step one product (BLAS) and one pass over the gates; for
+    float32 the whole loop in one kernel per part of the batch (``_loop_plan``)."""
     xw = numpy.ascontiguousarray(xw)
     n, steps, width = xw.shape
     H = width // 4
@@ -319,6 +373,16 @@ def lstm_scan(xw, h, c, u):
     cs = numpy.empty((n, steps + 1, H), dtype=xw.dtype)
     tcs, hs = numpy.empty((n, steps, H), dtype=xw.dtype), numpy.empty((n, steps, H), dtype=xw.dtype)
     cs[:, 0] = c
+    if xw.dtype == numpy.float32 and steps and blas():
+        h = numpy.ascontiguousarray(h, dtype=xw.dtype)
+        ranges, blocks = _loop_plan(n, numpy.asarray(u, dtype=xw.dtype), rows)
+        loop = _compiled()["lstm_loop32"]
+
+        def part(lo, hi):
+            loop(xw[lo:hi], h[lo:hi], blocks, S[lo:hi], cs[lo:hi], tcs[lo:hi], hs[lo:hi])
+
+        (rows.run if rows is not None else _run_here)(part, ranges)
+        return hs, (hs[:, steps - 1], cs[:, steps]), (S, cs, tcs)
     z = numpy.empty((n, width), dtype=xw.dtype)
     if xw.dtype == numpy.float32:  # the whole step but the product in one pass
         gates = _kernel("lstm_step32", n * width)
@@ -339,16 +403,32 @@ def lstm_scan(xw, h, c, u):
     return hs, (h, cs[:, steps]), (S, cs, tcs)
 
 
-def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2):
+def _run_here(part, ranges):
+    for lo, hi in ranges:
+        part(lo, hi)
+
+
+def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=None):
     S, cs, tcs = saved
+    u_t = _contiguous_transpose(u_t)
     n, steps, width = S.shape
     dz = numpy.empty_like(S)
     dh = numpy.array(dh, dtype=S.dtype, order="C")
     dc = numpy.array(dc, dtype=S.dtype, order="C")
     scale2 = numpy.ascontiguousarray(scale2, dtype=S.dtype)
-    back = _kernel("lstm_step_back", n * width)
     add = dhs is not None
     dhs = numpy.ascontiguousarray(dhs, dtype=S.dtype) if add else tcs  # tcs: any array of the type, unread
+    if S.dtype == numpy.float32 and steps and blas():
+        ranges, blocks = _loop_plan(n, u_t, rows)
+        loop, dh_first = _compiled()["lstm_loop_back32"], numpy.empty_like(dh)
+
+        def part(lo, hi):
+            loop(dhs[lo:hi], add, dh[lo:hi], dc[lo:hi], blocks, S[lo:hi], cs[lo:hi], tcs[lo:hi], scale2, dz[lo:hi],
+                 dh_first[lo:hi])
+
+        (rows.run if rows is not None else _run_here)(part, ranges)
+        return dz, dh_first, dc
+    back = _kernel("lstm_step_back", n * width)
     for t in reversed(range(steps)):
         if t < steps - 1:
             numpy.matmul(dz[:, t + 1], u_t, out=dh)
@@ -381,6 +461,7 @@ def gru_scan(xw, h, u, bh):
 
 def gru_scan_back(saved, dhs, dh, u_t):
     to_xw, to_hw, zs = saved
+    u_t = _contiguous_transpose(u_t)
     n, steps, width = to_xw.shape
     dxw, dhw = numpy.empty_like(to_xw), numpy.empty_like(to_hw)
     dh = numpy.array(dh, dtype=to_xw.dtype, order="C")
@@ -702,6 +783,47 @@ def _lstm_step_back(dh, dhs, add, t, dc, S, cs, tcs, scale2, dz):
             dc[b, j] *= half * S[b, t, H + j] + half
 
 
+def _blocked_dot(a, blocks, out_blocks, out):
+    """``out = a @ w`` with ``w`` as column blocks (see ``_loop_plan``): one BLAS call a block."""
+    nb, cols = blocks.shape[0], blocks.shape[2]
+    if nb == 1:
+        numpy.dot(a, blocks[0], out)
+        return
+    for q in range(nb):
+        numpy.dot(a, blocks[q], out_blocks[q])
+    for b in range(a.shape[0]):
+        for q in range(nb):
+            for j in range(cols):
+                out[b, q * cols + j] = out_blocks[q, b, j]
+
+
+def _lstm_loop32(xw, h0, u_blocks, S, cs, tcs, hs):
+    """Every step of ``lstm_scan`` for these rows: the product, then ``_lstm_step32``."""
+    n, steps, width = xw.shape
+    H = width // 4
+    h = numpy.empty((n, H), xw.dtype)  # contiguous, as np.dot wants
+    h[:] = h0
+    z = numpy.empty((n, width), xw.dtype)
+    zb = numpy.empty((u_blocks.shape[0], n, u_blocks.shape[2]), xw.dtype)
+    for t in range(steps):
+        _blocked_dot(h, u_blocks, zb, z)
+        _step32(z, xw, t, S, cs, tcs, hs)
+        h[:] = hs[:, t]
+
+
+def _lstm_loop_back32(dhs, add, dh, dc, ut_blocks, S, cs, tcs, scale2, dz, dh_first):
+    """Every step of ``lstm_scan_back`` for these rows, and the first state's gradient."""
+    n, steps, width = S.shape
+    dz_t = numpy.empty((n, width), S.dtype)  # contiguous, as np.dot wants
+    hb = numpy.empty((ut_blocks.shape[0], n, ut_blocks.shape[2]), S.dtype)
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            _blocked_dot(dz_t, ut_blocks, hb, dh)
+        _step_back(dh, dhs, add, t, dc, S, cs, tcs, scale2, dz)
+        dz_t[:] = dz[:, t]
+    _blocked_dot(dz_t, ut_blocks, hb, dh_first)
+
+
 def _gru_gates(rz, hw, x_t, pre_n):
     n, H = pre_n.shape
     half = rz.dtype.type(0.5)
@@ -742,5 +864,6 @@ KERNEL_FUNCTIONS = {"layer_norm": _layer_norm, "layer_norm_backward": _layer_nor
                     "gelu_tanh32": _gelu_tanh32, "gelu_tanh_backward32": _gelu_tanh_backward32,
                     "masked_softmax32": _masked_softmax32, "softmax_backward": _softmax_backward, "max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
                     "col2im": _col2im, "adam": _adam, "rmsprop": _rmsprop, "momentum": _momentum,
-                    "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step32": _lstm_step32, "lstm_step_back": _lstm_step_back, "gru_gates": _gru_gates, "gru_out": _gru_out,
+                    "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step32": _lstm_step32, "lstm_step_back": _lstm_step_back,
+                    "lstm_loop32": _lstm_loop32, "lstm_loop_back32": _lstm_loop_back32, "gru_gates": _gru_gates, "gru_out": _gru_out,
                     "gru_step_back": _gru_step_back}

@@ -10,6 +10,7 @@ import numpy
 from . import _numba
 from ._base import Backend, Status, consecutive_views, numpy_like_im2col
 from ._host_memory import keep_freed_memory
+from ._rows import BLAS_ONE_THREAD, RowThreads, allowed_threads
 
 PRIORITY = 10
 
@@ -25,26 +26,6 @@ def probe() -> Status:
     return Status("numpy", True, note, versions, "cpu", PRIORITY)
 
 
-def _threads():
-    """The threads a user allows (the least of OMP/OPENBLAS/NUMBA_NUM_THREADS where set), else
-    the cores this process may run on."""
-    import os
-
-    named = [int(v) for v in (os.environ.get(k, "") for k in
-                              ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")) if v.isdigit()]
-    if named:
-        return max(1, min(named))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-#: OpenBLAS runs a product of fewer than 65536 * 4 multiply-adds (M * N * K) on the calling
-#: thread and larger ones on its own threads; attention's per-head products sit just above it
-_BLAS_ONE_THREAD = 1 << 18
-
-
 class NumpyBackend(Backend):
     """``sum_rows``: the namespace's sum over axis 0 pays wrapper and reduction costs (20 us on
     (128, 256) float32) that a GEMV with a ones vector does not (6 us)."""
@@ -52,7 +33,7 @@ class NumpyBackend(Backend):
     def __init__(self, *args):
         super().__init__(*args)
         self._ones = {}
-        self._threads, self._pool = _threads(), None
+        self._rows = RowThreads(allowed_threads())
 
     def batched_matmul(self, a, b):
         """Many small products: OpenBLAS splits each across its threads and gains nothing
@@ -61,31 +42,22 @@ class NumpyBackend(Backend):
         split between threads of our own (2.4-2.9 ms)."""
         shape = a.shape[:-2]
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        if (self._threads < 2 or a.ndim < 3 or b.shape[:-2] != shape or shape[0] < 2 or a.dtype != b.dtype
+        if (self._rows.threads < 2 or a.ndim < 3 or b.shape[:-2] != shape or shape[0] < 2 or a.dtype != b.dtype
                 or a.dtype.kind != "f" or not isinstance(a, numpy.ndarray) or not isinstance(b, numpy.ndarray)
-                or m * n * k > 16 * _BLAS_ONE_THREAD):
+                or m * n * k > 16 * BLAS_ONE_THREAD):
             return a @ b
         rows = m
-        while rows * n * k >= _BLAS_ONE_THREAD and rows % 2 == 0:
+        while rows * n * k > BLAS_ONE_THREAD and rows % 2 == 0:
             rows //= 2
-        if rows * n * k >= _BLAS_ONE_THREAD:
+        if rows * n * k > BLAS_ONE_THREAD:
             return a @ b
         out = numpy.empty(shape + (m, n), dtype=a.dtype)
-        parts = min(self._threads, shape[0])
-        cuts = [shape[0] * i // parts for i in range(parts + 1)]
 
         def part(lo, hi):
             for r in range(0, m, rows):
                 numpy.matmul(a[lo:hi, ..., r:r + rows, :], b[lo:hi], out=out[lo:hi, ..., r:r + rows, :])
 
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="xdl-matmul")
-        futures = [self._pool.submit(part, lo, hi) for lo, hi in zip(cuts[1:-1], cuts[2:])]
-        part(cuts[0], cuts[1])
-        for f in futures:
-            f.result()
+        self._rows.run(part, self._rows.ranges(shape[0]))
         return out
 
     def sum_rows(self, x):
@@ -166,14 +138,14 @@ class NumpyBackend(Backend):
     def lstm_scan(self, xw, h, c, u, scale2):
         if not _numba.fused():
             return super().lstm_scan(xw, h, c, u, scale2)
-        hs, final, saved = _numba.lstm_scan(xw, h, c, u)
+        hs, final, saved = _numba.lstm_scan(xw, h, c, u, self._rows)
         return hs, final, (saved, scale2)
 
     def lstm_scan_back(self, saved, dhs, dh, dc, u_t):
         if not _numba.fused():
             return super().lstm_scan_back(saved, dhs, dh, dc, u_t)
         saved, scale2 = saved
-        return _numba.lstm_scan_back(saved, dhs, dh, dc, u_t, scale2)
+        return _numba.lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, self._rows)
 
     def gru_scan(self, xw, h, u, bh):
         if not _numba.fused():

@@ -340,6 +340,84 @@ def test_fast_recurrent_scans_equal_portable(be, monkeypatch, kind, sequences):
         assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("batch", [3, 17, 32])
+def test_lstm_time_loop_split_over_rows_equals_portable(be, monkeypatch, batch):
+    """The float32 LSTM's time loop as one kernel per part of the batch, each part on a thread
+    of its own with its products cut into column blocks (forward: eight of 32 columns here), or
+    whole where blocks would be too narrow (backward here); batch 3 runs as one part."""
+    from xdl.backends import _numba, _rows
+
+    if not hasattr(be, "_rows") or not _numba.fused() or not _numba.blas():
+        pytest.skip("the time loop in one kernel needs the numpy backend, numba and SciPy")
+    monkeypatch.setattr(be._rows, "threads", 3)
+    monkeypatch.setattr(_rows, "BLAS_ONE_THREAD", 1 << 15)  # blocks at these small sizes
+    parts = []
+    run_parts = be._rows.run
+    monkeypatch.setattr(be._rows, "run", lambda part, ranges: (parts.append(len(ranges)), run_parts(part, ranges)))
+    rng = np.random.default_rng(12)
+    xdl.seed(13)
+    layer = xdl.LSTM(64, return_sequences=True)
+    x = rng.standard_normal((batch, 7, 5)).astype(np.float32)
+    dy = rng.standard_normal((batch, 7, 64)).astype(np.float32)
+
+    def run():
+        layer.zero_grad()
+        y = layer.forward(x, training=True)
+        return [y, layer.backward(dy)] + [p.grad for p in layer.parameters()]
+
+    fast, slow = _both(monkeypatch, be, run)
+    assert parts == [max(1, min(3, batch // 8)), 1]  # the backward's (.., 256) @ (256, 64) stays whole
+    for got, want in zip(fast, slow):
+        assert_close(got, want, rtol=1e-5, atol=1e-6)
+    monkeypatch.setitem(_numba._state, "blas", False)  # without SciPy: the loop in Python
+    for got, want in zip([host(a) for a in run()], slow):
+        assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_time_loop_plan_keeps_each_part_on_its_own_thread():
+    from xdl.backends import _numba, _rows
+
+    threads = _rows.RowThreads(2)
+    ranges, blocks = _numba._loop_plan(32, np.zeros((128, 512), np.float32), threads)
+    assert ranges == [(0, 16), (16, 32)] and blocks.shape == (4, 128, 128)
+    assert 16 * 128 * blocks.shape[2] <= _rows.BLAS_ONE_THREAD
+    u = np.arange(128 * 512, dtype=np.float32).reshape(128, 512)
+    np.testing.assert_array_equal(np.concatenate(list(_numba._loop_plan(32, u, threads)[1]), axis=1), u)
+    ranges, blocks = _numba._loop_plan(32, np.zeros((512, 128), np.float32), threads)
+    assert ranges == [(0, 16), (16, 32)] and blocks.shape == (4, 512, 32)
+    ranges, blocks = _numba._loop_plan(32, np.zeros((2048, 512), np.float32), threads)
+    assert ranges == [(0, 32)] and blocks.shape == (1, 2048, 512)  # too narrow to split: BLAS threads it
+    assert _numba._loop_plan(15, np.zeros((128, 512), np.float32), threads)[0] == [(0, 15)]
+    assert _numba._loop_plan(32, np.zeros((128, 512), np.float32), None)[0] == [(0, 32)]
+
+
+def test_row_threads_wait_for_every_part_and_pass_errors_on():
+    import threading
+    import time
+
+    from xdl.backends import _rows
+
+    threads, done = _rows.RowThreads(3), []
+    assert threads.ranges(10) == [(0, 3), (3, 6), (6, 10)] and threads.ranges(10, 8) == [(0, 10)]
+
+    def part(lo, hi):
+        if lo == 0:
+            raise ValueError("first part")
+        time.sleep(0.05)
+        done.append((lo, hi, threading.current_thread() is not threading.main_thread()))
+
+    with pytest.raises(ValueError, match="first part"):
+        threads.run(part, threads.ranges(10))
+    assert sorted(done) == [(3, 6, True), (6, 10, True)]  # finished before the error came back
+
+    def failing(lo, hi):
+        if lo:
+            raise KeyError(lo)
+
+    with pytest.raises(KeyError):
+        threads.run(failing, threads.ranges(10))
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_fast_gelu_equals_portable(be, monkeypatch, approximate):
     _needs(be, "gelu")
@@ -509,8 +587,8 @@ def test_fast_layer_norm_equals_portable(be, monkeypatch, dtype):
 def test_fast_batched_matmul_equals_portable(be, monkeypatch, shape):
     """Stacks of products as attention makes them, transposed views included."""
     _needs(be, "batched_matmul")
-    if hasattr(be, "_threads"):
-        monkeypatch.setattr(be, "_threads", 2)  # the split across threads, on any machine
+    if hasattr(be, "_rows"):
+        monkeypatch.setattr(be._rows, "threads", 2)  # the split across threads, on any machine
     rng = np.random.default_rng(16)
     *batch, m, k, n = shape
     a = be.asarray(rng.standard_normal((*batch, m, k)).astype(np.float32))
