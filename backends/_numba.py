@@ -8,8 +8,8 @@ or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast
 checks each kernel against it. Kernels take C-contiguous arrays and run on the calling
 thread; with ``XDL_PARALLEL_MIN`` set, those with at least that much work run a build split
 across numba's threads (its work queue: see ``_start_threads``). The float32 LSTM's loop over
-time is a kernel too, with its products through SciPy's BLAS (numba's ``np.dot``): the numpy
-adapter runs it once per part of the batch, each part on a thread of its own (``_loop_plan``). numba compiles one version
+time, and the GRU's, is a kernel too, with its products through SciPy's BLAS (numba's ``np.dot``):
+the numpy adapter runs it once per part of the batch, each on a thread of its own (``_loop_plan``). numba compiles one version
 per dtype on first use and caches it on disk (see ``_jit``).
 """
 
@@ -436,12 +436,24 @@ def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=None):
     return dz, dz[:, 0] @ u_t, dc
 
 
-def gru_scan(xw, h, u, bh):
-    """``Backend.gru_scan``: per step one product (BLAS) and one pass over the gates."""
+def gru_scan(xw, h, u, bh, rows=None):
+    """``Backend.gru_scan``: per step one product (BLAS) and one pass over the gates; for
+    float32 the whole loop in one kernel per part of the batch, as ``lstm_scan``."""
     n, steps, width = xw.shape
     H = width // 3
     hs = numpy.empty((n, steps, H), dtype=xw.dtype)
     to_xw, to_hw, zs = numpy.empty_like(xw), numpy.empty_like(xw), numpy.empty((n, steps, H), dtype=xw.dtype)
+    if xw.dtype == numpy.float32 and steps and blas():
+        xw, h = numpy.ascontiguousarray(xw), numpy.ascontiguousarray(h, dtype=xw.dtype)
+        bh = numpy.ascontiguousarray(bh, dtype=xw.dtype)
+        ranges, blocks = _loop_plan(n, numpy.asarray(u, dtype=xw.dtype), rows)
+        loop = _compiled()["gru_loop32"]
+
+        def part(lo, hi):
+            loop(xw[lo:hi], h[lo:hi], blocks, bh, hs[lo:hi], to_xw[lo:hi], to_hw[lo:hi], zs[lo:hi])
+
+        (rows.run if rows is not None else _run_here)(part, ranges)
+        return hs, (hs[:, steps - 1],), (to_xw, to_hw, zs)
     hw = numpy.empty((n, width), dtype=xw.dtype)
     rz, pre_n = numpy.empty((n, 2 * H), dtype=xw.dtype), numpy.empty((n, H), dtype=xw.dtype)
     h = numpy.ascontiguousarray(h, dtype=xw.dtype)
@@ -459,14 +471,24 @@ def gru_scan(xw, h, u, bh):
     return hs, (h,), (to_xw, to_hw, zs)
 
 
-def gru_scan_back(saved, dhs, dh, u_t):
+def gru_scan_back(saved, dhs, dh, u_t, rows=None):
     to_xw, to_hw, zs = saved
     u_t = _contiguous_transpose(u_t)
     n, steps, width = to_xw.shape
     dxw, dhw = numpy.empty_like(to_xw), numpy.empty_like(to_hw)
     dh = numpy.array(dh, dtype=to_xw.dtype, order="C")
-    back = _kernel("gru_step_back", n * width)
     add = dhs is not None
+    if to_xw.dtype == numpy.float32 and steps and blas():
+        dhs = numpy.ascontiguousarray(dhs, dtype=to_xw.dtype) if add else zs  # zs: any array of the type, unread
+        ranges, blocks = _loop_plan(n, u_t, rows)
+        loop = _compiled()["gru_loop_back32"]
+
+        def part(lo, hi):
+            loop(dhs[lo:hi], add, dh[lo:hi], blocks, to_xw[lo:hi], to_hw[lo:hi], zs[lo:hi], dxw[lo:hi], dhw[lo:hi])
+
+        (rows.run if rows is not None else _run_here)(part, ranges)
+        return dxw, dhw, dh
+    back = _kernel("gru_step_back", n * width)
     for t in reversed(range(steps)):
         back(dh, dhs[:, t] if add else dh, add, to_xw[:, t], to_hw[:, t], dxw[:, t], dhw[:, t])
         dh = dh * zs[:, t] + dhw[:, t] @ u_t
@@ -824,6 +846,74 @@ def _lstm_loop_back32(dhs, add, dh, dc, ut_blocks, S, cs, tcs, scale2, dz, dh_fi
     _blocked_dot(dz_t, ut_blocks, hb, dh_first)
 
 
+def _gru_loop32(xw, h0, u_blocks, bh, hs, to_xw, to_hw, zs):
+    """Every step of ``gru_scan`` for these rows, float32: the product, the gates with
+    ``_tanh32`` (so that the loops vectorize), the output and the backward's factors (those of
+    ``_gru_out``), one loop per array written."""
+    n, steps, width = xw.shape
+    H = width // 3
+    half, one = numpy.float32(0.5), numpy.float32(1.0)
+    h = numpy.empty((n, H), xw.dtype)  # contiguous, as np.dot wants
+    h[:] = h0
+    hw = numpy.empty((n, width), xw.dtype)
+    hb = numpy.empty((u_blocks.shape[0], n, u_blocks.shape[2]), xw.dtype)
+    rz, c = numpy.empty((n, 2 * H), xw.dtype), numpy.empty((n, H), xw.dtype)
+    for t in range(steps):
+        _blocked_dot(h, u_blocks, hb, hw)
+        for b in range(n):
+            for j in range(width):
+                hw[b, j] += bh[j]
+            for j in range(2 * H):
+                rz[b, j] = half * _tanh32(half * (xw[b, t, j] + hw[b, j])) + half
+            for j in range(H):
+                c[b, j] = _tanh32(xw[b, t, 2 * H + j] + rz[b, j] * hw[b, 2 * H + j])
+            for j in range(H):
+                hs[b, t, j] = c[b, j] + rz[b, H + j] * (h[b, j] - c[b, j])
+            for j in range(H):
+                zs[b, t, j] = rz[b, H + j]
+            for j in range(H):  # dr, for the input and the recurrent pre-activations
+                to_xw[b, t, j] = ((one - rz[b, H + j]) * (one - c[b, j] * c[b, j]) * hw[b, 2 * H + j]
+                                  * rz[b, j] * (one - rz[b, j]))
+            for j in range(H):
+                to_hw[b, t, j] = to_xw[b, t, j]
+            for j in range(H):  # dz
+                to_xw[b, t, H + j] = (h[b, j] - c[b, j]) * rz[b, H + j] * (one - rz[b, H + j])
+            for j in range(H):
+                to_hw[b, t, H + j] = to_xw[b, t, H + j]
+            for j in range(H):  # dn; times r for the recurrent part
+                to_xw[b, t, 2 * H + j] = (one - rz[b, H + j]) * (one - c[b, j] * c[b, j])
+            for j in range(H):
+                to_hw[b, t, 2 * H + j] = to_xw[b, t, 2 * H + j] * rz[b, j]
+            for j in range(H):
+                h[b, j] = hs[b, t, j]
+
+
+def _gru_loop_back32(dhs, add, dh, ut_blocks, to_xw, to_hw, zs, dxw, dhw):
+    """Every step of ``gru_scan_back`` for these rows: ``dh`` arrives as the last state's
+    gradient and leaves as the first's."""
+    n, steps, width = to_xw.shape
+    H = width // 3
+    dhw_t = numpy.empty((n, width), to_xw.dtype)  # contiguous, as np.dot wants
+    hb = numpy.empty((ut_blocks.shape[0], n, ut_blocks.shape[2]), to_xw.dtype)
+    through = numpy.empty((n, H), to_xw.dtype)
+    for t in range(steps - 1, -1, -1):
+        for b in range(n):
+            if add:
+                for j in range(H):
+                    dh[b, j] += dhs[b, t, j]
+            for g in range(3):
+                for j in range(H):
+                    dxw[b, t, g * H + j] = dh[b, j] * to_xw[b, t, g * H + j]
+                for j in range(H):
+                    dhw_t[b, g * H + j] = dh[b, j] * to_hw[b, t, g * H + j]
+            for j in range(width):
+                dhw[b, t, j] = dhw_t[b, j]
+        _blocked_dot(dhw_t, ut_blocks, hb, through)
+        for b in range(n):
+            for j in range(H):
+                dh[b, j] = dh[b, j] * zs[b, t, j] + through[b, j]
+
+
 def _gru_gates(rz, hw, x_t, pre_n):
     n, H = pre_n.shape
     half = rz.dtype.type(0.5)
@@ -865,5 +955,6 @@ KERNEL_FUNCTIONS = {"layer_norm": _layer_norm, "layer_norm_backward": _layer_nor
                     "masked_softmax32": _masked_softmax32, "softmax_backward": _softmax_backward, "max_pool": _max_pool, "max_pool_backward": _max_pool_backward, "relu": _relu,
                     "col2im": _col2im, "adam": _adam, "rmsprop": _rmsprop, "momentum": _momentum,
                     "lstm_cell": _lstm_cell, "lstm_hidden": _lstm_hidden, "lstm_step32": _lstm_step32, "lstm_step_back": _lstm_step_back,
-                    "lstm_loop32": _lstm_loop32, "lstm_loop_back32": _lstm_loop_back32, "gru_gates": _gru_gates, "gru_out": _gru_out,
+                    "lstm_loop32": _lstm_loop32, "lstm_loop_back32": _lstm_loop_back32,
+                    "gru_loop32": _gru_loop32, "gru_loop_back32": _gru_loop_back32, "gru_gates": _gru_gates, "gru_out": _gru_out,
                     "gru_step_back": _gru_step_back}

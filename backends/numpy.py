@@ -150,12 +150,12 @@ class NumpyBackend(Backend):
     def gru_scan(self, xw, h, u, bh):
         if not _numba.fused():
             return super().gru_scan(xw, h, u, bh)
-        return _numba.gru_scan(xw, h, u, bh)
+        return _numba.gru_scan(xw, h, u, bh, self._rows)
 
     def gru_scan_back(self, saved, dhs, dh, u_t):
         if not _numba.fused():
             return super().gru_scan_back(saved, dhs, dh, u_t)
-        return _numba.gru_scan_back(saved, dhs, dh, u_t)
+        return _numba.gru_scan_back(saved, dhs, dh, u_t, self._rows)
 
     def layer_norm(self, x, gamma, beta, epsilon):
         if not _numba.fused() or not isinstance(x, numpy.ndarray) or x.ndim < 1 or x.size == 0 \
