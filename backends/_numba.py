@@ -7,10 +7,10 @@ per kernel offset). They are fast paths only: without numba (``pip install "xdl[
 or with ``XDL_FUSED=0``, the layers run their portable code, and tests/test_fast_paths.py
 checks each kernel against it. Kernels take C-contiguous arrays and run on the calling
 thread; with ``XDL_PARALLEL_MIN`` set, those with at least that much work run a build split
-across numba's threads (its work queue: see ``_start_threads``). The float32 LSTM's loop over
-time, and the GRU's, is a kernel too, with its products through SciPy's BLAS (numba's ``np.dot``):
-the numpy adapter runs it once per part of the batch, each on a thread of its own (``_loop_plan``). numba compiles one version
-per dtype on first use and caches it on disk (see ``_jit``).
+across numba's threads (its work queue: see ``_start_threads``). The float32 LSTM's and GRU's
+loops over time are kernels too, with their products through SciPy's BLAS (numba's ``np.dot``):
+the numpy adapter runs one per part of the batch, each on a thread of its own (``_loop_plan``).
+numba compiles one version per dtype on first use and caches it on disk (see ``_jit``).
 """
 
 from __future__ import annotations
@@ -339,27 +339,37 @@ def blas() -> bool:
 _ROWS_PER_THREAD = 8
 #: the narrowest column block a part's products are cut into, to stay on its own thread
 _NARROWEST_BLOCK = 32
+#: the most multiply-adds of one step's product for which the loop runs in one kernel: beyond,
+#: NumPy's BLAS threads each product well enough where its idle threads spin (OpenBLAS's default),
+#: and they then take the second core from our second part (an LSTM 256 at batch 32, 8M a step:
+#: 50.3 ms a training step against 46.0 in the Python loop; 46.0 against 56.3 where they sleep)
+_LOOP_PRODUCT_MOST = 1 << 22
 
 
 def _loop_plan(n, w, rows):
-    """How a time loop over ``n`` batch rows with the per-step product ``(n, K) @ w`` runs: the
-    row ranges, one thread each (``rows``, a ``_rows.RowThreads``), and ``w`` as contiguous
-    column blocks (B, K, W / B). The rows of a batch recur independently, so each thread runs
-    its rows through every step with no handoff between steps (numba releases the GIL for
-    the whole loop), where one product split per step costs a handoff each. Each part's
-    products are cut to run on its own thread (see ``BLAS_ONE_THREAD``); where that would take
-    blocks narrower than ``_NARROWEST_BLOCK`` columns the loop runs whole, on the calling thread,
-    and BLAS threads each product as it sees fit."""
+    """How a time loop over ``n`` batch rows with the per-step product ``(n, K) @ w`` runs in
+    one kernel per part of the batch: the row ranges, one thread each (``rows``, a
+    ``_rows.RowThreads``), and ``w`` as contiguous column blocks (B, K, W / B), each product
+    of a part's rows by a block small enough that BLAS runs it on that part's thread
+    (``BLAS_ONE_THREAD``). The rows of a batch recur independently, so each thread runs its
+    rows through every step with no handoff between steps (numba releases the GIL for the
+    whole loop), where one product split per step costs a handoff each. None where blocks
+    would be narrower than ``_NARROWEST_BLOCK`` columns (a threaded product inside the kernel,
+    beside NumPy's BLAS threads still spinning, ran an LSTM 256's backward 7x slower) or the
+    product is larger than ``_LOOP_PRODUCT_MOST``: the loop then stays in Python, its products
+    threaded by NumPy's BLAS."""
     from ._rows import BLAS_ONE_THREAD
 
     k, width = w.shape
+    if n * k * width > _LOOP_PRODUCT_MOST:
+        return None
     ranges = rows.ranges(n, _ROWS_PER_THREAD) if rows is not None else [(0, n)]
     most = max(hi - lo for lo, hi in ranges)
     cols = width
     while most * k * cols > BLAS_ONE_THREAD and cols % 2 == 0 and cols // 2 >= _NARROWEST_BLOCK:
         cols //= 2
-    if most * k * cols > BLAS_ONE_THREAD and len(ranges) > 1:
-        ranges, cols = [(0, n)], width  # two threaded products at once wait on each other
+    if most * k * cols > BLAS_ONE_THREAD:
+        return None
     return ranges, numpy.ascontiguousarray(w.reshape(k, width // cols, cols).transpose(1, 0, 2))
 
 
@@ -373,10 +383,10 @@ def lstm_scan(xw, h, c, u, rows=None):
     cs = numpy.empty((n, steps + 1, H), dtype=xw.dtype)
     tcs, hs = numpy.empty((n, steps, H), dtype=xw.dtype), numpy.empty((n, steps, H), dtype=xw.dtype)
     cs[:, 0] = c
-    if xw.dtype == numpy.float32 and steps and blas():
+    plan = _loop_plan(n, u, rows) if xw.dtype == numpy.float32 and steps and blas() else None
+    if plan is not None:
         h = numpy.ascontiguousarray(h, dtype=xw.dtype)
-        ranges, blocks = _loop_plan(n, numpy.asarray(u, dtype=xw.dtype), rows)
-        loop = _compiled()["lstm_loop32"]
+        (ranges, blocks), loop = plan, _compiled()["lstm_loop32"]
 
         def part(lo, hi):
             loop(xw[lo:hi], h[lo:hi], blocks, S[lo:hi], cs[lo:hi], tcs[lo:hi], hs[lo:hi])
@@ -418,9 +428,9 @@ def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=None):
     scale2 = numpy.ascontiguousarray(scale2, dtype=S.dtype)
     add = dhs is not None
     dhs = numpy.ascontiguousarray(dhs, dtype=S.dtype) if add else tcs  # tcs: any array of the type, unread
-    if S.dtype == numpy.float32 and steps and blas():
-        ranges, blocks = _loop_plan(n, u_t, rows)
-        loop, dh_first = _compiled()["lstm_loop_back32"], numpy.empty_like(dh)
+    plan = _loop_plan(n, u_t, rows) if S.dtype == numpy.float32 and steps and blas() else None
+    if plan is not None:
+        (ranges, blocks), loop, dh_first = plan, _compiled()["lstm_loop_back32"], numpy.empty_like(dh)
 
         def part(lo, hi):
             loop(dhs[lo:hi], add, dh[lo:hi], dc[lo:hi], blocks, S[lo:hi], cs[lo:hi], tcs[lo:hi], scale2, dz[lo:hi],
@@ -443,11 +453,11 @@ def gru_scan(xw, h, u, bh, rows=None):
     H = width // 3
     hs = numpy.empty((n, steps, H), dtype=xw.dtype)
     to_xw, to_hw, zs = numpy.empty_like(xw), numpy.empty_like(xw), numpy.empty((n, steps, H), dtype=xw.dtype)
-    if xw.dtype == numpy.float32 and steps and blas():
+    plan = _loop_plan(n, u, rows) if xw.dtype == numpy.float32 and steps and blas() else None
+    if plan is not None:
         xw, h = numpy.ascontiguousarray(xw), numpy.ascontiguousarray(h, dtype=xw.dtype)
         bh = numpy.ascontiguousarray(bh, dtype=xw.dtype)
-        ranges, blocks = _loop_plan(n, numpy.asarray(u, dtype=xw.dtype), rows)
-        loop = _compiled()["gru_loop32"]
+        (ranges, blocks), loop = plan, _compiled()["gru_loop32"]
 
         def part(lo, hi):
             loop(xw[lo:hi], h[lo:hi], blocks, bh, hs[lo:hi], to_xw[lo:hi], to_hw[lo:hi], zs[lo:hi])
@@ -478,10 +488,10 @@ def gru_scan_back(saved, dhs, dh, u_t, rows=None):
     dxw, dhw = numpy.empty_like(to_xw), numpy.empty_like(to_hw)
     dh = numpy.array(dh, dtype=to_xw.dtype, order="C")
     add = dhs is not None
-    if to_xw.dtype == numpy.float32 and steps and blas():
+    plan = _loop_plan(n, u_t, rows) if to_xw.dtype == numpy.float32 and steps and blas() else None
+    if plan is not None:
         dhs = numpy.ascontiguousarray(dhs, dtype=to_xw.dtype) if add else zs  # zs: any array of the type, unread
-        ranges, blocks = _loop_plan(n, u_t, rows)
-        loop = _compiled()["gru_loop_back32"]
+        (ranges, blocks), loop = plan, _compiled()["gru_loop_back32"]
 
         def part(lo, hi):
             loop(dhs[lo:hi], add, dh[lo:hi], blocks, to_xw[lo:hi], to_hw[lo:hi], zs[lo:hi], dxw[lo:hi], dhw[lo:hi])

@@ -345,8 +345,8 @@ def test_fast_recurrent_scans_equal_portable(be, monkeypatch, kind, sequences):
 def test_recurrent_time_loops_split_over_rows_equal_portable(be, monkeypatch, kind, batch):
     """The float32 LSTM's and GRU's time loops as one kernel per part of the batch, each part
     on a thread of its own with its products cut into column blocks (forward: 32 or 48 columns
-    here), or whole where blocks would be too narrow (the LSTM's backward here); batch 3 runs
-    as one part. Then the loop in Python, as without SciPy."""
+    here); where blocks would be too narrow (the LSTM's backward here) the loop stays in
+    Python, as without SciPy; batch 3 runs as one part."""
     from xdl.backends import _numba, _rows
 
     if not hasattr(be, "_rows") or not _numba.fused() or not _numba.blas():
@@ -368,8 +368,10 @@ def test_recurrent_time_loops_split_over_rows_equal_portable(be, monkeypatch, ki
         return [y, layer.backward(dy)] + [p.grad for p in layer.parameters()]
 
     fast, slow = _both(monkeypatch, be, run)
-    split = max(1, min(3, batch // 8))
-    assert parts[0] == split and parts[1] in ((1,) if kind == "LSTM" else (1, split))  # forward, backward
+    width = 64 * (4 if kind == "LSTM" else 3)
+    backward = _numba._loop_plan(batch, np.zeros((width, 64), np.float32), be._rows)
+    assert parts == [max(1, min(3, batch // 8))] + ([] if backward is None else [len(backward[0])])
+    assert backward is None if (kind, batch) in {("LSTM", 17), ("LSTM", 32), ("GRU", 32)} else backward
     for got, want in zip(fast, slow):
         assert_close(got, want, rtol=1e-4, atol=1e-5)  # float32 sums over 32 x 7 steps
     monkeypatch.setitem(_numba._state, "blas", False)  # without SciPy: the loop in Python
@@ -388,8 +390,8 @@ def test_time_loop_plan_keeps_each_part_on_its_own_thread():
     np.testing.assert_array_equal(np.concatenate(list(_numba._loop_plan(32, u, threads)[1]), axis=1), u)
     ranges, blocks = _numba._loop_plan(32, np.zeros((512, 128), np.float32), threads)
     assert ranges == [(0, 16), (16, 32)] and blocks.shape == (4, 512, 32)
-    ranges, blocks = _numba._loop_plan(32, np.zeros((2048, 512), np.float32), threads)
-    assert ranges == [(0, 32)] and blocks.shape == (1, 2048, 512)  # too narrow to split: BLAS threads it
+    assert _numba._loop_plan(32, np.zeros((1024, 128), np.float32), threads) is None  # blocks too narrow
+    assert _numba._loop_plan(32, np.zeros((256, 1024), np.float32), threads) is None  # the product too big
     assert _numba._loop_plan(15, np.zeros((128, 512), np.float32), threads)[0] == [(0, 15)]
     assert _numba._loop_plan(32, np.zeros((128, 512), np.float32), None)[0] == [(0, 32)]
 
