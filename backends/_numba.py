@@ -22,6 +22,8 @@ import warnings
 
 import numpy
 
+from ._rows import BLAS_ONE_THREAD, ONE_THREAD
+
 prange = range  # numba's prange once numba is imported (see _compiled)
 _step32 = _step_back = None  # the compiled step kernels the loop kernels call (see _compiled)
 KERNELS = frozenset({"max_pool", "relu", "col2im", "adam", "rmsprop", "momentum", "lstm", "gru", "softmax", "gelu", "layer_norm"})
@@ -358,12 +360,10 @@ def _loop_plan(n, w, rows):
     beside NumPy's BLAS threads still spinning, ran an LSTM 256's backward 7x slower) or the
     product is larger than ``_LOOP_PRODUCT_MOST``: the loop then stays in Python, its products
     threaded by NumPy's BLAS."""
-    from ._rows import BLAS_ONE_THREAD
-
     k, width = w.shape
     if n * k * width > _LOOP_PRODUCT_MOST:
         return None
-    ranges = rows.ranges(n, _ROWS_PER_THREAD) if rows is not None else [(0, n)]
+    ranges = rows.ranges(n, _ROWS_PER_THREAD)
     most = max(hi - lo for lo, hi in ranges)
     cols = width
     while most * k * cols > BLAS_ONE_THREAD and cols % 2 == 0 and cols // 2 >= _NARROWEST_BLOCK:
@@ -373,7 +373,7 @@ def _loop_plan(n, w, rows):
     return ranges, numpy.ascontiguousarray(w.reshape(k, width // cols, cols).transpose(1, 0, 2))
 
 
-def lstm_scan(xw, h, c, u, rows=None):
+def lstm_scan(xw, h, c, u, rows=ONE_THREAD):
     """``Backend.lstm_scan``: per step one product (BLAS) and one pass over the gates; for
     float32 the whole loop in one kernel per part of the batch (``_loop_plan``)."""
     xw = numpy.ascontiguousarray(xw)
@@ -391,7 +391,7 @@ def lstm_scan(xw, h, c, u, rows=None):
         def part(lo, hi):
             loop(xw[lo:hi], h[lo:hi], blocks, S[lo:hi], cs[lo:hi], tcs[lo:hi], hs[lo:hi])
 
-        (rows.run if rows is not None else _run_here)(part, ranges)
+        rows.run(part, ranges)
         return hs, (hs[:, steps - 1], cs[:, steps]), (S, cs, tcs)
     z = numpy.empty((n, width), dtype=xw.dtype)
     if xw.dtype == numpy.float32:  # the whole step but the product in one pass
@@ -413,12 +413,7 @@ def lstm_scan(xw, h, c, u, rows=None):
     return hs, (h, cs[:, steps]), (S, cs, tcs)
 
 
-def _run_here(part, ranges):
-    for lo, hi in ranges:
-        part(lo, hi)
-
-
-def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=None):
+def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=ONE_THREAD):
     S, cs, tcs = saved
     u_t = _contiguous_transpose(u_t)
     n, steps, width = S.shape
@@ -436,7 +431,7 @@ def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=None):
             loop(dhs[lo:hi], add, dh[lo:hi], dc[lo:hi], blocks, S[lo:hi], cs[lo:hi], tcs[lo:hi], scale2, dz[lo:hi],
                  dh_first[lo:hi])
 
-        (rows.run if rows is not None else _run_here)(part, ranges)
+        rows.run(part, ranges)
         return dz, dh_first, dc
     back = _kernel("lstm_step_back", n * width)
     for t in reversed(range(steps)):
@@ -446,7 +441,7 @@ def lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, rows=None):
     return dz, dz[:, 0] @ u_t, dc
 
 
-def gru_scan(xw, h, u, bh, rows=None):
+def gru_scan(xw, h, u, bh, rows=ONE_THREAD):
     """``Backend.gru_scan``: per step one product (BLAS) and one pass over the gates; for
     float32 the whole loop in one kernel per part of the batch, as ``lstm_scan``."""
     n, steps, width = xw.shape
@@ -462,7 +457,7 @@ def gru_scan(xw, h, u, bh, rows=None):
         def part(lo, hi):
             loop(xw[lo:hi], h[lo:hi], blocks, bh, hs[lo:hi], to_xw[lo:hi], to_hw[lo:hi], zs[lo:hi])
 
-        (rows.run if rows is not None else _run_here)(part, ranges)
+        rows.run(part, ranges)
         return hs, (hs[:, steps - 1],), (to_xw, to_hw, zs)
     hw = numpy.empty((n, width), dtype=xw.dtype)
     rz, pre_n = numpy.empty((n, 2 * H), dtype=xw.dtype), numpy.empty((n, H), dtype=xw.dtype)
@@ -481,7 +476,7 @@ def gru_scan(xw, h, u, bh, rows=None):
     return hs, (h,), (to_xw, to_hw, zs)
 
 
-def gru_scan_back(saved, dhs, dh, u_t, rows=None):
+def gru_scan_back(saved, dhs, dh, u_t, rows=ONE_THREAD):
     to_xw, to_hw, zs = saved
     u_t = _contiguous_transpose(u_t)
     n, steps, width = to_xw.shape
@@ -496,7 +491,7 @@ def gru_scan_back(saved, dhs, dh, u_t, rows=None):
         def part(lo, hi):
             loop(dhs[lo:hi], add, dh[lo:hi], blocks, to_xw[lo:hi], to_hw[lo:hi], zs[lo:hi], dxw[lo:hi], dhw[lo:hi])
 
-        (rows.run if rows is not None else _run_here)(part, ranges)
+        rows.run(part, ranges)
         return dxw, dhw, dh
     back = _kernel("gru_step_back", n * width)
     for t in reversed(range(steps)):

@@ -51,3 +51,6 @@ class RowThreads:
             concurrent.futures.wait(futures)
         for f in futures:
             f.result()
+
+
+ONE_THREAD = RowThreads(1)  # every part on the calling thread

@@ -347,12 +347,12 @@ def test_recurrent_time_loops_split_over_rows_equal_portable(be, monkeypatch, ki
     on a thread of its own with its products cut into column blocks (forward: 32 or 48 columns
     here); where blocks would be too narrow (the LSTM's backward here) the loop stays in
     Python, as without SciPy; batch 3 runs as one part."""
-    from xdl.backends import _numba, _rows
+    from xdl.backends import _numba
 
     if not hasattr(be, "_rows") or not _numba.fused() or not _numba.blas():
         pytest.skip("the time loop in one kernel needs the numpy backend, numba and SciPy")
     monkeypatch.setattr(be._rows, "threads", 3)
-    monkeypatch.setattr(_rows, "BLAS_ONE_THREAD", 1 << (15 if kind == "LSTM" else 16))  # blocks at these sizes
+    monkeypatch.setattr(_numba, "BLAS_ONE_THREAD", 1 << (15 if kind == "LSTM" else 16))  # blocks at these sizes
     parts = []
     run_parts = be._rows.run
     monkeypatch.setattr(be._rows, "run", lambda part, ranges: (parts.append(len(ranges)), run_parts(part, ranges)))
@@ -393,7 +393,7 @@ def test_time_loop_plan_keeps_each_part_on_its_own_thread():
     assert _numba._loop_plan(32, np.zeros((1024, 128), np.float32), threads) is None  # blocks too narrow
     assert _numba._loop_plan(32, np.zeros((256, 1024), np.float32), threads) is None  # the product too big
     assert _numba._loop_plan(15, np.zeros((128, 512), np.float32), threads)[0] == [(0, 15)]
-    assert _numba._loop_plan(32, np.zeros((128, 512), np.float32), None)[0] == [(0, 32)]
+    assert _numba._loop_plan(32, np.zeros((128, 512), np.float32), _rows.ONE_THREAD)[0] == [(0, 32)]
 
 
 def test_row_threads_wait_for_every_part_and_pass_errors_on():
