@@ -310,3 +310,77 @@ def test_a_layer_making_two_outputs_gives_distinct_output_names(be):
     assert set(history.history) == {"loss", "tower_loss", "tower_2_loss"}
     with pytest.raises(xdl.XdlError, match="share names"):
         xdl.Model([xdl.Input((2,), name="same"), xdl.Input((2,), name="same")], tower(a))
+
+
+def _declared_order(layers, x, dy):
+    """Output, input gradient and parameter gradients of ``layers`` applied one after
+    another as declared: the reference for the graph's reordering."""
+    backprops = []
+    for layer in layers:
+        x, back = layer.apply(x, True)
+        backprops.append(back)
+    for p in (p for layer in layers for p in layer.parameters()):
+        p.grad = None
+    dx = dy
+    for back in reversed(backprops):
+        dx = back(dx, True)
+    return host(x), host(dx), [host(p.grad) for layer in layers for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pool", ["max2d", "max2d-overlapping-same", "max1d", "global2d"])
+def test_relu_moves_after_max_pooling_with_identical_values_and_gradients(be, dtype, pool):
+    """ReLU then max pooling runs as pooling then ReLU (graph.pool_before_activations), on a
+    quarter of the values; outputs and gradients stay bit for bit those of the declared
+    order, on inputs full of ties (small integers: equal maxima, all-negative windows) and a NaN."""
+    image = pool != "max1d"
+    shape = (3, 6, 6, 2) if image else (3, 8, 2)
+    make = {"max2d": lambda: xdl.MaxPool2D(2), "max2d-overlapping-same": lambda: xdl.MaxPool2D(3, 2, "same"),
+            "max1d": lambda: xdl.MaxPool1D(2), "global2d": lambda: xdl.GlobalMaxPooling2D()}[pool]
+    with xdl.use_floatx(dtype):
+        conv = (xdl.Conv2D(output_channels=2, kernel_size=1) if image else xdl.Conv1D(filters=2, kernel_size=1))
+        layers = [conv, xdl.Activation("relu") if pool == "global2d" else xdl.ReLU(), make()]
+        model = xdl.Sequential(layers)
+        model.compile(loss="mse")
+        x = np.random.default_rng(0).integers(-2, 3, shape).astype(dtype)
+        x[0, 1, 1] = np.nan
+        model.build(shape[1:])
+        conv.W.value = be.asarray(np.eye(shape[-1]).reshape(conv.W.value.shape), dtype=getattr(be.xp, dtype))
+        assert [type(s.layer).__name__ for s in model.graph.steps][-2:] == [type(layers[2]).__name__,
+                                                                           type(layers[1]).__name__]
+        xb = be.asarray(x, dtype=getattr(be.xp, dtype))
+        y, backprop = model.graph.run([xb], True)
+        dy = be.asarray(np.random.default_rng(1).integers(1, 4, tuple(y[0].shape)).astype(dtype))
+        model.zero_grad()
+        dx = backprop([dy], True)[0]
+        grads = [host(p.grad) for p in conv.parameters()]
+        want_y, want_dx, want_grads = _declared_order(layers, xb, dy)
+    np.testing.assert_array_equal(host(y[0]), want_y)
+    np.testing.assert_array_equal(host(dx), want_dx)
+    for got, want in zip(grads, want_grads):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_relu_stays_before_pooling_where_its_output_is_read_elsewhere(be):
+    x = xdl.Input(shape=(4, 4, 1))
+    r = xdl.ReLU(name="relu")(xdl.Conv2D(output_channels=2, kernel_size=1)(x))
+    p = xdl.MaxPool2D(2, name="pool")(r)
+    fan_out = xdl.Model(inputs=x, outputs=[xdl.Flatten()(p), xdl.GlobalAveragePooling2D()(r)])
+    as_output = xdl.Model(inputs=x, outputs=[p, r])
+    for model in (fan_out, as_output):
+        names = [s.layer.name for s in model.graph.steps]
+        assert names.index("relu") < names.index("pool")
+    moved = xdl.Model(inputs=x, outputs=p)
+    names = [s.layer.name for s in moved.graph.steps]
+    assert names.index("pool") < names.index("relu")
+    assert [layer.name for layer in moved.layers][-2:] == ["relu", "pool"]  # as declared, for users
+
+
+def test_gradients_through_relu_and_max_pooling(f64):
+    x = xdl.Input(shape=(6, 6, 1))
+    h = xdl.MaxPool2D(2)(xdl.ReLU()(xdl.Conv2D(output_channels=3, kernel_size=3, padding="same")(x)))
+    out = xdl.Dense(output_size=2)(xdl.Flatten()(h))
+    model = xdl.Model(inputs=x, outputs=out)
+    model.compile(loss="mse")
+    assert [type(s.layer).__name__ for s in model.graph.steps][1:3] == ["MaxPool2D", "ReLU"]
+    check_model_gradients(model, [data((2, 6, 6, 1))], [data((2, 2), 3)], f64, input_grads=True)

@@ -61,12 +61,13 @@ class Graph:
         if unused:
             raise XdlError(f"{owner}: input(s) {unused} are not used by any output; remove them from inputs "
                            "or connect them")
-        self.steps = [Step(n.layer, [slot[id(t)] for t in n.inputs], [slot[id(t)] for t in n.outputs], n.listed,
-                           n.several, n.layer.supports_masking and any(t.masked for t in n.inputs), n.kwargs)
-                      for n in self.nodes]
+        steps = [Step(n.layer, [slot[id(t)] for t in n.inputs], [slot[id(t)] for t in n.outputs], n.listed,
+                      n.several, n.layer.supports_masking and any(t.masked for t in n.inputs), n.kwargs)
+                 for n in self.nodes]
         #: some layer makes a mask: the graph runs through ``run_masked`` (others never pay for masks)
         self.masked = any(t.masked for n in self.nodes for t in n.outputs)
         self.output_slots = [slot[id(t)] for t in self.outputs]
+        self.steps = pool_before_activations(steps, set(self.output_slots))
         self.layers = _unique_layers(owner, self.nodes)
         backends = {layer.backend for layer in self.layers if layer.backend is not None}
         if len(backends) > 1:
@@ -230,6 +231,39 @@ class Graph:
     def consumers(self, k):
         """The layers that read input ``k``."""
         return [step.layer for step in self.steps if k in step.ins]
+
+
+def pool_before_activations(steps, kept):
+    """``steps`` with each activation that commutes with max (``Layer.commutes_with_max``,
+    e.g. ReLU) moved after the max pooling that alone reads it: ``relu(pool(x))`` equals
+    ``pool(relu(x))``, gradients included, and the activation then runs on the pooled values
+    only (a quarter of them for 2 x 2 windows, each way). The activation's output slot then
+    holds the pooled pre-activations, so a slot in ``kept`` (outputs, or values read
+    elsewhere) is never rewritten. The one difference: ReLU's portable ``x * (x > 0)`` makes
+    -inf a NaN, which max pooling would pass on; after the move a window's -inf is outvoted
+    by its other values, as in PyTorch's relu."""
+    readers = {}
+    for step in steps:
+        for s in step.ins:
+            readers[s] = readers.get(s, 0) + 1
+    made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
+    out, moved = list(steps), set()
+    for k, pool in enumerate(steps):
+        a = made_by.get(pool.arg) if pool.arg is not None and pool.layer.takes_maxima else None
+        if a is None:
+            continue
+        act = steps[a]
+        if (not act.layer.commutes_with_max or act.reads_mask or pool.reads_mask or readers[act.out] != 1
+                or act.out in kept):
+            continue
+        moved.add(a)
+        out[k] = (Step(pool.layer, [act.arg], [act.out], False, False),
+                  Step(act.layer, [act.out], [pool.out], False, False))
+    flat = []
+    for k, step in enumerate(out):
+        if k not in moved:
+            flat.extend(step if isinstance(step, tuple) else (step,))
+    return flat
 
 
 def _store(values, step, y):

@@ -19,6 +19,8 @@ class ReLU(Layer):
     """``max(x, 0)``: a NaN passes through, as in NumPy and PyTorch (``Backend.relu``; its
     portable form, ``x * (x > 0)``, also turns -inf into NaN, where PyTorch's gives 0)."""
 
+    commutes_with_max = True  # a model runs it after a max pooling that alone reads it
+
     def apply(self, x, training=False):
         be = self.backend
         y, saved = be.relu(x)  # see Backend.relu: the portable form and why it is a product
@@ -240,6 +242,10 @@ class Activation(Layer):
         super().__init__(name=name, dtype=dtype)
         self.activation = activation_name(f"Activation {self.name!r}", activation)
         self._layer = ACTIVATIONS[self.activation](name=f"{self.name}.{self.activation}", dtype=dtype)
+
+    @property
+    def commutes_with_max(self):
+        return self._layer.commutes_with_max
 
     def build(self, input_shape):
         super().build(input_shape)

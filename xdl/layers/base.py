@@ -61,6 +61,12 @@ class Layer:
     #: Keras's flag: the layer takes inputs that carry a mask (padded sequences, see
     #: ``compute_mask``); a mask reaching a layer without it is dropped, with a warning
     supports_masking = False
+    #: an element-wise activation f that commutes with max, gradients included: max(f(a), f(b))
+    #: == f(max(a, b)), and where f makes a tie its gradient is 0 (ReLU). A graph runs it after
+    #: a max pooling (``takes_maxima``) that alone reads it, on fewer values (graph.py)
+    commutes_with_max = False
+    #: the layer's outputs are maxima over windows of its input (max pooling)
+    takes_maxima = False
 
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in ("float32", "float64"):

@@ -56,6 +56,8 @@ class MaxPool2D(_Pool2D):
     """Maximum over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
     (N, H, W, C) -> (N, OH, OW, C). Padding counts as -inf."""
 
+    takes_maxima = True
+
     def apply(self, x, training=False):
         be = self.backend
         geom = self._geometry(x.shape[1:])

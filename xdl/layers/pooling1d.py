@@ -115,6 +115,8 @@ class _GlobalMax(_Global):
     """Maximum over the inner axes; the gradient goes to the first maximum (row-major), as
     MaxPool2D's does."""
 
+    takes_maxima = True
+
     def apply(self, x, training=False):
         xp, shape = self.backend.xp, tuple(x.shape)
         flat = xp.reshape(x, (shape[0], math.prod(shape[1:-1]), shape[-1]))  # no -1: N may be 0
