@@ -327,34 +327,53 @@ def _declared_order(layers, x, dy):
     return host(x), host(dx), [host(p.grad) for layer in layers for p in layer.parameters()]
 
 
+MAX_AFTER_RELU = {  # id: (input shape, layers as declared, the last steps' types as they run)
+    "max2d": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool2D(2)],
+              ["Conv2D", "MaxPool2D", "ReLU"]),
+    "max2d-overlapping-same": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(),
+                                                      xdl.MaxPool2D(3, 2, "same")], ["Conv2D", "MaxPool2D", "ReLU"]),
+    "max1d": ((3, 8, 2), lambda: [xdl.Conv1D(filters=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool1D(2)],
+              ["Conv1D", "MaxPool1D", "ReLU"]),
+    "global2d-activation-layer": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1),
+                                                         xdl.Activation("relu"), xdl.GlobalMaxPooling2D()],
+                                  ["Conv2D", "GlobalMaxPooling2D", "Activation"]),
+    "conv2d-activation-argument": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1,
+                                                                     activation="relu"), xdl.MaxPool2D(2)],
+                                   ["Conv2D", "MaxPool2D", "ReLU"]),
+    "conv1d-activation-argument": ((3, 8, 2), lambda: [xdl.Conv1D(filters=2, kernel_size=1, activation="relu"),
+                                                       xdl.MaxPool1D(2)], ["Conv1D", "MaxPool1D", "ReLU"]),
+    "dense-activation-argument": ((3, 8, 2), lambda: [xdl.Dense(output_size=2, activation="relu"),
+                                                      xdl.GlobalMaxPooling1D()], ["Dense", "GlobalMaxPooling1D", "ReLU"]),
+}
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("pool", ["max2d", "max2d-overlapping-same", "max1d", "global2d"])
-def test_relu_moves_after_max_pooling_with_identical_values_and_gradients(be, dtype, pool):
-    """ReLU then max pooling runs as pooling then ReLU (graph.pool_before_activations), on a
-    quarter of the values; outputs and gradients stay bit for bit those of the declared
-    order, on inputs full of ties (small integers: equal maxima, all-negative windows) and a NaN."""
-    image = pool != "max1d"
-    shape = (3, 6, 6, 2) if image else (3, 8, 2)
-    make = {"max2d": lambda: xdl.MaxPool2D(2), "max2d-overlapping-same": lambda: xdl.MaxPool2D(3, 2, "same"),
-            "max1d": lambda: xdl.MaxPool1D(2), "global2d": lambda: xdl.GlobalMaxPooling2D()}[pool]
+@pytest.mark.parametrize("case", list(MAX_AFTER_RELU))
+def test_relu_moves_after_max_pooling_with_identical_values_and_gradients(be, dtype, case):
+    """A ReLU (a layer, or a layer's ``activation="relu"``) then max pooling runs as pooling
+    then ReLU (graph.pool_before_activations), on a quarter of the values; outputs and
+    gradients stay bit for bit those of the declared order, on inputs full of ties (small
+    integers: equal maxima, all-negative windows) and a NaN."""
+    shape, make, runs = MAX_AFTER_RELU[case]
     with xdl.use_floatx(dtype):
-        conv = (xdl.Conv2D(output_channels=2, kernel_size=1) if image else xdl.Conv1D(filters=2, kernel_size=1))
-        layers = [conv, xdl.Activation("relu") if pool == "global2d" else xdl.ReLU(), make()]
+        layers = make()
         model = xdl.Sequential(layers)
         model.compile(loss="mse")
+        model.build(shape[1:])
+        assert [type(getattr(s.layer, "layer", s.layer)).__name__ for s in model.graph.steps] == runs
+        first = layers[0]
+        eye = np.eye(shape[-1]).reshape(first.W.value.shape)
+        first.W.value = be.asarray(eye, dtype=getattr(be.xp, dtype))  # keeps the inputs' ties
         x = np.random.default_rng(0).integers(-2, 3, shape).astype(dtype)
         x[0, 1, 1] = np.nan
-        model.build(shape[1:])
-        conv.W.value = be.asarray(np.eye(shape[-1]).reshape(conv.W.value.shape), dtype=getattr(be.xp, dtype))
-        assert [type(s.layer).__name__ for s in model.graph.steps][-2:] == [type(layers[2]).__name__,
-                                                                           type(layers[1]).__name__]
         xb = be.asarray(x, dtype=getattr(be.xp, dtype))
         y, backprop = model.graph.run([xb], True)
         dy = be.asarray(np.random.default_rng(1).integers(1, 4, tuple(y[0].shape)).astype(dtype))
         model.zero_grad()
         dx = backprop([dy], True)[0]
-        grads = [host(p.grad) for p in conv.parameters()]
+        grads = [host(p.grad) for p in first.parameters()]
         want_y, want_dx, want_grads = _declared_order(layers, xb, dy)
+        np.testing.assert_array_equal(host(model.graph.infer([xb])[0]), want_y)
     np.testing.assert_array_equal(host(y[0]), want_y)
     np.testing.assert_array_equal(host(dx), want_dx)
     for got, want in zip(grads, want_grads):
@@ -384,3 +403,9 @@ def test_gradients_through_relu_and_max_pooling(f64):
     model.compile(loss="mse")
     assert [type(s.layer).__name__ for s in model.graph.steps][1:3] == ["MaxPool2D", "ReLU"]
     check_model_gradients(model, [data((2, 6, 6, 1))], [data((2, 2), 3)], f64, input_grads=True)
+    keras = xdl.Sequential([xdl.Conv2D(filters=3, kernel_size=3, activation="relu"), xdl.MaxPooling2D(2),
+                            xdl.Flatten(), xdl.Dense(output_size=2)])
+    keras.compile(loss="mse")
+    keras.build((6, 6, 1))
+    assert [type(s.layer).__name__ for s in keras.graph.steps][:3] == ["_Linear", "MaxPool2D", "ReLU"]
+    check_model_gradients(keras, [data((2, 6, 6, 1))], [data((2, 2), 3)], f64, input_grads=True)

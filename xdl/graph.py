@@ -67,7 +67,7 @@ class Graph:
         #: some layer makes a mask: the graph runs through ``run_masked`` (others never pay for masks)
         self.masked = any(t.masked for n in self.nodes for t in n.outputs)
         self.output_slots = [slot[id(t)] for t in self.outputs]
-        self.steps = pool_before_activations(steps, set(self.output_slots))
+        self.steps, self.size = pool_before_activations(steps, set(self.output_slots), self.size)
         self.layers = _unique_layers(owner, self.nodes)
         backends = {layer.backend for layer in self.layers if layer.backend is not None}
         if len(backends) > 1:
@@ -233,37 +233,45 @@ class Graph:
         return [step.layer for step in self.steps if k in step.ins]
 
 
-def pool_before_activations(steps, kept):
-    """``steps`` with each activation that commutes with max (``Layer.commutes_with_max``,
-    e.g. ReLU) moved after the max pooling that alone reads it: ``relu(pool(x))`` equals
-    ``pool(relu(x))``, gradients included, and the activation then runs on the pooled values
-    only (a quarter of them for 2 x 2 windows, each way). The activation's output slot then
-    holds the pooled pre-activations, so a slot in ``kept`` (outputs, or values read
-    elsewhere) is never rewritten. The one difference: ReLU's portable ``x * (x > 0)`` makes
-    -inf a NaN, which max pooling would pass on; after the move a window's -inf is outvoted
-    by its other values, as in PyTorch's relu."""
+def pool_before_activations(steps, kept, size):
+    """``(steps, size)``: ``steps`` with each activation that commutes with max (see
+    ``Layer.split_at_activation``: a ReLU layer, or a layer's ``activation="relu"``) moved after
+    the max pooling that alone reads it; ``size`` counts the slots, one more for each split
+    layer. ``relu(pool(x))`` equals ``pool(relu(x))``, gradients included, and the activation
+    then runs on the pooled values only (a quarter of them for 2 x 2 windows, each way). The
+    activation's output slot then holds other values, so a slot in ``kept`` (outputs, values
+    read elsewhere) is never rewritten. The one difference: ReLU's portable ``x * (x > 0)``
+    makes -inf a NaN, which pooling passes on; after the move a window's other values outvote
+    its -inf, as PyTorch's relu (0 for -inf) would have them."""
     readers = {}
     for step in steps:
         for s in step.ins:
             readers[s] = readers.get(s, 0) + 1
     made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
-    out, moved = list(steps), set()
+    out, dropped = list(steps), set()
     for k, pool in enumerate(steps):
         a = made_by.get(pool.arg) if pool.arg is not None and pool.layer.takes_maxima else None
         if a is None:
             continue
         act = steps[a]
-        if (not act.layer.commutes_with_max or act.reads_mask or pool.reads_mask or readers[act.out] != 1
-                or act.out in kept):
+        split = act.layer.split_at_activation()
+        if split is None or act.reads_mask or pool.reads_mask or readers[act.out] != 1 or act.out in kept:
             continue
-        moved.add(a)
-        out[k] = (Step(pool.layer, [act.arg], [act.out], False, False),
-                  Step(act.layer, [act.out], [pool.out], False, False))
+        before, activation = split
+        if before is None:  # the activation is the whole layer: the pooling reads its input
+            dropped.add(a)
+            pooled = act.out
+            out[k] = (Step(pool.layer, [act.arg], [pooled], False, False),)
+        else:
+            out[a] = Step(before, [act.arg], [act.out], False, False)
+            pooled, size = size, size + 1
+            out[k] = (Step(pool.layer, [act.out], [pooled], False, False),)
+        out[k] += (Step(activation, [pooled], [pool.out], False, False),)
     flat = []
     for k, step in enumerate(out):
-        if k not in moved:
+        if k not in dropped:
             flat.extend(step if isinstance(step, tuple) else (step,))
-    return flat
+    return flat, size
 
 
 def _store(values, step, y):

@@ -233,6 +233,37 @@ def then(activation, y, backprop, training=False):
     return out, lambda dy, need_dx=True: backprop(back(dy), need_dx)
 
 
+class Activated:
+    """Mixin for a layer whose output passes through its ``activation=`` (``self._activation``,
+    a built activation layer or None): the layer writes ``apply_linear``, the output before
+    it, so that a graph may run the activation later (graph.pool_before_activations)."""
+
+    def apply(self, x, training=False):
+        y, backprop = self.apply_linear(x, training)
+        return then(self._activation, y, backprop, training)
+
+    def split_at_activation(self):
+        activation = self._activation
+        return (_Linear(self), activation) if activation is not None and activation.commutes_with_max else None
+
+
+class _Linear:
+    """An ``Activated`` layer without its activation, as a graph step runs it; everything
+    else (name, parameters, shapes, checks) is the layer's own."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __getattr__(self, name):
+        return getattr(self.layer, name)
+
+    def apply(self, x, training=False):
+        return self.layer.apply_linear(x, training)
+
+    def call(self, x, training=False):
+        return self.layer.apply_linear(x, training)[0]
+
+
 @register_layer
 class Activation(Layer):
     """A named activation as a layer, as in Keras: ``Activation("relu")``; the names are

@@ -63,7 +63,7 @@ class Layer:
     supports_masking = False
     #: an element-wise activation f that commutes with max, gradients included: max(f(a), f(b))
     #: == f(max(a, b)), and where f makes a tie its gradient is 0 (ReLU). A graph runs it after
-    #: a max pooling (``takes_maxima``) that alone reads it, on fewer values (graph.py)
+    #: a max pooling (``takes_maxima``) that alone reads it, on fewer values (see ``split_at_activation``)
     commutes_with_max = False
     #: the layer's outputs are maxima over windows of its input (max pooling)
     takes_maxima = False
@@ -103,6 +103,12 @@ class Layer:
     def apply(self, x, training=False):
         """``(y, backprop)`` for backend arrays ``x``; see the class doc."""
         raise NotImplementedError(f"{type(self).__name__} implements no apply(x, training)")
+
+    def split_at_activation(self):
+        """``(before, activation)`` where this layer ends with an activation that commutes
+        with max: ``before`` runs the rest of it (None: nothing), so that a graph may run the
+        activation after a max pooling (graph.pool_before_activations); else None."""
+        return (None, self) if self.commutes_with_max else None
 
     def call(self, x, training=False, **kwargs):
         """The output for backend arrays ``x``, for inference."""

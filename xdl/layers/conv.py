@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import initializers, regularizers
 from . import _windows as win
-from .activations import activation_layer, activation_name, then
+from .activations import Activated, activation_layer, activation_name
 from .base import Layer, register_layer
 from .._checks import positive_int
 from .dense import _name, build_weights
@@ -25,7 +25,7 @@ def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer,
 
 
 @register_layer
-class Conv2D(Layer):
+class Conv2D(Activated, Layer):
     """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
 
     Returns (N, OH, OW, C_out). The tutorial's ``Conv2D(input_channels=3, output_channels=16,
@@ -95,7 +95,7 @@ class Conv2D(Layer):
                                self.padding)
         return out_hw + (self.output_channels,)
 
-    def apply(self, x, training=False):
+    def apply_linear(self, x, training=False):
         be, xp = self.backend, self.backend.xp
         n = x.shape[0]
         geom = self._geometry(x.shape[1:])
@@ -117,7 +117,7 @@ class Conv2D(Layer):
                 self._spare.append(buffer)  # the columns are read for the last time
             return self._input_gradient(dy, dy2, geom) if need_dx else None
 
-        return then(self._activation, y, backprop, training)
+        return y, backprop
 
     def _kernel_matrix(self):
         """The weights as one (kh * kw * C_in, C_out) matrix, rows in im2col's column order."""

@@ -84,7 +84,7 @@ class Conv1D(Conv2D):
         out = win.output_hw(self, (1, length), self.kernel_size, self.stride, self.dilation, self.padding)
         return (out[1], self.output_channels)
 
-    def apply(self, x, training=False):
+    def apply_linear(self, x, training=False):
         xp = self.backend.xp
         n, length, c = x.shape
         left = self._left_pad()
@@ -92,7 +92,7 @@ class Conv1D(Conv2D):
             padded = xp.zeros((n, length + left, c), dtype=x.dtype, device=x.device)
             padded[:, left:, :] = x
             x = padded
-        y, back = Conv2D.apply(self, xp.reshape(x, (n, 1, length + left, c)), training)
+        y, back = Conv2D.apply_linear(self, xp.reshape(x, (n, 1, length + left, c)), training)
 
         def backprop(dy, need_dx=True):
             dx = back(xp.reshape(dy, (dy.shape[0], 1) + tuple(dy.shape[1:])), need_dx)

@@ -10,7 +10,7 @@ from .. import regularizers
 from .._checks import positive_int
 from ..errors import ShapeError, shape_str
 from . import _windows as win
-from .activations import then
+from .activations import Activated
 from .base import Layer, register_layer
 from .conv import weight_options
 from .dense import _name, build_weights
@@ -49,7 +49,7 @@ def _axis(size, k, s, d, padding, output_padding):
 
 
 @register_layer
-class Conv2DTranspose(Layer):
+class Conv2DTranspose(Activated, Layer):
     """Transposed convolution of (N, H, W, C_in) images with a (kh, kw, C_out, C_in) kernel
     (Keras's layout): each input pixel adds ``x[n, i, j] @ W[a, b].T`` at output pixel
     ``(i * stride + a * dilation, j * stride + b * dilation)``.
@@ -117,7 +117,7 @@ class Conv2DTranspose(Layer):
             raise ShapeError(f"{self.describe()}: input {shape_str(tuple(input_shape))} gives no output pixels")
         return out + (self.output_channels,)
 
-    def apply(self, x, training=False):
+    def apply_linear(self, x, training=False):
         be, xp = self.backend, self.backend.xp
         n, h, w, c = x.shape
         axes = self._axes((h, w))
@@ -141,7 +141,7 @@ class Conv2DTranspose(Layer):
             self.W.add_grad(xp.reshape(cols.T @ x2, self.W.value.shape))
             return xp.reshape(cols @ kernel, (n, h, w, c)) if need_dx else None
 
-        return then(self._activation, y, backprop, training)
+        return y, backprop
 
     def get_config(self):
         return {**super().get_config(), "filters": self.output_channels, "kernel_size": list(self.kernel_size),

@@ -7,12 +7,12 @@ import math
 from .. import initializers, regularizers
 from .._checks import positive_int
 from .._backend import convert
-from .activations import activation_layer, activation_name, then
+from .activations import Activated, activation_layer, activation_name
 from .base import Layer, expect_last_axis, register_layer
 
 
 @register_layer
-class Dense(Layer):
+class Dense(Activated, Layer):
     """``y = x @ W + b`` on the last axis: (N, ..., input_size) -> (N, ..., output_size).
 
     ``input_size`` may be left out: it is taken from the first input. ``units`` is Keras's
@@ -71,7 +71,7 @@ class Dense(Layer):
     def output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_size,)
 
-    def apply(self, x, training=False):
+    def apply_linear(self, x, training=False):
         be, W = self.backend, self.W.value
         xp = be.xp
         x2 = _fold(self, x, self.input_size) if x.ndim > 2 else x  # one 2-D product over leading axes
@@ -89,7 +89,7 @@ class Dense(Layer):
             dx = dy2 @ W.T
             return xp.reshape(dx, tuple(x.shape)) if x.ndim > 2 else dx
 
-        return then(self._activation, y, backprop, training)
+        return y, backprop
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import initializers
 from .._checks import positive_int
 from . import _windows as win
-from .activations import activation_layer, activation_name, then
+from .activations import Activated, activation_layer, activation_name
 from .base import Layer, register_layer
 from .dense import _name
 
@@ -41,7 +41,7 @@ def depthwise(xp, x, kernel, geom):
     return xp.reshape(y, out_shape + (c * m,)), backprop
 
 
-class _Depthwise(Layer):
+class _Depthwise(Activated, Layer):
     """Shared arguments of the depthwise layers: kernel geometry, depth multiplier, activation."""
 
     def __init__(self, kernel_size, stride, padding, dilation, depth_multiplier, activation, use_bias,
@@ -118,7 +118,7 @@ class DepthwiseConv2D(_Depthwise):
     def output_shape(self, input_shape):
         return self._out_hw(input_shape) + (input_shape[-1] * self.depth_multiplier,)
 
-    def apply(self, x, training=False):
+    def apply_linear(self, x, training=False):
         xp = self.backend.xp
         y, back = depthwise(xp, x, self.depthwise_kernel.value, self._geometry(x.shape[1:3]))
         if self.use_bias:
@@ -131,7 +131,7 @@ class DepthwiseConv2D(_Depthwise):
             self.depthwise_kernel.add_grad(dkernel)
             return dx
 
-        return then(self._activation, y, backprop, training)
+        return y, backprop
 
 
 @register_layer
@@ -162,7 +162,7 @@ class SeparableConv2D(_Depthwise):
     def output_shape(self, input_shape):
         return self._out_hw(input_shape) + (self.filters,)
 
-    def apply(self, x, training=False):
+    def apply_linear(self, x, training=False):
         xp = self.backend.xp
         z, back = depthwise(xp, x, self.depthwise_kernel.value, self._geometry(x.shape[1:3]))
         shape, width = tuple(z.shape), z.shape[-1]
@@ -182,7 +182,7 @@ class SeparableConv2D(_Depthwise):
             self.depthwise_kernel.add_grad(dkernel)
             return dx
 
-        return then(self._activation, y, backprop, training)
+        return y, backprop
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
