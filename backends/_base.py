@@ -415,22 +415,28 @@ class Backend:
             dx[:, rows, cols, :] += dcols[:, :, :, k * c:(k + 1) * c]
         return dx
 
-    def max_pool(self, x, kernel, stride, out_hw):
+    def max_pool(self, x, kernel, stride, out_hw, relu=False):
         """Max pooling of ``x`` (N, Hp, Wp, C): ``(y, saved)``, the window maxima (N, OH, OW, C)
         and what ``max_pool_backward`` needs. The gradient goes to each window's first maximum
-        in row-major order, as in PyTorch and TensorFlow. Portable form: the window slices
-        stacked (kh * kw, N, OH, OW, C), so the reduction and the comparisons of the backward
-        run over contiguous memory."""
+        in row-major order, as in PyTorch and TensorFlow. ``relu``: the maxima then go through
+        ``relu`` (its values exactly), and the backward through its gradient: one pass each
+        way where the adapter can. Portable form: the window slices stacked (kh * kw, N, OH,
+        OW, C), so the reduction and the comparisons of the backward run over contiguous memory."""
         windows = self.xp.stack([x[:, rows, cols, :] for rows, cols in offsets(kernel, stride, (1, 1), out_hw)])
         y = self.xp.max(windows, axis=0)
-        return y, (windows, y)
+        if not relu:
+            return y, (windows, y, None)
+        out, after = self.relu(y)
+        return out, (windows, y, after)
 
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         """The gradient for the (N, Hp, Wp, C) input of ``max_pool``. ``disjoint``: no two
         windows share an element (each part is written, not added); ``covers``: they also
         hold every element (written onto uninitialised memory)."""
         xp = self.xp
-        windows, y = saved
+        windows, y, after_relu = saved
+        if after_relu is not None:
+            dy = self.relu_backward(dy, after_relu)
         hits, taken = windows == y[None, ...], None  # every maximum of every window
         shape = (dy.shape[0],) + tuple(padded_hw) + (dy.shape[-1],)
         dx = (xp.empty if covers else xp.zeros)(shape, dtype=dy.dtype, device=dy.device)

@@ -191,14 +191,17 @@ def index_dtype(values):
     return numpy.int64 if values.itemsize == 8 else numpy.int32
 
 
-def max_pool(x, kernel, stride, out_hw):
+def max_pool(x, kernel, stride, out_hw, relu=False):
     """(y, first): the maxima of ``x``'s (N, Hp, Wp, C) windows, (N, OH, OW, C), and for each
-    the row-major offset of its first maximum (``kh * kw`` where the maximum is NaN)."""
+    the row-major offset of its first maximum (``kh * kw`` where the maximum is NaN). With
+    ``relu``, ``y`` is ReLU's of the maxima (``relu``'s values) and ``first`` is ``kh * kw``
+    also where ReLU's gradient is 0 (the maximum is not above 0), so that the backward, with
+    nothing more to read, sends those windows nothing."""
     x = numpy.ascontiguousarray(x)
     n, c = x.shape[0], x.shape[3]
     y = numpy.empty((n,) + tuple(out_hw) + (c,), dtype=x.dtype)
     first = numpy.empty(y.shape, dtype=index_dtype(x.dtype))
-    _kernel("max_pool", y.size * kernel[0] * kernel[1])(x, kernel[0], kernel[1], stride[0], stride[1], y, first)
+    _kernel("max_pool", y.size * kernel[0] * kernel[1])(x, kernel[0], kernel[1], stride[0], stride[1], relu, y, first)
     return y, first
 
 
@@ -502,10 +505,12 @@ def gru_scan_back(saved, dhs, dh, u_t, rows=ONE_THREAD):
 
 # -- the kernels: plain loops, innermost over contiguous channels so that LLVM vectorizes them --
 
-def _max_pool(x, kh, kw, sh, sw, y, first):
+def _max_pool(x, kh, kw, sh, sw, relu, y, first):
     n, oh, ow, c = y.shape
     one = first.dtype.type(1)
     none = first.dtype.type(kh * kw)
+    value_one = y.dtype.type(1)
+    value_zero = value_one - value_one
     for b in prange(n):
         for i in range(oh):
             for j in range(ow):
@@ -524,9 +529,15 @@ def _max_pool(x, kh, kw, sh, sw, y, first):
                         take = (v > m) | ((v != v) & (m == m))  # the first NaN wins, as in max()
                         y[b, i, j, ch] = v if take else m
                         first[b, i, j, ch] = offset if take else first[b, i, j, ch]
-                for ch in range(c):
-                    m = y[b, i, j, ch]
-                    first[b, i, j, ch] = first[b, i, j, ch] if m == m else none
+                if relu:  # relu's x * (x > 0), and no gradient where it gives none
+                    for ch in range(c):
+                        m = y[b, i, j, ch]
+                        first[b, i, j, ch] = first[b, i, j, ch] if m > 0 else none
+                        y[b, i, j, ch] = m * (value_one if m > 0 else value_zero)
+                else:
+                    for ch in range(c):
+                        m = y[b, i, j, ch]
+                        first[b, i, j, ch] = first[b, i, j, ch] if m == m else none
 
 
 def _max_pool_backward(dy, first, kh, kw, sh, sw, add, dx):

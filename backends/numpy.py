@@ -109,10 +109,10 @@ class NumpyBackend(Backend):
         return super().im2col(x, out, kernel, stride, dilation)
 
     # numba's kernels where it imports; the portable forms otherwise
-    def max_pool(self, x, kernel, stride, out_hw):
+    def max_pool(self, x, kernel, stride, out_hw, relu=False):
         if not _numba.fused():
-            return super().max_pool(x, kernel, stride, out_hw)
-        return _numba.max_pool(x, kernel, stride, out_hw)
+            return super().max_pool(x, kernel, stride, out_hw, relu)
+        return _numba.max_pool(x, kernel, stride, out_hw, relu)
 
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         if not _numba.fused():

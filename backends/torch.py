@@ -266,17 +266,20 @@ class TorchBackend(Backend):
                                       stride=tuple(stride))
         return dx.permute(0, 2, 3, 1)
 
-    def max_pool(self, x, kernel, stride, out_hw):
+    def max_pool(self, x, kernel, stride, out_hw, relu=False):
         import torch
 
         xt = x.permute(0, 3, 1, 2)  # NCHW view of NHWC memory: torch's channels-last kernels
         y, indices = torch.ops.aten.max_pool2d_with_indices(xt, list(kernel), list(stride))
-        return y.permute(0, 2, 3, 1), (xt, indices)
+        y, after_relu = self.relu(y) if relu else (y, None)
+        return y.permute(0, 2, 3, 1), (xt, indices, after_relu)
 
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         import torch
 
-        xt, indices = saved
+        xt, indices, after_relu = saved
+        if after_relu is not None:
+            dy = self.relu_backward(dy, after_relu.permute(0, 2, 3, 1))
         dx = torch.ops.aten.max_pool2d_with_indices_backward(dy.permute(0, 3, 1, 2), xt, list(kernel),
                                                              list(stride), [0, 0], [1, 1], False, indices)
         return dx.permute(0, 2, 3, 1)

@@ -159,15 +159,25 @@ POOLS = {  # id: (input shape, pool, stride, padding)
 
 @pytest.mark.parametrize("case", POOLS, ids=list(POOLS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_fast_max_pool_equals_portable(be, monkeypatch, case, dtype):
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+def test_fast_max_pool_equals_portable(be, monkeypatch, case, dtype, relu):
+    """The pooling alone, and with the ReLU a graph fuses into it (``max_pool(..., relu=True)``)."""
     _needs(be, "max_pool")
     shape, pool, stride, padding = POOLS[case]
     rng = np.random.default_rng(20)
-    x = rng.integers(0, 3, shape).astype(dtype)  # ties in most windows
+    x = rng.integers(-2 if relu else 0, 3, shape).astype(dtype)  # ties in most windows
     x[0, 0, 0, 0] = np.nan  # a window whose maximum is NaN: NaN out
-    layer = xdl.MaxPool2D(pool, stride, padding, dtype=dtype)
-    dy = rng.standard_normal((shape[0],) + layer.output_shape(shape[1:])).astype(dtype)
-    (y, dx), (y_slow, dx_slow) = _both(monkeypatch, be, lambda: (layer.forward(x), layer.backward(dy)))
+    layers = [xdl.ReLU(dtype=dtype)] * relu + [xdl.MaxPool2D(pool, stride, padding, dtype=dtype)]
+    model = xdl.Sequential(layers)
+    model.build(shape[1:])
+    assert len(model.graph.steps) == 1  # the ReLU inside the pooling
+    dy = rng.standard_normal((shape[0],) + model.graph.propagate([shape[1:]])[0]).astype(dtype)
+
+    def run():
+        y, backprop = model.graph.run([be.asarray(x)], True)
+        return y[0], backprop([be.asarray(dy)], True)[0]
+
+    (y, dx), (y_slow, dx_slow) = _both(monkeypatch, be, run)
     assert y.dtype == dx.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(y, y_slow)  # the same maxima, NaN where the portable form has it
     # the same picks (where a NaN window's gradient goes is each library's own: left out); where

@@ -236,9 +236,10 @@ class Graph:
 def pool_before_activations(steps, kept, size):
     """``(steps, size)``: ``steps`` with each activation that commutes with max (see
     ``Layer.split_at_activation``: a ReLU layer, or a layer's ``activation="relu"``) moved after
-    the max pooling that alone reads it; ``size`` counts the slots, one more for each split
-    layer. ``relu(pool(x))`` equals ``pool(relu(x))``, gradients included, and the activation
-    then runs on the pooled values only (a quarter of them for 2 x 2 windows, each way). The
+    the max pooling that alone reads it, and fused into it where the pooling can (``Layer.then``);
+    ``size`` counts the slots, one more for each split layer not fused. ``relu(pool(x))`` equals
+    ``pool(relu(x))``, gradients included, and the activation then runs on the pooled values
+    only (a quarter of them for 2 x 2 windows, each way), or in the pooling's own pass. The
     activation's output slot then holds other values, so a slot in ``kept`` (outputs, values
     read elsewhere) is never rewritten. The one difference: ReLU's portable ``x * (x > 0)``
     makes -inf a NaN, which pooling passes on; after the move a window's other values outvote
@@ -260,13 +261,18 @@ def pool_before_activations(steps, kept, size):
         before, activation = split
         if before is None:  # the activation is the whole layer: the pooling reads its input
             dropped.add(a)
-            pooled = act.out
-            out[k] = (Step(pool.layer, [act.arg], [pooled], False, False),)
-        else:
+            source = act.arg
+        else:  # the layer runs without its activation
             out[a] = Step(before, [act.arg], [act.out], False, False)
-            pooled, size = size, size + 1
-            out[k] = (Step(pool.layer, [act.out], [pooled], False, False),)
-        out[k] += (Step(activation, [pooled], [pool.out], False, False),)
+            source = act.out
+        fused = pool.layer.then(activation)
+        if fused is not None:
+            out[k] = (Step(fused, [source], [pool.out], False, False),)
+            continue
+        pooled = act.out if before is None else size  # a free slot: the dropped step's, or a new one
+        size += before is not None
+        out[k] = (Step(pool.layer, [source], [pooled], False, False),
+                  Step(activation, [pooled], [pool.out], False, False))
     flat = []
     for k, step in enumerate(out):
         if k not in dropped:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._checks import number, short
 from ..errors import ShapeError, shape_str
-from .base import Layer, register_layer
+from .base import Layer, StepView, register_layer
 
 MAX_AXES = 64  # the most axes a shape in a model file may have (graph_config.MAX_OUTPUTS)
 
@@ -20,6 +20,7 @@ class ReLU(Layer):
     portable form, ``x * (x > 0)``, also turns -inf into NaN, where PyTorch's gives 0)."""
 
     commutes_with_max = True  # a model runs it after a max pooling that alone reads it
+    is_relu = True
 
     def apply(self, x, training=False):
         be = self.backend
@@ -244,24 +245,9 @@ class Activated:
 
     def split_at_activation(self):
         activation = self._activation
-        return (_Linear(self), activation) if activation is not None and activation.commutes_with_max else None
-
-
-class _Linear:
-    """An ``Activated`` layer without its activation, as a graph step runs it; everything
-    else (name, parameters, shapes, checks) is the layer's own."""
-
-    def __init__(self, layer):
-        self.layer = layer
-
-    def __getattr__(self, name):
-        return getattr(self.layer, name)
-
-    def apply(self, x, training=False):
-        return self.layer.apply_linear(x, training)
-
-    def call(self, x, training=False):
-        return self.layer.apply_linear(x, training)[0]
+        if activation is None or not activation.commutes_with_max:
+            return None
+        return StepView(self, self.apply_linear), activation
 
 
 @register_layer
@@ -277,6 +263,10 @@ class Activation(Layer):
     @property
     def commutes_with_max(self):
         return self._layer.commutes_with_max
+
+    @property
+    def is_relu(self):
+        return self._layer.is_relu
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -67,6 +67,8 @@ class Layer:
     commutes_with_max = False
     #: the layer's outputs are maxima over windows of its input (max pooling)
     takes_maxima = False
+    #: the layer is ``Backend.relu`` (ReLU, Activation("relu")): see ``then``
+    is_relu = False
 
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in ("float32", "float64"):
@@ -109,6 +111,11 @@ class Layer:
         with max: ``before`` runs the rest of it (None: nothing), so that a graph may run the
         activation after a max pooling (graph.pool_before_activations); else None."""
         return (None, self) if self.commutes_with_max else None
+
+    def then(self, activation):
+        """A layer-like step that runs this layer and then ``activation`` in one call, where
+        this layer does that better than the two apart (MaxPool2D, one pass with a ReLU); else
+        None. A graph uses it after moving an activation (graph.pool_before_activations)."""
 
     def call(self, x, training=False, **kwargs):
         """The output for backend arrays ``x``, for inference."""
@@ -304,3 +311,18 @@ def expect_last_axis(layer, input_shape, size, hint=""):
             f"{layer.describe()}: expected input shape (N, ..., {size}), got {shape_str(input_shape)}"
             + (f"; {hint}" if hint else "")
         )
+
+
+class StepView:
+    """A layer as one graph step runs it: its own ``apply`` replaced by ``apply`` (e.g. the
+    layer without its activation, or with one fused in); everything else (name, parameters,
+    shapes, checks) is the layer's."""
+
+    def __init__(self, layer, apply):
+        self.layer, self.apply = layer, apply
+
+    def __getattr__(self, name):
+        return getattr(self.layer, name)
+
+    def call(self, x, training=False):
+        return self.apply(x, training)[0]

@@ -34,10 +34,10 @@ class _Pool1D:
     def output_shape(self, input_shape):
         return super().output_shape((1,) + tuple(input_shape))[1:]
 
-    def apply(self, x, training=False):
+    def apply(self, x, training=False, **fused):
         xp = self.backend.xp
         n, length, c = x.shape
-        y, back = super().apply(xp.reshape(x, (n, 1, length, c)), training)
+        y, back = super().apply(xp.reshape(x, (n, 1, length, c)), training, **fused)
 
         def backprop(dy, need_dx=True):
             dx = back(xp.reshape(dy, (n, 1) + tuple(dy.shape[1:])), need_dx)
