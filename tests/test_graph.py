@@ -329,7 +329,7 @@ def _declared_order(layers, x, dy):
 
 MAX_AFTER_RELU = {  # id: (input shape, layers as declared, the last steps' types as they run)
     "max2d": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool2D(2)],
-              ["Conv2D", "MaxPool2D"]),  # the ReLU in the pooling's pass (MaxPool2D.then)
+              ["Conv2D", "MaxPool2D"]),  # the ReLU in the pooling's pass (MaxPool2D.fused_with)
     "max2d-overlapping-same": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(),
                                                       xdl.MaxPool2D(3, 2, "same")], ["Conv2D", "MaxPool2D"]),
     "max1d": ((3, 8, 2), lambda: [xdl.Conv1D(filters=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool1D(2)],

@@ -236,7 +236,7 @@ class Graph:
 def pool_before_activations(steps, kept, size):
     """``(steps, size)``: ``steps`` with each activation that commutes with max (see
     ``Layer.split_at_activation``: a ReLU layer, or a layer's ``activation="relu"``) moved after
-    the max pooling that alone reads it, and fused into it where the pooling can (``Layer.then``);
+    the max pooling that alone reads it, and fused into it where the pooling can (``Layer.fused_with``);
     ``size`` counts the slots, one more for each split layer not fused. ``relu(pool(x))`` equals
     ``pool(relu(x))``, gradients included, and the activation then runs on the pooled values
     only (a quarter of them for 2 x 2 windows, each way), or in the pooling's own pass. The
@@ -265,7 +265,7 @@ def pool_before_activations(steps, kept, size):
         else:  # the layer runs without its activation
             out[a] = Step(before, [act.arg], [act.out], False, False)
             source = act.out
-        fused = pool.layer.then(activation)
+        fused = pool.layer.fused_with(activation)
         if fused is not None:
             out[k] = (Step(fused, [source], [pool.out], False, False),)
             continue

@@ -67,7 +67,7 @@ class Layer:
     commutes_with_max = False
     #: the layer's outputs are maxima over windows of its input (max pooling)
     takes_maxima = False
-    #: the layer is ``Backend.relu`` (ReLU, Activation("relu")): see ``then``
+    #: the layer is ``Backend.relu`` (ReLU, Activation("relu")): see ``fused_with``
     is_relu = False
 
     def __init__(self, name=None, dtype=None):
@@ -112,7 +112,7 @@ class Layer:
         activation after a max pooling (graph.pool_before_activations); else None."""
         return (None, self) if self.commutes_with_max else None
 
-    def then(self, activation):
+    def fused_with(self, activation):
         """A layer-like step that runs this layer and then ``activation`` in one call, where
         this layer does that better than the two apart (MaxPool2D, one pass with a ReLU); else
         None. A graph uses it after moving an activation (graph.pool_before_activations)."""
@@ -322,6 +322,8 @@ class StepView:
         self.layer, self.apply = layer, apply
 
     def __getattr__(self, name):
+        if name == "layer":  # not set yet (a copy under construction): no recursion
+            raise AttributeError(name)
         return getattr(self.layer, name)
 
     def call(self, x, training=False):

@@ -71,7 +71,7 @@ class MaxPool2D(_Pool2D):
 
         return y, backprop
 
-    def then(self, activation):
+    def fused_with(self, activation):
         return StepView(self, lambda x, training=False: self.apply(x, training, relu=True)) if activation.is_relu else None
 
 
