@@ -10,6 +10,8 @@ whose gradient is asked for, and tells each node whether its inputs need a gradi
 
 from __future__ import annotations
 
+from collections import Counter
+
 from . import parameter
 from .errors import BackendError, ShapeError, XdlError, shape_str
 from .symbolic import SymbolicTensor
@@ -244,10 +246,7 @@ def pool_before_activations(steps, kept, size):
     read elsewhere) is never rewritten. The one difference: ReLU's portable ``x * (x > 0)``
     makes -inf a NaN, which pooling passes on; after the move a window's other values outvote
     its -inf, as PyTorch's relu (0 for -inf) would have them."""
-    readers = {}
-    for step in steps:
-        for s in step.ins:
-            readers[s] = readers.get(s, 0) + 1
+    readers = Counter(s for step in steps for s in step.ins)
     made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
     out, dropped = list(steps), set()
     for k, pool in enumerate(steps):
