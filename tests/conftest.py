@@ -14,7 +14,7 @@ import pytest
 
 import xdl
 from xdl import backends
-import xdl._backend as _backend_state
+import xdl.core.backend as _backend_state
 
 
 def pytest_addoption(parser):

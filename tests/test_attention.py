@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_close, check_layer_gradients, host, numeric_gradient
 
 import xdl
-from xdl.generation import decode_graph
+from xdl.models.generation import decode_graph
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 

@@ -36,7 +36,7 @@ def cupy_unusable(monkeypatch):
         return Status("cupy", False, "no CUDA device (test)") if name == "cupy" else real(name)
 
     monkeypatch.setattr(backends, "probe", probe)
-    xdl._backend._warned.clear()
+    xdl.core.backend._warned.clear()
 
 
 def test_backend_tells_name_namespace_and_device(be):

@@ -183,7 +183,7 @@ def test_predict_and_evaluate_run_bounded_batches_by_default(monkeypatch):
     whole = xdl.to_numpy(net.predict(X, batch_size=N))
     whole_scores = net.evaluate(X, y, batch_size=N, return_dict=True)
     monkeypatch.setattr(xdl.data, "DEFAULT_BATCH_SIZE", 10)
-    monkeypatch.setattr("xdl.training.DEFAULT_BATCH_SIZE", 10)
+    monkeypatch.setattr("xdl.train.loop.DEFAULT_BATCH_SIZE", 10)
     sizes, infer = [], net.graph.infer
 
     def recording(xs, *args):

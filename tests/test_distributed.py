@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import xdl
-from xdl.distributed import DataParallel, MPIUnavailableError
+from xdl.train.distributed import DataParallel, MPIUnavailableError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent),

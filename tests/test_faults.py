@@ -321,7 +321,7 @@ def test_item13_and_15_a_nan_on_one_rank_stops_every_rank(tmp_path):
 
 
 def test_item13_timeout_is_checked():
-    from xdl.distributed import DataParallel
+    from xdl.train.distributed import DataParallel
 
     class Comm:
         def Get_rank(self):
@@ -362,7 +362,7 @@ def test_item14_inference_keeps_nothing_afterwards():
 
 
 def test_item15_a_nan_in_the_data_stops_fit_within_a_bounded_number_of_steps(be):
-    from xdl.training import CHECK_STEPS
+    from xdl.train.loop import CHECK_STEPS
 
     xdl.seed(0)
     X = np.random.default_rng(0).standard_normal((1000, 4))

@@ -17,7 +17,8 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 import xdl
-from xdl import backends, io
+from xdl import backends
+from xdl.io import model_files as io
 
 DATA = pathlib.Path(__file__).parent / "data"
 RNG = np.random.default_rng(7)

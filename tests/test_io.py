@@ -12,7 +12,7 @@ from helpers import host
 from safetensors.numpy import load_file, save_file
 
 import xdl
-from xdl import io
+from xdl.io import files, model_files as io
 
 
 def trained_model(seed=0):
@@ -182,6 +182,6 @@ def test_custom_layers_need_registration(tmp_path):
 
 
 def test_atomic_write_creates_and_replaces(tmp_path):
-    io.atomic_write(tmp_path / "f", b"one")
-    io.atomic_write(tmp_path / "f", b"two")
+    files.atomic_write(tmp_path / "f", b"one")
+    files.atomic_write(tmp_path / "f", b"two")
     assert (tmp_path / "f").read_bytes() == b"two" and os.listdir(tmp_path) == ["f"]

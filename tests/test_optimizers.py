@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_close, host
 
 import xdl
-from xdl.parameter import Parameter
+from xdl.core.parameter import Parameter
 
 STEPS = 5
 RNG = np.random.default_rng(3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import xdl.progress as progress
+import xdl.train.progress as progress
 
 LOGS = {"loss": 0.123456, "accuracy": 0.987654, "val_loss": 0.2345678, "val_accuracy": 0.975}
 

@@ -8,7 +8,7 @@ import pytest
 from helpers import host, numeric_gradient
 
 import xdl
-from xdl import regularizers
+from xdl.core import regularizers
 
 RNG = np.random.default_rng(21)
 

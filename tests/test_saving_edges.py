@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import xdl
-from xdl import io
+from xdl.io import files as io
 
 NOT_ROOT = hasattr(os, "geteuid") and os.geteuid() != 0
 
@@ -29,7 +29,7 @@ def model():
 
 def check_error(info, path, *words):
     err = info.value
-    assert isinstance(err, xdl.XdlError) and isinstance(err, OSError) and isinstance(err, io.ModelSaveError)
+    assert isinstance(err, xdl.XdlError) and isinstance(err, OSError) and isinstance(err, xdl.ModelSaveError)
     message = str(err)
     assert repr(os.fspath(path)) in message, message
     assert ".tmp" not in message, message
@@ -137,14 +137,14 @@ KILLED = """
 import os, sys
 import numpy as np
 import xdl
-from xdl import io
+from xdl.io import files
 m = xdl.NeuralNetwork([xdl.Dense(input_size=2, output_size=3)])
 m.predict(np.ones((1, 2)))
 def hang(fd, data):
     os.write(fd, bytes(data)[:10])
     print("writing", flush=True)
     sys.stdin.read()
-io._write_all = hang
+files._write_all = hang
 m.save(sys.argv[1])
 """
 

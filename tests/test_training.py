@@ -128,8 +128,8 @@ def test_progress_output_by_verbosity(be, capsys, monkeypatch):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith("Epoch 2/2 - loss: ") and "val_accuracy: " in lines[1]
     assert "samples/s" in lines[1]
-    monkeypatch.setattr("xdl.progress._is_terminal", lambda: True)
-    monkeypatch.setattr("xdl.progress.REFRESH_S", 0.0)  # redraw after every batch
+    monkeypatch.setattr("xdl.train.progress._is_terminal", lambda: True)
+    monkeypatch.setattr("xdl.train.progress.REFRESH_S", 0.0)  # redraw after every batch
     classifier().fit(X, Y, epochs=1, batch_size=16, verbose=1)
     err = capsys.readouterr().err
     assert "Epoch 1/1" in err and "6/6" in err and "loss: " in err and "samples/s" in err

@@ -1,74 +1,78 @@
 """xdl: deep learning written once against the Python array API; runs on NumPy, CuPy,
-PyTorch and array-api-strict."""
+PyTorch and array-api-strict.
+
+The package is built in floors, each importing only those below it (tests/test_architecture.py
+holds the order): ``core`` (the backend seam, parameters, symbolic tensors), ``layers``,
+``losses``/``optimizers``, ``metrics``, ``io`` (model files), ``train`` (the step, the loop,
+callbacks, data parallelism) and ``models`` (graphs, ``Model``, ``Sequential``).
+"""
 
 __version__ = "0.1.0"
 
-from ._backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy,
-                       use_backend, use_floatx)
-from . import callbacks, data, metrics, schedules
-from .callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN
-from .callbacks import CSVLogger, LambdaCallback, ReduceLROnPlateau
+import sys as _sys
+
+from . import layers, losses, metrics, optimizers
+from .core import initializers, regularizers
+from .core.backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy, use_backend,
+                           use_floatx)
+from .core.parameter import Parameter
+from .core.random import seed
+from .core.symbolic import Input, SymbolicTensor
 from .errors import BackendError, IndexRangeError, InputError, ModelFileError, NotBuiltError, ShapeError, XdlError
-from .layers import (Activation, BatchNorm, Dense, Dropout, Layer, LayerNorm, LeakyReLU, ReLU, Sigmoid, Softmax,
-                     Tanh, register_layer)
-from .layers.conv import Conv2D
-from .layers.pooling import AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, MaxPool2D, MaxPooling2D
-from .layers.reshape import Flatten, Reshape
-from .layers import GRU, LSTM, Embedding, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
-from .layers import Bidirectional, Masking
-from . import regularizers
+from .io.files import ModelSaveError
+from .io.weights import export_weights, import_weights
+from .layers import (ELU, GELU, GRU, LSTM, Activation, Add, Average, AveragePooling1D, AveragePooling2D, AvgPool1D,
+                     AvgPool2D, BatchNorm, Bidirectional, Concatenate, Conv1D, Conv2D, Conv2DTranspose, Cropping2D,
+                     Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+                     GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GRUCell, Layer, LayerNorm,
+                     LeakyReLU, LSTMCell, Masking, Maximum, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D, Minimum,
+                     Mish, MultiHeadAttention, Multiply, PositionEmbedding, ReLU, Reshape, SeparableConv2D, Sigmoid,
+                     SiLU, SimpleRNN, SimpleRNNCell, Softmax, Softplus, Softsign, Subtract, Swish, Tanh,
+                     TransformerBlock, UpSampling2D, ZeroPadding2D, register_layer)
 from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
                      MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
-from .layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .model import Model
-from .network import NeuralNetwork, Sequential
-from .symbolic import Input, SymbolicTensor
-from .optimizers import SGD, Adagrad, Adam, AdamW, Lion, Nadam, Optimizer, RMSprop
-from .parameter import Parameter
-from .random import seed
-from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
-from .history import History
-from .weights import export_weights, import_weights
-from .io import ModelSaveError
-from . import distributed
-from .distributed import DataParallel
-from .metrics import Accuracy, TopKAccuracy
-from .metrics import AUC, F1Score, Precision, Recall, RootMeanSquaredError  # the MSE metric: xdl.metrics.MeanSquaredError
+from .metrics import AUC, Accuracy, F1Score, Precision, Recall, RootMeanSquaredError, TopKAccuracy
+from .models.generation import generate
+from .models.model import Model
+from .models.sequential import NeuralNetwork, Sequential
+from .optimizers import SGD, Adagrad, Adam, AdamW, Lion, Nadam, Optimizer, RMSprop, schedules
+from .optimizers.schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
+from .train import callbacks, data, distributed
+from .train.callbacks import (Callback, CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
+                              ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
+from .train.distributed import DataParallel
+from .train.history import History
+
+# The namespaces users import by module path (``from xdl.callbacks import EarlyStopping``) live
+# inside the floors; each is also reachable under its short name.
+for _name, _module in {"callbacks": callbacks, "data": data, "distributed": distributed, "schedules": schedules,
+                       "regularizers": regularizers, "initializers": initializers}.items():
+    _sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ = [
-    "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx",
-    "to_numpy", "use_backend", "use_floatx", "seed",
-    "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError", "ModelSaveError",
-    "IndexRangeError", "InputError",
-    "Parameter", "Layer", "register_layer", "Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-    "Dropout", "BatchNorm", "LayerNorm",
-    "Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
+    "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx", "to_numpy",
+    "use_backend", "use_floatx", "seed",
+    "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError", "ModelSaveError", "IndexRangeError",
+    "InputError",
+    "Parameter", "Layer", "register_layer", "Input", "SymbolicTensor",
+    "Dense", "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "ELU", "GELU", "Mish", "SiLU", "Swish",
+    "Softplus", "Softsign", "Dropout", "BatchNorm", "LayerNorm", "Flatten", "Reshape", "Masking",
+    "Conv2D", "Conv1D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "MaxPooling2D",
+    "AvgPool2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPool1D", "MaxPooling1D",
+    "AvgPool1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "UpSampling2D",
+    "ZeroPadding2D", "Cropping2D",
+    "Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional",
+    "MultiHeadAttention", "PositionEmbedding", "TransformerBlock",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "Loss", "MSE", "MeanSquaredError", "MAE", "MeanAbsoluteError", "Huber", "CrossEntropy",
     "CategoricalCrossEntropy", "SparseCategoricalCrossEntropy", "BinaryCrossEntropy",
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Lion",
     "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
-    "NeuralNetwork", "Sequential", "History", "callbacks", "metrics", "schedules", "Callback", "EarlyStopping",
-    "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "Accuracy", "TopKAccuracy",
-    "distributed", "DataParallel",
-    "export_weights", "import_weights",
+    "Model", "NeuralNetwork", "Sequential", "History", "generate",
+    "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger",
+    "LambdaCallback", "ReduceLROnPlateau",
+    "Accuracy", "TopKAccuracy", "AUC", "F1Score", "Precision", "Recall", "RootMeanSquaredError",
+    "DataParallel", "export_weights", "import_weights",
+    "layers", "losses", "metrics", "optimizers", "schedules", "callbacks", "data", "distributed", "regularizers",
+    "initializers",
 ]
-__all__ += ["Model", "Input", "SymbolicTensor", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-            "Concatenate"]
-__all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Reshape"]
-__all__ += ["Activation", "AveragePooling2D", "MaxPooling2D"]
-
-from .layers import (ELU, AveragePooling1D, AvgPool1D, Conv1D, Conv2DTranspose, Cropping2D,  # noqa: E402
-                     DepthwiseConv2D, GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
-                     MaxPooling1D, Mish, SeparableConv2D, SiLU, Softplus, Softsign, Swish, UpSampling2D,
-                     ZeroPadding2D)
-__all__ += ["ELU", "Mish", "SiLU", "Softplus", "Softsign", "Swish"]
-__all__ += ["Conv1D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "AveragePooling1D", "AvgPool1D",
-            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPool1D", "MaxPooling1D",
-            "Cropping2D", "UpSampling2D", "ZeroPadding2D"]
-__all__ += ["Bidirectional", "Masking", "regularizers"]
-
-from .layers import GELU, MultiHeadAttention, PositionEmbedding, TransformerBlock  # noqa: E402
-from .generation import generate  # noqa: E402
-__all__ += ["GELU", "MultiHeadAttention", "PositionEmbedding", "TransformerBlock", "generate"]
-__all__ += ["data", "CSVLogger", "LambdaCallback", "ReduceLROnPlateau", "AUC", "F1Score", "Precision", "Recall",
-            "RootMeanSquaredError"]

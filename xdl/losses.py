@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from ._backend import backend_of, clip, convert, floatx, get_backend, namespace_of
-from ._checks import boolean, number
+from .core.backend import backend_of, clip, convert, floatx, get_backend, namespace_of
+from .core.checks import boolean, number
 from .errors import ShapeError, shape_str
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1

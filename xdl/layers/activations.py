@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 
-from .._checks import number, short
+from ..core.checks import number, short
 from ..errors import ShapeError, shape_str
 from .base import Layer, StepView, register_layer
 
-MAX_AXES = 64  # the most axes a shape in a model file may have (graph_config.MAX_OUTPUTS)
+MAX_AXES = 64  # the most axes a shape in a model file may have (io/spec.py's MAX_OUTPUTS)
 
 
 @register_layer

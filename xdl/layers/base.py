@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from .._backend import convert, floatx, get_backend, to_numpy
+from ..core.backend import convert, floatx, get_backend, to_numpy
 from ..errors import NotBuiltError, ShapeError, shape_str
-from ..parameter import Parameter
-from .. import symbolic
-from ..symbolic import unique_name, valid_name
+from ..core.parameter import Parameter
+from ..core import symbolic
+from ..core.symbolic import unique_name, valid_name
 
 LAYERS = {}
 

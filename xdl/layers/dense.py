@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from .. import initializers, regularizers
-from .._checks import positive_int
-from .._backend import convert
+from ..core import initializers, regularizers
+from ..core.checks import positive_int
+from ..core.backend import convert
 from .activations import Activated, activation_layer, activation_name
 from .base import Layer, expect_last_axis, register_layer
 

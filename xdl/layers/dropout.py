@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import random
-from .._checks import number
+from ..core import random
+from ..core.checks import number
 from .base import Layer, register_layer
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .. import initializers
+from ..core import initializers
 from ..errors import IndexRangeError, ShapeError
 from .base import Layer, register_layer
-from .._checks import positive_int
+from ..core.checks import positive_int
 from .dense import _name
 
 

@@ -21,8 +21,8 @@ there, with a warning (as in Keras 3).
 
 from __future__ import annotations
 
-from .._backend import convert, namespace_of
-from .._checks import number
+from ..core.backend import convert, namespace_of
+from ..core.checks import number
 from ..errors import ShapeError, shape_str
 from .base import Layer, register_layer
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import initializers
-from .._checks import number
+from ..core import initializers
+from ..core.checks import number
 from .base import Layer, expect_last_axis, register_layer
 
 

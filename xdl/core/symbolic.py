@@ -1,0 +1,159 @@
+"""Symbolic tensors: what ``xdl.Input`` returns and what calling a layer on one gives.
+
+A symbolic tensor holds no data, only the per-sample shape (the batch axis left out; None
+where a size is free, such as the length of a sequence) and the ``Node`` that made it: one
+application of a layer to input tensors. ``xdl.Model(inputs, outputs)`` walks those nodes
+back from its outputs. Shapes are checked here, as the graph is built, before any data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+
+from ..errors import ShapeError, XdlError, shape_str
+
+_counts = Counter()
+
+
+def valid_name(name) -> bool:
+    """What layers, models and inputs may be called: names are parts of parameter paths."""
+    return isinstance(name, str) and name != "" and "/" not in name
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``...: default names of layers and inputs."""
+    n = _counts[base]
+    _counts[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class SymbolicTensor:
+    """A placeholder for a batch of arrays of per-sample ``shape`` in a graph under construction."""
+
+    __slots__ = ("shape", "node", "index", "name", "dtype", "masked")
+
+    def __init__(self, shape, node, index, name, dtype=None, masked=False):
+        self.shape, self.node, self.index, self.name, self.dtype = tuple(shape), node, index, name, dtype
+        #: a mask (which steps count) comes with this tensor's values: see Layer.compute_mask
+        self.masked = masked
+
+    def __repr__(self):
+        return f"<SymbolicTensor {self.name!r} shape={shape_str(self.shape)}>"
+
+    def __bool__(self):
+        raise XdlError(f"{self!r} holds no data: it only describes a graph; build an xdl.Model from it "
+                       "and call fit or predict")
+
+    def __array__(self, *args, **kwargs):
+        raise XdlError(f"{self!r} is symbolic: it cannot become an array; build an xdl.Model(inputs, "
+                       "outputs) and call predict")
+
+
+class Node:
+    """One application of ``layer`` (None for an ``Input``) to ``inputs``, giving ``outputs``.
+    ``listed``: the layer was called on a list (merge layers). ``kwargs``: the call's keyword
+    flags (names in the layer's ``call_arguments``, JSON values), passed to its ``apply`` and
+    ``output_shape`` at every run and saved with the graph."""
+
+    __slots__ = ("layer", "inputs", "outputs", "listed", "several", "kwargs")
+
+    def __init__(self, layer, inputs, listed, several=False, kwargs=None):
+        self.layer, self.inputs, self.listed, self.several, self.outputs = layer, list(inputs), listed, several, []
+        self.kwargs = dict(kwargs or {})
+
+
+def Input(shape, name=None, dtype=None):  # noqa: N802 (Keras's name for a function)
+    """A model input of per-sample ``shape``: e.g. ``Input(shape=(8, 8, 1))`` for 8x8 images,
+    ``Input(shape=(None,), dtype="int64")`` for token sequences of any length.
+
+    ``dtype`` None: floats in the model's dtype, unless the layers it feeds take integer
+    indices (``Embedding``); "int32"/"int64" keep integers; "float32"/"float64" cast to that.
+    """
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in dims):
+        raise ValueError(f"Input: shape must hold positive ints or None (a free size), got {shape!r}")
+    if dtype not in (None, "float32", "float64", "int32", "int64"):
+        raise ValueError(f"Input: dtype must be None, 'float32', 'float64', 'int32' or 'int64', got {dtype!r}")
+    if name is not None and not valid_name(name):
+        raise ValueError(f"Input: name must be a non-empty string without '/', got {name!r}")
+    node = Node(None, [], False)
+    tensor = SymbolicTensor(dims, node, 0, name or unique_name("input"), dtype)
+    node.outputs.append(tensor)
+    return tensor
+
+
+def is_symbolic(x) -> bool:
+    """Whether ``x`` is a symbolic tensor, or a list holding one."""
+    if isinstance(x, SymbolicTensor):
+        return True
+    return isinstance(x, (list, tuple)) and any(isinstance(t, SymbolicTensor) for t in x)
+
+
+def connect(layer, inputs, kwargs=None):
+    """``layer(inputs, **kwargs)`` on symbolic tensors: build or check the layer for their
+    shapes and return its symbolic output (a list of them for a layer with several outputs).
+    ``kwargs`` may name only the layer's ``call_arguments``."""
+    kwargs = dict(kwargs or {})
+    unknown = sorted(set(kwargs) - set(getattr(layer, "call_arguments", ())))
+    if unknown:
+        raise XdlError(f"{layer.describe()}: called on symbolic tensors with arguments {unknown} it does not take "
+                       f"in a graph (it takes {list(getattr(layer, 'call_arguments', ())) or 'its inputs only'})")
+    listed = isinstance(inputs, (list, tuple))
+    tensors = list(inputs) if listed else [inputs]
+    mixed = [type(t).__name__ for t in tensors if not isinstance(t, SymbolicTensor)]
+    if mixed:
+        raise XdlError(f"{layer.describe()}: called on symbolic tensors mixed with data ({', '.join(mixed)}); "
+                       "in a graph every input must come from xdl.Input or another layer; feed data to "
+                       "the Model's fit or predict")
+    if listed != layer.multiple_inputs:
+        if layer.multiple_inputs:
+            raise XdlError(f"{layer.describe()}: takes a list of tensors, e.g. {type(layer).__name__}()([a, b])")
+        if len(tensors) != 1:
+            raise XdlError(f"{layer.describe()}: takes one tensor, got a list of {len(tensors)}; "
+                           "merge them first, e.g. xdl.Concatenate()([a, b])")
+        listed = False
+    shapes = [t.shape for t in tensors] if listed else tensors[0].shape
+    if not layer.built:
+        with _building(layer):
+            layer.build(shapes)
+    else:
+        layer.check_input_shape(shapes)
+    out = layer.output_shape(shapes, **kwargs)
+    several = isinstance(out, list)
+    node = Node(layer, tensors, listed, several, kwargs)
+    masked = _output_masked(layer, tensors, listed, len(out) if several else 1)
+    for k, shape in enumerate(out if several else [out]):
+        name = f"{layer.name}_{k}" if several else layer.name
+        node.outputs.append(SymbolicTensor(shape, node, k, name, masked=masked[k]))
+    return list(node.outputs) if several else node.outputs[0]
+
+
+def _output_masked(layer, tensors, listed, count):
+    """Which of the ``count`` outputs carry a mask. A mask reaching a layer that does not
+    support masking stops there, as in Keras 3, with a warning: later steps would all count."""
+    flags = [t.masked for t in tensors]
+    if any(flags) and not layer.supports_masking:
+        warnings.warn(f"{layer.describe()}: its input carries a mask (from Embedding(mask_zero=True) or "
+                      "Masking), which this layer does not support: the mask stops here, and later layers, "
+                      "the loss and the metrics count every step", UserWarning, stacklevel=4)
+        flags = [False] * len(flags)
+    out = layer.output_masked(flags if listed else flags[0])
+    out = [bool(m) for m in out] if isinstance(out, (list, tuple)) else [bool(out)]
+    return out + [False] * (count - len(out))  # a single flag marks the first output only
+
+
+class _building:
+    """Name the layer in errors raised while it builds on symbolic shapes."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is TypeError and value is not None and "NoneType" in str(value):
+            raise ShapeError(f"{self.layer.describe()}: needs sizes that the graph leaves free (None) "
+                             f"here: {value}") from None
+        return False

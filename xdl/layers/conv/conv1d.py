@@ -1,0 +1,109 @@
+"""Conv1D: convolution over sequences (N, L, C), as Conv2D's im2col on an (N, 1, L, C) view."""
+
+from __future__ import annotations
+
+from ...core import regularizers
+from ...core.checks import int_at_least, positive_int
+from ...errors import ShapeError, shape_str
+from . import windows as win
+from ..base import Layer, register_layer
+from .conv2d import Conv2D, weight_options
+from ..dense import _name, build_weights
+
+
+def length_arg(owner, name, value, minimum=1):
+    """An int (or a one-element tuple/list, as Keras accepts) >= ``minimum``."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    return int_at_least(owner, name, value, minimum)
+
+
+def expect_sequence(layer, input_shape, channels=None):
+    """Shared check: a per-sample shape (L, C), with C == ``channels`` when given."""
+    if len(input_shape) != 2 or (channels is not None and input_shape[-1] != channels):
+        expected = f"(N, L, {channels if channels is not None else 'C'})"
+        hint = ("sequences with channels last: reshape (N, L) to (N, L, 1)" if len(input_shape) == 1
+                else "check the data or the previous layer")
+        raise ShapeError(f"{layer.describe()}: expected input shape {expected}, got {shape_str(input_shape)}; "
+                         f"{hint}")
+
+
+@register_layer
+class Conv1D(Conv2D):
+    """Cross-correlation of (N, L, C_in) sequences with a (k, C_in, C_out) kernel: (N, OL, C_out).
+
+    Keras's ``Conv1D(filters, kernel_size, strides=..., padding=..., dilation_rate=...)``
+    (here ``filters``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, as xdl's Conv2D
+    names them). ``padding`` is "valid", "same" (``ceil(L / stride)`` outputs), "causal"
+    (``(k - 1) * dilation`` zeros on the left only, as Keras) or an int of zeros on each side.
+    Numerics are PyTorch's ``conv1d`` with the kernel permuted to (C_out, C_in, k).
+    Parameters: ``weights`` (k, C_in, C_out) and ``bias`` (C_out,).
+    """
+
+    def __init__(self, filters=None, kernel_size=None, *, stride=1, padding="valid", dilation=1,
+                 activation=None, use_bias=True, input_channels=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, name=None,
+                 dtype=None):
+        Layer.__init__(self, name=name, dtype=dtype)  # not Conv2D's: its checks speak of 2-D
+        owner = f"Conv1D {self.name!r}"
+        if filters is None or kernel_size is None:
+            raise TypeError(f"{owner}: filters and kernel_size are required, e.g. Conv1D(filters=16, kernel_size=3)")
+        self.output_channels = positive_int(owner, "filters", filters)
+        self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
+        self.kernel_size = (1, length_arg(owner, "kernel_size", kernel_size))
+        self.stride = (1, length_arg(owner, "stride", stride))
+        self.dilation = (1, length_arg(owner, "dilation", dilation))
+        if isinstance(padding, str) and padding.lower() == "causal":
+            self.causal, self.padding = True, "valid"
+        else:
+            spec = win.padding_spec(owner, padding if isinstance(padding, str) else length_arg(
+                owner, "padding", padding, minimum=0))
+            self.causal, self.padding = False, spec if isinstance(spec, str) else (0, spec[1])
+        weight_options(self, "Conv1D", owner, activation, use_bias, kernel_initializer, bias_initializer,
+                       kernel_regularizer, bias_regularizer, dtype)
+        self._spare = []
+        if input_channels is not None:
+            self.build((None, input_channels))
+
+    def build(self, input_shape):
+        expect_sequence(self, input_shape, self.input_channels)
+        Layer.build(self, input_shape)
+        self.input_channels = input_shape[-1]
+        build_weights(self, (self.kernel_size[1], self.input_channels, self.output_channels), self.output_channels,
+                      (None, self.output_channels))
+
+    def _left_pad(self):
+        return (self.kernel_size[1] - 1) * self.dilation[1] if self.causal else 0
+
+    def check_input_shape(self, input_shape):
+        expect_sequence(self, input_shape, self.input_channels)
+        self.output_shape(input_shape)
+
+    def output_shape(self, input_shape):
+        length = input_shape[0] if input_shape[0] is None else input_shape[0] + self._left_pad()
+        out = win.output_hw(self, (1, length), self.kernel_size, self.stride, self.dilation, self.padding)
+        return (out[1], self.output_channels)
+
+    def apply_linear(self, x, training=False):
+        xp = self.backend.xp
+        n, length, c = x.shape
+        left = self._left_pad()
+        if left:
+            padded = xp.zeros((n, length + left, c), dtype=x.dtype, device=x.device)
+            padded[:, left:, :] = x
+            x = padded
+        y, back = Conv2D.apply_linear(self, xp.reshape(x, (n, 1, length + left, c)), training)
+
+        def backprop(dy, need_dx=True):
+            dx = back(xp.reshape(dy, (dy.shape[0], 1) + tuple(dy.shape[1:])), need_dx)
+            return None if dx is None else xp.reshape(dx, (n, length + left, c))[:, left:, :]
+
+        return xp.reshape(y, (n,) + tuple(y.shape[2:])), backprop
+
+    def get_config(self):
+        padding = "causal" if self.causal else (self.padding if isinstance(self.padding, str) else self.padding[1])
+        return {**Layer.get_config(self), "filters": self.output_channels,
+                "kernel_size": self.kernel_size[1], "stride": self.stride[1], "padding": padding,
+                "dilation": self.dilation[1], "activation": self.activation, "use_bias": self.use_bias,
+                "input_channels": self.input_channels, "kernel_initializer": _name(self.kernel_initializer),
+                "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}

@@ -1,0 +1,182 @@
+"""Conv2D: 2-D convolution on channels-last images, as im2col plus one matrix product."""
+
+from __future__ import annotations
+
+from ...core import initializers, regularizers
+from . import windows as win
+from ..activations import Activated, activation_layer, activation_name
+from ..base import Layer, register_layer
+from ...core.checks import positive_int
+from ..dense import _name, build_weights
+
+
+def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer, bias_initializer,
+                   kernel_regularizer, bias_regularizer, dtype):
+    """The arguments every convolution shares, checked and set on ``layer`` (weights not built)."""
+    layer.activation = activation_name(owner, activation)
+    layer._activation = activation_layer(kind, activation, f"{layer.name}.{layer.activation}", dtype)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
+    layer._init_W = initializers.get(kernel_initializer)
+    layer._init_b = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer, f"{owner}: kernel_regularizer")
+    layer.bias_regularizer = regularizers.get(bias_regularizer, f"{owner}: bias_regularizer")
+    layer.W = layer.b = None
+
+
+@register_layer
+class Conv2D(Activated, Layer):
+    """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
+
+    Returns (N, OH, OW, C_out). The tutorial's ``Conv2D(input_channels=3, output_channels=16,
+    kernel_size=3)`` works as written; ``input_channels`` may be left out (taken from the first
+    input), and Keras's ``Conv2D(filters=16, kernel_size=3)`` is the same layer. Positional
+    arguments are the tutorial's (input_channels, output_channels, kernel_size): Keras's
+    ``Conv2D(16, 3)`` is ``Conv2D(output_channels=16, kernel_size=3)`` here.
+
+    ``stride`` and ``dilation`` are ints or (h, w) pairs; ``padding`` is "valid" (none), "same"
+    (``ceil(H / stride)`` outputs, as in Keras) or an int / (h, w) pair of zeros on each side.
+    ``activation`` (a name in ``ACTIVATIONS``; None for none) is applied to the output.
+    Parameters: ``weights`` (kh, kw, C_in, C_out) and ``bias`` (C_out,);
+    ``kernel_regularizer``/``bias_regularizer``: penalties (xdl.regularizers, or "l1", "l2").
+    """
+
+    def __init__(self, input_channels=None, output_channels=None, kernel_size=None, *, filters=None,
+                 stride=1, padding="valid", dilation=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if filters is not None and output_channels is not None and filters != output_channels:
+            raise ValueError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
+                             "give one of them")
+        output_channels = output_channels if output_channels is not None else filters
+        if kernel_size is None and input_channels is not None and output_channels is not None:
+            raise TypeError(f"Conv2D {self.name!r}: kernel_size is required; xdl's positional arguments are "
+                            f"(input_channels, output_channels, kernel_size), so this reads input_channels="
+                            f"{input_channels!r}, output_channels={output_channels!r}. Keras's Conv2D"
+                            f"({input_channels!r}, {output_channels!r}) is Conv2D(output_channels={input_channels!r}, "
+                            f"kernel_size={output_channels!r}) (or filters={input_channels!r})")
+        if output_channels is None or kernel_size is None:
+            raise TypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
+                            "e.g. Conv2D(output_channels=16, kernel_size=3)")
+        self.input_channels = positive_int("Conv2D", "input_channels", input_channels, optional=True)
+        self.output_channels = positive_int("Conv2D", "output_channels", output_channels)
+        self.kernel_size = win.pair("Conv2D", "kernel_size", kernel_size)
+        self.stride = win.pair("Conv2D", "stride", stride)
+        self.dilation = win.pair("Conv2D", "dilation", dilation)
+        self.padding = win.padding_spec("Conv2D", padding)
+        weight_options(self, "Conv2D", f"Conv2D {self.name!r}", activation, use_bias, kernel_initializer,
+                       bias_initializer, kernel_regularizer, bias_regularizer, dtype)
+        self._spare = []  # im2col arrays free for the next call
+        if input_channels is not None:  # the weights do not depend on the image size
+            self.build((None, None, input_channels))
+
+    @property
+    def filters(self):
+        return self.output_channels
+
+    def build(self, input_shape):
+        win.expect_image(self, input_shape, self.input_channels)
+        super().build(input_shape)
+        self.input_channels = input_shape[-1]
+        build_weights(self, self.kernel_size + (self.input_channels, self.output_channels), self.output_channels,
+                      (None, None, self.output_channels))
+
+    def check_input_shape(self, input_shape):
+        win.expect_image(self, input_shape, self.input_channels)
+        self.output_shape(input_shape)
+
+    def _geometry(self, input_shape):
+        return win.geometry(self, tuple(input_shape[:2]), self.kernel_size, self.stride, self.dilation,
+                            self.padding)
+
+    def output_shape(self, input_shape):
+        out_hw = win.output_hw(self, tuple(input_shape[:2]), self.kernel_size, self.stride, self.dilation,
+                               self.padding)
+        return out_hw + (self.output_channels,)
+
+    def apply_linear(self, x, training=False):
+        be, xp = self.backend, self.backend.xp
+        n = x.shape[0]
+        geom = self._geometry(x.shape[1:])
+        # (N * OH * OW, kh * kw * C_in [+ 1]): rows are output pixels, columns match the
+        # kernel's layout; a last column of ones carries the bias through the same product
+        buffer = self._take_buffer(n, geom, x)
+        cols = win.columns(be, win.pad(xp, x, geom), geom, buffer)
+        cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], self._fan_in() + self.use_bias))  # no -1: n may be 0
+        W = self._kernel_matrix()
+        if self.use_bias:
+            W = xp.concat([W, self.b.value[None, :]], axis=0)
+        y = xp.reshape(cols @ W, (n,) + geom.out_hw + (self.output_channels,))
+        if not training:
+            self._spare.append(buffer)
+
+        def backprop(dy, need_dx=True):
+            dy2 = self._parameter_grads(dy, cols)
+            if training:
+                self._spare.append(buffer)  # the columns are read for the last time
+            return self._input_gradient(dy, dy2, geom) if need_dx else None
+
+        return y, backprop
+
+    def _kernel_matrix(self):
+        """The weights as one (kh * kw * C_in, C_out) matrix, rows in im2col's column order."""
+        return self.backend.xp.reshape(self.W.value, (self._fan_in(), self.output_channels))
+
+    def _take_buffer(self, n, geom, like):
+        """An im2col array for this call. Arrays come back to ``_spare`` once their call's
+        backward has read them (at once in inference) and serve the next call: the columns of
+        a big batch would otherwise be fresh memory each step (page faults on the CPU); the
+        ones column is written once. A layer applied twice in a step holds two."""
+        shape = (n,) + geom.out_hw + (self._fan_in() + self.use_bias,)
+        spare = self._spare
+        while spare:
+            buf = spare.pop()
+            if tuple(buf.shape) == shape and buf.dtype == like.dtype and buf.device == like.device:
+                return buf
+        buf = self.backend.xp.empty(shape, dtype=like.dtype, device=like.device)
+        if self.use_bias:
+            buf[..., -1] = 1.0
+        return buf
+
+    def _input_gradient(self, dy, dy2, geom):
+        """One product gives every window's columns of dx; ``Backend.col2im`` adds them back."""
+        be, xp = self.backend, self.backend.xp
+        n, oh, ow, _ = dy.shape
+        dcols = xp.reshape(dy2 @ self._kernel_matrix().T, (n, oh, ow, self._fan_in()))
+        return win.crop(be.col2im(dcols, geom.kernel, geom.stride, geom.dilation, geom.padded_hw), geom)
+
+    def _parameter_grads(self, dy, cols):
+        """Add the weight and bias gradients, from one product; returns dy as (M, C_out)."""
+        xp, fan_in = self.backend.xp, self._fan_in()
+        dy2 = xp.reshape(dy, (-1, self.output_channels))
+        # (fan_in [+ 1], C_out): the ones column's row is the bias's. Written with the narrower
+        # factor on the left: OpenBLAS packs the other one faster untransposed (conv2 of the
+        # benchmark, 7744 x 289 columns: 3.7 ms against 4.3 ms; conv1, 43264 x 10: 0.9 against 1.1)
+        if cols.shape[1] >= self.output_channels:
+            grads = xp.permute_dims(dy2.T @ cols, (1, 0))
+        else:
+            grads = cols.T @ dy2
+        self.W.add_grad(xp.reshape(grads[:fan_in, :], self.W.value.shape))
+        if self.use_bias:
+            self.b.add_grad(grads[fan_in, :])
+        return dy2
+
+    def _fan_in(self):
+        return self.kernel_size[0] * self.kernel_size[1] * self.input_channels
+
+    def get_config(self):
+        return {**super().get_config(), "input_channels": self.input_channels,
+                "output_channels": self.output_channels, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": _config_padding(self.padding),
+                "dilation": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": _name(self.kernel_initializer),
+                "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
+
+    # -- the tutorial's attribute names ---------------------------------------------------
+    weights = property(lambda self: None if self.W is None else self.W.value)
+    bias = property(lambda self: None if self.b is None else self.b.value)
+
+
+def _config_padding(padding):
+    return padding if isinstance(padding, str) else list(padding)

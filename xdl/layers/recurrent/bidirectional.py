@@ -1,0 +1,200 @@
+"""Bidirectional: a recurrent layer run forwards and, as a copy with its own weights,
+backwards over the sequence, the two outputs merged (Keras's wrapper)."""
+
+from __future__ import annotations
+
+from ...core.backend import convert
+from ...errors import NotBuiltError
+from ..base import LAYERS, Layer, register_layer
+from ..masking import sequence_mask
+from .rnn import Recurrent
+
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+
+@register_layer
+class Bidirectional(Layer):
+    """``Bidirectional(LSTM(32, return_sequences=True), merge_mode="concat")``: (N, T, F) ->
+    (N, T, 2H) for "concat", (N, T, H) for "sum", "mul" and "ave" (the mean); (N, 2H) or (N, H)
+    without ``return_sequences``.
+
+    As in Keras, the wrapped layer's config makes two fresh layers, ``forward_<name>`` and
+    ``backward_<name>`` (new weights each): the backward one reads the sequence reversed and
+    its output sequence is reversed back before merging. ``return_state=True`` gives
+    ``(output, *forward states, *backward states)``; ``forward(x, initial_state=[...])`` takes
+    the forward states then the backward ones. A mask (padded steps) reaches both directions;
+    with ``return_sequences`` masked steps output zeros (Keras forces
+    ``zero_output_for_mask``), and the mask goes on.
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer=None, merge_mode="concat", *, name=None, dtype=None):
+        if not isinstance(layer, Recurrent):
+            raise TypeError(f"Bidirectional: layer must be a recurrent layer (SimpleRNN, LSTM, GRU), "
+                            f"got {type(layer).__name__}")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
+        super().__init__(name=name, dtype=dtype or layer.dtype_name)
+        self.merge_mode = merge_mode
+        self.forward_layer = _copy(layer, f"forward_{layer.name}")
+        self.backward_layer = _copy(layer, f"backward_{layer.name}")
+        for one in self._sublayers():  # as Keras forces: masked steps of the sequences are zeros
+            one.zero_output_for_mask = one.return_sequences
+        self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        self.initial_state_grad = None
+
+    def _sublayers(self):
+        return [self.forward_layer, self.backward_layer]
+
+    def parameters(self):
+        return self.forward_layer.parameters() + self.backward_layer.parameters()
+
+    def named_parameters(self):
+        return {f"{layer.name}/{key}": p for layer in self._sublayers()
+                for key, p in layer.named_parameters().items()}
+
+    def build(self, input_shape):
+        for layer in self._sublayers():
+            if layer.built:
+                layer.check_input_shape(input_shape)
+            else:
+                layer.build(input_shape)
+        super().build(input_shape)
+
+    def check_input_shape(self, input_shape):
+        self.forward_layer.check_input_shape(input_shape)
+
+    def output_shape(self, input_shape):
+        out = self.forward_layer.output_shape(input_shape)
+        shape, states = (out[0], out[1:]) if self.return_state else (out, [])
+        if self.merge_mode == "concat":
+            shape = tuple(shape[:-1]) + (2 * shape[-1],)
+        return [tuple(shape)] + list(states) * 2 if self.return_state else tuple(shape)
+
+    def compute_mask(self, x, mask):
+        out = mask if self.return_sequences else None
+        return [out] + [None] * (len(self._states()) * 2) if self.return_state else out
+
+    def output_masked(self, masked):
+        out = bool(masked) and self.return_sequences
+        return [out] + [False] * (len(self._states()) * 2) if self.return_state else out
+
+    def _states(self):
+        return self.forward_layer.cell.state_names
+
+    # -- computing --------------------------------------------------------------------------
+    def forward(self, x, initial_state=None, training=False, mask=None):
+        """Output for x (N, T, F); ``initial_state``: a list of the forward layer's states,
+        then the backward layer's (None: zeros); ``mask`` (N, T): False marks padded steps."""
+        x = self.accept(x)
+        mask = sequence_mask(self, mask, x)
+        y, _, self._backprop = self.apply_masked(x, mask, training, initial_state)
+        return y
+
+    def backward(self, dy):
+        if not self.built or self._backprop is None:
+            raise NotBuiltError(f"{self.describe()}: backward called before forward")
+        self.zero_grad()
+        where = f"{self.describe()}: dy"
+        if self.return_state:
+            dy = tuple(None if d is None else convert(self.backend, d, self.dtype, where) for d in dy)
+        else:
+            dy = convert(self.backend, dy, self.dtype, where)
+        return self._backprop(dy)
+
+    def call(self, x, training=False, initial_state=None):
+        return self.apply_masked(x, None, training, initial_state)[0]
+
+    def apply(self, x, training=False, initial_state=None):
+        y, _, backprop = self.apply_masked(x, None, training, initial_state)
+        return y, backprop
+
+    def apply_masked(self, x, mask, training=False, initial_state=None):
+        xp, k, seq = self.backend.xp, len(self._states()), self.return_sequences
+        ahead, back = self.forward_layer, self.backward_layer
+        first, second = (None, None) if initial_state is None else _halves(self, initial_state, k)
+        y_f, _, back_f = ahead.apply_masked(x, mask, training, first)
+        flipped_mask = None if mask is None else xp.flip(mask, axis=1)
+        y_b, _, back_b = back.apply_masked(xp.flip(x, axis=1), flipped_mask, training, second)
+        states = ()
+        if self.return_state:
+            (y_f, *states_f), (y_b, *states_b) = y_f, y_b
+            states = tuple(states_f) + tuple(states_b)
+        if seq:
+            y_b = xp.flip(y_b, axis=1)
+        y = _merge(xp, self.merge_mode, y_f, y_b)
+
+        def backprop(dy, need_dx=True):
+            d_out, d_states = (dy[0], tuple(dy[1:])) if self.return_state else (dy, ())
+            d_f, d_b = (None, None) if d_out is None else _split(xp, self.merge_mode, d_out, y_f, y_b)
+            if d_b is not None and seq:
+                d_b = xp.flip(d_b, axis=1)
+            if self.return_state:
+                d_f, d_b = (d_f,) + tuple(d_states[:k]), (d_b,) + tuple(d_states[k:])
+            dx_f = back_f(d_f, need_dx)
+            dx_b = back_b(d_b, need_dx)
+            self.initial_state_grad = _pair(ahead.initial_state_grad) + _pair(back.initial_state_grad)
+            return dx_f + xp.flip(dx_b, axis=1) if need_dx else None
+
+        return ((y,) + states if self.return_state else y), self.compute_mask(x, mask), backprop
+
+    # -- files ------------------------------------------------------------------------------
+    def get_config(self):
+        inner = self.forward_layer.get_config()
+        inner["name"] = self.forward_layer.name.removeprefix("forward_")
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": {"class": type(self.forward_layer).__name__, "config": inner}}
+
+    @classmethod
+    def from_config(cls, config, build_layer=None):
+        config = dict(config)
+        spec = config.pop("layer", None)
+        kind = LAYERS.get(spec.get("class")) if isinstance(spec, dict) else None
+        if not (isinstance(kind, type) and issubclass(kind, Recurrent)) or not isinstance(spec.get("config"), dict):
+            raise ValueError(f"Bidirectional: 'layer' must name a recurrent layer and its config, got {spec!r}")
+        return super().from_config({**config, "layer": kind.from_config(spec["config"])})
+
+
+def _copy(layer, name):
+    """A fresh layer of ``layer``'s kind and config (new weights), named ``name``."""
+    config = layer.get_config()
+    config.pop("trainable", None)
+    copy = type(layer).from_config({**config, "name": name})
+    copy.trainable = layer.trainable
+    return copy
+
+
+def _halves(layer, initial_state, k):
+    states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    if len(states) != 2 * k:
+        raise ValueError(f"{layer.describe()}: initial_state must be a list of {2 * k} arrays (the forward "
+                         f"layer's {k} states, then the backward layer's), got {len(states)}")
+    return tuple(states[:k]), tuple(states[k:])
+
+
+def _pair(grad):
+    return tuple(grad) if isinstance(grad, tuple) else (grad,)
+
+
+def _merge(xp, mode, a, b):
+    if mode == "concat":
+        return xp.concat([a, b], axis=-1)
+    if mode == "sum":
+        return a + b
+    if mode == "mul":
+        return a * b
+    return (a + b) * 0.5
+
+
+def _split(xp, mode, dy, a, b):
+    """The gradients of the two merged outputs."""
+    if mode == "concat":
+        h = a.shape[-1]
+        return dy[..., :h], dy[..., h:]
+    if mode == "sum":
+        return dy, dy
+    if mode == "mul":
+        return dy * b, dy * a
+    half = dy * 0.5
+    return half, half

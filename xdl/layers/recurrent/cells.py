@@ -1,0 +1,247 @@
+"""Recurrent cells: the per-step math of SimpleRNN, LSTM and GRU.
+
+A cell owns the weights: ``kernel`` (F, G*H) for the input, ``recurrent_kernel`` (H, G*H) for
+the previous hidden state, ``bias`` (G*H,), for G gate blocks of H units. Sequence layers
+(recurrent.py) project every time step's input in one product and call ``scan``, which
+loops over time doing one product per step; arrays stay batch-major (N, T, ...), so the
+layer's input and output need no transposing copies; ``scan_back`` runs backpropagation through
+time the same way, and ``add_grads`` forms the weight gradients in one product each.
+Called on its own, a cell is one step on batch-first arrays, for hand-written loops.
+"""
+
+from __future__ import annotations
+
+from ...core import initializers, regularizers
+from ...errors import NotBuiltError, ShapeError, shape_str
+from ..activations import ACTIVATIONS, activation_name
+from ..base import Layer, register_layer
+from ...core.backend import convert
+from ...core.checks import positive_int
+from ..dense import _name
+
+
+class RecurrentCell(Layer):
+    """One step: ``cell.forward(x, state)`` with x (N, F) returns the new state.
+
+    The state is h (N, H) for SimpleRNN and GRU cells and a tuple (h, c) for LSTM cells.
+    ``forward(..., training=True)`` records the step; each ``backward(dstate)`` takes the
+    latest recorded step back and returns ``(dx, dstate_prev)``. The first backward after
+    a forward sets the parameters' gradients, later ones add to them, so a hand-written
+    loop of forwards then backwards ends with the gradients of the whole sequence.
+
+    ``activation`` is Keras's: the candidate activation, "tanh" (the default, and the only
+    one LSTM and GRU cells take; see ``activations``).
+    """
+
+    gates = 1  # blocks of H columns in the kernels
+    state_names = ("h",)
+    #: the ``activation`` names the cell supports (None: every name in ``ACTIVATIONS``)
+    activations = ("tanh",)
+
+    def __init__(self, hidden_size=None, input_size=None, *, activation="tanh", kernel_initializer="glorot_uniform",
+                 recurrent_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        kind = type(self).__name__
+        if hidden_size is None:
+            raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+        self.activation = activation_name(f"{kind} {self.name!r}", activation)
+        if self.activations is not None and self.activation not in self.activations:
+            raise ValueError(f"{kind} {self.name!r}: activation={activation!r} is not supported; it takes "
+                             f"{' or '.join(map(repr, self.activations))} (its candidate activation). SimpleRNN "
+                             "takes any of " + ", ".join(map(repr, ACTIVATIONS)))
+        self.hidden_size = positive_int(kind, "hidden_size", hidden_size)
+        self.input_size = positive_int(kind, "input_size", input_size, optional=True)
+        self.initializer_names = {"kernel_initializer": kernel_initializer,
+                                  "recurrent_initializer": recurrent_initializer,
+                                  "bias_initializer": bias_initializer}
+        for key, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
+                           ("recurrent_regularizer", recurrent_regularizer)):
+            setattr(self, key, regularizers.get(value, f"{kind} {self.name!r}: {key}"))
+        self._steps = []
+        self._fresh = False
+        if input_size is not None:
+            self.build((input_size,))
+
+    # -- parameters -----------------------------------------------------------------------
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+        self.input_size = input_shape[-1]
+        be, names, columns = self.backend, self.initializer_names, self.gates * self.hidden_size
+        init = {key: initializers.get(value) for key, value in names.items()}
+        self.kernel = self.add_parameter(
+            "kernel", init["kernel_initializer"](be, (self.input_size, columns), self.dtype),
+            regularizer=self.kernel_regularizer)
+        self.recurrent_kernel = self.add_parameter(
+            "recurrent_kernel", init["recurrent_initializer"](be, (self.hidden_size, columns), self.dtype),
+            regularizer=self.recurrent_regularizer)
+        self.bias = self.add_parameter("bias", self.initial_bias(init["bias_initializer"]),
+                                       regularizer=self.bias_regularizer)
+
+    def initial_bias(self, init):
+        return init(self.backend, (self.gates * self.hidden_size,), self.dtype)
+
+    def check_input_shape(self, input_shape):
+        if len(input_shape) != 1 or (self.input_size is not None and input_shape[0] != self.input_size):
+            expected = f"(N, {self.input_size or 'features'})"
+            raise ShapeError(f"{self.describe()}: expected input shape {expected} (one time step), "
+                             f"got {shape_str(input_shape)}")
+
+    def output_shape(self, input_shape):
+        if len(self.state_names) > 1:  # one output per state, e.g. (h, c)
+            return [(self.hidden_size,)] * len(self.state_names)
+        return (self.hidden_size,)
+
+    def get_config(self):
+        names = {key: _name(value) for key, value in self.initializer_names.items()}
+        return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
+                "activation": self.activation, **names, **regularizers.configs(self)}
+
+    def add_grads(self, x, h_prev, dxw, dhw):
+        """Add the weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
+        be, params = self.backend, self._parameters
+        be.add_matmul_grad(params["kernel"], x.T, dxw)
+        be.add_matmul_grad(params["recurrent_kernel"], h_prev.T, dhw)
+        be.add_sum_rows_grad(params["bias"], dxw)
+        if "recurrent_bias" in params:
+            be.add_sum_rows_grad(params["recurrent_bias"], dhw)
+
+    # -- states ---------------------------------------------------------------------------
+    def pack(self, states):
+        """The state as users see it: h, or (h, c)."""
+        return states[0] if len(states) == 1 else tuple(states)
+
+    def unpack(self, state, n, what="state"):
+        """A user's state (array, tuple or None) as a tuple of (n, H) arrays; None stays None."""
+        if state is None:
+            return (None,) * len(self.state_names)
+        if isinstance(state, bool):
+            raise TypeError(f"{self.describe()}: {what} must be arrays, got {state!r}; "
+                            "pass training by keyword: forward(x, training=True)")
+        parts = tuple(state) if isinstance(state, (tuple, list)) else (state,)
+        if len(parts) != len(self.state_names):
+            raise ValueError(f"{self.describe()}: {what} must be {self._state_form()}, "
+                             f"got {len(parts)} arrays")
+        out = []
+        for label, part in zip(self.state_names, parts):
+            part = None if part is None else convert(self.backend, part, self.dtype, f"{self.describe()}: {what}")
+            if part is not None and tuple(part.shape) != (n, self.hidden_size):
+                raise ShapeError(f"{self.describe()}: {what} {label} has shape {tuple(part.shape)}, "
+                                 f"expected ({n}, {self.hidden_size})")
+            out.append(part)
+        return tuple(out)
+
+    def _state_form(self):
+        return "h" if len(self.state_names) == 1 else "(" + ", ".join(self.state_names) + ")"
+
+    def fill(self, states, n):
+        """Replace missing (None) state arrays with zeros (n, H)."""
+        xp = self.backend.xp
+        return tuple(xp.zeros((n, self.hidden_size), dtype=self.dtype, device=self.backend.device)
+                     if s is None else s for s in states)
+
+    # -- one step -------------------------------------------------------------------------
+    def forward(self, x, state=None, training=False):
+        """New state from x (N, F) and the previous state (None: zeros)."""
+        new_state, step_back = self._step(self.accept(x), state)
+        if training:
+            self._steps.append(step_back)
+            self._fresh = True
+        return new_state
+
+    def call(self, x, training=False, state=None):
+        return self._step(x, state)[0]
+
+    def apply(self, x, training=False, state=None):
+        new_state, step_back = self._step(x, state)
+        return new_state, lambda dstate, need_dx=True: step_back(dstate)[0]
+
+    def _step(self, x, state):
+        """The new state, and ``step_back(dstate) -> (dx, dstate_prev)``, which adds the
+        step's weight gradients."""
+        xp, n = self.backend.xp, x.shape[0]
+        states = self.fill(self.unpack(state, n), n)
+        _, final, cache = self.scan(xp.expand_dims(self.project(x), axis=1), states)
+
+        def step_back(dstate):
+            dstates = self.fill(self.unpack(dstate, n, "dstate"), n)
+            dxw, dhw, dprev = self.scan_back(cache, None, dstates)
+            dxw, dhw = dxw[:, 0, :], dhw[:, 0, :]
+            self.add_grads(x, states[0], dxw, dhw)
+            return dxw @ self.kernel.value.T, self.pack(dprev)
+
+        return self.pack(final), step_back
+
+    def backward(self, dstate):
+        """(dx, dstate_prev) for the latest recorded step, given the gradient of its state."""
+        if not self._steps:
+            raise NotBuiltError(f"{self.describe()}: backward needs a step recorded by "
+                                "forward(x, state, training=True)")
+        if self._fresh:  # the first backward after forwards starts the sequence's gradients
+            self.zero_grad()
+            self._fresh = False
+        return self._steps.pop()(dstate)
+
+    # -- what each cell implements ---------------------------------------------------------
+    def project(self, x):
+        """Input projections of rows x (M, F) -> (M, G*H), as ``scan`` takes them."""
+        return x @ self.kernel.value + self.bias.value
+
+    def scan(self, xw, states):
+        """Run over time. xw (N, T, G*H): every step's ``project``-ed input; states:
+        tuple of (N, H). Returns (hs (N, T, H), final states, cache for scan_back)."""
+        raise NotImplementedError
+
+    def scan_back(self, cache, dhs, dstates):
+        """Backpropagation through time. dhs (N, T, H) or None: gradients of the outputs;
+        dstates: of the final states. Returns (dxw, dhw, dstates_0): the gradients of the
+        input projections and of the recurrent products (N, T, G*H), and of the first states."""
+        raise NotImplementedError
+
+
+def previous(xp, first, hs):
+    """(N, T, H): the state entering each step, ``first`` then hs[:, :-1]."""
+    return xp.concat([xp.expand_dims(first, axis=1), hs[:, :-1, :]], axis=1)
+
+
+@register_layer
+class SimpleRNNCell(RecurrentCell):
+    """``h = activation(x @ kernel + h_prev @ recurrent_kernel + bias)``, tanh by default;
+    another ``activation`` runs its layer's apply and backprop each step."""
+
+    activations = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        name = self.activation
+        self._act = None if name == "tanh" else ACTIVATIONS[name](name=f"{self.name}.{name}", dtype=self.dtype_name)
+        if self._act is not None:
+            self._act.build((self.hidden_size,))
+
+    def scan(self, xw, states):
+        xp, U, act = self.backend.xp, self.recurrent_kernel.value, self._act
+        h, hs, backs = states[0], [], []
+        for t in range(xw.shape[1]):
+            z = xw[:, t, :] + h @ U
+            if act is None:
+                h = xp.tanh(z)
+            else:
+                h, back = act.apply(z)
+                backs.append(back)
+            hs.append(h)
+        hs = xp.stack(hs, axis=1)
+        return hs, (h,), (hs, backs)
+
+    def scan_back(self, cache, dhs, dstates):
+        xp, U_T = self.backend.xp, self.recurrent_kernel.value.T
+        hs, backs = cache
+        slope = None if backs else 1.0 - hs * hs  # tanh' for every step at once
+        dh, dzs = dstates[0], [None] * hs.shape[1]
+        for t in reversed(range(hs.shape[1])):
+            if dhs is not None:
+                dh = dh + dhs[:, t, :]
+            dzs[t] = dh * slope[:, t, :] if slope is not None else backs[t](dh)
+            dh = dzs[t] @ U_T
+        dz = xp.stack(dzs, axis=1)
+        return dz, dz, (dh,)

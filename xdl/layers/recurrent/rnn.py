@@ -1,0 +1,235 @@
+"""Sequence layers: SimpleRNN, LSTM and GRU over batch-first sequences (N, T, F).
+
+Every time step's input projection is one product before the loop; each step is one
+product with the recurrent kernel plus the cell's elementwise gates; the weight gradients
+are one product each after backpropagation through time.
+"""
+
+from __future__ import annotations
+
+from ...core.backend import convert, get_backend
+from ...errors import NotBuiltError, ShapeError, shape_str
+from ..base import Layer, register_layer
+from .cells import SimpleRNNCell, previous
+from ...core.checks import positive_int
+from .gru import GRUCell
+from .lstm import LSTMCell
+from ..masking import masked_scan, masked_scan_back, sequence_mask
+
+
+class Recurrent(Layer):
+    """Base of the sequence layers: (N, T, F) -> (N, T, H) with ``return_sequences``, else
+    the last hidden state (N, H).
+
+    ``return_state=True`` makes the output a tuple ``(output, h)`` (``(output, h, c)`` for
+    LSTM), and ``backward`` then takes a tuple of their gradients (None for any without
+    one); in a graph model ``LSTM(..., return_state=True)(x)`` gives a list of symbolic
+    tensors. ``forward(x, initial_state)`` starts from a given state instead of zeros; after
+    ``backward``, ``initial_state_grad`` holds its gradient. ``forward(x, mask=m)`` (or a mask
+    from ``Embedding(mask_zero=True)``/``Masking`` in a model) keeps the state over steps where
+    m (N, T) is False; their outputs repeat the previous one, or are zero with
+    ``zero_output_for_mask=True`` (see masking.py). ``kernel_regularizer``,
+    ``recurrent_regularizer``, ``bias_regularizer``: weight penalties (xdl.regularizers).
+    ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one step on column vectors:
+    x (input_size, B), h_prev (hidden_size, B) -> (hidden_size, B).
+    """
+
+    cell_class = None
+
+    #: a mask on the input (padded steps) is honoured: see masking.py
+    supports_masking = True
+
+    def __init__(self, hidden_size=None, input_size=None, *, return_sequences=False, return_state=False,
+                 zero_output_for_mask=False, name=None, dtype=None, **cell_options):
+        super().__init__(name=name, dtype=dtype)
+        if hidden_size is None:
+            kind = type(self).__name__
+            raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+        self.cell = self.cell_class(hidden_size, name=f"{self.name}.cell", dtype=dtype, **cell_options)
+        self.hidden_size = self.cell.hidden_size
+        self.input_size = positive_int(type(self).__name__, "input_size", input_size, optional=True)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        #: Keras's: a masked step's output is zero (True) or repeats the previous one (False)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.initial_state_grad = None
+        self._columns = False
+        if input_size is not None:  # the tutorial uses the layer before any sequence is seen
+            self.build((None, input_size))
+
+    # -- shapes and parameters ------------------------------------------------------------------
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+        self.input_size = input_shape[-1]
+        self.cell.build((self.input_size,))
+        self._parameters = self.cell._parameters
+
+    def check_input_shape(self, input_shape):
+        size = self.input_size or "features"
+        if len(input_shape) != 2 or (self.input_size is not None and input_shape[-1] != self.input_size):
+            hint = (f"; for one step on (N, features) use {self.cell_class.__name__}"
+                    if len(input_shape) == 1 else "")
+            raise ShapeError(f"{self.describe()}: expected input shape (N, T, {size}) (batch, time, "
+                             f"features), got {shape_str(input_shape)}{hint}")
+
+    def output_shape(self, input_shape):
+        out = (input_shape[0], self.hidden_size) if self.return_sequences else (self.hidden_size,)
+        if self.return_state:  # several outputs: the output, then each final state
+            return [out] + [(self.hidden_size,)] * len(self.cell.state_names)
+        return out
+
+    def _sublayers(self):
+        return [self.cell]
+
+    def get_config(self):
+        cell = self.cell.get_config()
+        for key in ("name", "dtype", "hidden_size", "input_size", "trainable"):
+            cell.pop(key, None)
+        return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "zero_output_for_mask": self.zero_output_for_mask, **cell}
+
+    def compute_mask(self, x, mask):
+        out = mask if self.return_sequences else None
+        return [out] + [None] * len(self.cell.state_names) if self.return_state else out
+
+    def output_masked(self, masked):
+        out = bool(masked) and self.return_sequences
+        return [out] + [False] * len(self.cell.state_names) if self.return_state else out
+
+    # -- forward ----------------------------------------------------------------------------------
+    def forward(self, x, initial_state=None, training=False, mask=None):
+        """Output for x (N, T, F), from ``initial_state`` (None: zeros); ``mask`` (N, T):
+        False marks padded steps (see masking.py); see the class doc."""
+        if initial_state is not None and _ndim(x) == 2:
+            return self._column_step(x, initial_state, training)
+        x = self.accept(x)
+        mask = sequence_mask(self, mask, x)
+        y, _, self._backprop = self.apply_masked(x, mask, training, initial_state=initial_state)
+        self._columns = False
+        return y
+
+    def call(self, x, training=False, initial_state=None):
+        return self.apply(x, training, initial_state)[0]
+
+    def apply(self, x, training=False, initial_state=None):
+        y, _, backprop = self.apply_masked(x, None, training, initial_state)
+        return y, backprop
+
+    def apply_masked(self, x, mask, training=False, initial_state=None):
+        xp, cell, zero_output = self.backend.xp, self.cell, self.zero_output_for_mask
+        n, steps, features = x.shape
+        if steps == 0:
+            raise ShapeError(f"{self.describe()}: got a sequence of length 0, expected at least one step")
+        states = cell.fill(cell.unpack(initial_state, n, "initial_state"), n)
+        x = xp.reshape(x, (n * steps, features))
+        xw = cell.project(x)  # every step's input projection at once
+        xw = xp.reshape(xw, (n, steps, xw.shape[-1]))  # no -1: n may be 0
+        if mask is None:
+            hs, final, cache = cell.scan(xw, states)
+        else:  # padded steps keep the state (masking.py)
+            hs, final, entering, cache = masked_scan(cell, xw, states, mask, zero_output)
+        y = hs if self.return_sequences else final[0]
+
+        def backprop(dy, need_dx=True):
+            dhs, dstates = self._split(dy)
+            if mask is None:
+                dxw, dhw, dstates0 = cell.scan_back(cache, dhs, cell.fill(dstates, n))
+                h_prev = previous(xp, states[0], hs)
+            else:
+                dxw, dhw, dstates0 = masked_scan_back(cell, cache, mask, dhs, cell.fill(dstates, n), zero_output)
+                h_prev = entering
+            rows = n * steps
+            dxw, dhw = xp.reshape(dxw, (rows, dxw.shape[-1])), xp.reshape(dhw, (rows, dhw.shape[-1]))
+            h_prev = xp.reshape(h_prev, (rows, self.hidden_size))
+            cell.add_grads(x, h_prev, dxw, dhw)
+            self.initial_state_grad = cell.pack(dstates0)
+            if not need_dx:  # the first layer of a model: skip the input gradient's product
+                return None
+            return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
+
+        return ((y,) + tuple(final) if self.return_state else y), self.compute_mask(x, mask), backprop
+
+    def _column_step(self, x, h_prev, training):
+        be = self.backend or get_backend()
+        x = convert(be, x, self.input_dtype(be), self.describe())
+        if self.input_size is not None and x.shape[0] != self.input_size:
+            raise ShapeError(f"{self.describe()}: one step on column vectors takes x of shape "
+                             f"({self.input_size}, B), got {tuple(x.shape)}; sequences are (N, T, F)")
+        states = h_prev if isinstance(h_prev, (tuple, list)) else (h_prev,)
+        states = tuple(convert(be, s, self.input_dtype(be), f"{self.describe()}: state").T for s in states)
+        out = self.forward(be.xp.expand_dims(x.T, axis=1), self.cell.pack(states), training)
+        self._columns = True
+        h = out[1] if self.return_state else out if not self.return_sequences else out[:, 0, :]
+        return h.T
+
+    # -- backward ---------------------------------------------------------------------------------
+    def backward(self, dy):
+        """dx for the gradient ``dy`` of the latest forward's output (a tuple when
+        ``return_state``); ``initial_state_grad`` then holds the initial state's gradient."""
+        if not self.built or self._backprop is None:
+            raise NotBuiltError(f"{self.describe()}: backward called before forward")
+        be, where = self.backend, f"{self.describe()}: dy"
+        self.zero_grad()
+        if self._columns:  # the tutorial's column form: dy is dh (hidden_size, B)
+            dh = convert(be, dy, self.dtype, where).T
+            if self.return_state:
+                dy = (None, dh) + (None,) * (len(self.cell.state_names) - 1)
+            else:
+                dy = be.xp.expand_dims(dh, axis=1) if self.return_sequences else dh
+            dx = self._backprop(dy)
+            return dx[:, 0, :].T
+        if self.return_state:
+            if not isinstance(dy, (tuple, list)):
+                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of "
+                                 f"{1 + len(self.cell.state_names)} gradients (output and each state; None for none)")
+            return self._backprop(tuple(None if d is None else convert(be, d, self.dtype, where) for d in dy))
+        return self._backprop(convert(be, dy, self.dtype, where))
+
+    def _split(self, dy):
+        """(gradient of the output sequence or None, gradients of the final states)."""
+        n_states = len(self.cell.state_names)
+        if self.return_state:
+            if not isinstance(dy, (tuple, list)) or len(dy) != 1 + n_states:
+                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of "
+                                 f"{1 + n_states} gradients (output and each state; None for none)")
+            dy, dstates = dy[0], list(dy[1:])
+        else:
+            dstates = [None] * n_states
+        if not self.return_sequences and dy is not None:  # the output is the last h
+            dstates[0] = dy if dstates[0] is None else dstates[0] + dy
+            dy = None
+        return dy, tuple(dstates)
+
+
+def _ndim(x):
+    shape = getattr(x, "shape", None)
+    if shape is None:  # a list: count its nesting
+        depth = 0
+        while isinstance(x, (list, tuple)) and x:
+            depth, x = depth + 1, x[0]
+        return depth
+    return len(shape)
+
+
+@register_layer
+class SimpleRNN(Recurrent):
+    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`` over a sequence
+    (``activation="tanh"`` by default, or any name in ``ACTIVATIONS``)."""
+
+    cell_class = SimpleRNNCell
+
+
+@register_layer
+class LSTM(Recurrent):
+    """Long short-term memory over a sequence (gates i, f, o, g; see ``LSTMCell``)."""
+
+    cell_class = LSTMCell
+
+
+@register_layer
+class GRU(Recurrent):
+    """Gated recurrent unit over a sequence (gates r, z, n; see ``GRUCell``)."""
+
+    cell_class = GRUCell

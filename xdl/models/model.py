@@ -1,0 +1,447 @@
+"""``Model``: layers joined in a graph, trained as one; itself a layer of other models.
+
+Built Keras's functional way::
+
+    inputs = xdl.Input(shape=(8, 8, 1))
+    x = xdl.Conv2D(output_channels=16, kernel_size=3, padding="same")(inputs)
+    outputs = xdl.Dense(output_size=10)(xdl.Flatten()(x))
+    model = xdl.Model(inputs=inputs, outputs=outputs)
+
+``NeuralNetwork`` (network.py) is the same model with its graph made from a list of layers.
+"""
+
+from __future__ import annotations
+
+from ..core import flat, regularizers
+from .. import optimizers
+from ..train import loop as training
+from ..core.backend import convert, floatx, get_backend, use_backend
+from ..train.distributed import resolve
+from ..errors import NotBuiltError, ShapeError, shape_str
+from .graph import Graph
+from .config import graph_config, graph_from_config
+from ..layers.base import Layer, register_layer
+from ..train.compile import Objectives
+from .summary import summary_lines
+from ..core.symbolic import SymbolicTensor
+
+
+@register_layer
+class Model(Layer):
+    """A graph of layers from ``inputs`` to ``outputs`` (symbolic tensors, or lists of them):
+    ``compile``, ``fit``, ``predict``, ``evaluate``, ``summary``, ``save``.
+
+    With several inputs, data comes as a list in ``inputs`` order or a dict by
+    ``Input(name=...)``; with several outputs, targets likewise (by output layer name), and
+    ``predict`` returns a list. A layer used twice shares its weights; a model called on a
+    symbolic tensor becomes one node of a larger model. The model lives on the backend its
+    layers were built on; data given to ``fit``/``predict``/``evaluate`` is moved there once
+    per call. ``model.trainable = False`` freezes every layer; ``get_weights``/``set_weights``
+    read and write all parameters as NumPy arrays, in ``parameters()`` order.
+    """
+
+    #: a chain of layers, each feeding the next (NeuralNetwork): summary() shows no connections
+    is_chain = False
+
+    def __init__(self, inputs=None, outputs=None, name=None):
+        super().__init__(name=name)
+        self.objectives = None
+        self.optimizer = None
+        self.history = None
+        self.stop_training = False
+        self.epoch = 0  # epochs completed, saved in checkpoints: fit(..., initial_epoch=model.epoch)
+        self.data_seed = None  # seeds each epoch's data order (see training._data_seed)
+        self.graph = None
+        self._params = []
+        self._regularized = []  # parameters with a weight penalty (xdl.regularizers)
+        self._trainable_cache = (None, [])
+        self._flats, self._loose = [], []
+        if inputs is None and outputs is None and type(self) is not Model:
+            return  # a subclass (NeuralNetwork) makes its graph itself
+        if inputs is None or outputs is None:
+            raise TypeError(f"{self.name}: Model needs inputs= and outputs=, e.g. Model(inputs=xdl.Input(shape=(4,)), "
+                            "outputs=...)")
+        self._single_output = isinstance(outputs, SymbolicTensor)
+        self._set_graph(Graph(inputs, outputs, self.name))
+
+    def _set_graph(self, graph):
+        self.graph = graph
+        self.backend = graph.backend or get_backend()
+        self.multiple_inputs = len(graph.inputs) > 1
+        self.input_shape = [t.shape for t in graph.inputs] if self.multiple_inputs else graph.inputs[0].shape
+        self.built = True
+        self.dtype_name = self.dtype_name or floatx()
+        self.dtype = self.backend.dtype(self.dtype_name)
+        seen, params = set(), []
+        for layer in graph.layers:
+            for p in layer.parameters():
+                if id(p) not in seen:  # a layer shared with a nested model counts once
+                    seen.add(id(p))
+                    params.append(p)
+        self._params = params
+        self._regularized = [p for p in params if p.regularizer is not None]
+        self._trainable_cache = (None, [])
+        if self.objectives is not None:
+            self.objectives.bind(graph)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        """The model's layers, each once, in the order the graph first uses them."""
+        return list(self.graph.layers) if self.graph is not None else []
+
+    @property
+    def inputs(self):
+        return list(self.graph.inputs)
+
+    @property
+    def outputs(self):
+        return list(self.graph.outputs)
+
+    @property
+    def output_names(self) -> list:
+        """Each output's name, for targets and losses by dict and for the logged figures: the
+        name of the layer that makes it (made distinct where one layer makes two outputs)."""
+        return list(self.graph.output_names)
+
+    def get_layer(self, name):
+        """The layer called ``name`` (nested models are searched too)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+            if isinstance(layer, Model):
+                try:
+                    return layer.get_layer(name)
+                except KeyError:
+                    pass
+        raise KeyError(f"{self.name}: no layer named {name!r}; layers: {[layer.name for layer in self.layers]}")
+
+    def parameters(self) -> list:
+        """Every layer's ``Parameter``s, each once, in the order of the layers' first use."""
+        return list(self._params)
+
+    def _sublayers(self) -> list:
+        """``model.trainable = False`` freezes every layer (nested models' too)."""
+        return self.layers
+
+    def trainable_parameters(self) -> list:
+        """The parameters the optimizer updates (remembered until a ``trainable`` changes),
+        laid out as views of one flat buffer per dtype where the backend allows (flat.py)."""
+        if self._trainable_cache[0] != flat.layout_key():
+            params = [p for p in self._params if p.trainable]
+            for p in self._params:
+                if not p.trainable:
+                    flat.release(p)  # a frozen parameter keeps its values, out of the buffer
+            self._flats = flat.lay_out(self.backend, params) if self.backend is not None else []
+            self._loose = [p for p in self._params if p.flat is None]
+            self._trainable_cache = (flat.layout_key(), params)
+        return self._trainable_cache[1]
+
+    def named_parameters(self) -> dict:
+        """``{path: Parameter}``: "dense/weights", "block1/conv2d/bias" for nested models."""
+        named = {}
+        for layer in self.layers:
+            for key, p in layer.named_parameters().items():
+                named.setdefault(f"{layer.name}/{key}", p)
+        return named
+
+    def start_epoch(self, epoch, stream=0):
+        for layer in self.layers:
+            layer.start_epoch(epoch, stream)
+
+    # -- the layer protocol (a model inside another) ----------------------------------------------
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+
+    def check_input_shape(self, input_shape):
+        self.output_shape(input_shape)
+
+    def output_shape(self, input_shape):
+        shapes = self.graph.propagate(input_shape if self.multiple_inputs else [input_shape])
+        return shapes[0] if self._single_output else shapes
+
+    def input_dtype(self, be, k=0):
+        """What input ``k`` is cast to: its ``Input(dtype=...)``, else integers kept where every
+        layer reading it takes indices (Embedding), else the model's float dtype."""
+        declared = self.graph.inputs[k].dtype
+        if declared is not None:
+            return be.dtype(declared)
+        kinds = [layer.input_dtype(be) for layer in self.graph.consumers(k)]
+        if kinds and all(kind is None for kind in kinds):
+            return None
+        return self.dtype or be.dtype(self.dtype_name or floatx())
+
+    def apply(self, x, training=False):
+        y, _, backprop = self.apply_masked(x, None, training)
+        return y, backprop
+
+    def output_masked(self, masked):
+        """A nested model's outputs carry the masks its own layers make (masks from outside
+        do not enter it: ``supports_masking`` is False)."""
+        flags = [t.masked for t in self.graph.outputs]
+        return flags[0] if self._single_output else flags
+
+    def apply_masked(self, x, mask, training=False):
+        xs = x if self.multiple_inputs else [x]
+        if self.graph.masked:
+            outs, masks, back = self.graph.run_masked(xs, training)
+            out_mask = masks[0] if self._single_output else masks
+        else:
+            (outs, back), out_mask = self.graph.run(xs, training), None
+
+        def backprop(dy, need_dx=True):
+            dxs = back([dy] if self._single_output else list(dy), need_dx)
+            if not need_dx:
+                return None
+            return dxs if self.multiple_inputs else dxs[0]
+
+        return (outs[0] if self._single_output else tuple(outs)), out_mask, backprop
+
+    def call(self, x, training=False):
+        """The output for backend arrays ``x`` (a list for several inputs)."""
+        xs = x if self.multiple_inputs else [x]
+        outs = self.graph.run(xs, True)[0] if training else self.graph.infer(xs)
+        return outs[0] if self._single_output else outs
+
+    # -- computing on data -------------------------------------------------------------------------
+    def accept_inputs(self, X, argument="X"):
+        """``X`` as a list of arrays on the model's backend and dtypes, checked against the
+        inputs; returns ``(arrays, per-sample output shapes)``."""
+        parts = self._split_inputs(X, argument)
+        be = self.backend
+        arrays = []
+        for k, (t, part) in enumerate(zip(self.graph.inputs, parts)):
+            label = f"{self.name}: {argument}" if len(parts) == 1 else f"{self.name}: {argument}[{t.name!r}]"
+            a = convert(be, part, self.input_dtype(be, k), label)
+            if a.ndim != len(t.shape) + 1:
+                raise ShapeError(f"{label} must have shape {shape_str(t.shape)}, got {shape_str(a.shape, None)}")
+            arrays.append(a)
+        if len({a.shape[0] for a in arrays}) > 1:
+            raise ShapeError(f"{self.name}: {argument} arrays hold different numbers of samples: "
+                             f"{[a.shape[0] for a in arrays]}")
+        shapes = self.graph.propagate([tuple(a.shape[1:]) for a in arrays])
+        self._check_input_values(arrays, argument)
+        return arrays, shapes
+
+    def _check_input_values(self, arrays, argument):
+        """Each input through its readers' value checks (Embedding's index range)."""
+        for k, a in enumerate(arrays):
+            if self.backend.xp.isdtype(a.dtype, "integral"):
+                for layer in self.graph.consumers(k):
+                    layer.check_values(a, f"{self.name}: {argument}")
+
+    def check_values(self, x, where):
+        self._check_input_values(x if self.multiple_inputs else [x], where)
+
+    def _split_inputs(self, X, argument):
+        names = [t.name for t in self.graph.inputs]
+        if isinstance(X, dict):
+            unknown, missing = sorted(set(X) - set(names)), [n for n in names if n not in X]
+            if unknown or missing:
+                raise ValueError(f"{self.name}: {argument} dict keys must be the inputs' names {names}; "
+                                 f"unknown {unknown}, missing {missing}")
+            return [X[n] for n in names]
+        if len(names) == 1:
+            return [X]
+        if not isinstance(X, (list, tuple)) or len(X) != len(names):
+            raise ValueError(f"{self.name}: the model has {len(names)} inputs {names}: pass {argument} as a list "
+                             f"of {len(names)} arrays or a dict by input name")
+        return list(X)
+
+    def forward(self, X, training=False):
+        """The output for ``X`` (any array-like of shape (N, ...); a list or dict for several
+        inputs); a list of outputs for several."""
+        with use_backend(self.backend or get_backend()):  # an unbuilt Sequential has none yet
+            xs, _ = self.accept_inputs(X)
+            outs, self._backprop = self.graph.run(xs, training)
+        return outs[0] if self._single_output else outs
+
+    def backward(self, grad):
+        """Backpropagate ``grad`` (w.r.t. the output of the latest ``forward``; a list for
+        several outputs) through every layer; sets the parameters' gradients and returns dX."""
+        if self._backprop is None:
+            raise NotBuiltError(f"{self.name}: backward called before forward")
+        grads = [grad] if self._single_output else list(grad)
+        dtypes = [self._output_dtype(k) for k in range(len(grads))]
+        grads = [None if g is None else convert(self.backend, g, d, f"{self.name}: backward")
+                 for g, d in zip(grads, dtypes)]
+        self.zero_grad()
+        dxs = self._backprop(grads, True)
+        return dxs if self.multiple_inputs else dxs[0]
+
+    def _output_dtype(self, k):
+        node = self.graph.outputs[k].node
+        return node.layer.dtype if node.layer is not None and node.layer.dtype is not None else self.dtype
+
+    def zero_grad(self) -> None:
+        """Clear every gradient: the flat buffers' clocks advance; nothing is written."""
+        self.trainable_parameters()
+        for f in self._flats:
+            f.clear()
+        for p in self._loose:
+            p.grad = None
+
+    def compute_gradients(self, xs, ys, weights=None):
+        """Forward and backward on a batch already on the device (lists of arrays, one per
+        input and per output; ``weights``: None or sample weights per output): adds to every
+        trainable parameter's ``grad``; returns the loss figures (0-d device arrays: the
+        total, then each output's when there are several) and the outputs."""
+        objectives = self.objectives
+        if self.graph.masked:  # masked positions count in neither the loss nor the metrics
+            values, masks, back = self.graph.run_masked(xs, True, objectives.slots)
+        else:
+            (values, back), masks = self.graph.run(xs, True, objectives.slots), None
+        figures = objectives.loss_values(ys, values, weights, masks=masks)
+        back(objectives.gradients())
+        if self._regularized:  # the reported loss includes the weight penalties, as in Keras
+            figures = self._add_penalties(figures)
+            regularizers.add_gradients(self._regularized)
+        return figures, values[:len(self.graph.outputs)]
+
+    def _add_penalties(self, figures):
+        """``figures`` with the regularizers' penalty added to the total (figures[0])."""
+        penalty = regularizers.penalty(self._regularized)
+        return figures if penalty is None else [figures[0] + penalty] + list(figures[1:])
+
+    def train_step(self, x, y):
+        """One optimizer step on a batch already on the device; returns the loss (a 0-d
+        device array) and the model's output for the batch."""
+        if self.objectives is None or self.optimizer is None:
+            raise NotBuiltError(f"{self.name}: call compile(loss=..., optimizer=...) before train_step")
+        xs = list(x) if self.multiple_inputs else [x]
+        figures, outs = training.step(self, xs, self.objectives.split(y, "train_step"))
+        return figures[0], (outs[0] if self._single_output else outs)
+
+    # -- compiling ---------------------------------------------------------------------------------
+    def compile(self, loss="mse", optimizer="sgd", metrics=None, loss_weights=None) -> None:
+        """Choose the loss (one, a list per output or a dict by output name), the optimizer
+        and the metrics to report: instances, or names such as "cross_entropy", "adam" and
+        "accuracy". ``loss_weights`` weighs each output's loss in the total."""
+        self.objectives = Objectives(self._output_names(), loss, metrics, loss_weights)
+        self.optimizer = optimizers.get(optimizer)
+        if self.graph is not None:
+            self.objectives.bind(self.graph)
+
+    def _output_names(self):
+        return self.output_names
+
+    @property
+    def loss(self):
+        """The compiled loss (a list of them, one per output, for several outputs)."""
+        if self.objectives is None:
+            return None
+        return self.objectives.losses if self.objectives.several else self.objectives.losses[0]
+
+    @property
+    def metrics(self) -> list:
+        """The compiled metrics (of every output, in order)."""
+        return [] if self.objectives is None else [m for _, m in self.objectives.metric_pairs]
+
+    # -- training and inference (see training.py) --------------------------------------------------
+    def fit(self, x, y=None, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
+            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False, *,
+            sample_weight=None, class_weight=None, steps_per_epoch=None, validation_steps=None, prefetch=2):
+        """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics.
+
+        ``x`` may instead be a stream of batches (``y=None``): an iterable or generator of
+        ``(x, y)`` or ``(x, y, sample_weight)``, or an ``xdl.data.Sequence``; ``steps_per_epoch``
+        batches make an epoch (default: all of a Sequence, an iterable until it ends), and a
+        background thread keeps ``prefetch`` batches ready on the device (see xdl/data.py).
+        ``sample_weight`` (N,) weighs each sample, ``class_weight={class: weight}`` each class
+        (Keras's definitions: see xdl/weighting.py). ``validation_data`` may be a triple with
+        sample weights or a stream (``validation_steps`` batches).
+
+        ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
+        fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
+        per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
+        shuffling order; ``initial_epoch`` resumes the epoch count (and the data order: see
+        ``save(..., include_optimizer=True)``). ``check_finite`` refuses NaN/inf in the data.
+        ``distributed=True`` (or an ``xdl.DataParallel``) trains data-parallel across the MPI
+        processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
+        xdl/distributed.py).
+        """
+        return training.fit(self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                            validation_data=validation_data, validation_split=validation_split,
+                            shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
+                            check_finite=check_finite, strategy=resolve(distributed), sample_weight=sample_weight,
+                            class_weight=class_weight, steps_per_epoch=steps_per_epoch,
+                            validation_steps=validation_steps, prefetch=prefetch)
+
+    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0, callbacks=None, steps=None, prefetch=2):
+        """The model's output for ``x`` (arrays, or a stream of batches as ``fit`` takes), as an
+        array of the model's backend (a list of them for several outputs), ``batch_size`` rows
+        at a time (default 1024: memory stays bounded). ``verbose`` is accepted as in Keras;
+        nothing is printed."""
+        _check_verbose(self, verbose)
+        outs = training.predict(self, x, batch_size=batch_size, check_finite=check_finite, callbacks=callbacks,
+                                steps=steps, prefetch=prefetch)
+        return outs[0] if self._single_output else outs
+
+    def evaluate(self, x, y=None, batch_size=None, return_dict=False, check_finite=False, *, verbose=0,
+                 sample_weight=None, callbacks=None, steps=None, prefetch=2):
+        """Mean loss over ``x``, ``y`` as a float; with compiled metrics or several outputs,
+        ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
+        ``x`` may be a stream of batches, as for ``fit``; ``sample_weight`` weighs samples.
+        ``verbose`` is accepted as in Keras; nothing is printed."""
+        _check_verbose(self, verbose)
+        scores = training.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite,
+                                   sample_weight=sample_weight, callbacks=callbacks, steps=steps, prefetch=prefetch)
+        if return_dict:
+            return scores
+        return scores["loss"] if len(scores) == 1 else list(scores.values())
+
+    def summary(self, print_fn=print) -> None:
+        """Print a table of layers, output shapes and parameter counts (and, for graphs,
+        what each layer is connected to)."""
+        for line in summary_lines(self):
+            print_fn(line)
+
+    # -- files (see io.py, which imports this module: the two methods import it when called) ----------
+    def save(self, path, include_optimizer=False) -> None:
+        """Write the architecture, weights and compile settings to one safetensors file,
+        atomically. ``include_optimizer=True`` makes a checkpoint: the optimizer's state and
+        step count, the epochs completed and the data-order seed join it, so that
+        ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
+        from ..io import model_files as io
+
+        io.save_model(self, path, include_optimizer=include_optimizer)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """Read a model written by ``save`` onto ``backend`` (default: the active one)."""
+        from ..io import model_files as io
+
+        return io.load_model(path, backend=backend, model_class=cls)
+
+    def get_config(self) -> dict:
+        config = graph_config(self)
+        if not self.trainable:  # each layer's config says so too
+            config["trainable"] = False
+        return config
+
+    @classmethod
+    def from_config(cls, config, build_layer=None):
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        return restore_trainable(graph_from_config(cls, config, build_layer), trainable)
+
+    def describe(self) -> str:
+        return f"{self.name} ({type(self).__name__})"
+
+
+def restore_trainable(model, trainable):
+    """A model read from a config: its own ``trainable`` flag set, its layers left as their
+    configs say (one may have been unfrozen inside a frozen model)."""
+    if not isinstance(trainable, bool):
+        raise TypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
+    model._trainable_flag = trainable
+    return model
+
+
+def _check_verbose(model, verbose):
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+        raise ValueError(f"{model.name}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+

@@ -1,0 +1,378 @@
+"""Callbacks for ``fit(callbacks=[...])`` (and ``evaluate``/``predict``'s): hooks at the start
+and end of training, of each epoch and of each batch. Epoch ``logs`` hold the epoch's figures
+as Python floats ("loss", "val_loss", ...); a callback stops training by setting
+``model.stop_training = True``.
+
+Batch hooks get ``BatchLogs``: the running figures of the epoch so far (as Keras gives them),
+read from the device only when a value is looked up. A callback that reads ``logs["loss"]``
+every batch makes each step wait for the device; one that does not costs nothing.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import csv
+import math
+import os
+
+from ..io.weights import export_weights, import_weights
+
+HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+         "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+         "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
+
+
+class BatchLogs(collections.abc.Mapping):
+    """A batch's logs whose values are read (one device transfer for all) on first lookup.
+    The keys are known without reading; ``read`` returns the figures as a dict of floats."""
+
+    def __init__(self, names, read):
+        self._names, self._read, self._values = list(names), read, None
+
+    def _all(self):
+        if self._values is None:
+            self._values = dict(self._read())
+        return self._values
+
+    def __getitem__(self, key):
+        if key not in self._names:
+            raise KeyError(key)
+        return self._all()[key]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+    def __contains__(self, key):
+        return key in self._names
+
+    def __repr__(self):
+        return f"BatchLogs({self._all() if self._values is not None else self._names})"
+
+
+class Callback:
+    """Base of callbacks. ``chief_only = True``: in data-parallel training only rank 0 runs it."""
+
+    model = None
+    chief_only = False
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        """``logs``: a ``BatchLogs`` of the epoch's running figures, read only when looked up."""
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """``logs["outputs"]``: the batch's outputs (device arrays; a list for several outputs)."""
+
+
+class Callbacks:
+    """The callbacks of one call, dispatched by hook name; a batch hook that no callback
+    overrides is skipped without building its logs."""
+
+    def __init__(self, callbacks, model, where="fit"):
+        self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"{where}: callbacks must be xdl.callbacks.Callback instances, got {type(cb).__name__}")
+            cb.set_model(model)
+        self._used = {hook: [cb for cb in self.callbacks if getattr(type(cb), hook, None) is not getattr(Callback, hook)
+                             or hook in getattr(cb, "__dict__", {})] for hook in HOOKS}
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def wants(self, hook) -> bool:
+        return bool(self._used[hook])
+
+    def call(self, hook, *args):
+        for cb in self._used[hook]:
+            getattr(cb, hook)(*args)
+
+
+class _Monitor(Callback):
+    """Tracks the best value of one logged figure ("min" for losses, "max" for accuracies)."""
+
+    def __init__(self, monitor, mode, min_delta=0.0):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if any(k in monitor for k in ("acc", "auc")) else "min"
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+        self.best = None
+
+    def current(self, logs):
+        if self.monitor not in (logs or {}):
+            raise KeyError(f"{type(self).__name__}: monitor {self.monitor!r} is not logged; "
+                           f"available: {sorted(logs or {})} (pass validation data for 'val_' figures)")
+        return logs[self.monitor]
+
+    def improved(self, value) -> bool:
+        if self.best is None:
+            return not math.isnan(value)
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; with
+    ``restore_best_weights`` the model ends with the weights of its best epoch."""
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
+                 restore_best_weights=False, verbose=0):
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.restore_best_weights, self.verbose = patience, restore_best_weights, verbose
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self.wait, self.stopped_epoch = None, None, 0, None
+        self._best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self.current(logs)
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = export_weights(self.model, to_numpy=False)
+            return
+        self.wait += 1
+        if self.wait >= max(self.patience, 1):
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._best_weights is not None:
+            import_weights(self.model, self._best_weights)
+        if self.verbose and self.stopped_epoch is not None:
+            print(f"EarlyStopping: stopped after epoch {self.stopped_epoch + 1}; best {self.monitor} "
+                  f"{self.best:.4f} at epoch {self.best_epoch + 1}")
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model after each epoch (or only when ``monitor`` improves, with
+    ``save_best_only``). ``filepath`` may hold fields such as "{epoch:02d}" or "{val_loss:.3f}";
+    writes are atomic, so an interrupted save leaves the previous file whole. With
+    ``include_optimizer`` each file is a checkpoint that training can resume from. In
+    data-parallel training only rank 0 writes."""
+
+    chief_only = True
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
+                 include_optimizer=False):
+        super().__init__(monitor, mode)
+        self.filepath, self.save_best_only, self.verbose = str(filepath), save_best_only, verbose
+        self.include_optimizer = include_optimizer
+
+    def on_train_begin(self, logs=None):
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = self.current(logs)
+            if not self.improved(value):
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            self.model.save(path, include_optimizer=self.include_optimizer)
+        except OSError as e:  # a ModelSaveError (full disk, no permission): say where training stands
+            if hasattr(e, "message"):
+                e.message = (f"ModelCheckpoint after epoch {epoch + 1}: {e.message}; training stopped with epoch "
+                             f"{epoch + 1} trained (model.epoch and the history agree) but not saved")
+            raise
+        if self.verbose:
+            print(f"ModelCheckpoint: saved {path}")
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's rate at each epoch's start to ``schedule(epoch, current_rate)``."""
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be callable (epoch, lr) -> lr, got {schedule!r}")
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
+        if self.verbose:
+            print(f"LearningRateScheduler: epoch {epoch + 1}, learning rate {optimizer.learning_rate:.6g}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate
+
+
+class TerminateOnNaN(Callback):
+    """Stop as soon as a NaN or infinite loss is read back (at the end of the epoch: the
+    loss stays on the device until then)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"TerminateOnNaN: loss is {loss} at epoch {epoch + 1}; stopping")
+            self.model.stop_training = True
+
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Keras's ``ReduceLROnPlateau``: when ``monitor`` has not improved by more than
+    ``min_delta`` for ``patience`` epochs, multiply the learning rate by ``factor`` (not below
+    ``min_lr``), then wait ``cooldown`` epochs before counting again. Logs "learning_rate"."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) (it multiplies the rate), got {factor!r}")
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.patience, self.verbose = float(factor), patience, verbose
+        self.cooldown, self.min_lr = cooldown, float(min_lr)
+
+    def on_train_begin(self, logs=None):
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if callable(getattr(optimizer, "_learning_rate", None)):
+            raise TypeError("ReduceLROnPlateau: the optimizer's learning_rate is a schedule; pass a number as "
+                            "learning_rate= to let this callback change it")
+        value = self.current(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.improved(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(optimizer.learning_rate)
+                if old > self.min_lr:
+                    optimizer.learning_rate = max(old * self.factor, self.min_lr)
+                    if self.verbose:
+                        print(f"ReduceLROnPlateau: epoch {epoch + 1}, learning rate {old:.6g} -> "
+                              f"{optimizer.learning_rate:.6g}")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+        if logs is not None:
+            logs["learning_rate"] = float(optimizer.learning_rate)
+
+
+class CSVLogger(Callback):
+    """Keras's ``CSVLogger``: one row per epoch ("epoch", counted from 0, then the logs' keys
+    in order), flushed as it is written, so a killed run keeps its rows. ``append=True``
+    continues an existing file under its header: a run resumed with ``initial_epoch`` adds its
+    rows after the earlier ones (rows of epochs the resumed run repeats are dropped first, so
+    the file holds each epoch once). In data-parallel training only rank 0 writes."""
+
+    chief_only = True
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.keys, self._file, self._writer = None, None, None
+
+    def on_train_begin(self, logs=None):
+        self.keys, self._file, self._writer = None, None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._file is None:  # the run's first epoch: the one it starts (or resumes) from
+            self._open(epoch)
+
+    def _open(self, start):
+        if self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0:
+            with open(self.filename, newline="") as f:
+                reader = csv.reader(f, delimiter=self.separator)
+                header = next(reader, None)
+                rows = [row for row in reader if row]
+            if header and header[0] == "epoch":
+                self.keys = header[1:]
+                kept = [row for row in rows if not row[0].isdigit() or int(row[0]) < start]
+                if len(kept) != len(rows):  # epochs this run does again
+                    self._rewrite(header, kept)
+        self._file = open(self.filename, "a" if self.keys is not None else "w", newline="")
+        self._writer = csv.writer(self._file, delimiter=self.separator)
+
+    def _rewrite(self, header, rows):
+        tmp = f"{self.filename}.tmp{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, self.filename)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self._file is None:
+            self._open(epoch)
+        if self.keys is None:
+            self.keys = list(logs)
+            self._writer.writerow(["epoch"] + self.keys)
+        extra = sorted(set(logs) - set(self.keys))
+        if extra:
+            self.on_train_end()
+            raise ValueError(f"CSVLogger: {self.filename} has columns {self.keys}; this run also logs {extra} "
+                             "(write to a new file, or append=False)")
+        self._writer.writerow([epoch] + [_cell(logs.get(k, "")) for k in self.keys])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
+
+
+def _cell(value):
+    return repr(float(value)) if isinstance(value, float) else value
+
+
+class LambdaCallback(Callback):
+    """Keras's ``LambdaCallback``: a callback from functions, by hook name, e.g.
+    ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))``;
+    ``on_train_batch_end=lambda batch, logs: ...`` and every other hook of ``Callback``."""
+
+    def __init__(self, **hooks):
+        unknown = sorted(set(hooks) - set(HOOKS))
+        if unknown:
+            raise TypeError(f"LambdaCallback: unknown hooks {unknown}; hooks are {list(HOOKS)}")
+        for name, fn in hooks.items():
+            if fn is not None:
+                if not callable(fn):
+                    raise TypeError(f"LambdaCallback: {name} must be callable, got {fn!r}")
+                setattr(self, name, fn)
