@@ -141,8 +141,8 @@ class Backend:
     def relu(self, x):
         """``max(x, 0)`` and what ``relu_backward`` needs: ``(y, saved)``. A NaN passes
         through, as in NumPy and PyTorch; the portable form is ``x * (x > 0)``, a 0/1 mask
-        multiplied (NumPy's ``where`` branches per element and runs ~8x slower on random
-        signs; ``maximum(x, 0.0)`` makes array-api-compat copy the scalar to the device, which
+        multiplied (NumPy's ``where`` branches per element, slow on random signs;
+        ``maximum(x, 0.0)`` makes array-api-compat copy the scalar to the device, which
         on torch-CUDA waits for the GPU)."""
         mask = self.xp.astype(x > 0, x.dtype)
         return x * mask, mask
@@ -546,7 +546,7 @@ def _host_array(x):
 
 #: the strided copy reads runs of kw * C contiguous elements; below 6 the per-offset slices
 #: copy faster on NumPy, above it they are slower (NumPy copies an innermost axis of a few
-#: channels element by element: 2.6x at C=3 3x3; benchmarks/README.md, 2026-12-03)
+#: channels element by element; benchmarks/README.md)
 MIN_WINDOW_RUN = 6
 
 

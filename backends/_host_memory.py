@@ -3,9 +3,8 @@
 glibc's malloc serves a large request (above 128 KiB at first, a threshold it raises as it
 sees such blocks freed) with a fresh ``mmap`` and unmaps it on ``free``; and it trims free
 memory above 128 KiB off the top of the heap. Either way the next step's arrays come back as
-new pages, each faulted in and zeroed by the kernel on first touch. Measured on the CNN
-benchmark (benchmarks/cnn.py, one thread): 3,700 faults a step for PyTorch, up to 7,000 for a
-NumPy step, 30-45% of the step's time. With the thresholds below, 0-30.
+new pages, each faulted in and zeroed by the kernel on first touch: a large share of a CNN
+training step's time, which the thresholds below take away (benchmarks/README.md).
 
 The setting is process-wide (the C allocator is shared by every library in the process, so
 PyTorch in the same process gains as well) and is made once, by the CPU backends when they

@@ -9,7 +9,7 @@ import os
 
 #: OpenBLAS runs a product of at most 65536 * 4 multiply-adds (M * N * K) on the calling thread
 #: and larger ones on its own threads, which then wait on each other: two such products from two
-#: of our threads at once ran an LSTM's time loop 15x slower than one thread did
+#: of our threads at once are far slower than one thread
 BLAS_ONE_THREAD = 1 << 18
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -26,9 +27,34 @@ def probe() -> Status:
     return Status("numpy", True, note, versions, "cpu", PRIORITY)
 
 
+#: the least elements for which ReLU runs its kernel: below, numba's call costs more than the
+#: NumPy passes it saves; forward and backward of one call see one size, so both take one form
+_RELU_KERNEL_MIN = 4096
+
+
+def fused(condition=None, otherwise=None):
+    """Decorate a hook written as its kernel form: the hook runs that form where numba's kernels
+    run here and ``condition``, called with the hook's arguments but ``self``, holds (dtype,
+    contiguity, shapes); else ``otherwise(self, ...)``, by default ``Backend``'s portable method
+    of the same name. The one place the adapter chooses between a kernel and the portable form;
+    the condition comes first, so that a call no kernel could take does not import numba."""
+    def wrap(kernel_form):
+        portable = otherwise or getattr(Backend, kernel_form.__name__)
+
+        @functools.wraps(kernel_form)
+        def hook(self, *args, **kwargs):
+            if (condition is None or condition(*args, **kwargs)) and _numba.usable():
+                return kernel_form(self, *args, **kwargs)
+            return portable(self, *args, **kwargs)
+
+        return hook
+
+    return wrap
+
+
 class NumpyBackend(Backend):
-    """``sum_rows``: the namespace's sum over axis 0 pays wrapper and reduction costs (20 us on
-    (128, 256) float32) that a GEMV with a ones vector does not (6 us)."""
+    """``sum_rows``: the namespace's sum over axis 0 pays wrapper and reduction costs that a
+    GEMV with a ones vector does not."""
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -36,10 +62,9 @@ class NumpyBackend(Backend):
         self._rows = RowThreads(allowed_threads())
 
     def batched_matmul(self, a, b):
-        """Many small products: OpenBLAS splits each across its threads and gains nothing
-        (attention's 128 x 32 @ 32 x 128 heads at N=32: 4.0 ms on two threads, 3.9 on one).
-        Here row blocks small enough for OpenBLAS to run on the calling thread, and the stack
-        split between threads of our own (2.4-2.9 ms)."""
+        """Many small products (attention's heads): OpenBLAS splits each across its threads
+        and gains nothing. Here row blocks small enough for OpenBLAS to run on the calling
+        thread, and the stack split between threads of our own."""
         shape = a.shape[:-2]
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         if (self._rows.threads < 2 or a.ndim < 3 or b.shape[:-2] != shape or shape[0] < 2 or a.dtype != b.dtype
@@ -108,108 +133,88 @@ class NumpyBackend(Backend):
             return out
         return super().im2col(x, out, kernel, stride, dilation)
 
-    # numba's kernels where it imports; the portable forms otherwise
+    # numba's kernels where they run here (see ``fused``); Backend's portable forms otherwise
+    @fused()
     def max_pool(self, x, kernel, stride, out_hw, relu=False):
-        if not _numba.fused():
-            return super().max_pool(x, kernel, stride, out_hw, relu)
-        return _numba.max_pool(x, kernel, stride, out_hw, relu)
+        return _numba.windows.max_pool(x, kernel, stride, out_hw, relu)
 
+    @fused()
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
-        if not _numba.fused():
-            return super().max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
-        return _numba.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
+        return _numba.windows.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
 
-    # below ~4096 elements numba's call costs more than the three NumPy passes it saves (3.6
-    # against 2.9 us at 1024; 6.5 against 9.9 at 16384); forward and backward of one call see
-    # one size, so both take the same form
-    _RELU_KERNEL_MIN = 4096
+    def _relu_mask(self, x):
+        """ReLU below the kernel's size and without numba: the portable form without the
+        namespace's ``astype`` wrapper."""
+        mask = (x > 0).astype(x.dtype)
+        return x * mask, mask
 
+    @fused(lambda x: x.size >= _RELU_KERNEL_MIN, otherwise=_relu_mask)
     def relu(self, x):
-        if x.size < self._RELU_KERNEL_MIN or not _numba.fused():
-            mask = (x > 0).astype(x.dtype)  # the portable form without the namespace's astype wrapper
-            return x * mask, mask
-        return _numba.relu(x), x
+        return _numba.elementwise.relu(x), x
 
+    @fused(lambda dy, saved: dy.size >= _RELU_KERNEL_MIN)
     def relu_backward(self, dy, saved):
-        if dy.size < self._RELU_KERNEL_MIN or not _numba.fused():
-            return dy * saved  # the portable form's product with the 0/1 mask
-        return _numba.relu_backward(dy, saved)
+        return _numba.elementwise.relu_backward(dy, saved)
 
+    @fused()
     def lstm_scan(self, xw, h, c, u, scale2):
-        if not _numba.fused():
-            return super().lstm_scan(xw, h, c, u, scale2)
-        hs, final, saved = _numba.lstm_scan(xw, h, c, u, self._rows)
+        hs, final, saved = _numba.lstm.lstm_scan(xw, h, c, u, self._rows)
         return hs, final, (saved, scale2)
 
+    @fused()
     def lstm_scan_back(self, saved, dhs, dh, dc, u_t):
-        if not _numba.fused():
-            return super().lstm_scan_back(saved, dhs, dh, dc, u_t)
         saved, scale2 = saved
-        return _numba.lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, self._rows)
+        return _numba.lstm.lstm_scan_back(saved, dhs, dh, dc, u_t, scale2, self._rows)
 
+    @fused()
     def gru_scan(self, xw, h, u, bh):
-        if not _numba.fused():
-            return super().gru_scan(xw, h, u, bh)
-        return _numba.gru_scan(xw, h, u, bh, self._rows)
+        return _numba.gru.gru_scan(xw, h, u, bh, self._rows)
 
+    @fused()
     def gru_scan_back(self, saved, dhs, dh, u_t):
-        if not _numba.fused():
-            return super().gru_scan_back(saved, dhs, dh, u_t)
-        return _numba.gru_scan_back(saved, dhs, dh, u_t, self._rows)
+        return _numba.gru.gru_scan_back(saved, dhs, dh, u_t, self._rows)
 
+    @fused(lambda x, *_: isinstance(x, numpy.ndarray) and x.ndim >= 1 and x.size != 0 and x.dtype.kind == "f")
     def layer_norm(self, x, gamma, beta, epsilon):
-        if not _numba.fused() or not isinstance(x, numpy.ndarray) or x.ndim < 1 or x.size == 0 \
-                or x.dtype.kind != "f":
-            return super().layer_norm(x, gamma, beta, epsilon)
-        return _numba.layer_norm(x, gamma, beta, epsilon)
+        return _numba.softmax_norms.layer_norm(x, gamma, beta, epsilon)
 
+    @fused(lambda dy, saved, gamma, need_dx=True: need_dx and dy.size != 0 and _contiguous(*saved)
+           and saved[1].shape[-1] == 1)
     def layer_norm_backward(self, dy, saved, gamma, need_dx=True):
-        if not need_dx or not _numba.fused() or dy.size == 0 or not _contiguous(*saved) or saved[1].shape[-1] != 1:
-            return super().layer_norm_backward(dy, saved, gamma, need_dx)
         _, dgamma, dbeta = super().layer_norm_backward(dy, saved, gamma, need_dx=False)
-        return _numba.layer_norm_backward(dy, saved, gamma), dgamma, dbeta
+        return _numba.softmax_norms.layer_norm_backward(dy, saved, gamma), dgamma, dbeta
 
+    @fused(lambda x, approximate: approximate == "tanh" and x.dtype == numpy.float32)
     def gelu(self, x, approximate):
-        if approximate != "tanh" or x.dtype != numpy.float32 or not _numba.fused():
-            return super().gelu(x, approximate)
-        return _numba.gelu_tanh32(x)
+        return _numba.elementwise.gelu_tanh32(x)
 
+    @fused(lambda dy, saved, approximate: approximate == "tanh" and saved[0].dtype == numpy.float32)
     def gelu_backward(self, dy, saved, approximate):
-        if approximate != "tanh" or saved[0].dtype != numpy.float32 or not _numba.fused():
-            return super().gelu_backward(dy, saved, approximate)
-        return _numba.gelu_tanh_backward32(dy, saved)
+        return _numba.elementwise.gelu_tanh_backward32(dy, saved)
 
+    @fused(lambda s, keep, empty_rows: _softmax_fits(s, keep))
     def masked_softmax(self, s, keep, empty_rows):
-        if not _numba.fused() or s.dtype != numpy.float32 or not _contiguous(s) or s.ndim != 4 or not (
-                keep is None or (_contiguous(s, keep) and keep.shape[1] == 1 and keep.shape[2:] == s.shape[2:]
-                                 and keep.shape[0] in (1, s.shape[0]))):
-            return super().masked_softmax(s, keep, empty_rows)
-        return _numba.masked_softmax(s, keep)
+        return _numba.softmax_norms.masked_softmax(s, keep)
 
+    @fused(lambda p, dp: _contiguous(p, dp) and p.shape == dp.shape)
     def softmax_backward(self, p, dp):
-        if not _numba.fused() or not _contiguous(p, dp) or p.shape != dp.shape:
-            return super().softmax_backward(p, dp)
-        return _numba.softmax_backward(p, dp)
+        return _numba.softmax_norms.softmax_backward(p, dp)
 
+    @fused(lambda w, g, m, v, *_: _contiguous(w, g, m, v))
     def adam_step(self, w, g, m, v, lr_t, eps_t, beta_1, beta_2):
-        if not _numba.fused() or not _contiguous(w, g, m, v):
-            return super().adam_step(w, g, m, v, lr_t, eps_t, beta_1, beta_2)
-        return _numba.adam(w, g, m, v, lr_t, eps_t, beta_1, beta_2)
+        return _numba.optimizers.adam(w, g, m, v, lr_t, eps_t, beta_1, beta_2)
 
+    @fused(lambda w, g, v, *_: _contiguous(w, g, v))
     def rmsprop_step(self, w, g, v, lr, rho, eps):
-        if not _numba.fused() or not _contiguous(w, g, v):
-            return super().rmsprop_step(w, g, v, lr, rho, eps)
-        return _numba.rmsprop(w, g, v, lr, rho, eps)
+        return _numba.optimizers.rmsprop(w, g, v, lr, rho, eps)
 
+    @fused(lambda w, g, b, *_: _contiguous(w, g, b))
     def momentum_step(self, w, g, b, lr, momentum, nesterov):
-        if not _numba.fused() or not _contiguous(w, g, b):
-            return super().momentum_step(w, g, b, lr, momentum, nesterov)
-        return _numba.momentum(w, g, b, lr, momentum, nesterov)
+        return _numba.optimizers.momentum(w, g, b, lr, momentum, nesterov)
 
+    @fused()
     def col2im(self, dcols, kernel, stride, dilation, padded_hw):
-        if not _numba.fused():
-            return super().col2im(dcols, kernel, stride, dilation, padded_hw)
-        return _numba.col2im(dcols, kernel, stride, dilation, padded_hw)
+        return _numba.windows.col2im(dcols, kernel, stride, dilation, padded_hw)
 
     def random_uniform(self, seed):
         rng = numpy.random.default_rng(seed)
@@ -220,6 +225,14 @@ def _contiguous(*arrays):
     """The kernels update in place through flat views: C-contiguous arrays of one dtype."""
     return all(isinstance(a, numpy.ndarray) and a.flags.c_contiguous and a.dtype == arrays[0].dtype
                for a in arrays)
+
+
+def _softmax_fits(s, keep):
+    """The softmax kernel's layout: C-contiguous float32 (N, H, Tq, Tk) scores and no mask, or
+    a C-contiguous one of shape (N or 1, 1, Tq, Tk)."""
+    return s.dtype == numpy.float32 and _contiguous(s) and s.ndim == 4 and (
+        keep is None or (_contiguous(s, keep) and keep.shape[1] == 1 and keep.shape[2:] == s.shape[2:]
+                         and keep.shape[0] in (1, s.shape[0])))
 
 
 def create(device=None) -> Backend:
