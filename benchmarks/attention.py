@@ -85,7 +85,7 @@ def xdl_block(backend, n, t):
     x, y = (be.asarray(a) for a in _data(n, t))
 
     def step():
-        model.train_step(x, y)
+        model.train_step((x, y))
         be.synchronize()
 
     return step

@@ -49,7 +49,7 @@ def xdl_step(backend):
     model, x, y = xdl_model(backend)
 
     def step():
-        model.train_step(x, y)
+        model.train_step((x, y))
         model.backend.synchronize()
 
     return step
@@ -131,7 +131,7 @@ def profile(backend="numpy", steps=20):
     for i in range(steps + 3):
         if i == 3:
             totals.clear()  # the first steps warm caches and allocators
-        model.train_step(x, y)
+        model.train_step((x, y))
     return {key: seconds / steps for key, seconds in totals.items()}
 
 

@@ -40,7 +40,7 @@ def xdl_step(backend):
     y = be.asarray(y) if model.loss.accepts_labels else be.asarray(_one_hot(y), dtype=be.xp.float32)
 
     def step():
-        model.train_step(x, y)
+        model.train_step((x, y))
         be.synchronize()
 
     return step

@@ -49,7 +49,7 @@ def xdl_train(problem, be, functional=False):
         model.forward(x)  # builds the model and checks shapes once, as fit() does
 
     def step():
-        model.train_step(x, y)
+        model.train_step((x, y))
         be.synchronize()
     return step
 

@@ -56,7 +56,7 @@ def _xdl(build, x, y, loss, optimizer):
     model.compile(loss=loss, optimizer=optimizer)
     (x,), _ = model.accept_inputs(x)
     y = model.backend.asarray(y)
-    return lambda: model.train_step(x, y)
+    return lambda: model.train_step((x, y))
 
 
 def _dense_stack(sizes):

@@ -128,9 +128,10 @@ def train(xdl, model, train_codes, val, args):
     model.build((args.seq,))  # per-sample input shape: create the weights before copying them
     offsets = np.arange(args.seq + 1)
     history = {"step": [], "train_bits": [], "heldout_bits": [], "seconds": []}
-    best, best_weights, waited, total = math.inf, None, 0, 0.0
+    best, best_weights, waited = math.inf, None, 0
     start = note = time.perf_counter()
     steps = args.steps
+    model.reset_metrics()  # logs["loss"]: the mean since the last evaluation, read only for a report
     for step in range(1, steps + 1):
         rows = rng.integers(0, len(train_codes) - args.seq - 1, size=args.batch)[:, None] + offsets
         chunk = train_codes[rows]
@@ -138,21 +139,20 @@ def train(xdl, model, train_codes, val, args):
             progress = min(1.0, (time.perf_counter() - start) / (60 * args.minutes))
             model.optimizer.learning_rate = args.learning_rate * min(1.0, step / 100) * (
                 0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
-        loss, _ = model.train_step(be.asarray(chunk[:, :-1]), be.asarray(chunk[:, 1:]))
-        total = total + loss  # stays on the device until the next report
+        logs = model.train_step((be.asarray(chunk[:, :-1]), be.asarray(chunk[:, 1:])))
         now = time.perf_counter()
         elapsed = now - start
-        since = step - (history["step"] or [0])[-1]  # steps summed in total
         if step % args.eval_every and step != steps and elapsed < 60 * args.minutes:
             if args.verbose and (step == 1 or now - note >= args.report_seconds):
                 note = now  # a progress line between evaluations: reads the loss, nothing more
-                print(f"step {step:5d}  {elapsed:6.1f}s  train {float(be.to_numpy(total)) / since / math.log(2):.3f} "
+                print(f"step {step:5d}  {elapsed:6.1f}s  train {logs['loss'] / math.log(2):.3f} "
                       f"bits/char  ({1000 * elapsed / step:.0f} ms/step; held-out at step "
                       f"{(step // args.eval_every + 1) * args.eval_every})", flush=True)
             continue
         note = now
-        train_bits = float(be.to_numpy(total)) / since / math.log(2)
-        total, score = 0.0, heldout_bits(model, val, 4 * args.batch)
+        train_bits = logs["loss"] / math.log(2)
+        score = heldout_bits(model, val, 4 * args.batch)
+        model.reset_metrics()  # evaluate's figures out: the next mean starts here
         for key, value in zip(history, (step, train_bits, score, elapsed)):
             history[key].append(value)
         if args.verbose:

@@ -65,7 +65,7 @@ class RanksAgree(xdl.Callback):
 
 
 class FailAt(xdl.Callback):
-    """Make this rank's step raise (in ``compute_gradients``) at ``step`` of epoch ``epoch``."""
+    """Make this rank's step raise (in ``train_step``) at ``step`` of epoch ``epoch``."""
 
     def __init__(self, epoch, step):
         self.epoch, self.step = epoch, step
@@ -73,15 +73,15 @@ class FailAt(xdl.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch != self.epoch:
             return
-        original, calls = self.model.compute_gradients, [0]
+        original, calls = self.model.train_step, [0]
 
-        def failing(x, y):
+        def failing(batch):
             calls[0] += 1
             if calls[0] == self.step:
                 raise RuntimeError("injected failure in the middle of an epoch")
-            return original(x, y)
+            return original(batch)
 
-        self.model.compute_gradients = failing
+        self.model.train_step = failing
 
 
 def main(mode, backend, out):

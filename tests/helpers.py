@@ -72,3 +72,45 @@ def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0, training=T
         expected = numeric_gradient(objective, host(p.value), install_p)
         np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol,
                                    err_msg=f"{layer.name}: gradient of {p.name}")
+
+
+class Frozen(xdl.Optimizer):
+    """Leaves the weights as they are: ``model.train_step`` then forms the gradients alone."""
+
+    def apply(self, be, w, g, state, lr):
+        return w
+
+
+def batch(model, xs, ys, weights=None):
+    """Lists per input and output as the batch a step takes (Keras's ``(x, y[, sample_weight])``)."""
+    x = xs if model.multiple_inputs else xs[0]
+    y = ys if model.objectives.several else ys[0]
+    if weights is None:
+        return x, y
+    return x, y, weights if model.objectives.several else weights[0]
+
+
+def step_gradients(model, xs, ys, weights=None):
+    """The gradients one ``train_step`` forms, left in each parameter's ``grad``, without its
+    update; returns the batch's loss (a 0-d array, penalties included)."""
+    optimizer, model.optimizer = model.optimizer, Frozen()
+    try:
+        return model.train_step(batch(model, xs, ys, weights)).batch_loss
+    finally:
+        model.optimizer = optimizer
+
+
+def model_loss(model, xs, ys, weights=None, training=True):
+    """The compiled total loss of a batch as ``train_step`` forms it (penalties included), a 0-d array."""
+    from xdl.core import regularizers
+
+    values, masks, _ = model.graph.run(xs, training, model.objectives.slots)
+    figures, _, _ = model.objectives.value_and_grad(ys, values, weights, masks, grad=False)
+    return regularizers.penalize(figures, model._regularized, grads=False)[0]
+
+
+def loss_input_gradients(model, xs, ys, weights=None):
+    """The gradients of the compiled loss w.r.t. the inputs ``xs`` (a list), training mode."""
+    values, masks, backprop = model.graph.run(xs, True, model.objectives.slots)
+    _, grads, _ = model.objectives.value_and_grad(ys, values, weights, masks)
+    return backprop(grads, True)

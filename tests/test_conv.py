@@ -174,7 +174,7 @@ def test_cnn_training_steps_do_not_wait_for_the_device(be):
     be.synchronize()
     done = spin_and_query(be)  # skips unless on a GPU
     for _ in range(5):
-        model.train_step(x, t)
+        model.train_step((x, t))
     still_busy = not done()
     be.synchronize()
     assert still_busy, "a CNN training step waited for the device"

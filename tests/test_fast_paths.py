@@ -45,9 +45,9 @@ def test_train_step_gradients_equal_full_backward(be):
     for model in (full, fast):
         model.compile(loss="mse", optimizer=xdl.SGD(1e-9))
         model.forward(X)
-    loss = full.loss.call(Y, full.forward(X, training=True))
+    loss = full.loss.forward(Y, full.forward(X, training=True))
     full.backward(full.loss.backward())
-    assert_close(fast.train_step(X, Y)[0], loss, rtol=1e-6)
+    assert_close(fast.train_step((X, Y)).batch_loss, loss, rtol=1e-6)
     for p, q in zip(full.parameters(), fast.parameters()):
         assert q.grad.dtype == be.xp.float32
         assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, err_msg=p.name)
@@ -72,7 +72,7 @@ def test_train_step_stops_at_first_trainable_layer(be):
     x, y = be.asarray(np.ones((2, 3)), dtype=be.xp.float32), be.asarray(np.ones((2, 2)), dtype=be.xp.float32)
     model.forward(x)
     Counting.calls = 0
-    model.train_step(x, y)
+    model.train_step((x, y))
     assert Counting.calls == 1  # the layer after Dense only: nothing reads the one before
     assert model.backward(np.ones((2, 2))).shape == (2, 3)  # the public backward still returns dX
     assert Counting.calls == 3
@@ -99,8 +99,8 @@ def test_training_step_stays_float32(be):
     labels = be.asarray(np.array([0, 1, 2, 0, 1, 2]))
     model.forward(x)
     for _ in range(2):  # the second step updates arrays the first one wrote
-        loss, out = model.train_step(x, labels)
-    assert loss.dtype == be.xp.float32 and out.dtype == be.xp.float32
+        loss = model.train_step((x, labels)).batch_loss
+    assert loss.dtype == be.xp.float32 and model.call(x).dtype == be.xp.float32
     for p in model.parameters():
         assert p.value.dtype == be.xp.float32 and p.grad.dtype == be.xp.float32, p.name
 
@@ -174,7 +174,7 @@ def test_fast_max_pool_equals_portable(be, monkeypatch, case, dtype, relu):
     dy = rng.standard_normal((shape[0],) + model.graph.propagate([shape[1:]])[0]).astype(dtype)
 
     def run():
-        y, backprop = model.graph.run([be.asarray(x)], True)
+        y, _, backprop = model.graph.run([be.asarray(x)], True)
         return y[0], backprop([be.asarray(dy)], True)[0]
 
     (y, dx), (y_slow, dx_slow) = _both(monkeypatch, be, run)
@@ -264,15 +264,15 @@ def test_flat_buffer_and_per_parameter_steps_agree(be, monkeypatch, name):
     flat, loose = _dense_stack(be, OPTIMIZERS[name]()), _dense_stack(be, OPTIMIZERS[name]())
     with monkeypatch.context() as m:
         m.setattr(type(be), "views", backends.Backend.views)
-        loose.train_step(X, Y)
+        loose.train_step((X, Y))
     assert all(p.flat is None for p in loose.parameters())
     for step in range(4):
-        flat.train_step(X, Y)
+        flat.train_step((X, Y))
         assert all(p.flat is not None for p in flat.parameters())
         if step:
             with monkeypatch.context() as m:
                 m.setattr(type(be), "views", backends.Backend.views)
-                loose.train_step(X, Y)
+                loose.train_step((X, Y))
         for p, q in zip(flat.parameters(), loose.parameters()):
             assert_close(p.value, q.value, rtol=2e-6, atol=1e-7, err_msg=f"{name} step {step}: {p.name}")
 
@@ -359,10 +359,11 @@ def test_recurrent_time_loops_split_over_rows_equal_portable(be, monkeypatch, ki
     batch 3 runs as one part. Initial states and their gradients included."""
     from xdl.backends import _numba
 
-    if not hasattr(be, "_rows") or not _numba.fused() or not _numba.blas():
+    if not hasattr(be, "_rows") or not _numba.usable() or not _numba.blas():
         pytest.skip("the time loop in one kernel needs the numpy backend, numba and SciPy")
+    recurrent = _numba.recurrent
     monkeypatch.setattr(be._rows, "threads", 3)
-    monkeypatch.setattr(_numba, "BLAS_ONE_THREAD", 1 << (17 if kind == "LSTM" else 16))  # blocks at these sizes
+    monkeypatch.setattr(recurrent, "BLAS_ONE_THREAD", 1 << (17 if kind == "LSTM" else 16))  # blocks at these sizes
     parts = []
     run_parts = be._rows.run
     monkeypatch.setattr(be._rows, "run", lambda part, ranges: (parts.append(len(ranges)), run_parts(part, ranges)))
@@ -382,31 +383,33 @@ def test_recurrent_time_loops_split_over_rows_equal_portable(be, monkeypatch, ki
 
     fast, slow = _both(monkeypatch, be, run)
     width = 64 * (4 if kind == "LSTM" else 3)
-    backward = _numba._loop_plan(batch, np.zeros((width, 64), np.float32), be._rows)
+    backward = recurrent.loop_plan(batch, np.zeros((width, 64), np.float32), be._rows)
     assert parts == [max(1, min(3, batch // 8))] + ([] if backward is None else [len(backward[0])])
     assert backward is None if (kind, batch) == ("GRU", 32) else backward
     for got, want in zip(fast, slow):
         assert_close(got, want, rtol=1e-4, atol=1e-5)  # float32 sums over 32 x 7 steps
-    monkeypatch.setitem(_numba._state, "blas", False)  # without SciPy: the loop in Python
+    monkeypatch.setitem(_numba.loader._state, "blas", False)  # without SciPy: the loop in Python
     for got, want in zip([host(a) for a in run()], slow):
         assert_close(got, want, rtol=1e-4, atol=1e-5)  # float32 sums over 32 x 7 steps
 
 
 def test_time_loop_plan_keeps_each_part_on_its_own_thread():
-    from xdl.backends import _numba, _rows
+    pytest.importorskip("numba", reason="the time loops' plan sits beside their kernels (the fast extra)")
+    from xdl.backends import _rows
+    from xdl.backends._numba.recurrent import loop_plan
 
     threads = _rows.RowThreads(2)
-    ranges, blocks = _numba._loop_plan(32, np.zeros((128, 512), np.float32), threads)
+    ranges, blocks = loop_plan(32, np.zeros((128, 512), np.float32), threads)
     assert ranges == [(0, 16), (16, 32)] and blocks.shape == (4, 128, 128)
     assert 16 * 128 * blocks.shape[2] <= _rows.BLAS_ONE_THREAD
     u = np.arange(128 * 512, dtype=np.float32).reshape(128, 512)
-    np.testing.assert_array_equal(np.concatenate(list(_numba._loop_plan(32, u, threads)[1]), axis=1), u)
-    ranges, blocks = _numba._loop_plan(32, np.zeros((512, 128), np.float32), threads)
+    np.testing.assert_array_equal(np.concatenate(list(loop_plan(32, u, threads)[1]), axis=1), u)
+    ranges, blocks = loop_plan(32, np.zeros((512, 128), np.float32), threads)
     assert ranges == [(0, 16), (16, 32)] and blocks.shape == (4, 512, 32)
-    assert _numba._loop_plan(32, np.zeros((1024, 128), np.float32), threads) is None  # blocks too narrow
-    assert _numba._loop_plan(32, np.zeros((256, 1024), np.float32), threads) is None  # the product too big
-    assert _numba._loop_plan(15, np.zeros((128, 512), np.float32), threads)[0] == [(0, 15)]
-    assert _numba._loop_plan(32, np.zeros((128, 512), np.float32), _rows.ONE_THREAD)[0] == [(0, 32)]
+    assert loop_plan(32, np.zeros((1024, 128), np.float32), threads) is None  # blocks too narrow
+    assert loop_plan(32, np.zeros((256, 1024), np.float32), threads) is None  # the product too big
+    assert loop_plan(15, np.zeros((128, 512), np.float32), threads)[0] == [(0, 15)]
+    assert loop_plan(32, np.zeros((128, 512), np.float32), _rows.ONE_THREAD)[0] == [(0, 32)]
 
 
 def test_row_threads_wait_for_every_part_and_pass_errors_on():
@@ -450,7 +453,7 @@ def test_fast_gelu_equals_portable(be, monkeypatch, approximate):
 def _numba_kernels():
     from xdl.backends import _numba
 
-    if not _numba.fused():
+    if not _numba.usable():
         pytest.skip("numba is not installed (or XDL_FUSED=0): no kernels to check")
     return _numba
 
@@ -466,12 +469,12 @@ def test_numba_float32_tanh_within_a_few_ulp():
     width = z.shape[1]
     S, cs = np.empty((1, 1, width), np.float32), np.zeros((1, 2, width // 4), np.float32)
     tcs, hs = np.empty((1, 1, width // 4), np.float32), np.empty((1, 1, width // 4), np.float32)
-    _numba._compiled()["lstm_step32"](z, np.zeros((1, 1, width), np.float32), 0, S, cs, tcs, hs)
+    _numba.lstm._lstm_step32(z, np.zeros((1, 1, width), np.float32), 0, S, cs, tcs, hs)
     want = np.tanh(z.astype(np.float64)).reshape(-1)
     ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(S.reshape(-1) - want) / ulp) <= 8
     for v, expected in [(np.nan, np.nan), (np.inf, 1.0), (-np.inf, -1.0)]:
-        np.testing.assert_array_equal(_numba._tanh32(np.float32(v)), np.float32(expected))
+        np.testing.assert_array_equal(_numba.elementwise.tanh32(np.float32(v)), np.float32(expected))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -495,7 +498,7 @@ def test_numba_parallel_builds_equal_serial_ones(monkeypatch, dtype):
     state = rng.bit_generator.state
     serial = run()
     rng.bit_generator.state = state
-    monkeypatch.setattr(_numba, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(_numba.loader, "PARALLEL_MIN", 0)
     for got, want in zip(run(), serial):
         np.testing.assert_array_equal(got, want)
     assert be.name == "numpy"
@@ -505,13 +508,13 @@ _CACHE_PROBE = """
 import sys
 import numpy as np
 from xdl.backends import _numba
-assert _numba.fused()
+assert _numba.usable()
 x = np.ones(8, np.float32)
-_numba._compiled()
-_numba._state["threads"] = 2
-serial = _numba._kernel("relu", 1)
-_numba.PARALLEL_MIN = 0
-parallel = _numba._kernel("relu", 1)
+loader, relu = _numba.loader, _numba.elementwise._relu
+loader._state["threads"] = 2
+serial = loader.for_work(relu, 1)
+loader.PARALLEL_MIN = 0
+parallel = loader.for_work(relu, 1)
 for kernel in ([parallel, serial] if sys.argv[1] == "parallel-first" else [serial, parallel]):
     kernel(x, x, np.empty_like(x))
 for kernel in (serial, parallel):

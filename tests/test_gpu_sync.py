@@ -52,7 +52,7 @@ def test_training_steps_do_not_wait_for_the_device(be):
     done = spin_and_query(be)
     start = time.perf_counter()
     for _ in range(20):
-        model.train_step(x, t)
+        model.train_step((x, t))
     model.predict(x)
     queued_in = time.perf_counter() - start
     still_busy = not done()
@@ -75,7 +75,7 @@ def test_transformer_steps_do_not_wait_for_the_device(be):
     done = spin_and_query(be)
     start = time.perf_counter()
     for _ in range(10):
-        model.train_step(x, t)
+        model.train_step((x, t))
     queued_in = time.perf_counter() - start
     still_busy = not done()
     be.synchronize()

@@ -7,25 +7,24 @@ import numpy as np
 import pytest
 
 import xdl
-from helpers import assert_close, away_from_zero, host, numeric_gradient
+from helpers import (assert_close, away_from_zero, host, loss_input_gradients, model_loss, numeric_gradient,
+                     step_gradients)
 
 
 def check_model_gradients(model, X, Y, be, rtol=1e-5, atol=1e-7, input_grads=False):
-    """Every trainable parameter's gradient from ``compute_gradients`` against central
-    differences of the model's total (weighted) loss; with ``input_grads`` the inputs' too."""
+    """Every trainable parameter's gradient from a ``train_step`` against central differences of
+    the model's total (weighted) loss; with ``input_grads`` the inputs' too."""
     xs = [be.asarray(x, dtype=be.xp.float64) for x in X]
     ys = [None if y is None else be.asarray(y) if np.issubdtype(np.asarray(y).dtype, np.integer)
           else be.asarray(y, dtype=be.xp.float64) for y in Y]
-    model.zero_grad()
-    model.compute_gradients(xs, ys)
+    step_gradients(model, xs, ys)
     params = model.trainable_parameters()
     assert params, "nothing to check"
     analytic = [host(p.grad) for p in params]
     state = {"xs": xs}
 
     def objective():
-        outs = model.graph.run(state["xs"], True)[0]
-        return float(host(model.objectives.loss_values(ys, outs)[0]))
+        return float(host(model_loss(model, state["xs"], ys)))
 
     for p, grad in zip(params, analytic):
         def install(value, p=p):
@@ -34,9 +33,7 @@ def check_model_gradients(model, X, Y, be, rtol=1e-5, atol=1e-7, input_grads=Fal
         np.testing.assert_allclose(grad, numeric_gradient(objective, host(p.value), install), rtol=rtol, atol=atol,
                                    err_msg=f"gradient of {p.name}")
     if input_grads:
-        outs, backprop = model.graph.run(xs, True)
-        model.objectives.loss_values(ys, outs)
-        dxs = backprop(model.objectives.gradients(), True)
+        dxs = loss_input_gradients(model, xs, ys)
         for k, x in enumerate(xs):
             def install_x(value, k=k):
                 state["xs"] = [be.asarray(value, dtype=be.xp.float64) if m == k else v
@@ -170,7 +167,7 @@ def test_first_layer_skips_its_input_gradient(be):
     out = Recording(output_size=2, name="second")(xdl.Add()([first(x), xdl.ReLU()(x)]))
     model = xdl.Model(x, out)
     model.compile(loss="mse", optimizer="sgd")
-    model.train_step(be.asarray(np.ones((2, 3)), dtype=be.xp.float32), be.asarray(np.ones((2, 2)), dtype=be.xp.float32))
+    model.train_step((be.asarray(np.ones((2, 3)), dtype=be.xp.float32), be.asarray(np.ones((2, 2)), dtype=be.xp.float32)))
     assert told == [("second", True), ("first", False)]  # ReLU(x) is not backpropagated: x is data
 
 
@@ -231,9 +228,9 @@ def test_model_follows_its_own_backend(be):
     model.fit(x, y, epochs=1, verbose=0)
     other = "array_api_strict" if be.name != "array_api_strict" else "numpy"
     with xdl.use_backend(other):
-        loss, _ = model.train_step(be.asarray(x, dtype=be.xp.float32), be.asarray(y))
+        loss = model.train_step((be.asarray(x, dtype=be.xp.float32), be.asarray(y)))["loss"]
         model.fit(x, y, epochs=1, verbose=0)
-    assert np.isfinite(float(host(loss)))
+    assert np.isfinite(loss)
 
 
 # -- errors while the graph is built, before any data -----------------------------------------
@@ -367,7 +364,7 @@ def test_relu_moves_after_max_pooling_with_identical_values_and_gradients(be, dt
         x = np.random.default_rng(0).integers(-2, 3, shape).astype(dtype)
         x[0, 1, 1] = np.nan
         xb = be.asarray(x, dtype=getattr(be.xp, dtype))
-        y, backprop = model.graph.run([xb], True)
+        y, _, backprop = model.graph.run([xb], True)
         dy = be.asarray(np.random.default_rng(1).integers(1, 4, tuple(y[0].shape)).astype(dtype))
         model.zero_grad()
         dx = backprop([dy], True)[0]

@@ -38,7 +38,7 @@ def _optimizer_ops(optimizer, layers):
     model.compile(loss="mse", optimizer=optimizer)
     model.build((8,))
     x = torch.randn(4, 8)
-    model.train_step(x, x)
+    model.train_step((x, x))
     params = model.trainable_parameters()
     return ops.count(lambda: model.optimizer.step(params), warmup=1)[0]
 

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import assert_close, check_layer_gradients, host, numeric_gradient
+from helpers import assert_close, check_layer_gradients, host, numeric_gradient, step_gradients
 
 import xdl
 
@@ -74,10 +74,9 @@ def _sequence_model(functional, merge_mode="concat"):
 
 def _loss_and_grads(model, tokens, labels):
     xs, _ = model.accept_inputs(tokens)
-    model.zero_grad()
-    figures, outs = model.compute_gradients(xs, [model.backend.asarray(labels)])
+    loss = step_gradients(model, xs, [model.backend.asarray(labels)])
     grads = {k: host(p.grad) for k, p in model.named_parameters().items()}
-    return float(host(figures[0])), host(outs[0]), grads
+    return float(host(loss)), host(model.call(xs[0])), grads
 
 
 @pytest.mark.parametrize("functional", [False, True], ids=["sequential", "functional"])
@@ -273,7 +272,7 @@ def test_masks_pass_merges_and_nested_models(be):
     outer_in = xdl.Input(shape=(None,), dtype="int64")
     outer = xdl.Model(outer_in, xdl.Dense(output_size=2)(block(outer_in)))
     assert outer.graph.masked
-    values, masks, _ = outer.graph.run_masked([be.asarray(tokens)], False)
+    values, masks = outer.graph.infer_masked([be.asarray(tokens)])
     np.testing.assert_array_equal(host(masks[0]), mask)
     labels = RNG.integers(0, 2, tokens.shape)
     outer.compile(loss="cross_entropy", optimizer="sgd", metrics=["accuracy"])

@@ -49,3 +49,13 @@ def test_nothing_imports_the_adapters_as_a_top_level_backends():
                     offenders.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
     assert not offenders, ("import the adapters as xdl.backends (relatively inside backends/):\n"
                            + "\n".join(offenders))
+
+
+def test_every_package_folder_is_installed():
+    """A wheel holds only the packages pyproject.toml lists: each folder with an __init__.py."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "xdl").rglob("__init__.py")}
+    found |= {".".join(("xdl",) + p.parent.relative_to(ROOT).parts) for p in (ROOT / "backends").rglob("__init__.py")}
+    assert found == listed, f"missing from pyproject.toml: {sorted(found - listed)}; listed, not there: {sorted(listed - found)}"

@@ -1,5 +1,8 @@
-"""Losses: ``forward(y_true, y_pred)`` returns the mean loss, ``backward()`` its gradient
-with respect to ``y_pred``. The value stays a 0-d array on the device: no host sync.
+"""Losses (Keras's ``keras.losses``), stateless: ``value_and_grad(y_true, y_pred,
+sample_weight)`` gives the mean loss and its gradient with respect to ``y_pred`` from one call,
+nothing kept between calls, so one loss instance serves any number of outputs and calls.
+``loss(y_true, y_pred)`` is the value alone on any array-likes. The value stays a 0-d array on
+the device: no host sync. (The tutorial's ``forward``/``backward`` pair: see xdl/tutorial.py.)
 
 Every loss averages over all leading axes, so (batch, time, classes) predictions of a
 sequence model need no reshaping.
@@ -12,30 +15,46 @@ import math
 from .core.backend import backend_of, clip, convert, floatx, get_backend, namespace_of
 from .core.checks import boolean, number
 from .errors import ShapeError, shape_str
+from .tutorial import TutorialLoss
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
 # Scalar bounds go through where(), not minimum/maximum: array-api-compat turns their scalar
 # into a tensor, a host-to-device copy (and sync) per call on torch-CUDA.
 
 
-class Loss:
-    """Base of all losses. Subclasses implement ``call`` (on backend arrays) and ``backward``.
-
-    ``call`` and ``backward`` compute in the namespace of the arrays ``call`` is given, whatever
-    backend is active.
+class Loss(TutorialLoss):
+    """Base of all losses. Subclasses implement ``value_and_grad`` on backend arrays, in the
+    namespace of the arrays they are given, whatever backend is active.
     """
 
     #: integer class labels are accepted as targets (kept as integers)
     accepts_labels = False
 
-    def forward(self, y_true, y_pred, sample_weight=None):
-        """Mean loss of ``y_pred`` (N, ...) against ``y_true``; accepts any array-like.
-        ``sample_weight`` (N,) (or (N, T, ...), leading axes of the loss) weighs each sample's
-        terms; the sum is still divided by the number of terms (Keras's "sum_over_batch_size").
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        """``(mean loss (0-d), its gradient w.r.t. y_pred)`` for backend arrays: ``y_pred`` (N, ...),
+        ``y_true`` as ``targets`` made it, ``sample_weight`` None or weights for the leading axes
+        of ``y_pred``, (N,) or (N, T, ...), broadcast over the rest (see ``weights_for``); the sum
+        of the weighted terms is divided by their number (Keras's "sum_over_batch_size").
+        ``grad=False``: the gradient is not computed (None)."""
+        raise NotImplementedError(f"{type(self).__name__} implements no value_and_grad(y_true, y_pred, "
+                                  "sample_weight, grad)")
+
+    def value(self, y_true, y_pred, sample_weight=None):
+        """The mean loss alone (0-d), for backend arrays (see ``value_and_grad``)."""
+        return self.value_and_grad(y_true, y_pred, sample_weight, grad=False)[0]
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The mean loss of ``y_pred`` (N, ...) against ``y_true``, on any array-likes; ``sample_weight``
+        (N,) (or (N, T, ...), leading axes of the loss) weighs each sample's terms.
 
         A ``y_pred`` that is an array of some backend stays there and ``y_true`` goes to it;
         host data (lists, scalars) goes to the active backend, in the default float dtype.
         """
+        return self.value(*self.accept(y_true, y_pred, sample_weight))
+
+    def accept(self, y_true, y_pred, sample_weight=None):
+        """``(y_true, y_pred, sample_weight)`` as ``value_and_grad`` takes them, from any
+        array-likes, with their shapes and label values checked."""
         be = backend_of(y_pred)
         if be is None:  # host data: cast once to the default float dtype
             be = get_backend()
@@ -45,7 +64,7 @@ class Loss:
         y_true = self.check_labels(be, y_true, tuple(y_pred.shape), f"{type(self).__name__}: y_true")
         if sample_weight is not None:
             sample_weight = convert(be, sample_weight, y_pred.dtype, f"{type(self).__name__}: sample_weight")
-        return self.call(y_true, y_pred, sample_weight)
+        return y_true, y_pred, sample_weight
 
     def targets(self, be, y, dtype):
         """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``."""
@@ -67,14 +86,6 @@ class Loss:
         labels in range); one device read at most. Called once per fit/evaluate call."""
         return y_true
 
-    def call(self, y_true, y_pred, sample_weight=None):
-        """The mean loss (0-d); ``sample_weight``: None, or weights for the leading axes of
-        ``y_pred`` (N,) or (N, T, ...), broadcast over the rest (see ``weights_for``)."""
-        raise NotImplementedError
-
-    def backward(self):
-        raise NotImplementedError
-
     def get_config(self) -> dict:
         return {}
 
@@ -88,7 +99,7 @@ def weights_for(xp, w, ndim):
     return w if w is None or w.ndim == ndim else xp.reshape(w, tuple(w.shape) + (1,) * (ndim - w.ndim))
 
 
-def _weighted(xp, terms, w):
+def _weighted(terms, w):
     """``terms`` times the (broadcast) weights, or ``terms`` itself without weights."""
     return terms if w is None else terms * w
 
@@ -96,30 +107,23 @@ def _weighted(xp, terms, w):
 class MSE(Loss):
     """Mean squared error over all elements: ``mean((y_pred - y_true) ** 2)``."""
 
-    def call(self, y_true, y_pred, sample_weight=None):
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         xp = namespace_of(y_pred)
-        self.diff = y_pred - y_true
-        self.w = weights_for(xp, sample_weight, y_pred.ndim)
-        if self.w is None:
-            return xp.mean(self.diff * self.diff)
-        return xp.sum(self.diff * self.diff * self.w) / math.prod(y_pred.shape)
-
-    def backward(self):
-        diff = self.diff
-        return _weighted(None, (2.0 / math.prod(diff.shape)) * diff, self.w)
+        diff = y_pred - y_true
+        w = weights_for(xp, sample_weight, y_pred.ndim)
+        value = xp.mean(diff * diff) if w is None else xp.sum(diff * diff * w) / math.prod(y_pred.shape)
+        return value, _weighted((2.0 / math.prod(diff.shape)) * diff, w) if grad else None
 
 
 class MAE(Loss):
     """Mean absolute error: ``mean(|y_pred - y_true|)``; its gradient is the sign, scaled."""
 
-    def call(self, y_true, y_pred, sample_weight=None):
-        self.xp = xp = namespace_of(y_pred)
-        self.diff = y_pred - y_true
-        self.w = weights_for(xp, sample_weight, y_pred.ndim)
-        return xp.sum(_weighted(xp, xp.abs(self.diff), self.w)) / math.prod(y_pred.shape)
-
-    def backward(self):
-        return _weighted(self.xp, self.xp.sign(self.diff) * (1.0 / math.prod(self.diff.shape)), self.w)
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        xp = namespace_of(y_pred)
+        diff = y_pred - y_true
+        w = weights_for(xp, sample_weight, y_pred.ndim)
+        value = xp.sum(_weighted(xp.abs(diff), w)) / math.prod(y_pred.shape)
+        return value, _weighted(xp.sign(diff) * (1.0 / math.prod(diff.shape)), w) if grad else None
 
 
 class Huber(Loss):
@@ -128,18 +132,15 @@ class Huber(Loss):
     def __init__(self, delta=1.0):
         self.delta = number("Huber", "delta", delta, low_open=True)
 
-    def call(self, y_true, y_pred, sample_weight=None):
-        self.xp = xp = namespace_of(y_pred)
-        self.diff = d = y_pred - y_true
-        self.w = weights_for(xp, sample_weight, y_pred.ndim)
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        xp = namespace_of(y_pred)
+        d = y_pred - y_true
+        w = weights_for(xp, sample_weight, y_pred.ndim)
         a = xp.abs(d)
         quadratic = xp.where(a < self.delta, a, self.delta)  # the part of |d| inside delta
         terms = 0.5 * quadratic * quadratic + self.delta * (a - quadratic)
-        return xp.sum(_weighted(xp, terms, self.w)) / math.prod(d.shape)
-
-    def backward(self):
-        d = self.diff
-        return _weighted(self.xp, clip(self.xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape)), self.w)
+        value = xp.sum(_weighted(terms, w)) / math.prod(d.shape)
+        return value, _weighted(clip(xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape)), w) if grad else None
 
     def get_config(self):
         return {"delta": self.delta}
@@ -154,7 +155,7 @@ class CrossEntropy(Loss):
     With ``from_logits=False`` ``y_pred`` are probabilities (Keras's "categorical_crossentropy"
     and "sparse_categorical_crossentropy"). In a model whose output comes from ``Softmax`` the
     loss is computed from the Softmax's input either way, stably and never squashed twice
-    (see objectives.py). Float labels must hold whole numbers.
+    (see train/compile.py). Float labels must hold whole numbers.
     """
 
     accepts_labels = True
@@ -193,42 +194,35 @@ class CrossEntropy(Loss):
                 f"{shape_str(pred_shape, None)}; got {shape_str(true_shape, None)}"
             )
 
-    def call(self, y_true, y_pred, sample_weight=None):
-        self.xp = xp = namespace_of(y_pred)
-        self.w = weights_for(xp, sample_weight, y_pred.ndim)  # (N, ..., 1): one weight per row
-        self.be = be = backend_of(y_pred)
-        self.labels = y_true.ndim < y_pred.ndim
-        self.count = math.prod(y_pred.shape[:-1])
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        xp, be = namespace_of(y_pred), backend_of(y_pred)
+        w = weights_for(xp, sample_weight, y_pred.ndim)  # (N, ..., 1): one weight per row
+        labels = y_true.ndim < y_pred.ndim
+        scale = 1.0 / math.prod(y_pred.shape[:-1])
         if self.from_logits:
-            log_prob, self.prob = be.log_softmax(y_pred)
+            log_prob, prob = be.log_softmax(y_pred)
         else:
-            self.prob = clip(xp, y_pred, _EPS, 1.0)
-            log_prob = xp.log(self.prob)
-        # plain labels: the loss and its gradient straight from the indices (Backend hooks, one
-        # kernel each where the library has one); otherwise one-hot rows, by comparison
-        self.indexed = self.labels and self.w is None
-        if self.indexed:
-            self.target = y_true
-            return be.label_nll_sum(log_prob, y_true) / self.count
-        if self.labels:
-            y_true = _one_hot(xp, y_true, y_pred)
-        self.target = y_true
-        return -xp.sum(_weighted(xp, y_true, self.w) * log_prob) / self.count
-
-    def backward(self):
-        xp, t, scale = self.xp, self.target, 1.0 / self.count
-        if self.indexed and self.from_logits:
-            return self.be.label_softmax_grad(self.prob, t, scale)
-        if self.indexed:
-            t = _one_hot(xp, t, self.prob)
+            prob = clip(xp, y_pred, _EPS, 1.0)
+            log_prob = xp.log(prob)
+        if labels and w is None:  # plain labels: the loss and its gradient straight from the indices
+            value = be.label_nll_sum(log_prob, y_true) / math.prod(y_pred.shape[:-1])  # (Backend hooks)
+            if not grad:
+                return value, None
+            if self.from_logits:
+                return value, be.label_softmax_grad(prob, y_true, scale)
+            return value, (-scale) * _one_hot(xp, y_true, prob) / prob
+        target = _one_hot(xp, y_true, y_pred) if labels else y_true
+        value = -xp.sum(_weighted(target, w) * log_prob) / math.prod(y_pred.shape[:-1])
+        if not grad:
+            return value, None
         if not self.from_logits:
-            return _weighted(xp, (-scale) * t / self.prob, self.w)
+            return value, _weighted((-scale) * target / prob, w)
         # d/dz of -sum(t * log softmax(z)) is softmax * sum(t) - t; sum(t) is 1 for one-hot rows
-        if self.labels:
-            grad = self.prob - t
-            grad *= scale
-            return _weighted(xp, grad, self.w)
-        return _weighted(xp, (self.prob * xp.sum(t, axis=-1, keepdims=True) - t) * scale, self.w)
+        if labels:
+            g = prob - target
+            g *= scale
+            return value, _weighted(g, w)
+        return value, _weighted((prob * xp.sum(target, axis=-1, keepdims=True) - target) * scale, w)
 
     def get_config(self):
         return {"from_logits": self.from_logits}
@@ -246,31 +240,28 @@ class BinaryCrossEntropy(Loss):
     ``from_logits=True`` (the default, as for ``CrossEntropy``) takes raw scores and is stable
     for any magnitude (``max(z, 0) - z t + log1p(exp(-|z|))``); ``from_logits=False`` takes
     probabilities (Keras's "binary_crossentropy"). In a model whose output comes from
-    ``Sigmoid`` the loss is computed from the Sigmoid's input either way (see objectives.py).
+    ``Sigmoid`` the loss is computed from the Sigmoid's input either way (see train/compile.py).
     """
 
     def __init__(self, from_logits=True):
         self.from_logits = boolean(type(self).__name__, "from_logits", from_logits)
 
-    def call(self, y_true, y_pred, sample_weight=None):
-        self.xp = xp = namespace_of(y_pred)
-        self.target, self.count = y_true, math.prod(y_pred.shape)
-        self.w = weights_for(xp, sample_weight, y_pred.ndim)
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        xp = namespace_of(y_pred)
+        scale = 1.0 / math.prod(y_pred.shape)
+        w = weights_for(xp, sample_weight, y_pred.ndim)
         if self.from_logits:
-            self.logits = y_pred
             terms = xp.where(y_pred > 0, y_pred, 0.0) - y_pred * y_true + xp.log1p(xp.exp(-xp.abs(y_pred)))
         else:
-            self.prob = p = clip(xp, y_pred, _EPS, 1.0 - _EPS)
+            p = clip(xp, y_pred, _EPS, 1.0 - _EPS)
             terms = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log1p(-p))
-        return xp.sum(_weighted(xp, terms, self.w)) / self.count
-
-    def backward(self):
-        xp, t, scale = self.xp, self.target, 1.0 / self.count
+        value = xp.sum(_weighted(terms, w)) / math.prod(y_pred.shape)
+        if not grad:
+            return value, None
         if self.from_logits:
-            prob = 0.5 * (xp.tanh(0.5 * self.logits) + 1.0)  # sigmoid without overflow
-            return _weighted(xp, (prob - t) * scale, self.w)
-        p = self.prob
-        return _weighted(xp, (p - t) / (p * (1.0 - p)) * scale, self.w)
+            prob = 0.5 * (xp.tanh(0.5 * y_pred) + 1.0)  # sigmoid without overflow
+            return value, _weighted((prob - y_true) * scale, w)
+        return value, _weighted((p - y_true) / (p * (1.0 - p)) * scale, w)
 
     def get_config(self):
         return {"from_logits": self.from_logits}

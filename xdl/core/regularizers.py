@@ -142,6 +142,18 @@ def add_gradients(parameters):
             p.add_grad(p.regularizer.gradient(p.value))
 
 
+def penalize(figures, parameters, grads=True):
+    """A step's loss ``figures`` (the total first) with the penalties of ``parameters`` (those
+    with a regularizer) added to the total, and with ``grads`` their gradients to the
+    parameters' own; ``figures`` as they are without any."""
+    if not parameters:
+        return figures
+    total = penalty(parameters)
+    if grads:
+        add_gradients(parameters)
+    return figures if total is None else [figures[0] + total] + list(figures[1:])
+
+
 #: the constructor arguments layers take regularizers by (Keras's names)
 KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer")
 

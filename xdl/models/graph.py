@@ -66,7 +66,7 @@ class Graph:
         steps = [Step(n.layer, [slot[id(t)] for t in n.inputs], [slot[id(t)] for t in n.outputs], n.listed,
                       n.several, n.layer.supports_masking and any(t.masked for t in n.inputs), n.kwargs)
                  for n in self.nodes]
-        #: some layer makes a mask: the graph runs through ``run_masked`` (others never pay for masks)
+        #: some layer makes a mask: the graph runs through ``_run_masked`` (others never pay for masks)
         self.masked = any(t.masked for n in self.nodes for t in n.outputs)
         self.output_slots = [slot[id(t)] for t in self.outputs]
         self.steps, self.size = pool_before_activations(steps, set(self.output_slots), self.size)
@@ -80,11 +80,12 @@ class Graph:
 
     # -- running ---------------------------------------------------------------------------
     def run(self, xs, training, slots=None):
-        """Outputs for input arrays ``xs`` (or the values at ``slots``, default the output
-        slots), and ``backprop(douts, need_input_grads)`` taking the gradients of those."""
+        """``(values, masks, backprop)``: the outputs for input arrays ``xs`` (or the values at
+        ``slots``, default the output slots), their masks (None for a graph that makes none, else
+        None where a value has none; see Layer.apply_masked), and ``backprop(douts,
+        need_input_grads)`` taking the gradients of those values."""
         if self.masked:
-            outputs, _, backprop = self.run_masked(xs, training, slots)
-            return outputs, backprop
+            return self._run_masked(xs, training, slots)
         values = [None] * self.size
         values[:len(xs)] = xs
         tapes = []
@@ -100,13 +101,13 @@ class Graph:
             keep(back)
         slots = self.output_slots if slots is None else slots
         outputs = [values[s] for s in slots]
-        return outputs, lambda douts, need_input_grads=False: self._backprop(tapes, slots, douts, need_input_grads)
+        return outputs, None, lambda douts, need_input_grads=False: self._backprop(tapes, slots, douts, need_input_grads)
 
     def infer(self, xs, slots=None):
         """Outputs (or values at ``slots``) for input arrays ``xs`` in inference mode: nothing
         kept for a backward."""
         if self.masked:
-            return self.run_masked(xs, False, slots, keep=False)[0]
+            return self._run_masked(xs, False, slots, keep=False)[0]
         values = [None] * self.size
         values[:len(xs)] = xs
         for step in self.steps:
@@ -118,9 +119,8 @@ class Graph:
                                                      else values[step.ins[0]], False, **step.kwargs))
         return [values[s] for s in (self.output_slots if slots is None else slots)]
 
-    def run_masked(self, xs, training, slots=None, keep=True):
-        """``run`` that carries masks along (see Layer.apply_masked): ``(values at slots, their
-        masks (None where none), backprop)``; ``keep=False``: inference, no backprop (None)."""
+    def _run_masked(self, xs, training, slots=None, keep=True):
+        """``run`` that carries masks along; ``keep=False``: inference, no backprop (None)."""
         values, masks, tapes = [None] * self.size, [None] * self.size, []
         values[:len(xs)] = xs
         for step in self.steps:
@@ -145,7 +145,7 @@ class Graph:
         """``(values at slots, their masks)`` in inference mode; masks None for a graph without."""
         if not self.masked:
             return self.infer(xs, slots), None
-        values, masks, _ = self.run_masked(xs, False, slots, keep=False)
+        values, masks, _ = self._run_masked(xs, False, slots, keep=False)
         return values, masks
 
     def producer(self, k):

@@ -7,27 +7,26 @@ Built Keras's functional way::
     outputs = xdl.Dense(output_size=10)(xdl.Flatten()(x))
     model = xdl.Model(inputs=inputs, outputs=outputs)
 
-``NeuralNetwork`` (network.py) is the same model with its graph made from a list of layers.
+``NeuralNetwork`` (sequential.py) is the same model with its graph made from a list of layers.
+What trains it (``compile``, ``fit``, the steps) is the ``Trainer`` it inherits (train/trainer.py).
 """
 
 from __future__ import annotations
 
-from ..core import flat, regularizers
-from .. import optimizers
-from ..train import loop as training
+from ..core import flat
 from ..core.backend import convert, floatx, get_backend, use_backend
-from ..train.distributed import resolve
-from ..errors import NotBuiltError, ShapeError, shape_str
-from .graph import Graph
-from .config import graph_config, graph_from_config
-from ..layers.base import Layer, register_layer
-from ..train.compile import Objectives
-from .summary import summary_lines
 from ..core.symbolic import SymbolicTensor
+from ..errors import NotBuiltError, ShapeError, shape_str
+from ..io import model_files
+from ..layers.base import Layer, register_layer
+from ..train.trainer import Trainer
+from .config import graph_config, graph_from_config
+from .graph import Graph
+from .summary import summary_lines
 
 
 @register_layer
-class Model(Layer):
+class Model(Trainer, Layer):
     """A graph of layers from ``inputs`` to ``outputs`` (symbolic tensors, or lists of them):
     ``compile``, ``fit``, ``predict``, ``evaluate``, ``summary``, ``save``.
 
@@ -45,12 +44,10 @@ class Model(Layer):
 
     def __init__(self, inputs=None, outputs=None, name=None):
         super().__init__(name=name)
-        self.objectives = None
-        self.optimizer = None
         self.history = None
         self.stop_training = False
         self.epoch = 0  # epochs completed, saved in checkpoints: fit(..., initial_epoch=model.epoch)
-        self.data_seed = None  # seeds each epoch's data order (see training._data_seed)
+        self.data_seed = None  # seeds each epoch's data order (see train/loop.py's _data_seed)
         self.graph = None
         self._params = []
         self._regularized = []  # parameters with a weight penalty (xdl.regularizers)
@@ -83,6 +80,7 @@ class Model(Layer):
         self._trainable_cache = (None, [])
         if self.objectives is not None:
             self.objectives.bind(graph)
+            self.reset_metrics()
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
@@ -186,11 +184,8 @@ class Model(Layer):
 
     def apply_masked(self, x, mask, training=False):
         xs = x if self.multiple_inputs else [x]
-        if self.graph.masked:
-            outs, masks, back = self.graph.run_masked(xs, training)
-            out_mask = masks[0] if self._single_output else masks
-        else:
-            (outs, back), out_mask = self.graph.run(xs, training), None
+        outs, masks, back = self.graph.run(xs, training)
+        out_mask = None if masks is None else masks[0] if self._single_output else masks
 
         def backprop(dy, need_dx=True):
             dxs = back([dy] if self._single_output else list(dy), need_dx)
@@ -256,7 +251,7 @@ class Model(Layer):
         inputs); a list of outputs for several."""
         with use_backend(self.backend or get_backend()):  # an unbuilt Sequential has none yet
             xs, _ = self.accept_inputs(X)
-            outs, self._backprop = self.graph.run(xs, training)
+            outs, _, self._backprop = self.graph.run(xs, training)
         return outs[0] if self._single_output else outs
 
     def backward(self, grad):
@@ -265,14 +260,14 @@ class Model(Layer):
         if self._backprop is None:
             raise NotBuiltError(f"{self.name}: backward called before forward")
         grads = [grad] if self._single_output else list(grad)
-        dtypes = [self._output_dtype(k) for k in range(len(grads))]
+        dtypes = [self.output_dtype(k) for k in range(len(grads))]
         grads = [None if g is None else convert(self.backend, g, d, f"{self.name}: backward")
                  for g, d in zip(grads, dtypes)]
         self.zero_grad()
         dxs = self._backprop(grads, True)
         return dxs if self.multiple_inputs else dxs[0]
 
-    def _output_dtype(self, k):
+    def output_dtype(self, k):
         node = self.graph.outputs[k].node
         return node.layer.dtype if node.layer is not None and node.layer.dtype is not None else self.dtype
 
@@ -284,114 +279,8 @@ class Model(Layer):
         for p in self._loose:
             p.grad = None
 
-    def compute_gradients(self, xs, ys, weights=None):
-        """Forward and backward on a batch already on the device (lists of arrays, one per
-        input and per output; ``weights``: None or sample weights per output): adds to every
-        trainable parameter's ``grad``; returns the loss figures (0-d device arrays: the
-        total, then each output's when there are several) and the outputs."""
-        objectives = self.objectives
-        if self.graph.masked:  # masked positions count in neither the loss nor the metrics
-            values, masks, back = self.graph.run_masked(xs, True, objectives.slots)
-        else:
-            (values, back), masks = self.graph.run(xs, True, objectives.slots), None
-        figures = objectives.loss_values(ys, values, weights, masks=masks)
-        back(objectives.gradients())
-        if self._regularized:  # the reported loss includes the weight penalties, as in Keras
-            figures = self._add_penalties(figures)
-            regularizers.add_gradients(self._regularized)
-        return figures, values[:len(self.graph.outputs)]
-
-    def _add_penalties(self, figures):
-        """``figures`` with the regularizers' penalty added to the total (figures[0])."""
-        penalty = regularizers.penalty(self._regularized)
-        return figures if penalty is None else [figures[0] + penalty] + list(figures[1:])
-
-    def train_step(self, x, y):
-        """One optimizer step on a batch already on the device; returns the loss (a 0-d
-        device array) and the model's output for the batch."""
-        if self.objectives is None or self.optimizer is None:
-            raise NotBuiltError(f"{self.name}: call compile(loss=..., optimizer=...) before train_step")
-        xs = list(x) if self.multiple_inputs else [x]
-        figures, outs = training.step(self, xs, self.objectives.split(y, "train_step"))
-        return figures[0], (outs[0] if self._single_output else outs)
-
-    # -- compiling ---------------------------------------------------------------------------------
-    def compile(self, loss="mse", optimizer="sgd", metrics=None, loss_weights=None) -> None:
-        """Choose the loss (one, a list per output or a dict by output name), the optimizer
-        and the metrics to report: instances, or names such as "cross_entropy", "adam" and
-        "accuracy". ``loss_weights`` weighs each output's loss in the total."""
-        self.objectives = Objectives(self._output_names(), loss, metrics, loss_weights)
-        self.optimizer = optimizers.get(optimizer)
-        if self.graph is not None:
-            self.objectives.bind(self.graph)
-
     def _output_names(self):
         return self.output_names
-
-    @property
-    def loss(self):
-        """The compiled loss (a list of them, one per output, for several outputs)."""
-        if self.objectives is None:
-            return None
-        return self.objectives.losses if self.objectives.several else self.objectives.losses[0]
-
-    @property
-    def metrics(self) -> list:
-        """The compiled metrics (of every output, in order)."""
-        return [] if self.objectives is None else [m for _, m in self.objectives.metric_pairs]
-
-    # -- training and inference (see training.py) --------------------------------------------------
-    def fit(self, x, y=None, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
-            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False, *,
-            sample_weight=None, class_weight=None, steps_per_epoch=None, validation_steps=None, prefetch=2):
-        """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics.
-
-        ``x`` may instead be a stream of batches (``y=None``): an iterable or generator of
-        ``(x, y)`` or ``(x, y, sample_weight)``, or an ``xdl.data.Sequence``; ``steps_per_epoch``
-        batches make an epoch (default: all of a Sequence, an iterable until it ends), and a
-        background thread keeps ``prefetch`` batches ready on the device (see xdl/data.py).
-        ``sample_weight`` (N,) weighs each sample, ``class_weight={class: weight}`` each class
-        (Keras's definitions: see xdl/weighting.py). ``validation_data`` may be a triple with
-        sample weights or a stream (``validation_steps`` batches).
-
-        ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
-        fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
-        per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
-        shuffling order; ``initial_epoch`` resumes the epoch count (and the data order: see
-        ``save(..., include_optimizer=True)``). ``check_finite`` refuses NaN/inf in the data.
-        ``distributed=True`` (or an ``xdl.DataParallel``) trains data-parallel across the MPI
-        processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
-        xdl/distributed.py).
-        """
-        return training.fit(self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                            validation_data=validation_data, validation_split=validation_split,
-                            shuffle=shuffle, callbacks=callbacks, seed=seed, initial_epoch=initial_epoch,
-                            check_finite=check_finite, strategy=resolve(distributed), sample_weight=sample_weight,
-                            class_weight=class_weight, steps_per_epoch=steps_per_epoch,
-                            validation_steps=validation_steps, prefetch=prefetch)
-
-    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0, callbacks=None, steps=None, prefetch=2):
-        """The model's output for ``x`` (arrays, or a stream of batches as ``fit`` takes), as an
-        array of the model's backend (a list of them for several outputs), ``batch_size`` rows
-        at a time (default 1024: memory stays bounded). ``verbose`` is accepted as in Keras;
-        nothing is printed."""
-        _check_verbose(self, verbose)
-        outs = training.predict(self, x, batch_size=batch_size, check_finite=check_finite, callbacks=callbacks,
-                                steps=steps, prefetch=prefetch)
-        return outs[0] if self._single_output else outs
-
-    def evaluate(self, x, y=None, batch_size=None, return_dict=False, check_finite=False, *, verbose=0,
-                 sample_weight=None, callbacks=None, steps=None, prefetch=2):
-        """Mean loss over ``x``, ``y`` as a float; with compiled metrics or several outputs,
-        ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
-        ``x`` may be a stream of batches, as for ``fit``; ``sample_weight`` weighs samples.
-        ``verbose`` is accepted as in Keras; nothing is printed."""
-        _check_verbose(self, verbose)
-        scores = training.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite,
-                                   sample_weight=sample_weight, callbacks=callbacks, steps=steps, prefetch=prefetch)
-        if return_dict:
-            return scores
-        return scores["loss"] if len(scores) == 1 else list(scores.values())
 
     def summary(self, print_fn=print) -> None:
         """Print a table of layers, output shapes and parameter counts (and, for graphs,
@@ -399,22 +288,18 @@ class Model(Layer):
         for line in summary_lines(self):
             print_fn(line)
 
-    # -- files (see io.py, which imports this module: the two methods import it when called) ----------
+    # -- files (io/model_files.py) ---------------------------------------------------------------------
     def save(self, path, include_optimizer=False) -> None:
         """Write the architecture, weights and compile settings to one safetensors file,
         atomically. ``include_optimizer=True`` makes a checkpoint: the optimizer's state and
         step count, the epochs completed and the data-order seed join it, so that
         ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
-        from ..io import model_files as io
-
-        io.save_model(self, path, include_optimizer=include_optimizer)
+        model_files.save_model(self, path, include_optimizer=include_optimizer)
 
     @classmethod
     def load(cls, path, backend=None):
         """Read a model written by ``save`` onto ``backend`` (default: the active one)."""
-        from ..io import model_files as io
-
-        return io.load_model(path, backend=backend, model_class=cls)
+        return model_files.load_model(path, backend=backend, model_class=cls)
 
     def get_config(self) -> dict:
         config = graph_config(self)
@@ -439,9 +324,3 @@ def restore_trainable(model, trainable):
         raise TypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
     model._trainable_flag = trainable
     return model
-
-
-def _check_verbose(model, verbose):
-    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
-        raise ValueError(f"{model.name}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-

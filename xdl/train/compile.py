@@ -2,8 +2,8 @@
 
 One output: figures are named "loss" and by each metric ("accuracy"). Several outputs, as
 Keras names them: "loss" (the weighted sum), "{output}_loss" for each output with a loss,
-"{output}_{metric}" for each metric. Each output gets its own ``Loss`` instance, because a
-loss keeps its last call's values for ``backward``.
+"{output}_{metric}" for each metric. Losses keep no state between calls, so one instance
+given for every output serves them all.
 
 An output made by ``Softmax`` (over its last axis) and scored by a cross-entropy, or made by
 ``Sigmoid`` and scored by a binary cross-entropy, is scored from the activation's input as
@@ -44,7 +44,6 @@ class Objectives:
                 raise ValueError(f"compile: output {self.output_names[k]!r} has metrics but no loss; give it a "
                                  "loss (a weight of 0 keeps it out of the total)")
         self.scorers, self.slots, self.score_at = list(self.losses), None, list(range(len(self.losses)))
-        self.batch_masks = None  # loss_values' weights from masks, for the metrics of its batch
         self._build_metrics([loss for loss in self.losses])
         self.names = ["loss"]
         if self.several:
@@ -95,36 +94,30 @@ class Objectives:
         self._build_metrics(seen)
 
     # -- computing -------------------------------------------------------------------------
-    def loss_values(self, ys, values, weights=None, masks=None):
-        """``[total]``, then each scored output's loss when there are several: 0-d arrays.
-        ``values``: the graph's values at ``slots`` (the outputs first); ``weights``: None or
-        sample weights per output (see ``split_weights``); ``masks``: None, or the values'
-        masks (Graph.run_masked): masked positions do not count (``mask_weights``). The
-        metrics of the same batch, computed next, count the same positions."""
-        self.batch_masks = None if masks is None else self.mask_weights(masks, weights, values)
-        if self.batch_masks is not None:
-            weights = self.batch_masks
-        total, parts = None, []
-        for k in self.scored:
-            w = None if weights is None else weights[k]
-            scorer, y_pred = self.scorers[k], values[self.score_at[k]]
-            value = scorer.call(ys[k], y_pred) if w is None else scorer.call(ys[k], y_pred, w)
-            parts.append(value)
-            w = self.weights[k]
-            term = value if w == 1.0 else value * w
-            total = term if total is None else total + term
-        return [total] + parts if self.several else [total]
+    def value_and_grad(self, ys, values, weights=None, masks=None, grad=True):
+        """``(figures, gradients, weights)`` of a batch, nothing kept between calls. ``values``:
+        the graph's values at ``slots`` (the outputs first); ``weights``: None or sample weights
+        per output (see ``split_weights``); ``masks``: None, or the values' masks
+        (Graph.run): masked positions do not count (``mask_weights``).
 
-    def gradients(self):
-        """The gradient of the total loss w.r.t. the values at each of ``slots`` (None where
-        no loss reads), after ``loss_values``."""
-        douts = [None] * (len(self.slots) if self.slots is not None else len(self.losses))
+        ``figures``: ``[total]``, then each scored output's loss when there are several (0-d
+        arrays); ``gradients``: the total's gradient w.r.t. the values at each of ``slots``
+        (None where no loss reads; all None with ``grad=False``); ``weights``: what the batch's
+        metrics must count with (the masks' weights where there are masks)."""
+        if masks is not None:
+            from_masks = self.mask_weights(masks, weights, values)
+            weights = weights if from_masks is None else from_masks
+        total, parts = None, []
+        grads = [None] * (len(self.slots) if self.slots is not None else len(self.losses))
         for k in self.scored:
-            w = self.weights[k]
-            if w != 0.0:
-                g = self.scorers[k].backward()
-                douts[self.score_at[k]] = g if w == 1.0 else g * w
-        return douts
+            w, factor = None if weights is None else weights[k], self.weights[k]
+            value, g = self.scorers[k].value_and_grad(ys[k], values[self.score_at[k]], w, grad and factor != 0.0)
+            parts.append(value)
+            term = value if factor == 1.0 else value * factor
+            total = term if total is None else total + term
+            if g is not None:
+                grads[self.score_at[k]] = g if factor == 1.0 else g * factor
+        return ([total] + parts if self.several else [total]), grads, weights
 
     def mask_weights(self, masks, weights, values):
         """Per output: weights that make a masked mean of a mean over positions, ``m * count /
@@ -147,30 +140,26 @@ class Objectives:
             out.append(w)
         return out
 
-    def metric_values(self, ys, outs):
-        masks = self.batch_masks
-        if masks is None:
-            return [m(ys[k], outs[k]) for k, m in self.metric_pairs]
-        return [m(ys[k], outs[k]) if masks[k] is None else m(ys[k], outs[k], sample_weight=masks[k])
-                for k, m in self.metric_pairs]
-
     def metric_statistics(self, ys, outs, weights=None):
-        """Each metric's batch statistics (lists to sum over batches: see metrics.py)."""
-        if self.batch_masks is not None:  # the masks of the batch's loss_values
-            weights = self.batch_masks
-        return [m.statistics(ys[k], outs[k], None if weights is None else weights[k])
-                for k, m in self.metric_pairs]
+        """Each metric's batch statistics (lists to sum over batches: see metrics/base.py);
+        ``weights``: what ``value_and_grad`` returned for the batch."""
+        return [m.statistics(ys[k], outs[k], None if weights is None else weights[k]) for k, m in self.metric_pairs]
 
     def split_weights(self, sample_weight, where):
         """Sample weights per output: one array for every output, or a list/dict by output
         name (None where an output has none); None without weights."""
         if sample_weight is None:
             return None
-        if self.several and isinstance(sample_weight, (list, tuple, dict)):
-            parts = self.split(sample_weight, where) if not isinstance(sample_weight, dict) else \
-                [sample_weight.get(name) for name in self.output_names]
-            return None if all(p is None for p in parts) else parts
-        return [sample_weight] * len(self.output_names)
+        if self.several and isinstance(sample_weight, dict):
+            parts = [sample_weight.get(name) for name in self.output_names]
+        elif self.several and isinstance(sample_weight, (list, tuple)):
+            if len(sample_weight) != len(self.output_names):
+                raise ValueError(f"{where}: sample_weight is a list of {len(sample_weight)} for the model's "
+                                 f"{len(self.output_names)} outputs {self.output_names}")
+            parts = list(sample_weight)
+        else:
+            return [sample_weight] * len(self.output_names)
+        return None if all(p is None for p in parts) else parts
 
     def split(self, y, where):
         """Targets as a list per output, from one array, a list or a dict by output name;
@@ -232,10 +221,7 @@ def _one_of(y, name, where):
 
 
 def _loss_instances(value, k, what):
-    if value is None:
-        return None
-    loss = losses.get(value)
-    return copy.copy(loss) if k > 0 and loss is value else loss  # an instance given once serves every output
+    return None if value is None else losses.get(value)
 
 
 def _weights(value, k, what):

@@ -86,7 +86,10 @@ class SingleProcess:
         ``(start, stop, share of the global batch, global samples done)``."""
         return order, [(i, j, 1.0, j) for i, j in batches(n, batch_size)]
 
-    def reduce_gradients(self, model, parameters, share):
+    def batch(self, share):
+        """Before each training step: this process's ``share`` of the global batch."""
+
+    def reduce_gradients(self, parameters):
         """The training step's hook between backward and the optimizer."""
 
     def reduce_totals(self, values, n, count):
@@ -116,7 +119,7 @@ class DataParallel(SingleProcess):
         self.comm = comm if comm is not None else _mpi().COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.is_chief = self.rank == 0
-        self._channel = None
+        self._channel, self.share = None, 1.0
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not 0 < timeout < math.inf):
             raise ValueError(f"DataParallel: timeout must be a positive number of seconds or None, got {timeout!r}")
@@ -211,12 +214,16 @@ class DataParallel(SingleProcess):
             start += b - a
         return xp.concat(pieces), steps
 
-    def reduce_gradients(self, model, parameters, share):
-        """Replace each gradient with the batch-weighted sum over processes (``share``: this
-        process's part of the global batch): one all-reduce per dtype, on the model's flat
-        gradient buffer where it has one (xdl/flat.py), else over the gradients flattened. A process without rows in this batch (a last batch smaller than
-        the number of processes) joins the sum with zeros."""
-        xp = self._channel.backend.xp
+    def batch(self, share):
+        self.share = share
+
+    def reduce_gradients(self, parameters):
+        """Replace each gradient with the batch-weighted sum over processes (weighted by this
+        process's share of the global batch, from ``batch``): one all-reduce per dtype, on the
+        model's flat gradient buffer where it has one (core/flat.py), else over the gradients
+        flattened. A process without rows in this batch (a last batch smaller than the number of
+        processes) joins the sum with zeros."""
+        xp, share = self._channel.backend.xp, self.share
         flats, parameters = flat_buffers.partition(parameters)
         for buffer in flats:  # the model's gradient buffers themselves: no flattening copy
             buffer.complete(always=True)

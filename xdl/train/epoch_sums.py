@@ -1,42 +1,77 @@
-"""An epoch's figures, summed on the device: the loss of every batch (times its rows) and
-each metric's statistics, read back to the host together, in one transfer, when asked."""
+"""The running figures of an epoch: each batch's mean losses (weighted by its rows) and each
+metric's statistics, kept as the device arrays the step made and summed only when the figures
+are read, so that a training step spends no kernel on them; one transfer reads them all."""
 
 from __future__ import annotations
 
+import collections.abc
 import math
+
+#: batches remembered before they are summed without a read (a few kernels per this many steps)
+FOLD_AT = 256
 
 
 class Tally:
-    """Sums over batches. ``add`` queues device additions only; ``read`` is the one sync."""
+    """Sums over the batches since the last ``reset``. ``add`` only remembers a batch's arrays;
+    reading folds what was added since the last read into the sums (a few kernels, whatever
+    the number of batches) and transfers everything at once."""
 
-    def __init__(self, objectives, output_shapes=None):
-        self.objectives = objectives
-        self.sums, self.rows = None, 0
+    def __init__(self, backend, objectives, output_shapes=None):
+        self.backend, self.objectives = backend, objectives
         names = objectives.names
         self.loss_names = names[:len(names) - len(objectives.metric_pairs)]
         shapes = output_shapes or [None] * len(objectives.output_names)
         # numbers each metric sums (known before any batch: a process without rows sends zeros)
         self.sizes = [m.size_for(shapes[k] or (1,)) for k, m in objectives.metric_pairs]
+        self.reset()
 
-    def add(self, figures, statistics, rows):
-        """``figures``: the batch's mean losses (0-d); ``statistics``: per metric, its list."""
-        values = [f * rows for f in figures] + [s for stats in statistics for s in stats]
-        self.sums = values if self.sums is None else [t + v for t, v in zip(self.sums, values)]
-        self.rows += rows
+    def reset(self):
+        self.sums, self.sum_rows, self.pending, self.count, self.folded = None, 0, [], 0, 0
+        self._host = None  # (batches, host figures) of the latest read
 
-    def reader(self, backend):
-        """A function reading the figures as they are now (later batches do not change them)."""
-        sums, rows = self.sums, self.rows
-        return lambda: self._figures(backend, sums, rows)
+    def add(self, figures, statistics, rows) -> "Figures":
+        """Remember a batch: ``figures`` its mean losses (0-d), ``statistics`` per metric its
+        list, ``rows`` its samples; returns the running figures up to it."""
+        self.pending.append((list(figures) + [s for stats in statistics for s in stats], rows))
+        self.count += 1
+        if len(self.pending) >= FOLD_AT:  # steps called without ever reading: memory stays bounded
+            self._fold(self.count)
+        return Figures(self, self.count, figures[0])
 
-    def read(self, backend, strategy=None) -> dict:
-        """``{name: float}`` of the sums so far (summed over processes with a ``strategy``)."""
-        return self._figures(backend, self.sums, self.rows, strategy)
+    def figures(self) -> "Figures":
+        """The running figures as they are now, read when looked up."""
+        return Figures(self, self.count)
 
-    def _figures(self, backend, sums, rows, strategy=None):
-        host = None if sums is None else _to_host(backend, sums)
+    def _fold(self, upto):
+        """Sum the pending batches up to the ``upto``-th into ``sums``: per figure one stack and
+        one reduction, whatever the number of batches."""
+        take, self.pending = self.pending[:upto - self.folded], self.pending[upto - self.folded:]
+        xp, losses, rows = self.backend.xp, len(self.loss_names), [r for _, r in take]
+        columns = zip(*(values for values, _ in take))
+        folded = [_sum(xp, column, rows if j < losses else None)  # a loss is a batch mean: times its rows
+                  for j, column in enumerate(columns)]
+        self.sums = folded if self.sums is None else [a + b for a, b in zip(self.sums, folded)]
+        self.sum_rows += sum(rows)
+        self.folded = upto
+
+    def read(self, count=None, strategy=None) -> dict:
+        """``{name: float}`` of the sums over the first ``count`` batches (default: all), summed
+        over processes with a ``strategy``. A count below the batches already summed gives those."""
+        count = self.count if count is None else count
+        if count > self.folded:
+            self._fold(count)
+        elif strategy is None and self._host is not None and self._host[0] == self.folded:
+            return dict(self._host[1])
+        host = None if self.sums is None else _to_host(self.backend, self.sums)
+        rows = self.sum_rows
         if strategy is not None:
             host, rows = strategy.reduce_totals(host, rows, len(self.loss_names) + sum(self.sizes))
+        logs = self._logs(host, rows)
+        if strategy is None:
+            self._host = (self.folded, logs)
+        return dict(logs)
+
+    def _logs(self, host, rows):
         if host is None:
             return {}
         logs = {name: float(v) / rows for name, v in zip(self.loss_names, host)}
@@ -46,6 +81,62 @@ class Tally:
             logs[name] = float(metric.result([float(v) for v in host[at:at + size]]))
             at += size
         return logs
+
+
+class Figures(collections.abc.Mapping):
+    """The running loss and metrics after a batch, as a train or test step returns them: the
+    names are known without reading; the first lookup reads every value (one transfer), later
+    lookups reuse it. ``batch_loss`` is that batch's own mean loss, a 0-d device array.
+    Read a batch's figures within its callback: once a later batch's have been read, an
+    earlier unread one gives those."""
+
+    def __init__(self, tally, count, batch_loss=None):
+        self._tally, self._count, self._values, self.batch_loss = tally, count, None, batch_loss
+
+    def read(self, strategy=None) -> dict:
+        """The figures as floats (summed over processes with a data-parallel ``strategy``)."""
+        if strategy is not None:
+            return self._tally.read(self._count, strategy)
+        if self._values is None:
+            self._values = self._tally.read(self._count)
+        return dict(self._values)
+
+    def __getitem__(self, key):
+        if key not in self._tally.objectives.names:
+            raise KeyError(key)
+        return self.read()[key]
+
+    def __iter__(self):
+        return iter(self._tally.objectives.names)
+
+    def __len__(self):
+        return len(self._tally.objectives.names)
+
+    def __contains__(self, key):
+        return key in self._tally.objectives.names
+
+    def __repr__(self):
+        return f"Figures({self._values if self._values is not None else list(self)})"
+
+
+def _sum(xp, column, rows=None):
+    """The sum of one figure over batches, each times its ``rows`` when given: host numbers on
+    the host, device arrays stacked and reduced (per distinct row count: multiplied by a
+    Python number, never by an array sent to the device, which would wait for it)."""
+    rows = rows or [1] * len(column)
+    host = math.fsum(v * r for v, r in zip(column, rows) if isinstance(v, (int, float)))
+    groups = {}
+    for v, r in zip(column, rows):
+        if not isinstance(v, (int, float)):
+            groups.setdefault(r, []).append(v)
+    total = None
+    for r, arrays in groups.items():
+        s = xp.sum(xp.stack(arrays), axis=0)
+        s = s if r == 1 else s * r
+        total = s if total is None else total + s
+    if total is None:
+        return host
+    return total if not host else total + host
 
 
 def _to_host(backend, sums):

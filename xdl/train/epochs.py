@@ -1,10 +1,10 @@
 """What the training loop iterates: the batches of one epoch, from arrays already on the device
 (``ArrayFeed``) or from a user's stream, prefetched by a background thread (``StreamFeed``).
 
-Both yield ``(xs, ys, weights, share, done, rows)`` per step: this process's inputs, targets and
-sample weights (lists per input/output; ``weights`` None without weights), its share of the
-global batch, the global samples done after the step, and its rows. The loop around the
-training step (training.py) is the same for both.
+Both yield ``(batch, share, done, rows)`` per step: this process's part of the batch in Keras's
+form, ``(x, y)`` or ``(x, y, sample_weight)`` (see ``pack``), its share of the global batch, the
+global samples done after the step, and its rows. The loop around the step (loop.py) is the
+same for both.
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from .data import Stream, batches, prefetched, unpack
 
 def rows(arrays, a, b):
     return None if arrays is None else [None if x is None else x[a:b, ...] for x in arrays]
+
+
+def pack(xs, ys, weights):
+    """A batch as a step takes it, from lists per input and output: ``(x, y)``, or ``(x, y,
+    sample_weight)`` with weights; an array for one input (output), else the list."""
+    x, y = xs[0] if len(xs) == 1 else xs, ys[0] if len(ys) == 1 else ys
+    if weights is None:
+        return x, y
+    return x, y, weights[0] if len(weights) == 1 else weights
 
 
 class ArrayFeed:
@@ -30,7 +39,7 @@ class ArrayFeed:
         xs, ys, ws, n = self.xs, self.ys, self.weights, self.samples
         if strategy is None:  # evaluation of this process's part: no sharding, no order
             for i, j in batches(n, self.batch_size):
-                yield rows(xs, i, j), rows(ys, i, j), rows(ws, i, j), 1.0, j, j - i
+                yield pack(rows(xs, i, j), rows(ys, i, j), rows(ws, i, j)), 1.0, j, j - i
             return
         xp = backend.xp
         # the order is drawn on the host for reproducibility; one gather of this process's rows
@@ -41,7 +50,7 @@ class ArrayFeed:
                 return None if arrays is None else [None if a is None else xp.take(a, order, axis=0) for a in arrays]
             xs, ys, ws = take(xs), take(ys), take(ws)
         for i, j, share, done in steps:
-            yield rows(xs, i, j), rows(ys, i, j), rows(ws, i, j), share, done, j - i
+            yield pack(rows(xs, i, j), rows(ys, i, j), rows(ws, i, j)), share, done, j - i
 
     def finish_epoch(self, model):
         pass
@@ -69,7 +78,7 @@ class StreamFeed:
             n = xs[0].shape[0]
             a, b = (0, n) if strategy is None else strategy.rows(n)
             done += n
-            yield rows(xs, a, b), rows(ys, a, b), rows(ws, a, b), (b - a) / n, done, b - a
+            yield pack(rows(xs, a, b), rows(ys, a, b), rows(ws, a, b)), (b - a) / n, done, b - a
         self.samples = done
 
     def finish_epoch(self, model):

@@ -33,7 +33,7 @@ def sample_weights(model, sample_weight, class_weight, ys, n, where):
         if w is None or k not in objectives.scored:
             out.append(None)
             continue
-        w = convert(model.backend, w, model._output_dtype(k), f"{where}: sample_weight")
+        w = convert(model.backend, w, model.output_dtype(k), f"{where}: sample_weight")
         target = ys[k]
         if w.ndim == 0 or w.shape[0] != n or w.ndim > target.ndim or tuple(w.shape) != tuple(target.shape[:w.ndim]):
             raise ShapeError(f"{where}: sample_weight has shape {tuple(w.shape)}; it must be ({n},), one weight per "
@@ -57,7 +57,7 @@ def _from_classes(model, class_weight, ys, where):
     be, xp, t = model.backend, model.backend.xp, ys[0]
     width = model.graph.outputs[0].shape[-1] if model.graph.outputs[0].shape else 1
     size = max(max(class_weight) + 1, int(width or 1), 2)
-    table = convert(be, [float(class_weight.get(i, 1.0)) for i in range(size)], model._output_dtype(0),
+    table = convert(be, [float(class_weight.get(i, 1.0)) for i in range(size)], model.output_dtype(0),
                     f"{where}: class_weight")
     if xp.isdtype(t.dtype, "integral"):
         labels = t

@@ -1,0 +1,202 @@
+"""``Trainer``: what ``compile`` sets up and the steps ``fit``, ``evaluate`` and ``predict`` call,
+Keras's way. ``Model`` inherits it.
+
+``train_step(data)``, ``test_step(data)`` and ``predict_step(data)`` each take one batch and are
+the whole of what happens to it: override one in a subclass and ``fit`` (or ``evaluate``,
+``predict``) runs yours on every batch and shows what it returns. The loops around them
+(loop.py) iterate the data, call the callbacks and the progress bar, and read the figures once
+per epoch; they never reach into the model beyond these methods.
+"""
+
+from __future__ import annotations
+
+from .. import optimizers
+from ..core import regularizers
+from ..core.backend import convert
+from ..errors import NotBuiltError
+from . import loop
+from .compile import Objectives
+from .distributed import LOCAL, resolve
+from .epoch_sums import Tally
+
+
+class Trainer:
+    """``compile``, ``fit``, ``evaluate``, ``predict`` and the steps they run, for a model that
+    has a ``graph`` (models/graph.py), ``backend``, ``trainable_parameters()`` and ``zero_grad()``."""
+
+    objectives = None  # the compiled losses, weights and metrics per output (compile.py)
+    optimizer = None
+    #: consulted by the step where processes must agree (distributed.py); ``fit`` sets it
+    distribute_strategy = LOCAL
+    _running = None  # the figures since reset_metrics (epoch_sums.py)
+
+    # -- compiling ---------------------------------------------------------------------------------
+    def compile(self, loss="mse", optimizer="sgd", metrics=None, loss_weights=None) -> None:
+        """Choose the loss (one, a list per output or a dict by output name), the optimizer
+        and the metrics to report: instances, or names such as "cross_entropy", "adam" and
+        "accuracy". ``loss_weights`` weighs each output's loss in the total."""
+        self.objectives = Objectives(self._output_names(), loss, metrics, loss_weights)
+        self.optimizer = optimizers.get(optimizer)
+        if self.graph is not None:
+            self.objectives.bind(self.graph)
+        self.reset_metrics()
+
+    @property
+    def loss(self):
+        """The compiled loss (a list of them, one per output, for several outputs)."""
+        if self.objectives is None:
+            return None
+        return self.objectives.losses if self.objectives.several else self.objectives.losses[0]
+
+    @property
+    def metrics(self) -> list:
+        """The compiled metrics (of every output, in order)."""
+        return [] if self.objectives is None else [m for _, m in self.objectives.metric_pairs]
+
+    def reset_metrics(self) -> None:
+        """Start the running loss and metrics afresh (``fit`` does at every epoch, ``evaluate``
+        at its start)."""
+        self._running = None
+
+    def get_metrics_result(self):
+        """The running loss and metrics since ``reset_metrics``, read when looked up."""
+        return self._tally().figures()
+
+    def _tally(self):
+        if self._running is None:
+            self._running = Tally(self.backend, self.objectives, [t.shape for t in self.graph.outputs])
+        return self._running
+
+    # -- the steps -----------------------------------------------------------------------------------
+    def train_step(self, data, *legacy):
+        """One optimizer step on a batch: ``data`` is ``(x, y)`` or ``(x, y, sample_weight)``
+        (Keras's form), arrays on the model's device; for several inputs ``x`` is a list (or a
+        dict by input name), for several outputs ``y`` and ``sample_weight`` are lists (or dicts
+        by output name). Returns the logs: the running loss and metrics since
+        ``reset_metrics`` (``fit`` resets them every epoch), read from the device only when a
+        value is looked up.
+
+        Override it to change the step; ``fit`` calls yours on every batch and shows what it
+        returns (a dict of numbers or 0-d device arrays; the last batch's are the epoch's)."""
+        if legacy:
+            raise TypeError(f"{self.name}: train_step takes one argument, the batch, as in Keras: write "
+                            "model.train_step((x, y)) (or (x, y, sample_weight)); it returns the logs, a dict whose "
+                            "'loss' is the running mean since model.reset_metrics() (each lookup waits for the device)")
+        xs, ys, weights = self._unpack(data, "train_step")
+        rows = xs[0].shape[0]
+        self.zero_grad()  # the gradients of this step alone
+        if rows:  # in data-parallel training a process may hold no rows of a last, small batch
+            values, masks, backprop = self.graph.run(xs, True, self.objectives.slots)  # forward
+            losses, grads, weights = self.objectives.value_and_grad(ys, values, weights, masks)  # loss and its gradient
+            backprop(grads)  # backward: each use of a parameter adds to its gradient
+            losses = regularizers.penalize(losses, self._regularized)  # weight penalties, into loss and gradients
+        parameters = self.trainable_parameters()
+        self.distribute_strategy.reduce_gradients(parameters)  # data parallelism: the sum over processes
+        self.optimizer.step(parameters)  # the update
+        if not rows:
+            return self.get_metrics_result()
+        outputs = values[:len(self.graph.outputs)]
+        return self._tally().add(losses, self.objectives.metric_statistics(ys, outputs, weights), rows)
+
+    def test_step(self, data):
+        """The loss and metrics of a batch in inference mode, added to the running ones: ``data``
+        as ``train_step`` takes it; returns the logs as ``train_step`` does."""
+        xs, ys, weights = self._unpack(data, "test_step")
+        values, masks = self.graph.infer_masked(xs, self.objectives.slots)
+        losses, _, weights = self.objectives.value_and_grad(ys, values, weights, masks, grad=False)
+        losses = regularizers.penalize(losses, self._regularized, grads=False)  # as fit reports them
+        outputs = values[:len(self.graph.outputs)]
+        return self._tally().add(losses, self.objectives.metric_statistics(ys, outputs, weights), xs[0].shape[0])
+
+    def predict_step(self, data):
+        """The model's output for a batch of inputs ``data`` (``x``, or ``(x,)``), in inference
+        mode: an array, or a list of them for several outputs."""
+        x = data[0] if isinstance(data, tuple) and len(data) == 1 else data
+        outputs = self.graph.infer(self._inputs(x, "predict_step"))
+        return outputs[0] if self._single_output else outputs
+
+    def _unpack(self, data, where):
+        """``(xs, ys, weights)`` as lists per input and output (``weights`` None without) from a
+        batch in Keras's form; arrays already on the device pass as they are."""
+        if self.objectives is None or (self.optimizer is None and where == "train_step"):
+            raise NotBuiltError(f"{self.name}: call compile(loss=..., optimizer=...) before {where}")
+        parts = tuple(data) if isinstance(data, (tuple, list)) else (data,)  # Keras's unpacking
+        if len(parts) not in (2, 3):
+            raise ValueError(f"{self.name}: {where} takes a batch (x, y) or (x, y, sample_weight), got "
+                             f"{len(parts)} part(s)")
+        x, y, sample_weight = parts + (None,) * (3 - len(parts))
+        xs, objectives = self._inputs(x, where), self.objectives  # first: an unbuilt Sequential builds here
+        ys = objectives.split(y, where)
+        for k in objectives.scored:
+            if not self.backend.owns(ys[k]):
+                ys[k] = objectives.losses[k].targets(self.backend, ys[k], self.output_dtype(k))
+        weights = objectives.split_weights(sample_weight, where)
+        if weights is not None:
+            weights = [w if w is None or self.backend.owns(w) else
+                       convert(self.backend, w, self.output_dtype(k), f"{self.name}: {where}: sample_weight")
+                       for k, w in enumerate(weights)]
+        return xs, ys, weights
+
+    def _inputs(self, x, where):
+        """Input arrays as a list, converted and checked unless they are the built model's own."""
+        xs = self._split_inputs(x, where) if self.multiple_inputs else [x]
+        if self.graph is not None and all(self.backend.owns(a) for a in xs):
+            return xs
+        return self.accept_inputs(xs if self.multiple_inputs else xs[0], where)[0]
+
+    # -- training and inference (loop.py) ----------------------------------------------------------
+    def fit(self, x, y=None, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
+            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False, *,
+            sample_weight=None, class_weight=None, steps_per_epoch=None, validation_steps=None, prefetch=2):
+        """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics.
+
+        ``x`` may instead be a stream of batches (``y=None``): an iterable or generator of
+        ``(x, y)`` or ``(x, y, sample_weight)``, or an ``xdl.data.Sequence``; ``steps_per_epoch``
+        batches make an epoch (default: all of a Sequence, an iterable until it ends), and a
+        background thread keeps ``prefetch`` batches ready on the device (see train/data.py).
+        ``sample_weight`` (N,) weighs each sample, ``class_weight={class: weight}`` each class
+        (Keras's definitions: see train/sample_weights.py). ``validation_data`` may be a triple
+        with sample weights or a stream (``validation_steps`` batches).
+
+        ``validation_data=(X_val, y_val)``, or ``validation_split`` to hold out the last
+        fraction of the samples, adds "val_" figures. ``verbose``: 1 a progress bar (one line
+        per epoch when not on a terminal), 2 one line per epoch, 0 silent. ``seed`` fixes the
+        shuffling order; ``initial_epoch`` resumes the epoch count (and the data order: see
+        ``save(..., include_optimizer=True)``). ``check_finite`` refuses NaN/inf in the data.
+        ``distributed=True`` (or an ``xdl.DataParallel``) trains data-parallel across the MPI
+        processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
+        train/distributed.py). Every batch goes through ``train_step``.
+        """
+        return loop.fit(self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                        validation_data=validation_data, validation_split=validation_split, shuffle=shuffle,
+                        callbacks=callbacks, seed=seed, initial_epoch=initial_epoch, check_finite=check_finite,
+                        strategy=resolve(distributed), sample_weight=sample_weight, class_weight=class_weight,
+                        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, prefetch=prefetch)
+
+    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0, callbacks=None, steps=None, prefetch=2):
+        """The model's output for ``x`` (arrays, or a stream of batches as ``fit`` takes), as an
+        array of the model's backend (a list of them for several outputs), ``batch_size`` rows
+        at a time (default 1024: memory stays bounded), each through ``predict_step``.
+        ``verbose`` is accepted as in Keras; nothing is printed."""
+        _check_verbose(self, verbose)
+        outs = loop.predict(self, x, batch_size=batch_size, check_finite=check_finite, callbacks=callbacks,
+                            steps=steps, prefetch=prefetch)
+        return outs[0] if self._single_output else outs
+
+    def evaluate(self, x, y=None, batch_size=None, return_dict=False, check_finite=False, *, verbose=0,
+                 sample_weight=None, callbacks=None, steps=None, prefetch=2):
+        """Mean loss over ``x``, ``y`` as a float; with compiled metrics or several outputs,
+        ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
+        ``x`` may be a stream of batches, as for ``fit``; ``sample_weight`` weighs samples. Every
+        batch goes through ``test_step``. ``verbose`` is accepted as in Keras; nothing is printed."""
+        _check_verbose(self, verbose)
+        scores = loop.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite,
+                               sample_weight=sample_weight, callbacks=callbacks, steps=steps, prefetch=prefetch)
+        if return_dict:
+            return scores
+        return scores["loss"] if len(scores) == 1 else list(scores.values())
+
+
+def _check_verbose(model, verbose):
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+        raise ValueError(f"{model.name}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
