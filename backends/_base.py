@@ -42,11 +42,13 @@ class Backend:
     """
 
     #: the fast-path hooks: a portable form here, overridden by adapters that do better
-    HOOKS = ("views", "sum_rows", "linear", "add_matmul_grad", "add_sum_rows_grad", "relu", "relu_backward",
+    HOOKS = ("views", "sum_rows", "linear", "matmul_into", "sum_rows_into", "matmul_t", "buffers", "relu",
+             "relu_backward",
              "gelu", "gelu_backward", "log_softmax", "batched_matmul", "masked_softmax", "softmax_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
              "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
              "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
-             "gru_scan_back", "im2col", "col2im", "max_pool", "max_pool_backward", "index_add", "random_uniform")
+             "gru_scan_back", "im2col", "col2im", "max_pool", "relu_max_pool", "max_pool_backward", "index_add",
+             "random_uniform")
 
     def __init__(self, name, xp, device, adapter):
         self.name = name
@@ -127,16 +129,37 @@ class Backend:
             y += b
         return y
 
-    def add_matmul_grad(self, p, a, b):
-        """``p``'s gradient += ``a @ b`` (skipped for a frozen ``p``). Adapters write the
-        product straight into a flat buffer's view (``Parameter.claim_grad``)."""
-        if p.trainable:
-            p.add_grad(a @ b)
+    def matmul_into(self, a, b, out, add=False):
+        """``out[...] = a @ b`` for 2-D ``a``, ``b`` (``add``: ``out += a @ b``): a gradient written
+        into its parameter's view of a flat buffer (``Parameter.add_product``). Adapters form
+        the product in ``out`` itself, without a temporary."""
+        if add:
+            out += a @ b
+        else:
+            out[...] = a @ b
 
-    def add_sum_rows_grad(self, p, dy):
-        """``p``'s gradient += the column sums of the 2-D ``dy`` (a bias gradient)."""
-        if p.trainable:
-            p.add_grad(self.sum_rows(dy))
+    def matmul_t(self, a, b):
+        """``a.T @ b`` for 2-D ``a`` (M, K) and ``b`` (M, N), M large: a weight gradient summed over
+        many rows (a convolution's columns). The portable form puts the narrower factor on the
+        left, computing ``(b.T @ a).T`` where K >= N: OpenBLAS packs the other one faster
+        untransposed (benchmarks/README.md)."""
+        if a.shape[1] >= b.shape[1]:
+            return self.xp.permute_dims(b.T @ a, (1, 0))
+        return a.T @ b
+
+    def buffers(self):
+        """A pool of arrays a layer reuses from call to call (``Buffers``): its im2col columns,
+        for instance, which for a big batch would otherwise be fresh memory each step (page
+        faults on the CPU). An adapter whose library pools memory itself may hand out a pool
+        that keeps nothing."""
+        return Buffers(self.xp)
+
+    def sum_rows_into(self, x, out, add=False):
+        """``out[...] = sum_rows(x)`` (``add``: ``+=``), as ``matmul_into`` (a bias gradient)."""
+        if add:
+            out += self.sum_rows(x)
+        else:
+            out[...] = self.sum_rows(x)
 
     def relu(self, x):
         """``max(x, 0)`` and what ``relu_backward`` needs: ``(y, saved)``. A NaN passes
@@ -415,22 +438,26 @@ class Backend:
             dx[:, rows, cols, :] += dcols[:, :, :, k * c:(k + 1) * c]
         return dx
 
-    def max_pool(self, x, kernel, stride, out_hw, relu=False):
+    def max_pool(self, x, kernel, stride, out_hw):
         """Max pooling of ``x`` (N, Hp, Wp, C): ``(y, saved)``, the window maxima (N, OH, OW, C)
         and what ``max_pool_backward`` needs. The gradient goes to each window's first maximum
-        in row-major order, as in PyTorch and TensorFlow. ``relu``: the maxima then go through
-        ``relu`` (its values exactly), and the backward through its gradient: one pass each
-        way where the adapter can. Portable form: the window slices stacked (kh * kw, N, OH,
-        OW, C), so the reduction and the comparisons of the backward run over contiguous memory."""
+        in row-major order, as in PyTorch and TensorFlow. Portable form: the window slices
+        stacked (kh * kw, N, OH, OW, C), so the reduction and the comparisons of the backward run
+        over contiguous memory."""
         windows = self.xp.stack([x[:, rows, cols, :] for rows, cols in offsets(kernel, stride, (1, 1), out_hw)])
         y = self.xp.max(windows, axis=0)
-        if not relu:
-            return y, (windows, y, None)
+        return y, (windows, y, None)
+
+    def relu_max_pool(self, x, kernel, stride, out_hw):
+        """``relu`` of ``max_pool``'s maxima (its values exactly), and the backward through ReLU's
+        gradient too: one pass each way where the adapter can. A graph runs a ReLU that feeds a
+        max pooling this way (models/fusion.py); ``max_pool_backward`` takes its ``saved``."""
+        y, (windows, maxima, _) = self.max_pool(x, kernel, stride, out_hw)
         out, after = self.relu(y)
-        return out, (windows, y, after)
+        return out, (windows, maxima, after)
 
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
-        """The gradient for the (N, Hp, Wp, C) input of ``max_pool``. ``disjoint``: no two
+        """The gradient for the (N, Hp, Wp, C) input of ``max_pool`` (or ``relu_max_pool``). ``disjoint``: no two
         windows share an element (each part is written, not added); ``covers``: they also
         hold every element (written onto uninitialised memory)."""
         xp = self.xp
@@ -487,6 +514,29 @@ class Backend:
         classes = xp.arange(size, dtype=indices.dtype, device=self.device)
         one_hot = xp.astype(xp.reshape(indices, (-1, 1)) == classes, values.dtype)
         return one_hot.T @ values
+
+
+class Buffers:
+    """Arrays of one use kept between calls: ``take(shape, dtype, device, prepare)`` hands out a
+    kept array of that shape and dtype, else a new one passed once through ``prepare``;
+    ``give(a)`` keeps ``a`` for a later call, once the call that took it is done with it (its
+    backward has read it). A layer applied twice in a step holds two."""
+
+    def __init__(self, xp):
+        self.xp, self.kept = xp, []
+
+    def take(self, shape, dtype, device, prepare=None):
+        while self.kept:
+            a = self.kept.pop()
+            if tuple(a.shape) == tuple(shape) and a.dtype == dtype and a.device == device:
+                return a
+        a = self.xp.empty(shape, dtype=dtype, device=device)
+        if prepare is not None:
+            prepare(a)
+        return a
+
+    def give(self, a):
+        self.kept.append(a)
 
 
 def _erf(xp, x):

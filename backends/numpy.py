@@ -91,27 +91,17 @@ class NumpyBackend(Backend):
     def views(self, flat, shapes):
         return consecutive_views(flat, shapes, lambda part, shape: part.reshape(shape))
 
-    def add_matmul_grad(self, p, a, b):
-        out, live = p.claim_grad()
-        if out is None:
-            if live is None:  # frozen
-                return
-            p.add_grad(a @ b)
-        elif live:
+    def matmul_into(self, a, b, out, add=False):
+        if add:
             out += a @ b
         else:
-            numpy.matmul(a, b, out=out)  # straight into the flat buffer
+            numpy.matmul(a, b, out=out)
 
-    def add_sum_rows_grad(self, p, dy):
-        out, live = p.claim_grad()
-        if out is None:
-            if live is None:  # frozen
-                return
-            p.add_grad(self.sum_rows(dy))
-        elif live:
-            out += self.sum_rows(dy)
+    def sum_rows_into(self, x, out, add=False):
+        if add:
+            out += self.sum_rows(x)
         else:
-            numpy.matmul(self._ones_for(dy), dy, out=out)
+            numpy.matmul(self._ones_for(x), x, out=out)
 
     def _ones_for(self, x):
         key = (x.shape[0], x.dtype)
@@ -135,8 +125,12 @@ class NumpyBackend(Backend):
 
     # numba's kernels where they run here (see ``fused``); Backend's portable forms otherwise
     @fused()
-    def max_pool(self, x, kernel, stride, out_hw, relu=False):
-        return _numba.windows.max_pool(x, kernel, stride, out_hw, relu)
+    def max_pool(self, x, kernel, stride, out_hw):
+        return _numba.windows.max_pool(x, kernel, stride, out_hw)
+
+    @fused()
+    def relu_max_pool(self, x, kernel, stride, out_hw):
+        return _numba.windows.max_pool(x, kernel, stride, out_hw, relu=True)
 
     @fused()
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):

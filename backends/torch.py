@@ -42,31 +42,21 @@ class TorchBackend(Backend):
 
         return x @ w if b is None else torch.addmm(b, x, w)
 
-    def add_matmul_grad(self, p, a, b):
-        out, live = p.claim_grad()
-        if out is None:
-            if live is None:  # frozen
-                return
-            p.add_grad(a @ b)
-        elif live:
+    def matmul_into(self, a, b, out, add=False):
+        if add:
             out.addmm_(a, b)
         else:
             import torch
 
             torch.mm(a, b, out=out)
 
-    def add_sum_rows_grad(self, p, dy):
-        out, live = p.claim_grad()
-        if out is None:
-            if live is None:  # frozen
-                return
-            p.add_grad(dy.sum(0))
-        elif live:  # a product with a ones vector accumulates in one kernel
-            out.addmv_(dy.T, self._ones_like_rows(dy))
+    def sum_rows_into(self, x, out, add=False):
+        if add:  # a product with a ones vector accumulates in one kernel
+            out.addmv_(x.T, self._ones_like_rows(x))
         else:
             import torch
 
-            torch.sum(dy, 0, out=out)
+            torch.sum(x, 0, out=out)
 
     def _ones_like_rows(self, dy):
         key = (dy.shape[0], dy.dtype)
@@ -266,20 +256,19 @@ class TorchBackend(Backend):
                                       stride=tuple(stride))
         return dx.permute(0, 2, 3, 1)
 
-    def max_pool(self, x, kernel, stride, out_hw, relu=False):
+    def max_pool(self, x, kernel, stride, out_hw):
         import torch
 
         xt = x.permute(0, 3, 1, 2)  # NCHW view of NHWC memory: torch's channels-last kernels
         y, indices = torch.ops.aten.max_pool2d_with_indices(xt, list(kernel), list(stride))
-        y, after_relu = self.relu(y) if relu else (y, None)
-        return y.permute(0, 2, 3, 1), (xt, indices, after_relu)
+        return y.permute(0, 2, 3, 1), (xt, indices, None)
 
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         import torch
 
         xt, indices, after_relu = saved
         if after_relu is not None:
-            dy = self.relu_backward(dy, after_relu.permute(0, 2, 3, 1))
+            dy = self.relu_backward(dy, after_relu)
         dx = torch.ops.aten.max_pool2d_with_indices_backward(dy.permute(0, 3, 1, 2), xt, list(kernel),
                                                              list(stride), [0, 0], [1, 1], False, indices)
         return dx.permute(0, 2, 3, 1)

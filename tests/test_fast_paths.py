@@ -161,7 +161,7 @@ POOLS = {  # id: (input shape, pool, stride, padding)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
 def test_fast_max_pool_equals_portable(be, monkeypatch, case, dtype, relu):
-    """The pooling alone, and with the ReLU a graph fuses into it (``max_pool(..., relu=True)``)."""
+    """The pooling alone, and with the ReLU a graph fuses into it (``relu_max_pool``)."""
     _needs(be, "max_pool")
     shape, pool, stride, padding = POOLS[case]
     rng = np.random.default_rng(20)

@@ -326,7 +326,7 @@ def _declared_order(layers, x, dy):
 
 MAX_AFTER_RELU = {  # id: (input shape, layers as declared, the last steps' types as they run)
     "max2d": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool2D(2)],
-              ["Conv2D", "MaxPool2D"]),  # the ReLU in the pooling's pass (MaxPool2D.fused_with)
+              ["Conv2D", "MaxPool2D"]),  # the ReLU in the pooling's pass (Backend.relu_max_pool)
     "max2d-overlapping-same": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(),
                                                       xdl.MaxPool2D(3, 2, "same")], ["Conv2D", "MaxPool2D"]),
     "max1d": ((3, 8, 2), lambda: [xdl.Conv1D(filters=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool1D(2)],
@@ -348,7 +348,7 @@ MAX_AFTER_RELU = {  # id: (input shape, layers as declared, the last steps' type
 @pytest.mark.parametrize("case", list(MAX_AFTER_RELU))
 def test_relu_moves_after_max_pooling_with_identical_values_and_gradients(be, dtype, case):
     """A ReLU (a layer, or a layer's ``activation="relu"``) then max pooling runs as pooling
-    then ReLU (graph.pool_before_activations), on a quarter of the values, or in the pooling's
+    then ReLU (models/fusion.py), on a quarter of the values, or in the pooling's
     pass; outputs and gradients stay bit for bit those of the declared order, on inputs full
     of ties (small integers: equal maxima, all-negative windows) and a NaN."""
     shape, make, runs = MAX_AFTER_RELU[case]
@@ -357,7 +357,7 @@ def test_relu_moves_after_max_pooling_with_identical_values_and_gradients(be, dt
         model = xdl.Sequential(layers)
         model.compile(loss="mse")
         model.build(shape[1:])
-        assert [type(getattr(s.layer, "layer", s.layer)).__name__ for s in model.graph.steps] == runs
+        assert [type(s.layer).__name__ for s in model.graph.steps] == runs
         first = layers[0]
         eye = np.eye(shape[-1]).reshape(first.W.value.shape)
         first.W.value = be.asarray(eye, dtype=getattr(be.xp, dtype))  # keeps the inputs' ties
@@ -406,5 +406,7 @@ def test_gradients_through_relu_and_max_pooling(f64):
                             xdl.Flatten(), xdl.Dense(output_size=2)])
     keras.compile(loss="mse")
     keras.build((6, 6, 1))
-    assert [type(s.layer).__name__ for s in keras.graph.steps][:2] == ["StepView", "StepView"]
+    first, pool = keras.graph.steps[:2]  # the convolution without its ReLU; the pooling with it
+    assert [type(s.layer).__name__ for s in keras.graph.steps] == ["Conv2D", "MaxPool2D", "Flatten", "Dense"]
+    assert first.apply == first.layer.apply_linear and pool.apply != pool.layer.apply
     check_model_gradients(keras, [data((2, 6, 6, 1))], [data((2, 2), 3)], f64, input_grads=True)

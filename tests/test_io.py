@@ -12,7 +12,7 @@ from helpers import host
 from safetensors.numpy import load_file, save_file
 
 import xdl
-from xdl.io import files, model_files as io
+from xdl.io import files
 
 
 def trained_model(seed=0):

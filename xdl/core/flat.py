@@ -6,9 +6,9 @@ gradient buffer itself. The layout is made once, when a model first trains or it
 trainable parameters changes; files still name every tensor (this is an in-memory layout).
 
 Gradients: the buffer's ``clock`` advances once per step instead of zeroing anything; a
-parameter's gradient view counts as written this step once a layer has claimed it
-(``Parameter.claim_grad``), and views no layer wrote are zeroed only when the step needs
-them (``complete``).
+parameter's gradient view counts as written this step once a use has claimed it (``claim``,
+which ``Parameter._write`` calls), and views no use wrote are zeroed only when the step needs
+them (``complete``). The buffer alone keeps the views and the clock.
 
 Where the library cannot promise views (``Backend.views`` gives None, as for
 array_api_strict), parameters keep arrays of their own and optimizers step them one by one:
@@ -36,32 +36,68 @@ class FlatBuffer:
         size = sum(p.size for p in self.params)
         self.values = xp.empty((size,), dtype=self.dtype, device=backend.device)
         self.grads = xp.zeros((size,), dtype=self.dtype, device=backend.device)
-        values, grads = backend.views(self.values, shapes), backend.views(self.grads, shapes)
+        values = backend.views(self.values, shapes)
+        self._grads = dict(zip(map(id, self.params), backend.views(self.grads, shapes)))
+        self._seen = {}  # id(parameter) -> the clock when this step's gradient was first written
         self.clock, self.written = 0, 0
-        for p, v, g in zip(self.params, values, grads):
+        for p, v in zip(self.params, values):
             release(p)
             v[...] = p.value
-            p._value, p._grad, p._seen, p.flat = v, g, -1, self
+            p._value, p._grad, p.flat = v, None, self
         LAYOUT += 1
 
+    def claim(self, p):
+        """``(view, add)``: ``p``'s gradient view, to be written this step; ``add`` True where an
+        earlier use of this step wrote it (else it holds stale numbers, to overwrite)."""
+        key = id(p)
+        if self._seen.get(key) == self.clock:
+            return self._grads[key], True
+        self._seen[key] = self.clock
+        self.written += 1
+        return self._grads[key], False
+
+    def grad_of(self, p):
+        """``p``'s gradient this step, None before its first use."""
+        key = id(p)
+        return self._grads[key] if self._seen.get(key) == self.clock else None
+
+    def forget(self, p):
+        """Drop ``p``'s gradient of this step."""
+        if self._seen.pop(id(p), None) == self.clock:
+            self.written -= 1
+
     def clear(self):
-        """Forget this step's gradients: none is written until a layer claims it."""
+        """Forget this step's gradients: none is written until a use claims it."""
         self.clock += 1
         self.written = 0
 
     def complete(self, always=False) -> bool:
-        """Make ``grads`` whole for an update: zeros where no layer wrote this step. False
-        (and nothing done) when no layer wrote any, unless ``always`` (data parallelism: a
-        process without rows joins the sum with zeros)."""
+        """Make ``grads`` whole for an update: zeros where no use wrote this step. False (and
+        nothing done) when none was written, unless ``always`` (data parallelism: a process
+        without rows joins the sum with zeros)."""
         if self.written == len(self.params):
             return True
         if self.written == 0 and not always:
             return False
         for p in self.params:
-            out, live = p.claim_grad()
-            if out is not None and not live:
-                out[...] = 0
+            if p.trainable:
+                out, add = self.claim(p)
+                if not add:
+                    out[...] = 0
         return True
+
+    def remove(self, p):
+        """Take ``p`` out: its value and this step's gradient as arrays of its own."""
+        global LAYOUT
+        xp, grad = self.backend.xp, self.grad_of(p)
+        p.flat = None
+        p._value = xp.asarray(p._value, copy=True)
+        p._grad = None if grad is None else xp.asarray(grad, copy=True)
+        self.params = [q for q in self.params if q is not p]
+        self._grads.pop(id(p))
+        if self._seen.pop(id(p), None) == self.clock:
+            self.written -= 1
+        LAYOUT += 1
 
     def __len__(self):
         return len(self.params)
@@ -70,19 +106,8 @@ class FlatBuffer:
 def release(p):
     """Take ``p`` out of its flat buffer (if any) into arrays of its own, keeping its values
     and this step's gradient."""
-    global LAYOUT
-    flat = p.flat
-    if flat is None:
-        return
-    xp = flat.backend.xp
-    grad = p.grad
-    p.flat = None
-    p._value = xp.asarray(p._value, copy=True)
-    p._grad = None if grad is None else xp.asarray(grad, copy=True)
-    p._seen = -1
-    flat.params = [q for q in flat.params if q is not p]
-    flat.written = sum(1 for q in flat.params if q._seen == flat.clock)
-    LAYOUT += 1
+    if p.flat is not None:
+        p.flat.remove(p)
 
 
 def lay_out(backend, params) -> list:

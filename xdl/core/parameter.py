@@ -9,27 +9,27 @@ GENERATION = 0
 class Parameter:
     """A trainable array and the gradient of the loss with respect to it.
 
-    Gradients accumulate: every use of the parameter in a backward pass adds its part with
-    ``add_grad`` (a layer applied twice in a model contributes twice), and the training step
-    clears them once, before its forward pass (``grad`` reads None until the first use of
-    the step, which writes instead of adding).
+    Gradients accumulate: every use of the parameter in a backward pass adds its part
+    (``add_grad``, or ``add_product``/``add_row_sums``, which form it in place), and the
+    training step clears them once, before its forward pass (``grad`` reads None until the
+    first use of the step, which writes instead of adding). All three go through ``_write``,
+    the one place that knows where a gradient goes: nowhere for a frozen parameter, into the
+    parameter's view of its model's flat buffer (core/flat.py), else to an array of its own.
 
-    Inside a model, ``value`` and ``grad`` are views of one flat buffer per dtype (see
-    flat.py), so that an optimizer updates every parameter in a few operations. Users and
-    layers see ordinary arrays: reading ``value`` gives the view, assigning to it copies into
-    the view (``p.value = new`` keeps the layout), and the layers' fast paths write product
-    gradients straight into the view (``Backend.add_matmul_grad``).
+    Inside a model, ``value`` and ``grad`` are views of one flat buffer per dtype, so that an
+    optimizer updates every parameter in a few operations. Users and layers see ordinary
+    arrays: reading ``value`` gives the view, assigning to it copies into the view (``p.value =
+    new`` keeps the layout).
     """
 
-    __slots__ = ("name", "_value", "_grad", "_trainable", "state", "flat", "_seen", "regularizer")
+    __slots__ = ("name", "_value", "_grad", "_trainable", "state", "flat", "regularizer")
 
     def __init__(self, value, name: str, trainable: bool = True, *, state: bool = False):
         self.name = name
         self._value = value
-        self._grad = None
+        self._grad = None  # outside a flat buffer: this step's gradient so far
         #: the FlatBuffer holding this parameter's value and grad (None: arrays of its own)
         self.flat = None
-        self._seen = -1  # the flat buffer's clock when this step's gradient was first written
         #: True for state saved with the model but never trained (BatchNorm's moving
         #: statistics): it stays non-trainable whatever its layer's ``trainable`` says
         self.state = bool(state)
@@ -53,23 +53,16 @@ class Parameter:
     @property
     def grad(self):
         """The gradient summed over this step's uses so far; None before the first."""
-        if self.flat is None or self._seen == self.flat.clock:
-            return self._grad
-        return None
+        return self._grad if self.flat is None else self.flat.grad_of(self)
 
     @grad.setter
     def grad(self, g):
-        flat = self.flat
-        if flat is None:
+        if self.flat is None:
             self._grad = g
         elif g is None:
-            if self._seen == flat.clock:
-                flat.written -= 1
-            self._seen = -1
-        else:
-            out, _ = self.claim_grad()
-            if out is not None:  # a frozen parameter takes no gradient
-                out[...] = g
+            self.flat.forget(self)
+        elif self._trainable:  # a frozen parameter takes no gradient
+            self.flat.claim(self)[0][...] = g
 
     @property
     def trainable(self) -> bool:
@@ -85,35 +78,36 @@ class Parameter:
             self._trainable = bool(value)
             GENERATION += 1  # models recompute which nodes backpropagate, and their layout
 
+    # -- gradients: each use adds its part -------------------------------------------------------
     def add_grad(self, grad) -> None:
-        """Add one use's gradient (the first use of a step sets it); a frozen parameter
-        takes none."""
+        """Add one use's gradient, a ready array."""
+        self._write(lambda: grad, lambda out, add: _put(out, grad, add))
+
+    def add_product(self, backend, a, b) -> None:
+        """Add ``a @ b`` (2-D; a kernel of more axes takes it in row-major order), formed straight
+        into the flat buffer where the library can (``Backend.matmul_into``): a weight gradient
+        without a temporary."""
+        flat = len(self.shape) != 2
+
+        def into(out, add):
+            backend.matmul_into(a, b, backend.xp.reshape(out, (a.shape[0], b.shape[1])) if flat else out, add)
+
+        self._write(lambda: backend.xp.reshape(a @ b, self.shape) if flat else a @ b, into)
+
+    def add_row_sums(self, backend, x) -> None:
+        """Add the column sums of the 2-D ``x`` (a bias gradient), as ``add_product`` does."""
+        self._write(lambda: backend.sum_rows(x), lambda out, add: backend.sum_rows_into(x, out, add))
+
+    def _write(self, compute, write_into):
+        """The one way a gradient is written: ``write_into(view, add)`` into a flat buffer's view
+        (``add``: an earlier use of this step wrote there), else ``compute()`` kept or added."""
         if not self._trainable:
             return
         if self.flat is None:
-            self._grad = grad if self._grad is None else self._grad + grad
+            g = compute()
+            self._grad = g if self._grad is None else self._grad + g
             return
-        out, live = self.claim_grad()
-        if live:
-            out += grad
-        else:
-            out[...] = grad
-
-    def claim_grad(self):
-        """``(view, live)`` for a layer writing this step's gradient into the flat buffer
-        itself: ``live`` False means the view holds stale numbers, to be overwritten (not
-        added to). Marks the gradient as written. ``(None, False)`` outside a flat buffer,
-        ``(None, None)`` for a frozen parameter (no gradient to form at all)."""
-        if not self._trainable:
-            return None, None
-        flat = self.flat
-        if flat is None:
-            return None, False
-        if self._seen == flat.clock:
-            return self._grad, True
-        self._seen = flat.clock
-        flat.written += 1
-        return self._grad, False
+        write_into(*self.flat.claim(self))
 
     @property
     def shape(self) -> tuple:
@@ -132,3 +126,10 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _put(out, g, add):
+    if add:
+        out += g
+    else:
+        out[...] = g

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..core.checks import number, short
 from ..errors import ShapeError, shape_str
-from .base import Layer, StepView, register_layer
+from .base import Layer, register_layer
 
 MAX_AXES = 64  # the most axes a shape in a model file may have (io/spec.py's MAX_OUTPUTS)
 
@@ -17,10 +17,8 @@ MAX_AXES = 64  # the most axes a shape in a model file may have (io/spec.py's MA
 @register_layer
 class ReLU(Layer):
     """``max(x, 0)``: a NaN passes through, as in NumPy and PyTorch (``Backend.relu``; its
-    portable form, ``x * (x > 0)``, also turns -inf into NaN, where PyTorch's gives 0)."""
-
-    commutes_with_max = True  # a model runs it after a max pooling that alone reads it
-    is_relu = True
+    portable form, ``x * (x > 0)``, also turns -inf into NaN, where PyTorch's gives 0). A graph
+    runs it after a max pooling that alone reads it (models/fusion.py)."""
 
     def apply(self, x, training=False):
         be = self.backend
@@ -237,17 +235,11 @@ def then(activation, y, backprop, training=False):
 class Activated:
     """Mixin for a layer whose output passes through its ``activation=`` (``self._activation``,
     a built activation layer or None): the layer writes ``apply_linear``, the output before
-    it, so that a graph may run the activation later (graph.pool_before_activations)."""
+    it, so that a graph may run the activation elsewhere (models/fusion.py)."""
 
     def apply(self, x, training=False):
         y, backprop = self.apply_linear(x, training)
         return then(self._activation, y, backprop, training)
-
-    def split_at_activation(self):
-        activation = self._activation
-        if activation is None or not activation.commutes_with_max:
-            return None
-        return StepView(self, self.apply_linear), activation
 
 
 @register_layer
@@ -259,14 +251,6 @@ class Activation(Layer):
         super().__init__(name=name, dtype=dtype)
         self.activation = activation_name(f"Activation {self.name!r}", activation)
         self._layer = ACTIVATIONS[self.activation](name=f"{self.name}.{self.activation}", dtype=dtype)
-
-    @property
-    def commutes_with_max(self):
-        return self._layer.commutes_with_max
-
-    @property
-    def is_relu(self):
-        return self._layer.is_relu
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -61,14 +61,6 @@ class Layer:
     #: Keras's flag: the layer takes inputs that carry a mask (padded sequences, see
     #: ``compute_mask``); a mask reaching a layer without it is dropped, with a warning
     supports_masking = False
-    #: an element-wise activation f that commutes with max, gradients included: max(f(a), f(b))
-    #: == f(max(a, b)), and where f makes a tie its gradient is 0 (ReLU). A graph runs it after
-    #: a max pooling (``takes_maxima``) that alone reads it, on fewer values (see ``split_at_activation``)
-    commutes_with_max = False
-    #: the layer's outputs are maxima over windows of its input (max pooling)
-    takes_maxima = False
-    #: the layer is ``Backend.relu`` (ReLU, Activation("relu")): see ``fused_with``
-    is_relu = False
 
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in ("float32", "float64"):
@@ -105,17 +97,6 @@ class Layer:
     def apply(self, x, training=False):
         """``(y, backprop)`` for backend arrays ``x``; see the class doc."""
         raise NotImplementedError(f"{type(self).__name__} implements no apply(x, training)")
-
-    def split_at_activation(self):
-        """``(before, activation)`` where this layer ends with an activation that commutes
-        with max: ``before`` runs the rest of it (None: nothing), so that a graph may run the
-        activation after a max pooling (graph.pool_before_activations); else None."""
-        return (None, self) if self.commutes_with_max else None
-
-    def fused_with(self, activation):
-        """A layer-like step that runs this layer and then ``activation`` in one call, where
-        this layer does that better than the two apart (MaxPool2D, one pass with a ReLU); else
-        None. A graph uses it after moving an activation (graph.pool_before_activations)."""
 
     def call(self, x, training=False, **kwargs):
         """The output for backend arrays ``x``, for inference."""
@@ -311,20 +292,3 @@ def expect_last_axis(layer, input_shape, size, hint=""):
             f"{layer.describe()}: expected input shape (N, ..., {size}), got {shape_str(input_shape)}"
             + (f"; {hint}" if hint else "")
         )
-
-
-class StepView:
-    """A layer as one graph step runs it: its own ``apply`` replaced by ``apply`` (e.g. the
-    layer without its activation, or with one fused in); everything else (name, parameters,
-    shapes, checks) is the layer's."""
-
-    def __init__(self, layer, apply):
-        self.layer, self.apply = layer, apply
-
-    def __getattr__(self, name):
-        if name == "layer":  # not set yet (a copy under construction): no recursion
-            raise AttributeError(name)
-        return getattr(self.layer, name)
-
-    def call(self, x, training=False):
-        return self.apply(x, training)[0]

@@ -81,9 +81,9 @@ class Dense(Activated, Layer):
 
         def backprop(dy, need_dx=True):
             dy2 = _fold(self, dy, self.output_size) if dy.ndim > 2 else dy
-            be.add_matmul_grad(self.W, x2.T, dy2)
+            self.W.add_product(be, x2.T, dy2)
             if self.use_bias:
-                be.add_sum_rows_grad(self.b, dy2)
+                self.b.add_row_sums(be, dy2)
             if not need_dx:  # the first layer of a model: nobody reads dx, a GEMM saved
                 return None
             dx = dy2 @ W.T

@@ -79,8 +79,8 @@ class BatchNorm(_Normalization):
         """Add gamma's and beta's gradients: sums over every row of the last axis."""
         be, xp = self.backend, self.backend.xp
         rows = (-1, self.features)
-        self.gamma.add_grad(be.sum_rows(xp.reshape(dy * xhat, rows)))
-        self.beta.add_grad(be.sum_rows(xp.reshape(dy, rows)))
+        self.gamma.add_row_sums(be, xp.reshape(dy * xhat, rows))
+        self.beta.add_row_sums(be, xp.reshape(dy, rows))
 
     def _scale_shift(self, xhat):
         return xhat * self.gamma.value + self.beta.value

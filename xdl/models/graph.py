@@ -1,33 +1,36 @@
 """A model's graph as a program: nodes in topological order, run forward, then backward.
 
-Built once from the symbolic inputs and outputs (see symbolic.py). Every tensor gets a slot
+Built once from the symbolic inputs and outputs (see core/symbolic.py). Every tensor gets a slot
 in a list, so running the graph is a loop over ``(layer, input slots, output slots)`` with
 no lookups by name. The backward walks the nodes in reverse and adds gradients where a
 tensor fans out; it runs only the nodes that lead to a trainable parameter or to an input
 whose gradient is asked for, and tells each node whether its inputs need a gradient at all
-(the first Dense of a model then skips its ``dx`` product).
+(the first Dense of a model then skips its ``dx`` product). The steps are the nodes after the
+rewrites of fusion.py.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..core import parameter
-from ..errors import BackendError, ShapeError, XdlError, shape_str
 from ..core.symbolic import SymbolicTensor
+from ..errors import BackendError, ShapeError, XdlError, shape_str
+from .fusion import pool_before_relu
 
 MAX_NODES = 100_000
 
 
 class Step:
-    """One node as the program runs it: its layer and the slots it reads and writes. ``arg``
-    and ``out`` are the one input and output slot of a plain node (None for merges and for
-    layers with several outputs), so the common case is one index each way."""
+    """One node as the program runs it: its layer, what it runs (``apply``, ``call``: the
+    layer's own, unless a rewrite of fusion.py made the step), and the slots it reads and
+    writes. ``arg`` and ``out`` are the one input and output slot of a plain node (None for
+    merges and for layers with several outputs), so the common case is one index each way."""
 
-    __slots__ = ("layer", "ins", "outs", "listed", "several", "arg", "out", "reads_mask", "kwargs")
+    __slots__ = ("layer", "apply", "call", "ins", "outs", "listed", "several", "arg", "out", "reads_mask", "kwargs")
 
-    def __init__(self, layer, ins, outs, listed, several, reads_mask=False, kwargs=None):
+    def __init__(self, layer, ins, outs, listed, several, reads_mask=False, kwargs=None, apply=None):
         self.layer, self.ins, self.outs, self.listed, self.several = layer, ins, outs, listed, several
+        self.apply = apply or layer.apply
+        self.call = layer.call if apply is None else (lambda x, training=False: apply(x, training)[0])
         self.kwargs = kwargs or {}  # the call's flags (Node.kwargs): such a node is never plain
         plain = not listed and not several and not self.kwargs
         self.arg, self.out = (ins[0], outs[0]) if plain else (None, None)
@@ -69,7 +72,10 @@ class Graph:
         #: some layer makes a mask: the graph runs through ``_run_masked`` (others never pay for masks)
         self.masked = any(t.masked for n in self.nodes for t in n.outputs)
         self.output_slots = [slot[id(t)] for t in self.outputs]
-        self.steps, self.size = pool_before_activations(steps, set(self.output_slots), self.size)
+        if not self.masked:  # masks reach layers through apply_masked: no rewrite there
+            self.steps, self.size = pool_before_relu(steps, set(self.output_slots), self.size, _plain_step)
+        else:
+            self.steps = steps
         self.layers = _unique_layers(owner, self.nodes)
         backends = {layer.backend for layer in self.layers if layer.backend is not None}
         if len(backends) > 1:
@@ -93,10 +99,10 @@ class Graph:
         for step in self.steps:
             arg = step.arg
             if arg is not None:  # one input, one output
-                values[step.out], back = step.layer.apply(values[arg], training)
+                values[step.out], back = step.apply(values[arg], training)
             else:
-                y, back = step.layer.apply([values[i] for i in step.ins] if step.listed else values[step.ins[0]],
-                                           training, **step.kwargs)
+                y, back = step.apply([values[i] for i in step.ins] if step.listed else values[step.ins[0]],
+                                     training, **step.kwargs)
                 _store(values, step, y)
             keep(back)
         slots = self.output_slots if slots is None else slots
@@ -113,10 +119,10 @@ class Graph:
         for step in self.steps:
             arg = step.arg
             if arg is not None:
-                values[step.out] = step.layer.call(values[arg], False)
+                values[step.out] = step.call(values[arg], False)
             else:
-                _store(values, step, step.layer.call([values[i] for i in step.ins] if step.listed
-                                                     else values[step.ins[0]], False, **step.kwargs))
+                _store(values, step, step.call([values[i] for i in step.ins] if step.listed
+                                               else values[step.ins[0]], False, **step.kwargs))
         return [values[s] for s in (self.output_slots if slots is None else slots)]
 
     def _run_masked(self, xs, training, slots=None, keep=True):
@@ -235,48 +241,8 @@ class Graph:
         return [step.layer for step in self.steps if k in step.ins]
 
 
-def pool_before_activations(steps, kept, size):
-    """``(steps, size)``: ``steps`` with each activation that commutes with max (see
-    ``Layer.split_at_activation``: a ReLU layer, or a layer's ``activation="relu"``) moved after
-    the max pooling that alone reads it, and fused into it where the pooling can (``Layer.fused_with``);
-    ``size`` counts the slots, one more for each split layer not fused. ``relu(pool(x))`` equals
-    ``pool(relu(x))``, gradients included, and the activation then runs on the pooled values
-    only (a quarter of them for 2 x 2 windows, each way), or in the pooling's own pass. The
-    activation's output slot then holds other values, so a slot in ``kept`` (outputs, values
-    read elsewhere) is never rewritten. The one difference: ReLU's portable ``x * (x > 0)``
-    makes -inf a NaN, which pooling passes on; after the move a window's other values outvote
-    its -inf, as PyTorch's relu (0 for -inf) would have them."""
-    readers = Counter(s for step in steps for s in step.ins)
-    made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
-    out, dropped = list(steps), set()
-    for k, pool in enumerate(steps):
-        a = made_by.get(pool.arg) if pool.arg is not None and pool.layer.takes_maxima else None
-        if a is None:
-            continue
-        act = steps[a]
-        split = act.layer.split_at_activation()
-        if split is None or act.reads_mask or pool.reads_mask or readers[act.out] != 1 or act.out in kept:
-            continue
-        before, activation = split
-        if before is None:  # the activation is the whole layer: the pooling reads its input
-            dropped.add(a)
-            source = act.arg
-        else:  # the layer runs without its activation
-            out[a] = Step(before, [act.arg], [act.out], False, False)
-            source = act.out
-        fused = pool.layer.fused_with(activation)
-        if fused is not None:
-            out[k] = (Step(fused, [source], [pool.out], False, False),)
-            continue
-        pooled = act.out if before is None else size  # a free slot: the dropped step's, or a new one
-        size += before is not None
-        out[k] = (Step(pool.layer, [source], [pooled], False, False),
-                  Step(activation, [pooled], [pool.out], False, False))
-    flat = []
-    for k, step in enumerate(out):
-        if k not in dropped:
-            flat.extend(step if isinstance(step, tuple) else (step,))
-    return flat, size
+def _plain_step(layer, ins, outs, apply):
+    return Step(layer, ins, outs, False, False, apply=apply)
 
 
 def _store(values, step, y):

@@ -133,9 +133,9 @@ class MultiHeadAttention(Layer):
         """Gradients of ``_project``: dy (N, H, T, width / H) -> the parameters' and dx."""
         xp, (w, b) = self.backend.xp, self.proj[part]
         dy2 = xp.reshape(xp.permute_dims(dy, (0, 2, 1, 3)), (x2.shape[0], -1))
-        w.add_grad(x2.T @ dy2)
+        w.add_product(self.backend, x2.T, dy2)
         if b is not None:
-            b.add_grad(self.backend.sum_rows(dy2))
+            b.add_row_sums(self.backend, dy2)
         return xp.reshape(dy2 @ w.value.T, shape) if need_dx else None
 
     def _keep(self, q_len, k_len, mask, causal, offset=0):
@@ -220,9 +220,9 @@ class MultiHeadAttention(Layer):
                 dy, dscores = dy
             w, b = self.proj["output"]
             dy2 = xp.reshape(dy, (o2.shape[0], -1))
-            w.add_grad(o2.T @ dy2)
+            w.add_product(be, o2.T, dy2)
             if b is not None:
-                b.add_grad(self.backend.sum_rows(dy2))
+                b.add_row_sums(be, dy2)
             do = xp.permute_dims(xp.reshape(dy2 @ w.value.T, (q.shape[0], q.shape[2], self.num_heads, -1)),
                                  (0, 2, 1, 3))
             dv = be.batched_matmul(xp.permute_dims(pd, (0, 1, 3, 2)), do)

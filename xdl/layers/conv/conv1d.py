@@ -61,13 +61,13 @@ class Conv1D(Conv2D):
             self.causal, self.padding = False, spec if isinstance(spec, str) else (0, spec[1])
         weight_options(self, "Conv1D", owner, activation, use_bias, kernel_initializer, bias_initializer,
                        kernel_regularizer, bias_regularizer, dtype)
-        self._spare = []
         if input_channels is not None:
             self.build((None, input_channels))
 
     def build(self, input_shape):
         expect_sequence(self, input_shape, self.input_channels)
         Layer.build(self, input_shape)
+        self._columns = self.backend.buffers()  # im2col arrays, one call's at a time
         self.input_channels = input_shape[-1]
         build_weights(self, (self.kernel_size[1], self.input_channels, self.output_channels), self.output_channels,
                       (None, self.output_channels))

@@ -67,7 +67,6 @@ class Conv2D(Activated, Layer):
         self.padding = win.padding_spec("Conv2D", padding)
         weight_options(self, "Conv2D", f"Conv2D {self.name!r}", activation, use_bias, kernel_initializer,
                        bias_initializer, kernel_regularizer, bias_regularizer, dtype)
-        self._spare = []  # im2col arrays free for the next call
         if input_channels is not None:  # the weights do not depend on the image size
             self.build((None, None, input_channels))
 
@@ -78,6 +77,7 @@ class Conv2D(Activated, Layer):
     def build(self, input_shape):
         win.expect_image(self, input_shape, self.input_channels)
         super().build(input_shape)
+        self._columns = self.backend.buffers()  # im2col arrays, one call's at a time
         self.input_channels = input_shape[-1]
         build_weights(self, self.kernel_size + (self.input_channels, self.output_channels), self.output_channels,
                       (None, None, self.output_channels))
@@ -101,7 +101,8 @@ class Conv2D(Activated, Layer):
         geom = self._geometry(x.shape[1:])
         # (N * OH * OW, kh * kw * C_in [+ 1]): rows are output pixels, columns match the
         # kernel's layout; a last column of ones carries the bias through the same product
-        buffer = self._take_buffer(n, geom, x)
+        buffer = self._columns.take((n,) + geom.out_hw + (self._fan_in() + self.use_bias,), x.dtype, x.device,
+                                    self._ones_column)
         cols = win.columns(be, win.pad(xp, x, geom), geom, buffer)
         cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], self._fan_in() + self.use_bias))  # no -1: n may be 0
         W = self._kernel_matrix()
@@ -109,12 +110,12 @@ class Conv2D(Activated, Layer):
             W = xp.concat([W, self.b.value[None, :]], axis=0)
         y = xp.reshape(cols @ W, (n,) + geom.out_hw + (self.output_channels,))
         if not training:
-            self._spare.append(buffer)
+            self._columns.give(buffer)
 
         def backprop(dy, need_dx=True):
             dy2 = self._parameter_grads(dy, cols)
             if training:
-                self._spare.append(buffer)  # the columns are read for the last time
+                self._columns.give(buffer)  # the columns are read for the last time
             return self._input_gradient(dy, dy2, geom) if need_dx else None
 
         return y, backprop
@@ -123,21 +124,10 @@ class Conv2D(Activated, Layer):
         """The weights as one (kh * kw * C_in, C_out) matrix, rows in im2col's column order."""
         return self.backend.xp.reshape(self.W.value, (self._fan_in(), self.output_channels))
 
-    def _take_buffer(self, n, geom, like):
-        """An im2col array for this call. Arrays come back to ``_spare`` once their call's
-        backward has read them (at once in inference) and serve the next call: the columns of
-        a big batch would otherwise be fresh memory each step (page faults on the CPU); the
-        ones column is written once. A layer applied twice in a step holds two."""
-        shape = (n,) + geom.out_hw + (self._fan_in() + self.use_bias,)
-        spare = self._spare
-        while spare:
-            buf = spare.pop()
-            if tuple(buf.shape) == shape and buf.dtype == like.dtype and buf.device == like.device:
-                return buf
-        buf = self.backend.xp.empty(shape, dtype=like.dtype, device=like.device)
+    def _ones_column(self, columns):
+        """A new im2col array's last column, ones for the bias, written once (``Backend.buffers``)."""
         if self.use_bias:
-            buf[..., -1] = 1.0
-        return buf
+            columns[..., -1] = 1.0
 
     def _input_gradient(self, dy, dy2, geom):
         """One product gives every window's columns of dx; ``Backend.col2im`` adds them back."""
@@ -150,13 +140,7 @@ class Conv2D(Activated, Layer):
         """Add the weight and bias gradients, from one product; returns dy as (M, C_out)."""
         xp, fan_in = self.backend.xp, self._fan_in()
         dy2 = xp.reshape(dy, (-1, self.output_channels))
-        # (fan_in [+ 1], C_out): the ones column's row is the bias's. Written with the narrower
-        # factor on the left: OpenBLAS packs the other one faster untransposed (conv2 of the
-        # benchmark, 7744 x 289 columns: 3.7 ms against 4.3 ms; conv1, 43264 x 10: 0.9 against 1.1)
-        if cols.shape[1] >= self.output_channels:
-            grads = xp.permute_dims(dy2.T @ cols, (1, 0))
-        else:
-            grads = cols.T @ dy2
+        grads = self.backend.matmul_t(cols, dy2)  # (fan_in [+ 1], C_out): the ones column's row is the bias's
         self.W.add_grad(xp.reshape(grads[:fan_in, :], self.W.value.shape))
         if self.use_bias:
             self.b.add_grad(grads[fan_in, :])

@@ -177,7 +177,7 @@ class SeparableConv2D(_Depthwise):
             dy2 = xp.reshape(dy, (z2.shape[0], self.filters))
             if self.use_bias:
                 self.b.add_grad(xp.sum(dy2, axis=0))
-            self.pointwise_kernel.add_grad(xp.reshape(z2.T @ dy2, self.pointwise_kernel.value.shape))
+            self.pointwise_kernel.add_product(self.backend, z2.T, dy2)
             dx, dkernel = back(xp.reshape(dy2 @ P.T, shape), need_dx)
             self.depthwise_kernel.add_grad(dkernel)
             return dx

@@ -10,7 +10,7 @@ to the first maximum of each window, in row-major order, as PyTorch and TensorFl
 from __future__ import annotations
 
 from . import windows as win
-from ..base import Layer, StepView, register_layer
+from ..base import Layer, register_layer
 
 
 class _Pool2D(Layer):
@@ -56,23 +56,19 @@ class MaxPool2D(_Pool2D):
     """Maximum over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
     (N, H, W, C) -> (N, OH, OW, C). Padding counts as -inf."""
 
-    takes_maxima = True
-
     def apply(self, x, training=False, relu=False):
-        """``relu``: ReLU after the pooling, in one pass each way where the backend can."""
+        """``relu``: ReLU after the pooling (``Backend.relu_max_pool``), as a graph runs a ReLU
+        that feeds this layer alone (models/fusion.py)."""
         be = self.backend
         geom = self._geometry(x.shape[1:])
         x_padded = win.pad(be.xp, x, geom, value=-float("inf"))
-        y, saved = be.max_pool(x_padded, geom.kernel, geom.stride, geom.out_hw, relu)
+        y, saved = (be.relu_max_pool if relu else be.max_pool)(x_padded, geom.kernel, geom.stride, geom.out_hw)
 
         def backprop(dy, need_dx=True):
             dx = be.max_pool_backward(dy, saved, geom.kernel, geom.stride, geom.padded_hw, geom.disjoint, geom.covers)
             return win.crop(dx, geom)
 
         return y, backprop
-
-    def fused_with(self, activation):
-        return StepView(self, lambda x, training=False: self.apply(x, training, relu=True)) if activation.is_relu else None
 
 
 @register_layer

@@ -34,10 +34,10 @@ class _Pool1D:
     def output_shape(self, input_shape):
         return super().output_shape((1,) + tuple(input_shape))[1:]
 
-    def apply(self, x, training=False, **fused):
+    def apply(self, x, training=False, **relu):
         xp = self.backend.xp
         n, length, c = x.shape
-        y, back = super().apply(xp.reshape(x, (n, 1, length, c)), training, **fused)
+        y, back = super().apply(xp.reshape(x, (n, 1, length, c)), training, **relu)
 
         def backprop(dy, need_dx=True):
             dx = back(xp.reshape(dy, (n, 1) + tuple(dy.shape[1:])), need_dx)
@@ -114,8 +114,6 @@ class GlobalAveragePooling1D(_Global):
 class _GlobalMax(_Global):
     """Maximum over the inner axes; the gradient goes to the first maximum (row-major), as
     MaxPool2D's does."""
-
-    takes_maxima = True
 
     def apply(self, x, training=False):
         xp, shape = self.backend.xp, tuple(x.shape)

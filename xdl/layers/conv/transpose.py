@@ -138,7 +138,7 @@ class Conv2DTranspose(Activated, Layer):
             dy_full = unshift_window(xp, dy, before, full_hw)
             cols = xp.empty((n, h, w, kernel.shape[0]), dtype=dy.dtype, device=dy.device)
             cols = xp.reshape(win.columns(be, dy_full, geom, cols), (n * h * w, kernel.shape[0]))
-            self.W.add_grad(xp.reshape(cols.T @ x2, self.W.value.shape))
+            self.W.add_product(be, cols.T, x2)
             return xp.reshape(cols @ kernel, (n, h, w, c)) if need_dx else None
 
         return y, backprop

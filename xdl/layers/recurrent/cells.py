@@ -101,11 +101,11 @@ class RecurrentCell(Layer):
     def add_grads(self, x, h_prev, dxw, dhw):
         """Add the weight gradients from M rows: x (M, F), h_prev (M, H), dxw and dhw (M, G*H)."""
         be, params = self.backend, self._parameters
-        be.add_matmul_grad(params["kernel"], x.T, dxw)
-        be.add_matmul_grad(params["recurrent_kernel"], h_prev.T, dhw)
-        be.add_sum_rows_grad(params["bias"], dxw)
+        params["kernel"].add_product(be, x.T, dxw)
+        params["recurrent_kernel"].add_product(be, h_prev.T, dhw)
+        params["bias"].add_row_sums(be, dxw)
         if "recurrent_bias" in params:
-            be.add_sum_rows_grad(params["recurrent_bias"], dhw)
+            params["recurrent_bias"].add_row_sums(be, dhw)
 
     # -- states ---------------------------------------------------------------------------
     def pack(self, states):

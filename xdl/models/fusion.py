@@ -1,0 +1,74 @@
+"""The rewrites a graph makes of its steps, results bit for bit those of the layers as declared.
+
+One, so far: a ReLU after max pooling. Where a ReLU (a ``ReLU`` layer, ``Activation("relu")``,
+or a layer's own ``activation="relu"``) feeds a max pooling alone and is not an output, the
+pooling runs first and the ReLU on the pooled values: ``relu(max(x)) = max(relu(x))``, and
+where ReLU makes a tie its gradient is 0, so the gradients agree too. The ReLU then runs on a
+quarter of the values (2 x 2 windows), or inside the pooling's own pass where the table names a
+fused hook (``Backend.relu_max_pool``: one pass each way). The one difference is -inf, which
+ReLU's portable ``x * (x > 0)`` turns into NaN: after the move a window's other values win over
+it, as with PyTorch's relu. Models are still listed, saved and summarized as declared; only
+``Graph.steps`` changes. Graphs that carry masks are left as they are.
+
+The table names layer classes exactly (a subclass may change what its layer computes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..layers import Activation, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, ReLU
+from ..layers.activations import Activated
+
+#: the max poolings, and whether the ReLU fuses into their pass (``apply(..., relu=True)``, that
+#: is ``Backend.relu_max_pool``) or runs as a step of its own after them
+MAX_POOLS = {MaxPool2D: "fused", MaxPool1D: "fused", GlobalMaxPooling1D: "after", GlobalMaxPooling2D: "after"}
+
+
+def ending_in_relu(layer):
+    """``(apply without the ReLU, the ReLU layer)`` for a layer that ends with one (the first
+    None where the layer is the ReLU itself), else None."""
+    if type(layer) is ReLU or (type(layer) is Activation and layer.activation == "relu"):
+        return None, layer
+    if isinstance(layer, Activated) and type(layer).apply is Activated.apply and type(layer._activation) is ReLU:
+        return layer.apply_linear, layer._activation
+    return None
+
+
+def pool_before_relu(steps, kept, size, make_step):
+    """``(steps, size)``: ``steps`` with each ReLU that feeds a max pooling alone moved after it
+    (see the module doc); ``size`` counts the slots, one more for each layer split from its
+    ReLU where the pooling runs the ReLU apart. A slot in ``kept`` (outputs, values read
+    elsewhere) is never rewritten. ``make_step(layer, ins, outs, apply)`` makes a plain step."""
+    readers = Counter(s for step in steps for s in step.ins)
+    made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
+    out, dropped = list(steps), set()
+    for k, pool in enumerate(steps):
+        how = MAX_POOLS.get(type(pool.layer))
+        a = made_by.get(pool.arg) if how and pool.arg is not None else None
+        if a is None:
+            continue
+        act = steps[a]
+        split = ending_in_relu(act.layer)
+        if split is None or readers[act.out] != 1 or act.out in kept:
+            continue
+        before, relu = split
+        if before is None:  # the ReLU is the whole layer: the pooling reads its input
+            dropped.add(a)
+            source = act.arg
+        else:  # the layer runs without its ReLU
+            out[a] = make_step(act.layer, [act.arg], [act.out], before)
+            source = act.out
+        layer = pool.layer
+        if how == "fused":
+            out[k] = (make_step(layer, [source], [pool.out], lambda x, training=False, layer=layer:
+                                layer.apply(x, training, relu=True)),)
+            continue
+        pooled = act.out if before is None else size  # a free slot: the dropped step's, or a new one
+        size += before is not None
+        out[k] = (make_step(layer, [source], [pooled], layer.apply), make_step(relu, [pooled], [pool.out], relu.apply))
+    flat = []
+    for k, step in enumerate(out):
+        if k not in dropped:
+            flat.extend(step if isinstance(step, tuple) else (step,))
+    return flat, size
