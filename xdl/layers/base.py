@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from ..core.backend import convert, floatx, get_backend, to_numpy
-from ..errors import NotBuiltError, ShapeError, shape_str
+from ..errors import ShapeError, shape_str
 from ..core.parameter import Parameter
 from ..core import symbolic
 from ..core.symbolic import unique_name, valid_name
+from ..tutorial import TutorialLayer
 
 LAYERS = {}
 
@@ -19,7 +20,7 @@ def register_layer(cls):
     return cls
 
 
-class Layer:
+class Layer(TutorialLayer):
     """Base of all layers.
 
     A layer implements:
@@ -75,7 +76,6 @@ class Layer:
         self.built = False
         self._trainable_flag = True  # see the trainable property
         self._parameters = {}
-        self._backprop = None  # the latest forward's, for backward()
 
     def _default_name(self) -> str:
         base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)
@@ -238,20 +238,6 @@ class Layer:
                                 + (f" and {list(self.call_arguments)}" if self.call_arguments else ""))
             return symbolic.connect(self, x, flags)
         return self.forward(x, *args, **kwargs)
-
-    def forward(self, x, training=False, **kwargs):
-        """Forward pass on any array-like ``x`` of shape (N, ...); ``kwargs``: the layer's
-        ``call_arguments``."""
-        y, self._backprop = self.apply(self.accept(x), training, **kwargs)
-        return y
-
-    def backward(self, dy):
-        """Gradient of the loss w.r.t. this layer's input, given ``dy`` w.r.t. the output of
-        the latest ``forward``; sets (not adds to) the parameters' gradients."""
-        if not self.built or self._backprop is None:
-            raise NotBuiltError(f"{self.describe()}: backward called before forward")
-        self.zero_grad()
-        return self._backprop(convert(self.backend, dy, self.dtype, f"{self.describe()}: dy"))
 
     def input_dtype(self, be):
         """The dtype inputs are cast to on ``be`` (None: keep theirs, e.g. integer indices)."""

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 
 from ..core import initializers, regularizers
 from ..core.checks import positive_int
-from ..core.backend import convert
 from .activations import Activated, activation_layer, activation_name
+from ..tutorial import TutorialWeights
 from .base import Layer, expect_last_axis, register_layer
 
 
 @register_layer
-class Dense(Activated, Layer):
+class Dense(Activated, TutorialWeights, Layer):
     """``y = x @ W + b`` on the last axis: (N, ..., input_size) -> (N, ..., output_size).
 
     ``input_size`` may be left out: it is taken from the first input. ``units`` is Keras's
@@ -96,34 +95,6 @@ class Dense(Activated, Layer):
                 "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": _name(self.kernel_initializer), "bias_initializer": _name(self.bias_initializer),
                 **regularizers.configs(self)}
-
-    # -- the tutorial's attribute names ---------------------------------------------------
-    weights = property(lambda self: self._value("W"), lambda self, v: self._set("W", "value", v))
-    bias = property(lambda self: self._value("b"), lambda self, v: self._set("b", "value", v))
-    dweights = property(lambda self: self._grad("W"), lambda self, v: self._set("W", "grad", v))
-    dbias = property(lambda self: self._grad("b"), lambda self, v: self._set("b", "grad", v))
-
-    def _value(self, attr):
-        p = getattr(self, attr)
-        return None if p is None else p.value
-
-    def _grad(self, attr):
-        p = getattr(self, attr)
-        return None if p is None else p.grad
-
-    def _set(self, attr, field, value):
-        p = getattr(self, attr)
-        if p is None:
-            raise AttributeError(f"{self.describe()} has no {attr} yet: it is built on first use")
-        value = convert(self.backend, value, self.dtype, f"{self.describe()}: {attr}")
-        if value.shape != p.value.shape:
-            if math.prod(value.shape) != p.size:  # accept the tutorial's (1, n) bias for an (n,) parameter
-                raise ValueError(f"{self.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
-            value = self.backend.xp.reshape(value, p.value.shape)
-        if field == "value":  # optimizers update weights in place: never the caller's array
-            value = self.backend.xp.asarray(value, copy=True)
-        setattr(p, field, value)
-
 
 def build_weights(layer, kernel_shape, units, activation_shape):
     """A layer's kernel ``W``, its (units,) bias ``b`` when it has ``use_bias``, and its

@@ -21,7 +21,7 @@ there, with a warning (as in Keras 3).
 
 from __future__ import annotations
 
-from ..core.backend import convert, namespace_of
+from ..core.backend import namespace_of
 from ..core.checks import number
 from ..errors import ShapeError, shape_str
 from .base import Layer, register_layer
@@ -73,18 +73,6 @@ class Masking(Layer):
 
 
 # -- recurrent layers over masked steps (recurrent.py calls these when a mask comes) ------------
-def sequence_mask(layer, mask, x):
-    """A user's ``mask`` for the sequences ``x`` (N, T, ...) as booleans on ``layer``'s backend,
-    checked to be (N, T); None stays None."""
-    if mask is None:
-        return None
-    mask = convert(layer.backend, mask, layer.backend.xp.bool, f"{layer.describe()}: mask")
-    if tuple(mask.shape) != tuple(x.shape[:2]):
-        raise ShapeError(f"{layer.describe()}: mask must have shape {tuple(x.shape[:2])} (N, T), "
-                         f"got {tuple(mask.shape)}")
-    return mask
-
-
 def masked_scan(cell, xw, states, mask, zero_output):
     """``cell.scan`` one step at a time, keeping the states where ``mask`` (N, T) is False.
     Outputs as Keras gives them: a masked step repeats the previous output (zeros before the

@@ -14,19 +14,20 @@ What trains it (``compile``, ``fit``, the steps) is the ``Trainer`` it inherits 
 from __future__ import annotations
 
 from ..core import flat
-from ..core.backend import convert, floatx, get_backend, use_backend
+from ..core.backend import convert, floatx, get_backend
 from ..core.symbolic import SymbolicTensor
-from ..errors import NotBuiltError, ShapeError, shape_str
+from ..errors import ShapeError, shape_str
 from ..io import model_files
 from ..layers.base import Layer, register_layer
 from ..train.trainer import Trainer
+from ..tutorial import TutorialModel
 from .config import graph_config, graph_from_config
 from .graph import Graph
 from .summary import summary_lines
 
 
 @register_layer
-class Model(Trainer, Layer):
+class Model(Trainer, TutorialModel, Layer):
     """A graph of layers from ``inputs`` to ``outputs`` (symbolic tensors, or lists of them):
     ``compile``, ``fit``, ``predict``, ``evaluate``, ``summary``, ``save``.
 
@@ -245,27 +246,6 @@ class Model(Trainer, Layer):
             raise ValueError(f"{self.name}: the model has {len(names)} inputs {names}: pass {argument} as a list "
                              f"of {len(names)} arrays or a dict by input name")
         return list(X)
-
-    def forward(self, X, training=False):
-        """The output for ``X`` (any array-like of shape (N, ...); a list or dict for several
-        inputs); a list of outputs for several."""
-        with use_backend(self.backend or get_backend()):  # an unbuilt Sequential has none yet
-            xs, _ = self.accept_inputs(X)
-            outs, _, self._backprop = self.graph.run(xs, training)
-        return outs[0] if self._single_output else outs
-
-    def backward(self, grad):
-        """Backpropagate ``grad`` (w.r.t. the output of the latest ``forward``; a list for
-        several outputs) through every layer; sets the parameters' gradients and returns dX."""
-        if self._backprop is None:
-            raise NotBuiltError(f"{self.name}: backward called before forward")
-        grads = [grad] if self._single_output else list(grad)
-        dtypes = [self.output_dtype(k) for k in range(len(grads))]
-        grads = [None if g is None else convert(self.backend, g, d, f"{self.name}: backward")
-                 for g, d in zip(grads, dtypes)]
-        self.zero_grad()
-        dxs = self._backprop(grads, True)
-        return dxs if self.multiple_inputs else dxs[0]
 
     def output_dtype(self, k):
         node = self.graph.outputs[k].node

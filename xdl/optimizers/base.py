@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..core import flat as _flat
 from ..core.backend import backend_of, clip
 from ..core.checks import number
+from ..tutorial import TutorialOptimizer
 from .schedules import Schedule
 
 
@@ -47,7 +48,7 @@ class _Unit:
         return self.param.grad
 
 
-class Optimizer:
+class Optimizer(TutorialOptimizer):
     """Base of all optimizers.
 
     ``learning_rate``: a positive number or a schedule (``xdl.CosineDecay(...)``, any callable
@@ -109,10 +110,6 @@ class Optimizer:
                 g = _add(g, decay * unit.value, own)
             state = self._state_of(be, unit) if self.slots else None
             unit.value = self.apply(be, unit.value, g, state, lr)
-
-    def update(self, layer) -> None:
-        """The tutorial's call: update one layer's parameters."""
-        self.step(layer.parameters())
 
     def clipped(self, be, grads, owned) -> list:
         xp = be.xp

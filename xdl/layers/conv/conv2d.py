@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...core import initializers, regularizers
 from . import windows as win
 from ..activations import Activated, activation_layer, activation_name
+from ...tutorial import TutorialWeights
 from ..base import Layer, register_layer
 from ...core.checks import positive_int
 from ..dense import _name, build_weights
@@ -25,7 +26,7 @@ def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer,
 
 
 @register_layer
-class Conv2D(Activated, Layer):
+class Conv2D(Activated, TutorialWeights, Layer):
     """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
 
     Returns (N, OH, OW, C_out). The tutorial's ``Conv2D(input_channels=3, output_channels=16,
@@ -157,9 +158,6 @@ class Conv2D(Activated, Layer):
                 "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 
-    # -- the tutorial's attribute names ---------------------------------------------------
-    weights = property(lambda self: None if self.W is None else self.W.value)
-    bias = property(lambda self: None if self.b is None else self.b.value)
 
 
 def _config_padding(padding):

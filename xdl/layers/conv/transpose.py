@@ -11,6 +11,7 @@ from ...core.checks import positive_int
 from ...errors import ShapeError, shape_str
 from . import windows as win
 from ..activations import Activated
+from ...tutorial import TutorialWeights
 from ..base import Layer, register_layer
 from .conv2d import weight_options
 from ..dense import _name, build_weights
@@ -49,7 +50,7 @@ def _axis(size, k, s, d, padding, output_padding):
 
 
 @register_layer
-class Conv2DTranspose(Activated, Layer):
+class Conv2DTranspose(Activated, TutorialWeights, Layer):
     """Transposed convolution of (N, H, W, C_in) images with a (kh, kw, C_out, C_in) kernel
     (Keras's layout): each input pixel adds ``x[n, i, j] @ W[a, b].T`` at output pixel
     ``(i * stride + a * dilation, j * stride + b * dilation)``.
@@ -151,5 +152,3 @@ class Conv2DTranspose(Activated, Layer):
                 "input_channels": self.input_channels, "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 
-    weights = property(lambda self: None if self.W is None else self.W.value)
-    bias = property(lambda self: None if self.b is None else self.b.value)

@@ -3,17 +3,15 @@ backwards over the sequence, the two outputs merged (Keras's wrapper)."""
 
 from __future__ import annotations
 
-from ...core.backend import convert
-from ...errors import NotBuiltError
+from ...tutorial import TutorialRecurrent
 from ..base import LAYERS, Layer, register_layer
-from ..masking import sequence_mask
 from .rnn import Recurrent
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 
 @register_layer
-class Bidirectional(Layer):
+class Bidirectional(TutorialRecurrent, Layer):
     """``Bidirectional(LSTM(32, return_sequences=True), merge_mode="concat")``: (N, T, F) ->
     (N, T, 2H) for "concat", (N, T, H) for "sum", "mul" and "ave" (the mean); (N, 2H) or (N, H)
     without ``return_sequences``.
@@ -21,8 +19,8 @@ class Bidirectional(Layer):
     As in Keras, the wrapped layer's config makes two fresh layers, ``forward_<name>`` and
     ``backward_<name>`` (new weights each): the backward one reads the sequence reversed and
     its output sequence is reversed back before merging. ``return_state=True`` gives
-    ``(output, *forward states, *backward states)``; ``forward(x, initial_state=[...])`` takes
-    the forward states then the backward ones. A mask (padded steps) reaches both directions;
+    ``(output, *forward states, *backward states)``; ``initial_state=[...]`` takes the forward
+    states then the backward ones (and the backprop then returns their gradients after dx). A mask (padded steps) reaches both directions;
     with ``return_sequences`` masked steps output zeros (Keras forces
     ``zero_output_for_mask``), and the mask goes on.
     """
@@ -42,7 +40,6 @@ class Bidirectional(Layer):
         for one in self._sublayers():  # as Keras forces: masked steps of the sequences are zeros
             one.zero_output_for_mask = one.return_sequences
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
-        self.initial_state_grad = None
 
     def _sublayers(self):
         return [self.forward_layer, self.backward_layer]
@@ -84,25 +81,6 @@ class Bidirectional(Layer):
         return self.forward_layer.cell.state_names
 
     # -- computing --------------------------------------------------------------------------
-    def forward(self, x, initial_state=None, training=False, mask=None):
-        """Output for x (N, T, F); ``initial_state``: a list of the forward layer's states,
-        then the backward layer's (None: zeros); ``mask`` (N, T): False marks padded steps."""
-        x = self.accept(x)
-        mask = sequence_mask(self, mask, x)
-        y, _, self._backprop = self.apply_masked(x, mask, training, initial_state)
-        return y
-
-    def backward(self, dy):
-        if not self.built or self._backprop is None:
-            raise NotBuiltError(f"{self.describe()}: backward called before forward")
-        self.zero_grad()
-        where = f"{self.describe()}: dy"
-        if self.return_state:
-            dy = tuple(None if d is None else convert(self.backend, d, self.dtype, where) for d in dy)
-        else:
-            dy = convert(self.backend, dy, self.dtype, where)
-        return self._backprop(dy)
-
     def call(self, x, training=False, initial_state=None):
         return self.apply_masked(x, None, training, initial_state)[0]
 
@@ -132,10 +110,13 @@ class Bidirectional(Layer):
                 d_b = xp.flip(d_b, axis=1)
             if self.return_state:
                 d_f, d_b = (d_f,) + tuple(d_states[:k]), (d_b,) + tuple(d_states[k:])
-            dx_f = back_f(d_f, need_dx)
-            dx_b = back_b(d_b, need_dx)
-            self.initial_state_grad = _pair(ahead.initial_state_grad) + _pair(back.initial_state_grad)
-            return dx_f + xp.flip(dx_b, axis=1) if need_dx else None
+            dx_f, dx_b = back_f(d_f, need_dx), back_b(d_b, need_dx)
+            states = []
+            if initial_state is not None:  # each direction's backprop gives [dx, *d_states]
+                (dx_f, *states_f), (dx_b, *states_b) = dx_f, dx_b
+                states = states_f + states_b
+            dx = dx_f + xp.flip(dx_b, axis=1) if need_dx else None
+            return dx if initial_state is None else [dx, *states]
 
         return ((y,) + states if self.return_state else y), self.compute_mask(x, mask), backprop
 
@@ -171,10 +152,6 @@ def _halves(layer, initial_state, k):
         raise ValueError(f"{layer.describe()}: initial_state must be a list of {2 * k} arrays (the forward "
                          f"layer's {k} states, then the backward layer's), got {len(states)}")
     return tuple(states[:k]), tuple(states[k:])
-
-
-def _pair(grad):
-    return tuple(grad) if isinstance(grad, tuple) else (grad,)
 
 
 def _merge(xp, mode, a, b):

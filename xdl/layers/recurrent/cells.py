@@ -12,22 +12,21 @@ Called on its own, a cell is one step on batch-first arrays, for hand-written lo
 from __future__ import annotations
 
 from ...core import initializers, regularizers
-from ...errors import NotBuiltError, ShapeError, shape_str
+from ...errors import ShapeError, shape_str
 from ..activations import ACTIVATIONS, activation_name
+from ...tutorial import TutorialCell
 from ..base import Layer, register_layer
 from ...core.backend import convert
 from ...core.checks import positive_int
 from ..dense import _name
 
 
-class RecurrentCell(Layer):
-    """One step: ``cell.forward(x, state)`` with x (N, F) returns the new state.
+class RecurrentCell(TutorialCell, Layer):
+    """One step: ``cell.call(x, training, state=...)`` with x (N, F) gives the new state, and
+    ``cell.forward(x, state, training=True)`` records the step for ``backward(dstate)`` (a
+    hand-written loop: see tutorial.py's ``TutorialCell``).
 
     The state is h (N, H) for SimpleRNN and GRU cells and a tuple (h, c) for LSTM cells.
-    ``forward(..., training=True)`` records the step; each ``backward(dstate)`` takes the
-    latest recorded step back and returns ``(dx, dstate_prev)``. The first backward after
-    a forward sets the parameters' gradients, later ones add to them, so a hand-written
-    loop of forwards then backwards ends with the gradients of the whole sequence.
 
     ``activation`` is Keras's: the candidate activation, "tanh" (the default, and the only
     one LSTM and GRU cells take; see ``activations``).
@@ -58,8 +57,6 @@ class RecurrentCell(Layer):
         for key, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
                            ("recurrent_regularizer", recurrent_regularizer)):
             setattr(self, key, regularizers.get(value, f"{kind} {self.name!r}: {key}"))
-        self._steps = []
-        self._fresh = False
         if input_size is not None:
             self.build((input_size,))
 
@@ -142,14 +139,6 @@ class RecurrentCell(Layer):
                      if s is None else s for s in states)
 
     # -- one step -------------------------------------------------------------------------
-    def forward(self, x, state=None, training=False):
-        """New state from x (N, F) and the previous state (None: zeros)."""
-        new_state, step_back = self._step(self.accept(x), state)
-        if training:
-            self._steps.append(step_back)
-            self._fresh = True
-        return new_state
-
     def call(self, x, training=False, state=None):
         return self._step(x, state)[0]
 
@@ -172,16 +161,6 @@ class RecurrentCell(Layer):
             return dxw @ self.kernel.value.T, self.pack(dprev)
 
         return self.pack(final), step_back
-
-    def backward(self, dstate):
-        """(dx, dstate_prev) for the latest recorded step, given the gradient of its state."""
-        if not self._steps:
-            raise NotBuiltError(f"{self.describe()}: backward needs a step recorded by "
-                                "forward(x, state, training=True)")
-        if self._fresh:  # the first backward after forwards starts the sequence's gradients
-            self.zero_grad()
-            self._fresh = False
-        return self._steps.pop()(dstate)
 
     # -- what each cell implements ---------------------------------------------------------
     def project(self, x):

@@ -7,31 +7,30 @@ are one product each after backpropagation through time.
 
 from __future__ import annotations
 
-from ...core.backend import convert, get_backend
-from ...errors import NotBuiltError, ShapeError, shape_str
+from ...errors import ShapeError, shape_str
+from ...tutorial import TutorialRecurrent
 from ..base import Layer, register_layer
 from .cells import SimpleRNNCell, previous
 from ...core.checks import positive_int
 from .gru import GRUCell
 from .lstm import LSTMCell
-from ..masking import masked_scan, masked_scan_back, sequence_mask
+from ..masking import masked_scan, masked_scan_back
 
 
-class Recurrent(Layer):
+class Recurrent(TutorialRecurrent, Layer):
     """Base of the sequence layers: (N, T, F) -> (N, T, H) with ``return_sequences``, else
     the last hidden state (N, H).
 
     ``return_state=True`` makes the output a tuple ``(output, h)`` (``(output, h, c)`` for
     LSTM), and ``backward`` then takes a tuple of their gradients (None for any without
     one); in a graph model ``LSTM(..., return_state=True)(x)`` gives a list of symbolic
-    tensors. ``forward(x, initial_state)`` starts from a given state instead of zeros; after
-    ``backward``, ``initial_state_grad`` holds its gradient. ``forward(x, mask=m)`` (or a mask
-    from ``Embedding(mask_zero=True)``/``Masking`` in a model) keeps the state over steps where
+    tensors. ``apply(x, training, initial_state)`` starts from a given state instead of zeros
+    (its backprop then returns ``[dx, *d_states]``; ``forward``/``backward`` and
+    ``initial_state_grad``: see tutorial.py). A mask (``forward(x, mask=m)``, or one from
+    ``Embedding(mask_zero=True)``/``Masking`` in a model) keeps the state over steps where
     m (N, T) is False; their outputs repeat the previous one, or are zero with
     ``zero_output_for_mask=True`` (see masking.py). ``kernel_regularizer``,
     ``recurrent_regularizer``, ``bias_regularizer``: weight penalties (xdl.regularizers).
-    ``forward(x, h_prev)`` on a 2-D ``x`` is the tutorial's one step on column vectors:
-    x (input_size, B), h_prev (hidden_size, B) -> (hidden_size, B).
     """
 
     cell_class = None
@@ -52,8 +51,6 @@ class Recurrent(Layer):
         self.return_state = bool(return_state)
         #: Keras's: a masked step's output is zero (True) or repeats the previous one (False)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.initial_state_grad = None
-        self._columns = False
         if input_size is not None:  # the tutorial uses the layer before any sequence is seen
             self.build((None, input_size))
 
@@ -98,18 +95,7 @@ class Recurrent(Layer):
         out = bool(masked) and self.return_sequences
         return [out] + [False] * len(self.cell.state_names) if self.return_state else out
 
-    # -- forward ----------------------------------------------------------------------------------
-    def forward(self, x, initial_state=None, training=False, mask=None):
-        """Output for x (N, T, F), from ``initial_state`` (None: zeros); ``mask`` (N, T):
-        False marks padded steps (see masking.py); see the class doc."""
-        if initial_state is not None and _ndim(x) == 2:
-            return self._column_step(x, initial_state, training)
-        x = self.accept(x)
-        mask = sequence_mask(self, mask, x)
-        y, _, self._backprop = self.apply_masked(x, mask, training, initial_state=initial_state)
-        self._columns = False
-        return y
-
+    # -- computing --------------------------------------------------------------------------------
     def call(self, x, training=False, initial_state=None):
         return self.apply(x, training, initial_state)[0]
 
@@ -144,48 +130,11 @@ class Recurrent(Layer):
             dxw, dhw = xp.reshape(dxw, (rows, dxw.shape[-1])), xp.reshape(dhw, (rows, dhw.shape[-1]))
             h_prev = xp.reshape(h_prev, (rows, self.hidden_size))
             cell.add_grads(x, h_prev, dxw, dhw)
-            self.initial_state_grad = cell.pack(dstates0)
-            if not need_dx:  # the first layer of a model: skip the input gradient's product
-                return None
-            return xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size))
+            # the first layer of a model needs no dx: its product is skipped
+            dx = xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size)) if need_dx else None
+            return dx if initial_state is None else [dx, *dstates0]  # the states given are inputs too
 
         return ((y,) + tuple(final) if self.return_state else y), self.compute_mask(x, mask), backprop
-
-    def _column_step(self, x, h_prev, training):
-        be = self.backend or get_backend()
-        x = convert(be, x, self.input_dtype(be), self.describe())
-        if self.input_size is not None and x.shape[0] != self.input_size:
-            raise ShapeError(f"{self.describe()}: one step on column vectors takes x of shape "
-                             f"({self.input_size}, B), got {tuple(x.shape)}; sequences are (N, T, F)")
-        states = h_prev if isinstance(h_prev, (tuple, list)) else (h_prev,)
-        states = tuple(convert(be, s, self.input_dtype(be), f"{self.describe()}: state").T for s in states)
-        out = self.forward(be.xp.expand_dims(x.T, axis=1), self.cell.pack(states), training)
-        self._columns = True
-        h = out[1] if self.return_state else out if not self.return_sequences else out[:, 0, :]
-        return h.T
-
-    # -- backward ---------------------------------------------------------------------------------
-    def backward(self, dy):
-        """dx for the gradient ``dy`` of the latest forward's output (a tuple when
-        ``return_state``); ``initial_state_grad`` then holds the initial state's gradient."""
-        if not self.built or self._backprop is None:
-            raise NotBuiltError(f"{self.describe()}: backward called before forward")
-        be, where = self.backend, f"{self.describe()}: dy"
-        self.zero_grad()
-        if self._columns:  # the tutorial's column form: dy is dh (hidden_size, B)
-            dh = convert(be, dy, self.dtype, where).T
-            if self.return_state:
-                dy = (None, dh) + (None,) * (len(self.cell.state_names) - 1)
-            else:
-                dy = be.xp.expand_dims(dh, axis=1) if self.return_sequences else dh
-            dx = self._backprop(dy)
-            return dx[:, 0, :].T
-        if self.return_state:
-            if not isinstance(dy, (tuple, list)):
-                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of "
-                                 f"{1 + len(self.cell.state_names)} gradients (output and each state; None for none)")
-            return self._backprop(tuple(None if d is None else convert(be, d, self.dtype, where) for d in dy))
-        return self._backprop(convert(be, dy, self.dtype, where))
 
     def _split(self, dy):
         """(gradient of the output sequence or None, gradients of the final states)."""
@@ -201,16 +150,6 @@ class Recurrent(Layer):
             dstates[0] = dy if dstates[0] is None else dstates[0] + dy
             dy = None
         return dy, tuple(dstates)
-
-
-def _ndim(x):
-    shape = getattr(x, "shape", None)
-    if shape is None:  # a list: count its nesting
-        depth = 0
-        while isinstance(x, (list, tuple)) and x:
-            depth, x = depth + 1, x[0]
-        return depth
-    return len(shape)
 
 
 @register_layer
