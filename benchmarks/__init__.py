@@ -9,8 +9,6 @@ import os
 THREADS = os.environ.get("BENCH_THREADS", "2")
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, THREADS)
-# OpenBLAS's idle workers spin before they sleep; on a small machine the spinning thread takes
-# the core that NumPy's single-threaded element-wise work (and the next library) needs. 2**4
-# cycles instead of the default 2**28 before sleeping: measured, it doubles PyTorch's figure
-# after NumPy work and NumPy's own between products (benchmarks/README.md).
+# OpenBLAS's idle workers spin before they sleep, taking the core that NumPy's single-threaded
+# element-wise work and the next library need: sleep after 2**4 cycles, not the default 2**28.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

@@ -14,7 +14,7 @@ from .spec import MAX_DEPTH, short
 
 # Bounds on the JSON metadata, checked before it is parsed: a 10,000-layer architecture is
 # a few MB and a few dozen levels deep; anything beyond is refused before it costs memory
-# (parsed JSON takes ~16x its text) or recursion (every later check walks it).
+# (parsed JSON takes many times its text) or recursion (every later check walks it).
 MAX_JSON_CHARS = {"model": 4 * 2**20, "training": 2**20}
 MAX_JSON_DEPTH = 4 * MAX_DEPTH + 16  # a nested model adds 3 levels: {"config": {"layers": [{...
 MAX_JSON_INT = 2**64  # counters and seeds; sizes are bounded far lower by their checks

@@ -308,7 +308,7 @@ class _Watchdog:
                       "stalled, died or took another path (see DataParallel(timeout=...)); aborting the run",
                       file=sys.stderr, flush=True)
                 # mpiexec relays a rank's stderr through its proxy, and an abort right after the
-                # write could end the run before the line was relayed (one run in eleven here)
+                # write could end the run before the line was relayed
                 time.sleep(0.5)
                 s.comm.Abort(3)
                 os._exit(3)

@@ -54,7 +54,7 @@ class TransformerBlock(Layer):
         self.dropout_1 = Dropout(self.dropout, name="dropout_1", dtype=dtype)
         self.norm_2 = LayerNorm(name="norm_2", dtype=dtype)
         self.mlp_in = Dense(output_size=self.mlp_dim, name="mlp_in", dtype=dtype)
-        self.gelu = GELU(approximate="tanh", name="gelu", dtype=dtype)  # GPT-2's form: a third of the exact one's work
+        self.gelu = GELU(approximate="tanh", name="gelu", dtype=dtype)  # GPT-2's form, and cheaper than the exact erf
         self.mlp_out = Dense(output_size=dim, name="mlp_out", dtype=dtype)
         self.dropout_2 = Dropout(self.dropout, name="dropout_2", dtype=dtype)
         x, hidden = tuple(input_shape), (input_shape[0], self.mlp_dim)
