@@ -110,7 +110,7 @@ class Backend:
     # -- fast paths -------------------------------------------------------------------------
     # Every hook has its portable form here, in array API calls; an adapter overrides the ones
     # its library does in fewer passes or launches, and layers call the hook without asking
-    # which form runs. tests/test_fast_paths.py checks each override against this form.
+    # which form runs. tests/backends/test_fast_paths.py checks each override against this form.
 
     def views(self, flat, shapes):
         """Arrays of ``shapes`` that share memory with consecutive parts of the 1-D ``flat``

@@ -2,7 +2,7 @@
 
 On CUDA every ATen operator that is not a view is one kernel launch, and at the sizes users
 train with xdl the host's launch cost sets the step time. A ``TorchDispatchMode`` counts them
-on the CPU: deterministic, so tests may pin upper bounds (tests/test_kernel_counts.py). Each
+on the CPU: deterministic, so tests may pin upper bounds (tests/backends/test_kernel_counts.py). Each
 workload is counted around one step after two warm-up steps, for xdl on the torch backend and
 for PyTorch eager with its foreach optimizers.
 """

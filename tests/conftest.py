@@ -76,6 +76,13 @@ def be(request):
         yield backend
 
 
+@pytest.fixture
+def f64(be):
+    """The backend under test, with float64 as the default float dtype (for gradient checks)."""
+    with xdl.use_floatx("float64"):
+        yield be
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state():
     """Each test starts seeded, in float32, and leaves the active backend as it found it."""

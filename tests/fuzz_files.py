@@ -13,7 +13,7 @@ keys, subtrees moved) and rewrites of the tensor entries (dtype, shape, offsets,
 Each file is loaded, and a file that loads must predict. Reported: files that passed (a
 ``ModelFileError``, or a load and a predict), files that raised anything else (with the
 first examples), and the largest memory (tracemalloc peak) a file cost. Not collected by
-pytest; tests/test_hostile_files.py runs the same mutations on a few hundred files in CI.
+pytest; tests/io/test_hostile_files.py runs the same mutations on a few hundred files in CI.
 """
 
 from __future__ import annotations

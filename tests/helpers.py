@@ -1,11 +1,17 @@
-"""Shared test tools: host comparisons and central-difference gradient checks (float64)."""
+"""Shared test tools: the repository's folders, host comparisons, and a model's loss and
+gradients as one training step forms them (gradcheck.py checks them by central differences)."""
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
+import pytest
 
 import xdl
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the repository
+DATA = ROOT / "tests" / "data"  # model files of earlier releases
 RTOL_FOR = {"float32": 1e-4, "float64": 1e-10}
 
 
@@ -22,56 +28,39 @@ def away_from_zero(rng, shape, low=0.1, high=1.5):
     return rng.uniform(low, high, shape) * rng.choice([-1.0, 1.0], shape)
 
 
-def numeric_gradient(objective, value, install, eps=1e-6):
-    """d objective / d value by central differences; ``install(array)`` puts a perturbed copy in place."""
-    value = np.array(value, dtype=np.float64)
-    grad = np.zeros_like(value)
-    flat, gflat = value.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
-        install(value)
-        plus = objective()
-        flat[i] = original - eps
-        install(value)
-        minus = objective()
-        flat[i] = original
-        gflat[i] = (plus - minus) / (2 * eps)
-    install(value)
-    return grad
+def three_classes():
+    """X (96, 4) float32 and labels 0..2: how many of the first two features are positive."""
+    X = np.random.default_rng(11).standard_normal((96, 4)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
 
 
-def check_layer_gradients(layer, x, be, rtol=1e-5, atol=1e-7, seed=0, training=True):
-    """Compare ``layer.backward`` with central differences for the input and every parameter.
+def small_classifier(lr=0.05, metrics=("accuracy",)):
+    """Dense 4-16, ReLU, Dense 3; cross-entropy from logits, Adam."""
+    model = xdl.NeuralNetwork([xdl.Dense(input_size=4, output_size=16), xdl.ReLU(), xdl.Dense(output_size=3)])
+    model.compile(loss=xdl.CrossEntropy(), optimizer=xdl.Adam(lr), metrics=list(metrics))
+    return model
 
-    The objective is ``sum(layer(x) * R)`` for a fixed random ``R``, so ``dL/dy = R``.
-    """
+
+def clusters(seed=0, n=120, classes=4):
+    """Points (n, 6) around one random center per class, float32, and their labels: easy to learn."""
     rng = np.random.default_rng(seed)
-    x = be.asarray(x, dtype=be.xp.float64)
-    y = layer.forward(x, training=training)
-    assert y.dtype == be.xp.float64, f"{layer.name} computed in {y.dtype}, not float64"
-    R = be.asarray(rng.standard_normal(tuple(y.shape)), dtype=be.xp.float64)
-    dx = host(layer.backward(R))
-    trainable = [p for p in layer.parameters() if p.trainable]
-    analytic = [host(p.grad) for p in trainable]  # by position: sublayers' parameters may share names
+    centers = rng.standard_normal((classes, 6)) * 3
+    y = rng.integers(0, classes, n)
+    return (centers[y] + rng.standard_normal((n, 6))).astype(np.float32), y
 
-    state = {"x": x}
 
-    def objective():
-        return float(np.sum(host(layer.call(state["x"], training)) * host(R)))
+MIXED_BACKENDS = [("array_api_strict", "numpy"), ("numpy", "array_api_strict")]  # (the arrays', the active)
+MIXED_IDS = [f"{s}-on-{a}" for s, a in MIXED_BACKENDS]
 
-    def install_x(value):
-        state["x"] = be.asarray(value, dtype=be.xp.float64)
 
-    expected_dx = numeric_gradient(objective, host(x), install_x)
-    np.testing.assert_allclose(dx, expected_dx, rtol=rtol, atol=atol, err_msg=f"{layer.name}: input gradient")
-    for p, grad in zip(trainable, analytic):
-        def install_p(value, p=p):
-            p.value = be.asarray(value, dtype=be.xp.float64)
-
-        expected = numeric_gradient(objective, host(p.value), install_p)
-        np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol,
-                                   err_msg=f"{layer.name}: gradient of {p.name}")
+def arrays_backend(source, active):
+    """The backend ``source`` whose arrays a test hands to xdl while ``active`` is the active one;
+    skips unless both can run here."""
+    for name in (source, active):
+        status = xdl.backends.probe(name)
+        if not status.usable:
+            pytest.skip(f"{name}: {status.reason}")
+    return xdl.backends.create(source)
 
 
 class Frozen(xdl.Optimizer):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ast
-import pathlib
 import re
 
+from tests.helpers import ROOT
 from xdl import backends
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARRAY_LIBRARIES = {"numpy", "cupy", "torch", "array_api_strict", "jax"}
 HOST_BOUNDARY = "xdl/io/"  # files read and written through NumPy
 

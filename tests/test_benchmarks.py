@@ -1,10 +1,10 @@
-"""The benchmark suite runs end to end (tiny repetitions, no pauses); no timing is asserted."""
+"""The benchmark suite runs end to end (tiny repetitions, no pauses), the attention and generation
+workloads too; no timing is asserted."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -12,8 +12,7 @@ import pytest
 
 from benchmarks import __main__ as bench
 from benchmarks import harness
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
 
 
 @pytest.fixture
@@ -124,3 +123,15 @@ def test_gemm_shares_above_100_percent_read_unreliable():
                         f"{harness.MARK} (unreliable rows)")
     assert lines[1] == "numpy: 50% of the mlp train step is its GEMMs"
     assert lines[-1].startswith("probe train 10x32: xdl runs at 593.00x") and lines[-1].endswith("(unreliable rows)")
+
+
+def test_benchmark_and_generation_speed_run_tiny():
+    from benchmarks import attention
+
+    attention.xdl_mha("numpy", 2, 8)()  # test_benchmarks runs the harness beside PyTorch
+    attention.xdl_block("numpy", 2, 8)()
+    assert attention.summaries([{"workload": f"mha fwd+bwd causal n2 t{t} (growth)", "candidate": "xdl",
+                                 "median": 1000.0 / t} for t in (8, 16)]) == [
+        "attention xdl, ms per sequence: T=8: 8.00 ms (1.0x), T=16: 16.00 ms (2.0x)"]
+    speed = attention.generation_speed("numpy", chars=6, prompt=3, layers=1, reps=1, out=lambda line: None)
+    assert set(speed) == {"cache", "no_cache"} and min(speed.values()) > 0

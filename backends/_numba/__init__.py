@@ -2,7 +2,7 @@
 
 Each kernel does in one pass over memory what the portable form (backends/_base.py) does in
 several NumPy calls. They are fast paths only: without numba (``pip install "xdl[fast]"``), or
-with ``XDL_FUSED=0``, the adapter runs the portable forms, and tests/test_fast_paths.py checks
+with ``XDL_FUSED=0``, the adapter runs the portable forms, and tests/backends/test_fast_paths.py checks
 each kernel against them. Kernels take C-contiguous arrays and run on the calling thread; with
 ``XDL_PARALLEL_MIN`` set, those with at least that much work run a build split across numba's
 threads. The float32 LSTM's and GRU's loops over time are kernels too, with their products
