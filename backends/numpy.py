@@ -136,18 +136,23 @@ class NumpyBackend(Backend):
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         return _numba.windows.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
 
-    def _relu_mask(self, x):
-        """ReLU below the kernel's size and without numba: the portable form without the
-        namespace's ``astype`` wrapper."""
-        mask = (x > 0).astype(x.dtype)
+    # ReLU runs between every two layers, on small arrays too: the size decides first, inline,
+    # since a call through ``fused`` costs as much as a small array's passes
+    def relu(self, x):
+        if x.size >= _RELU_KERNEL_MIN:
+            return self._relu_kernel(x)
+        mask = (x > 0).astype(x.dtype)  # as _relu_mask, inline: this runs after every small layer
         return x * mask, mask
 
-    @fused(lambda x: x.size >= _RELU_KERNEL_MIN, otherwise=_relu_mask)
-    def relu(self, x):
+    def relu_backward(self, dy, saved):
+        return dy * saved if dy.size < _RELU_KERNEL_MIN else self._relu_backward_kernel(dy, saved)
+
+    @fused(otherwise=lambda self, x: _relu_mask(x))
+    def _relu_kernel(self, x):
         return _numba.elementwise.relu(x), x
 
-    @fused(lambda dy, saved: dy.size >= _RELU_KERNEL_MIN)
-    def relu_backward(self, dy, saved):
+    @fused(otherwise=Backend.relu_backward)
+    def _relu_backward_kernel(self, dy, saved):
         return _numba.elementwise.relu_backward(dy, saved)
 
     @fused()
@@ -213,6 +218,12 @@ class NumpyBackend(Backend):
     def random_uniform(self, seed):
         rng = numpy.random.default_rng(seed)
         return lambda shape, dtype: rng.random(shape, dtype=dtype)  # float32 drawn as such
+
+
+def _relu_mask(x):
+    """ReLU's portable form, ``x * (x > 0)``, without the namespace's ``astype`` wrapper."""
+    mask = (x > 0).astype(x.dtype)
+    return x * mask, mask
 
 
 def _contiguous(*arrays):

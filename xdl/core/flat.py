@@ -36,35 +36,37 @@ class FlatBuffer:
         size = sum(p.size for p in self.params)
         self.values = xp.empty((size,), dtype=self.dtype, device=backend.device)
         self.grads = xp.zeros((size,), dtype=self.dtype, device=backend.device)
-        values = backend.views(self.values, shapes)
-        self._grads = dict(zip(map(id, self.params), backend.views(self.grads, shapes)))
-        self._seen = {}  # id(parameter) -> the clock when this step's gradient was first written
+        values, grads = backend.views(self.values, shapes), backend.views(self.grads, shapes)
         self.clock, self.written = 0, 0
-        for p, v in zip(self.params, values):
+        for p, v, g in zip(self.params, values, grads):
             release(p)
             v[...] = p.value
-            p._value, p._grad, p.flat = v, None, self
+            # the parameter's slots hold the buffer's bookkeeping: its views, and the clock when
+            # this step's gradient was first written (read and written here alone)
+            p._value, p._grad, p._seen, p.flat = v, g, -1, self
         LAYOUT += 1
 
     def claim(self, p):
         """``(view, add)``: ``p``'s gradient view, to be written this step; ``add`` True where an
-        earlier use of this step wrote it (else it holds stale numbers, to overwrite)."""
-        key = id(p)
-        if self._seen.get(key) == self.clock:
-            return self._grads[key], True
-        self._seen[key] = self.clock
+        earlier use of this step wrote it (else it holds stale numbers, to overwrite). ``(None,
+        False)`` for a frozen parameter: it takes no gradient."""
+        if not p._trainable:
+            return None, False
+        if p._seen == self.clock:
+            return p._grad, True
+        p._seen = self.clock
         self.written += 1
-        return self._grads[key], False
+        return p._grad, False
 
     def grad_of(self, p):
         """``p``'s gradient this step, None before its first use."""
-        key = id(p)
-        return self._grads[key] if self._seen.get(key) == self.clock else None
+        return p._grad if p._seen == self.clock else None
 
     def forget(self, p):
         """Drop ``p``'s gradient of this step."""
-        if self._seen.pop(id(p), None) == self.clock:
+        if p._seen == self.clock:
             self.written -= 1
+        p._seen = -1
 
     def clear(self):
         """Forget this step's gradients: none is written until a use claims it."""
@@ -80,23 +82,20 @@ class FlatBuffer:
         if self.written == 0 and not always:
             return False
         for p in self.params:
-            if p.trainable:
-                out, add = self.claim(p)
-                if not add:
-                    out[...] = 0
+            out, add = self.claim(p)
+            if out is not None and not add:
+                out[...] = 0
         return True
 
     def remove(self, p):
         """Take ``p`` out: its value and this step's gradient as arrays of its own."""
         global LAYOUT
         xp, grad = self.backend.xp, self.grad_of(p)
+        self.forget(p)
         p.flat = None
         p._value = xp.asarray(p._value, copy=True)
         p._grad = None if grad is None else xp.asarray(grad, copy=True)
         self.params = [q for q in self.params if q is not p]
-        self._grads.pop(id(p))
-        if self._seen.pop(id(p), None) == self.clock:
-            self.written -= 1
         LAYOUT += 1
 
     def __len__(self):

@@ -12,9 +12,10 @@ class Parameter:
     Gradients accumulate: every use of the parameter in a backward pass adds its part
     (``add_grad``, or ``add_product``/``add_row_sums``, which form it in place), and the
     training step clears them once, before its forward pass (``grad`` reads None until the
-    first use of the step, which writes instead of adding). All three go through ``_write``,
-    the one place that knows where a gradient goes: nowhere for a frozen parameter, into the
-    parameter's view of its model's flat buffer (core/flat.py), else to an array of its own.
+    first use of the step, which writes instead of adding). Inside a model's flat buffer
+    (core/flat.py) the buffer's ``claim`` is the one place that says where a gradient goes:
+    into the parameter's view, set or added to, or nowhere for a frozen parameter; outside
+    one the parameter keeps an array of its own.
 
     Inside a model, ``value`` and ``grad`` are views of one flat buffer per dtype, so that an
     optimizer updates every parameter in a few operations. Users and layers see ordinary
@@ -22,12 +23,13 @@ class Parameter:
     new`` keeps the layout).
     """
 
-    __slots__ = ("name", "_value", "_grad", "_trainable", "state", "flat", "regularizer")
+    __slots__ = ("name", "_value", "_grad", "_trainable", "state", "flat", "regularizer", "_seen")
 
     def __init__(self, value, name: str, trainable: bool = True, *, state: bool = False):
         self.name = name
         self._value = value
-        self._grad = None  # outside a flat buffer: this step's gradient so far
+        self._grad = None  # this step's gradient so far; in a flat buffer, the view it owns
+        self._seen = -1  # in a flat buffer: the buffer's bookkeeping (FlatBuffer.claim)
         #: the FlatBuffer holding this parameter's value and grad (None: arrays of its own)
         self.flat = None
         #: True for state saved with the model but never trained (BatchNorm's moving
@@ -61,8 +63,10 @@ class Parameter:
             self._grad = g
         elif g is None:
             self.flat.forget(self)
-        elif self._trainable:  # a frozen parameter takes no gradient
-            self.flat.claim(self)[0][...] = g
+        else:
+            out, _ = self.flat.claim(self)
+            if out is not None:  # a frozen parameter takes no gradient
+                out[...] = g
 
     @property
     def trainable(self) -> bool:
@@ -79,35 +83,42 @@ class Parameter:
             GENERATION += 1  # models recompute which nodes backpropagate, and their layout
 
     # -- gradients: each use adds its part -------------------------------------------------------
+    # Inside a flat buffer the buffer's ``claim`` says where a use's gradient goes (the view, to
+    # set or to add to; nothing for a frozen parameter); outside one the parameter keeps an array.
     def add_grad(self, grad) -> None:
         """Add one use's gradient, a ready array."""
-        self._write(lambda: grad, lambda out, add: _put(out, grad, add))
+        if self.flat is not None:
+            out, add = self.flat.claim(self)
+            if out is None:
+                return
+            if add:
+                out += grad
+            else:
+                out[...] = grad
+        elif self._trainable:
+            self._grad = grad if self._grad is None else self._grad + grad
 
     def add_product(self, backend, a, b) -> None:
         """Add ``a @ b`` (2-D; a kernel of more axes takes it in row-major order), formed straight
         into the flat buffer where the library can (``Backend.matmul_into``): a weight gradient
         without a temporary."""
-        flat = len(self.shape) != 2
-
-        def into(out, add):
-            backend.matmul_into(a, b, backend.xp.reshape(out, (a.shape[0], b.shape[1])) if flat else out, add)
-
-        self._write(lambda: backend.xp.reshape(a @ b, self.shape) if flat else a @ b, into)
+        if self.flat is not None:
+            out, add = self.flat.claim(self)
+            if out is not None:
+                backend.matmul_into(a, b, out if out.ndim == 2 else backend.xp.reshape(out, (a.shape[0], b.shape[1])),
+                                    add)
+        elif self._trainable:
+            g = a @ b
+            self.add_grad(g if g.ndim == self._value.ndim else backend.xp.reshape(g, self.shape))
 
     def add_row_sums(self, backend, x) -> None:
         """Add the column sums of the 2-D ``x`` (a bias gradient), as ``add_product`` does."""
-        self._write(lambda: backend.sum_rows(x), lambda out, add: backend.sum_rows_into(x, out, add))
-
-    def _write(self, compute, write_into):
-        """The one way a gradient is written: ``write_into(view, add)`` into a flat buffer's view
-        (``add``: an earlier use of this step wrote there), else ``compute()`` kept or added."""
-        if not self._trainable:
-            return
-        if self.flat is None:
-            g = compute()
-            self._grad = g if self._grad is None else self._grad + g
-            return
-        write_into(*self.flat.claim(self))
+        if self.flat is not None:
+            out, add = self.flat.claim(self)
+            if out is not None:
+                backend.sum_rows_into(x, out, add)
+        elif self._trainable:
+            self.add_grad(backend.sum_rows(x))
 
     @property
     def shape(self) -> tuple:
@@ -126,10 +137,3 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _put(out, g, add):
-    if add:
-        out += g
-    else:
-        out[...] = g

@@ -32,7 +32,7 @@ class Tally:
     def add(self, figures, statistics, rows) -> "Figures":
         """Remember a batch: ``figures`` its mean losses (0-d), ``statistics`` per metric its
         list, ``rows`` its samples; returns the running figures up to it."""
-        self.pending.append((list(figures) + [s for stats in statistics for s in stats], rows))
+        self.pending.append((figures, statistics, rows))
         self.count += 1
         if len(self.pending) >= FOLD_AT:  # steps called without ever reading: memory stays bounded
             self._fold(self.count)
@@ -46,8 +46,8 @@ class Tally:
         """Sum the pending batches up to the ``upto``-th into ``sums``: per figure one stack and
         one reduction, whatever the number of batches."""
         take, self.pending = self.pending[:upto - self.folded], self.pending[upto - self.folded:]
-        xp, losses, rows = self.backend.xp, len(self.loss_names), [r for _, r in take]
-        columns = zip(*(values for values, _ in take))
+        xp, losses, rows = self.backend.xp, len(self.loss_names), [r for _, _, r in take]
+        columns = zip(*(list(figures) + [s for stats in statistics for s in stats] for figures, statistics, _ in take))
         folded = [_sum(xp, column, rows if j < losses else None)  # a loss is a batch mean: times its rows
                   for j, column in enumerate(columns)]
         self.sums = folded if self.sums is None else [a + b for a, b in zip(self.sums, folded)]

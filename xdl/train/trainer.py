@@ -89,14 +89,15 @@ class Trainer:
             values, masks, backprop = self.graph.run(xs, True, self.objectives.slots)  # forward
             losses, grads, weights = self.objectives.value_and_grad(ys, values, weights, masks)  # loss and its gradient
             backprop(grads)  # backward: each use of a parameter adds to its gradient
-            losses = regularizers.penalize(losses, self._regularized)  # weight penalties, into loss and gradients
+            if self._regularized:  # weight penalties: into the loss and the gradients
+                losses = regularizers.penalize(losses, self._regularized)
         parameters = self.trainable_parameters()
         self.distribute_strategy.reduce_gradients(parameters)  # data parallelism: the sum over processes
         self.optimizer.step(parameters)  # the update
         if not rows:
             return self.get_metrics_result()
-        outputs = values[:len(self.graph.outputs)]
-        return self._tally().add(losses, self.objectives.metric_statistics(ys, outputs, weights), rows)
+        statistics = self.objectives.metric_statistics(ys, values, weights) if self.objectives.metric_pairs else ()
+        return (self._running or self._tally()).add(losses, statistics, rows)  # the running figures
 
     def test_step(self, data):
         """The loss and metrics of a batch in inference mode, added to the running ones: ``data``
@@ -105,8 +106,7 @@ class Trainer:
         values, masks = self.graph.infer_masked(xs, self.objectives.slots)
         losses, _, weights = self.objectives.value_and_grad(ys, values, weights, masks, grad=False)
         losses = regularizers.penalize(losses, self._regularized, grads=False)  # as fit reports them
-        outputs = values[:len(self.graph.outputs)]
-        return self._tally().add(losses, self.objectives.metric_statistics(ys, outputs, weights), xs[0].shape[0])
+        return self._tally().add(losses, self.objectives.metric_statistics(ys, values, weights), xs[0].shape[0])
 
     def predict_step(self, data):
         """The model's output for a batch of inputs ``data`` (``x``, or ``(x,)``), in inference
@@ -120,6 +120,9 @@ class Trainer:
         batch in Keras's form; arrays already on the device pass as they are."""
         if self.objectives is None or (self.optimizer is None and where == "train_step"):
             raise NotBuiltError(f"{self.name}: call compile(loss=..., optimizer=...) before {where}")
+        if (type(data) is tuple and len(data) == 2 and self.graph is not None and not self.multiple_inputs
+                and not self.objectives.several and self.backend.owns(data[0]) and self.backend.owns(data[1])):
+            return [data[0]], [data[1]], None  # what fit gives one input and output: nothing to convert
         parts = tuple(data) if isinstance(data, (tuple, list)) else (data,)  # Keras's unpacking
         if len(parts) not in (2, 3):
             raise ValueError(f"{self.name}: {where} takes a batch (x, y) or (x, y, sample_weight), got "
