@@ -239,6 +239,8 @@ class Activated:
 
     def apply(self, x, training=False):
         y, backprop = self.apply_linear(x, training)
+        if self._activation is None:  # most layers: no composition to make
+            return y, backprop
         return then(self._activation, y, backprop, training)
 
 
