@@ -606,7 +606,7 @@ def window_strides(x_shape, out_shape, kernel, stride, dilation, min_run=MIN_WIN
     contiguous elements from (oh * sh + i * dh, ow * sw)), and the first kh * kw * C columns
     of a C-contiguous (N, OH, OW, K) output. None where the windows are no strided view
     (dilated columns) or their runs are too short to pay."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    (_, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     _, hp, wp, c = x_shape
     _, oh, ow, k = out_shape
     if (dw != 1 and kw > 1) or kw * c < min_run:
