@@ -115,7 +115,7 @@ class Backend:
     def views(self, flat, shapes):
         """Arrays of ``shapes`` that share memory with consecutive parts of the 1-D ``flat``
         (writes through them change ``flat``), or None where the library cannot promise views
-        (the standard does not): then parameters keep arrays of their own (see xdl/flat.py)."""
+        (the standard does not): then parameters keep arrays of their own (see xdl/core/flat.py)."""
         return None
 
     def sum_rows(self, x):

@@ -1,6 +1,6 @@
 """``python -m benchmarks.stream_memory [--rows 5000000] [--backend numpy] [--json FILE]``
 
-Two figures for training on data that does not fit in memory (a stream of batches, xdl/data.py):
+Two figures for training on data that does not fit in memory (a stream of batches, xdl/train/data.py):
 
 1. memory: the peak resident memory (RSS) of ``fit`` over a generated stream of ``--rows`` rows
    of ``--width`` features (5 million x 784 float32 is 15.7 GB if held at once), batch by batch;

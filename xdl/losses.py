@@ -285,7 +285,7 @@ MeanSquaredError, MeanAbsoluteError = MSE, MAE
 
 # xdl's names take logits, as xdl's classes do; Keras's names mean what they mean in Keras:
 # probabilities (a model ending in Softmax or Sigmoid is scored from its logits either way:
-# see objectives.py).
+# see train/compile.py).
 LOSSES = {
     "mse": (MSE, {}), "mean_squared_error": (MSE, {}), "mae": (MAE, {}), "mean_absolute_error": (MAE, {}),
     "huber": (Huber, {}),

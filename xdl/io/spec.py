@@ -41,8 +41,8 @@ def build_spec(spec, build_layer=None):
     return cls.from_config(config, build_layer) if is_model_class(cls) else cls.from_config(config)
 
 
-# Model and NeuralNetwork are found in the registry (model.py and network.py enter them
-# there) rather than imported: both modules import this one, and imports must not circle.
+# Model and NeuralNetwork are found in the registry (models/model.py and models/sequential.py
+# enter them there) rather than imported: they stand on a floor above io.
 def is_model_class(cls):
     return _subclass(cls, "Model")
 

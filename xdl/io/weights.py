@@ -1,5 +1,5 @@
 """A model's weights as a dict of arrays, named by path ("dense/weights",
-"block1/conv2d/bias"): for early stopping, interop and tests. Not file I/O (see io.py)."""
+"block1/conv2d/bias"): for early stopping, interop and tests. Not file I/O (see model_files.py)."""
 
 from __future__ import annotations
 

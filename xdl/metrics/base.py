@@ -1,4 +1,4 @@
-"""``Metric``, the protocol every metric follows (metrics.py, confusion.py): statistics summed on
+"""``Metric``, the protocol every metric follows (means.py, confusion.py): statistics summed on
 the device over an epoch's batches, and the figure computed from the sums once."""
 
 from __future__ import annotations

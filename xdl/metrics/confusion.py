@@ -2,7 +2,7 @@
 
 Their statistics are weighted counts (true and false positives, ...; for AUC a histogram of
 scores per label) summed on the device over an epoch's batches (and over processes), turned
-into the figure once, on the host, by ``result``. See metric_base.py for the protocol.
+into the figure once, on the host, by ``result``. See base.py for the protocol.
 """
 
 from __future__ import annotations

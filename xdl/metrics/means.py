@@ -3,7 +3,7 @@
 A metric turns a batch into ``statistics``: device arrays (or host numbers) that add up over
 the batches of an epoch, such as a weighted sum and its total weight, or true and false
 positive counts. ``fit`` sums them on the device with the loss and reads them back together
-once (see tally.py); ``result`` turns the sums into the figure. Sums also add across
+once (see train/epoch_sums.py); ``result`` turns the sums into the figure. Sums also add across
 processes, so data-parallel figures are those of the whole data.
 
 Weights (``sample_weight``, ``class_weight``) follow Keras: a mean metric is the weighted mean

@@ -1,7 +1,7 @@
 """Optimizers: ``step(parameters)`` updates each ``Parameter`` from its ``grad``.
 
 Inside a model the trainable parameters of each dtype are views of one flat buffer
-(xdl/flat.py), and an optimizer updates the whole buffer at once: a fixed number of
+(xdl/core/flat.py), and an optimizer updates the whole buffer at once: a fixed number of
 operations per step whatever the number of layers (kernel launches, on a GPU). Parameters
 outside a flat buffer (a lone layer, or a library without views) are updated one by one by
 the same formulas. The update formulas are backend hooks (``Backend.adam_step``...), so an
