@@ -25,6 +25,7 @@ from ..layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply
 from ..layers.normalization import LayerNorm
 from ..layers.attention.position import PositionEmbedding
 from ..core import random
+from .model import Model
 
 #: layers that act on each time step alone: decoded by running them on the new steps only
 POSITION_WISE = (Dense, LayerNorm, Embedding, Dropout, Activation, Add, Average, Maximum, Minimum, Multiply,
@@ -35,8 +36,6 @@ _MASKED = 1e30
 def decode_graph(graph, xs, caches):
     """Run ``graph`` on the new steps ``xs`` (list of arrays (N, t, ...)) in inference mode,
     continuing from ``caches`` (None at the start); returns ``(outputs, caches)``."""
-    from .model import Model  # noqa: PLC0415 (model.py imports graph code this module needs)
-
     caches = dict(caches or {})
     values = [None] * graph.size
     values[:len(xs)] = xs

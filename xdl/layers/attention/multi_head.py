@@ -11,6 +11,7 @@ import math
 
 from ...core import initializers
 from ...core.checks import positive_int
+from ...core.symbolic import is_symbolic
 from ...errors import ShapeError, shape_str
 from ..base import Layer, register_layer
 from ..dropout import Dropout
@@ -114,7 +115,6 @@ class MultiHeadAttention(Layer):
         xs = [query, value, value if key is None else key] + ([] if attention_mask is None else [attention_mask])
         flags = {"use_causal_mask": bool(use_causal_mask), "return_attention_scores": bool(return_attention_scores)}
         flags = {k: v for k, v in flags.items() if v}  # the defaults are not recorded
-        from ...core.symbolic import is_symbolic  # noqa: PLC0415 (symbolic imports layers' base)
         if is_symbolic(xs):
             return super().__call__(xs, **flags)
         return self.forward(xs, training, **flags)
