@@ -223,15 +223,6 @@ def activation_layer(owner, name, layer_name, dtype=None):
     return None if name == "linear" else ACTIVATIONS[name](name=layer_name, dtype=dtype)
 
 
-def then(activation, y, backprop, training=False):
-    """``(activation(y), backprop)`` composed: a layer's output passed through ``activation``
-    (a built activation layer, or None for none)."""
-    if activation is None:
-        return y, backprop
-    out, back = activation.apply(y, training)
-    return out, lambda dy, need_dx=True: backprop(back(dy), need_dx)
-
-
 class Activated:
     """Mixin for a layer whose output passes through its ``activation=`` (``self._activation``,
     a built activation layer or None): the layer writes ``apply_linear``, the output before
@@ -239,9 +230,10 @@ class Activated:
 
     def apply(self, x, training=False):
         y, backprop = self.apply_linear(x, training)
-        if self._activation is None:  # most layers: no composition to make
+        if self._activation is None:  # most layers: nothing to compose
             return y, backprop
-        return then(self._activation, y, backprop, training)
+        out, back = self._activation.apply(y, training)
+        return out, lambda dy, need_dx=True: backprop(back(dy), need_dx)
 
 
 @register_layer

@@ -62,7 +62,7 @@ class Tally:
             self._fold(count)
         elif strategy is None and self._host is not None and self._host[0] == self.folded:
             return dict(self._host[1])
-        host = None if self.sums is None else _to_host(self.backend, self.sums)
+        host = None if self.sums is None else host_floats(self.backend, self.sums)
         rows = self.sum_rows
         if strategy is not None:
             host, rows = strategy.reduce_totals(host, rows, len(self.loss_names) + sum(self.sizes))
@@ -139,19 +139,19 @@ def _sum(xp, column, rows=None):
     return total if not host else total + host
 
 
-def _to_host(backend, sums):
-    """Every sum as host floats, flattened in order; device arrays cross in one transfer."""
+def host_floats(backend, values) -> list:
+    """Numbers and device arrays of any shape as host floats, flattened in order; the arrays
+    cross in one transfer (as float64: every float and integer as it is)."""
     xp = backend.xp
-    device = [s for s in sums if not isinstance(s, (int, float))]
-    moved = iter([])
+    device = [v for v in values if not isinstance(v, (int, float))]
+    moved = iter(())
     if device:
-        dtype = max((s.dtype for s in device), key=lambda d: xp.finfo(d).bits if xp.isdtype(d, "real floating") else 0)
-        flat = xp.concat([xp.reshape(xp.astype(s, dtype), (-1,)) for s in device])
-        moved = iter(float(v) for v in backend.to_numpy(flat).reshape(-1))
+        flat = xp.concat([xp.reshape(xp.astype(v, xp.float64), (-1,)) for v in device])
+        moved = iter(backend.to_numpy(flat).tolist())
     out = []
-    for s in sums:
-        if isinstance(s, (int, float)):
-            out.append(float(s))
+    for v in values:
+        if isinstance(v, (int, float)):
+            out.append(float(v))
         else:
-            out.extend(next(moved) for _ in range(math.prod(s.shape)))
+            out.extend(next(moved) for _ in range(math.prod(v.shape)))
     return out

@@ -18,7 +18,7 @@ from ..errors import NotBuiltError
 from . import inputs
 from .callbacks import BatchLogs, Callbacks
 from .data import DEFAULT_BATCH_SIZE, Stream, is_stream
-from .epoch_sums import Figures
+from .epoch_sums import Figures, host_floats
 from .epochs import ArrayFeed, StreamFeed, feed_for_predict, rows
 from .history import History
 from .progress import Progress
@@ -142,17 +142,12 @@ def read(backend, logs, strategy=None) -> dict:
     ``strategy``); a dict's device values cross in one transfer."""
     if isinstance(logs, Figures):
         return logs.read(strategy)
-    return dict(zip(logs, host_floats(backend, list(logs.values()))))
+    return dict(zip(logs, host_floats(backend, _scalars(backend, logs.values()))))
 
 
-def host_floats(backend, values) -> list:
-    """Numbers and 0-d device arrays as floats; the arrays cross in one transfer."""
-    xp = backend.xp
-    arrays = [v for v in values if not isinstance(v, (int, float))]
-    moved = iter(())
-    if arrays:
-        moved = iter(backend.to_numpy(xp.stack([xp.astype(xp.reshape(v, ()), xp.float64) for v in arrays])).tolist())
-    return [float(v) if isinstance(v, (int, float)) else next(moved) for v in values]
+def _scalars(backend, values):
+    """Each value as one number: a 0-d array (or one of one element) as a 0-d array."""
+    return [v if isinstance(v, (int, float)) else backend.xp.reshape(v, ()) for v in values]
 
 
 def _lazy(backend, logs):
@@ -189,10 +184,10 @@ class NonFiniteGuard:
     def _finite(self) -> bool:
         """Whether the losses since the last check are all finite: one device read, of their sum."""
         numbers = [loss for _, loss in self.losses if isinstance(loss, (int, float))]
-        arrays = [loss for _, loss in self.losses if not isinstance(loss, (int, float))]
+        arrays = _scalars(self.model.backend, (loss for _, loss in self.losses if not isinstance(loss, (int, float))))
         if arrays and len({a.dtype for a in arrays}) == 1:
             xp = self.model.backend.xp
-            arrays = [xp.sum(xp.stack([xp.reshape(a, ()) for a in arrays]))]
+            arrays = [xp.sum(xp.stack(arrays))]
         return math.isfinite(math.fsum(numbers + host_floats(self.model.backend, arrays)))
 
     def stopped(self, k) -> bool:
@@ -207,7 +202,7 @@ class NonFiniteGuard:
         """Put the copy back and say where the loss first went bad (before step ``limit``)."""
         first = limit - 1
         if self.losses:
-            values = host_floats(self.model.backend, [loss for _, loss in self.losses])
+            values = host_floats(self.model.backend, _scalars(self.model.backend, (loss for _, loss in self.losses)))
             first = next((step for (step, _), v in zip(self.losses, values) if not math.isfinite(v)), first)
         first = self.strategy.min_int(first)
         params, state, iterations = self.copy
