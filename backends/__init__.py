@@ -12,6 +12,7 @@ import pkgutil
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ._base import Backend, DeviceError, Status
 
 __all__ = ["Backend", "DeviceError", "Status", "names", "probe", "create", "to_numpy", "host_rng"]
@@ -36,7 +37,7 @@ def adapter(name: str):
         return _ADAPTERS[name]
     except KeyError:
         valid = ", ".join(names())
-        raise ValueError(f"unknown backend {name!r}; valid names: {valid}") from None
+        raise ArgumentError(f"unknown backend {name!r}; valid names: {valid}") from None
 
 
 def probe(name: str) -> Status:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from ..errors import BackendError
 from ._base import Backend, Status, numpy_like_im2col
 
 PRIORITY = 40
@@ -79,7 +80,7 @@ def create(device=None) -> Backend:
         except Exception:  # no driver at all
             count = 0
         available = ", ".join(f"cuda:{i}" for i in range(count)) or "none"
-        raise RuntimeError(f"no CUDA device {device.id} ({type(e).__name__}: {e}); available: {available}") from None
+        raise BackendError(f"no CUDA device {device.id} ({type(e).__name__}: {e}); available: {available}") from None
     return CupyBackend("cupy", xp, device, sys.modules[__name__])
 
 

@@ -8,6 +8,7 @@ import sys
 
 import numpy
 
+from ..errors import ArgumentError
 from . import _numba
 from ._base import Backend, Status, consecutive_views, numpy_like_im2col
 from ._host_memory import keep_freed_memory
@@ -244,7 +245,7 @@ def create(device=None) -> Backend:
     import array_api_compat.numpy as xp
 
     if device not in (None, "cpu"):
-        raise ValueError(f"numpy runs on 'cpu' only, not {device!r}")
+        raise ArgumentError(f"numpy runs on 'cpu' only, not {device!r}")
     keep_freed_memory()
     return NumpyBackend("numpy", xp, "cpu", sys.modules[__name__])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from ..errors import BackendError
 from ._base import Backend, Status, consecutive_views, window_strides
 from ._host_memory import keep_freed_memory
 
@@ -302,22 +303,22 @@ def create(device=None) -> Backend:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise RuntimeError(f"{e}; available here: {', '.join(available_devices())}") from None
+        raise BackendError(f"{e}; available here: {', '.join(available_devices())}") from None
     mps = getattr(torch.backends, "mps", None)
     if device.type == "mps" and not (mps is not None and mps.is_available()):
-        raise RuntimeError("MPS (Apple GPU) is not available here (torch.backends.mps.is_available() is False); "
+        raise BackendError("MPS (Apple GPU) is not available here (torch.backends.mps.is_available() is False); "
                            f"available: {', '.join(available_devices())}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"torch has no CUDA device here; available: {', '.join(available_devices())}")
+            raise BackendError(f"torch has no CUDA device here; available: {', '.join(available_devices())}")
         device = torch.device("cuda", device.index or 0)
     elif device.type == "meta":
-        raise RuntimeError("the meta device holds no data; available: " + ", ".join(available_devices()))
+        raise BackendError("the meta device holds no data; available: " + ", ".join(available_devices()))
     try:  # fail here, naming the device, not inside fit with torch's own message
         torch.zeros(1, device=device)
     except Exception as e:
         detail = (str(e).strip().splitlines() or [""])[0].partition(". ")[0]
-        raise RuntimeError(f"torch cannot allocate on {str(device)!r} here ({type(e).__name__}: {detail}); "
+        raise BackendError(f"torch cannot allocate on {str(device)!r} here ({type(e).__name__}: {detail}); "
                            f"available: {', '.join(available_devices())}") from None
     if device.type == "cpu":
         keep_freed_memory()

@@ -5,15 +5,23 @@ The promise (README): a model file either loads into a working model or raises
 
     python tests/fuzz_files.py --files 12000 [--seed 0] [--out report.json]
 
-Five valid files (an MLP checkpoint with Adam, a CNN with BatchNorm and SGD, Embedding+LSTM+GRU
-with RMSprop, an AdamW checkpoint with a schedule, and a functional model using the other
-layer types) are mutated in turn: byte flips, truncations, splices, structure-aware JSON
-mutations of the metadata (types, nesting, huge and non-finite numbers, duplicate and missing
-keys, subtrees moved) and rewrites of the tensor entries (dtype, shape, offsets, names).
-Each file is loaded, and a file that loads must predict. Reported: files that passed (a
-``ModelFileError``, or a load and a predict), files that raised anything else (with the
-first examples), and the largest memory (tracemalloc peak) a file cost. Not collected by
-pytest; tests/io/test_hostile_files.py runs the same mutations on a few hundred files in CI.
+Seven valid files (an MLP checkpoint with Adam, a CNN with BatchNorm and SGD, Embedding+LSTM+GRU
+with RMSprop, an AdamW checkpoint with a schedule, a functional model using the merge layers,
+a functional sequence model (attention, Bidirectional LSTM with states, the cells, 1-D
+convolution and pooling, masking) and an image model (transposed, depthwise and separable
+convolutions, resizing, the other activations): every registered layer type is in one) are
+mutated in turn: byte flips, truncations, splices, structure-aware JSON mutations of the
+metadata (types, nesting, huge and non-finite numbers, duplicate and missing keys, subtrees
+moved), config mutations (one to three values of layers' configs, or sizes of input shapes,
+replaced by values of another JSON type: null, bools, numbers, strings, lists, dicts; the
+mutation that found issue 35, item 6) and rewrites of the tensor entries (dtype, shape,
+offsets, names). Each file is loaded, and a file that loads must predict. Reported: files
+that passed (a ``ModelFileError``, or a load and a predict), files that raised anything else
+(with the first examples), the exceptions by type ("ModelFileError(TypeError)": refused, but
+from an error no check named: a check is missing), and the largest memory (tracemalloc peak)
+a file cost. A model whose tensors are too large for the fuzzer's own inputs (RUN_LIMIT)
+loads but is not run ("large"). Not collected by pytest; tests/io/test_hostile_files.py runs
+the same mutations on a few hundred files in CI.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import pathlib
 import random
@@ -38,8 +47,13 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import xdl  # noqa: E402
+from xdl.layers.base import LAYERS  # noqa: E402
 
-KINDS = ("flip", "truncate", "splice", "json", "json", "json", "tensor")  # JSON mutations weigh most
+KINDS = ("flip", "truncate", "splice", "json", "json", "json", "config", "config", "tensor")  # JSON weighs most
+#: the elements the fuzzer's predict may make (two rows of every tensor of the model): 128 MB
+#: of float64. A file may describe a larger model (up to xdl.io.spec.MAX_ELEMENTS per tensor):
+#: it is loaded, and counted "large", not run.
+RUN_LIMIT = 2**24
 
 
 # -- the valid files ------------------------------------------------------------------------------
@@ -89,7 +103,39 @@ def _graph():
     return model, [rng.standard_normal((4, 4)), rng.standard_normal((4, 3, 2))], np.ones((4, 2))
 
 
-MODELS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "adamw": _adamw, "graph": _graph}
+def _seq():
+    tokens, feats = xdl.Input((6,), name="tokens", dtype="int64"), xdl.Input((6, 3), name="feats")
+    e = xdl.PositionEmbedding(6, 4)(xdl.Embedding(20, 4)(tokens))
+    t = xdl.TransformerBlock(4, 2, 8)(e)
+    a = xdl.MultiHeadAttention(2, 2)(t, t, use_causal_mask=True)
+    out, h_f, _, _, c_b = xdl.Bidirectional(xdl.LSTM(3, return_sequences=True, return_state=True),
+                                            merge_mode="sum")(xdl.Embedding(20, 4, mask_zero=True)(tokens))
+    m = xdl.LSTM(3, return_sequences=True)(xdl.Masking(0.0)(feats))  # an LSTM on an input: item 6's place
+    c = xdl.Conv1D(4, 3, padding="same")(t)
+    q = xdl.AvgPool1D(1)(xdl.MaxPool1D(2)(c))
+    h, cs = xdl.LSTMCell(4)(xdl.GlobalMaxPooling1D()(q))
+    r = xdl.GRUCell(3)(xdl.GlobalAveragePooling1D()(out))
+    s = xdl.SimpleRNNCell(3, activation="relu")(h_f)
+    merged = xdl.Concatenate()([h, cs, r, s, c_b, xdl.GlobalAveragePooling1D()(a), xdl.GRU(2)(m)])
+    model = xdl.Model([tokens, feats], xdl.Dense(output_size=2)(merged))
+    model.compile(loss="mse", optimizer=xdl.SGD(0.01, momentum=0.5), metrics=["mae"])
+    rng = np.random.default_rng(0)
+    return model, [rng.integers(0, 20, (4, 6)), rng.standard_normal((4, 6, 3))], np.ones((4, 2))
+
+
+def _img():
+    model = xdl.NeuralNetwork([
+        xdl.ZeroPadding2D((1, 1)), xdl.Conv2DTranspose(2, 3, stride=2, padding="same"), xdl.ELU(),
+        xdl.DepthwiseConv2D(3, depth_multiplier=2), xdl.GELU(approximate="tanh"),
+        xdl.SeparableConv2D(3, 3, padding="same"), xdl.Mish(), xdl.Cropping2D(((1, 1), (1, 0))),
+        xdl.UpSampling2D((2, 1), interpolation="bilinear"), xdl.SiLU(), xdl.Softplus(), xdl.Softsign(),
+        xdl.GlobalMaxPooling2D(), xdl.Dropout(0.1, seed=3),
+        xdl.Dense(output_size=2, activation="relu", kernel_regularizer="l2")])
+    model.compile(loss="mse", optimizer=xdl.Adam(0.01))
+    return model, np.random.default_rng(0).standard_normal((4, 6, 5, 1)), np.ones((4, 2))
+
+
+MODELS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "adamw": _adamw, "graph": _graph, "seq": _seq, "img": _img}
 
 
 def valid_files(folder) -> dict:
@@ -241,6 +287,78 @@ def mutate_tensors(rng, header, body):
     return join(header, body)
 
 
+#: what config mutations put in a value's place: every JSON type, with the sizes and edge values
+#: constructors must check
+CONFIG_VALUES = (None, True, False, 0, 1, -1, 2, 3, 2**31, 2**63, 10**30, 0.5, -1.5, 1e308, "", "x", "same",
+                 "relu", "float64", [], [0], [1], [2, 2], [None, 3], [[1, 1], [1, 1]], {}, {"a": 1},
+                 {"class": "L2", "config": {}}, {"class": "LSTM", "config": {}})
+
+
+def _json_type(value):
+    for name, types in (("null", type(None)), ("bool", bool), ("number", (int, float)), ("string", str),
+                        ("array", list)):
+        if isinstance(value, types):
+            return name
+    return "object"
+
+
+def _config_targets(root):
+    """(container, key) of every value a config mutation may replace: each key of each
+    {"class", "config"} spec's config (layers, nested ones, losses, optimizers, metrics,
+    schedules), each argument a layer's constructor takes that its config leaves out, and each
+    size of an input shape."""
+    targets = []
+    for path in _paths(root):
+        node = _get(root, path)
+        if isinstance(node, dict) and isinstance(node.get("config"), dict) and isinstance(node.get("class"), str):
+            config = node["config"]
+            targets += [(config, key) for key in config if key != "layers"]
+            keys = getattr(LAYERS.get(node["class"]), "config_keys", lambda: None)()
+            targets += [(config, key) for key in sorted(keys or ()) if key not in config]
+        if path and path[-1] in ("shape", "input_shape") and isinstance(node, list):
+            targets += [(node, i) for i in range(len(node))]
+    return targets
+
+
+def mutate_config(rng, header, body):
+    """One to three config values (or input sizes) replaced by values of another JSON type
+    (sometimes of the same type: an extreme number, another string), null most often (what a
+    missing value becomes); or, as in issue 35, item 6 (an LSTM whose input_size and features
+    were both null), one input size made free and every layer's input_size and input_channels
+    cleared."""
+    meta = header.setdefault("__metadata__", {})
+    keys = [k for k in ("model", "model", "model", "training") if k in meta]
+    if not keys:
+        return join(header, body)
+    key = rng.choice(keys)
+    try:
+        root = json.loads(meta[key])
+    except ValueError:
+        return join(header, body)
+    targets = _config_targets(root)
+    if key == "model" and rng.random() < 0.15:  # item 6's kind: a size left free, and no layer saying it
+        sizes = [(container, at) for container, at in targets if isinstance(container, list)]
+        if sizes:
+            container, at = rng.choice(sizes)
+            container[at] = None
+        for container, at in targets:
+            if isinstance(container, dict) and at in ("input_size", "input_channels"):
+                container[at] = None
+        meta[key] = json.dumps(root)
+        return join(header, body)
+    for _ in range(min(len(targets), rng.choice([1, 1, 1, 2, 2, 3]))):
+        container, at = targets.pop(rng.randrange(len(targets)))
+        here = container[at] if isinstance(container, list) or at in container else None
+        if rng.random() < 0.3:
+            value = None
+        else:
+            others = [v for v in CONFIG_VALUES if _json_type(v) != _json_type(here)]
+            value = copy.deepcopy(rng.choice(others if rng.random() < 0.75 else CONFIG_VALUES))
+        container[at] = value
+    meta[key] = json.dumps(root)
+    return join(header, body)
+
+
 def mutate(rng, data, kind=None):
     """``data`` (a valid file's bytes) after one mutation of ``kind`` (default: drawn)."""
     kind = kind or rng.choice(KINDS)
@@ -256,7 +374,8 @@ def mutate(rng, data, kind=None):
         blob[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
         return bytes(blob)
     header, body = split(data)
-    return mutate_json(rng, header, body) if kind == "json" else mutate_tensors(rng, header, body)
+    mutation = {"json": mutate_json, "config": mutate_config, "tensor": mutate_tensors}[kind]
+    return mutation(rng, header, body)
 
 
 # -- one file -----------------------------------------------------------------------------------------
@@ -273,56 +392,95 @@ def sample_inputs(model):
     return xs[0] if len(xs) == 1 else xs
 
 
-def outcome(path):
-    """"refused", "loaded" or ("escaped", description) for the file at ``path``."""
+def run_size(model) -> int:
+    """The elements of two rows of every tensor the model makes (nested models' too): what
+    predicting on ``sample_inputs`` costs, roughly."""
+    total, graphs = 0, [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for t in list(graph.inputs) + [t for node in graph.nodes for t in node.outputs]:
+            total += 2 * math.prod(1 if d is None else d for d in t.shape)
+        graphs += [node.layer.graph for node in graph.nodes if isinstance(node.layer, xdl.Model)]
+    return total
+
+
+def classify(path):
+    """``(outcome, exception, details)`` for the file at ``path``. Outcomes: "refused" (a
+    ModelFileError), "loaded" (it loads, and predicts or raises a named XdlError), "large"
+    (it loads, but its tensors exceed RUN_LIMIT: not run), "escaped" (anything else).
+    ``exception`` names what was raised ("ModelFileError(TypeError)": a refusal made from an
+    error no check raised on purpose, so a check is missing), None when nothing was."""
     try:
         model = xdl.Model.load(path)
-    except xdl.ModelFileError:
-        return "refused"
+    except xdl.ModelFileError as e:
+        cause = e.__cause__
+        if cause is None or isinstance(cause, xdl.XdlError):
+            return "refused", "ModelFileError", None
+        return "refused", f"ModelFileError({type(cause).__name__})", f"{str(e)[:300]}"
     except Exception as e:  # noqa: BLE001 (what the fuzzer is looking for)
-        return "escaped", f"load: {type(e).__name__}: {str(e)[:300]}\n{traceback.format_exc(limit=-4)}"
+        details = f"load: {type(e).__name__}: {str(e)[:300]}\n{traceback.format_exc(limit=-4)}"
+        return "escaped", type(e).__name__, details
+    if run_size(model) > RUN_LIMIT:
+        return "large", None, None
     try:
         model.predict(sample_inputs(model))
-    except xdl.XdlError:
-        return "loaded"  # a named error (e.g. an input size the file allows but zeros cannot fill)
+    except xdl.XdlError as e:
+        return "loaded", f"{type(e).__name__} (predict)", None  # e.g. an input size zeros cannot fill
     except Exception as e:  # noqa: BLE001
-        return "escaped", f"predict: {type(e).__name__}: {str(e)[:300]}\n{traceback.format_exc(limit=-4)}"
-    return "loaded"
+        details = f"predict: {type(e).__name__}: {str(e)[:300]}\n{traceback.format_exc(limit=-4)}"
+        return "escaped", f"{type(e).__name__} (predict)", details
+    return "loaded", None, None
 
 
-def run(files, seed, folder, report_every=1000, measure=True):
+def outcome(path):
+    """"refused", "loaded" (or "large") or ("escaped", description) for the file at ``path``."""
+    result, _, details = classify(path)
+    return ("escaped", details) if result == "escaped" else result
+
+
+def run(files, seed, folder, report_every=1000, measure=True, kinds=KINDS):
     rng = random.Random(seed)
     originals = valid_files(folder)
     names = list(originals)
-    counts = {"refused": 0, "loaded": 0, "escaped": 0}
+    counts = {"refused": 0, "loaded": 0, "large": 0, "escaped": 0}
+    by_type, unchecked = {}, []
     escapes, peak, peak_case, start = [], 0, None, time.monotonic()
     path = pathlib.Path(folder) / "fuzzed.xdl"
     for i in range(files):
         name = names[i % len(names)]
-        kind = rng.choice(KINDS)
+        kind = rng.choice(kinds)
         path.write_bytes(mutate(rng, originals[name], kind))
         if measure:
             tracemalloc.start()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = outcome(path)
+            result, exception, details = classify(path)
         if measure:
             file_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             if file_peak > peak:
                 peak, peak_case = file_peak, f"file {i} ({name}, {kind})"
-        if isinstance(result, tuple):
-            counts["escaped"] += 1
-            if len(escapes) < 20:
-                escapes.append({"file": i, "model": name, "kind": kind, "error": result[1]})
-                (pathlib.Path(folder) / f"escape_{i}.xdl").write_bytes(path.read_bytes())
-        else:
-            counts[result] += 1
+        counts[result] += 1
+        if exception is not None:
+            by_type[exception] = by_type.get(exception, 0) + 1
+        if result == "escaped" and len(escapes) < 20:
+            escapes.append({"file": i, "model": name, "kind": kind, "error": details})
+            (pathlib.Path(folder) / f"escape_{i}.xdl").write_bytes(path.read_bytes())
+        elif details is not None and len(unchecked) < 20:
+            unchecked.append({"file": i, "model": name, "kind": kind, "error": details})
         if report_every and (i + 1) % report_every == 0:
             print(f"{i + 1} files, {counts}, {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
-    return {"files": files, "seed": seed, "passed": counts["refused"] + counts["loaded"], **counts,
+    non_xdl = sum(n for k, n in by_type.items() if re.split(r"[ (]", k)[0] not in XDL_ERRORS)
+    return {"files": files, "seed": seed, "passed": files - counts["escaped"], **counts,
+            "non_xdl_exceptions": non_xdl, "unchecked_refusals": sum(n for k, n in by_type.items() if "(" in k
+                                                                    and "(predict)" not in k),
+            "exceptions": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
             "largest_memory_mb": round(peak / 2**20, 1), "largest_memory_file": peak_case,
-            "seconds": round(time.monotonic() - start, 1), "escapes": escapes}
+            "seconds": round(time.monotonic() - start, 1), "escapes": escapes, "unchecked": unchecked}
+
+
+XDL_ERRORS = {name for name in dir(xdl.errors) if isinstance(getattr(xdl.errors, name), type)
+              and issubclass(getattr(xdl.errors, name), xdl.XdlError)}
 
 
 def main(argv=None):
@@ -331,14 +489,21 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the report as JSON here")
     parser.add_argument("--keep", default=None, help="folder to keep the files that escaped in")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help=f"comma-separated mutation kinds, repeats weigh more (default: {','.join(KINDS)})")
     args = parser.parse_args(argv)
+    kinds = tuple(k for k in args.kinds.split(",") if k)
+    if not kinds or set(kinds) - set(KINDS):
+        parser.error(f"--kinds: choose from {sorted(set(KINDS))}")
     xdl.set_backend("numpy")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or tmp
         os.makedirs(folder, exist_ok=True)
-        report = run(args.files, args.seed, folder)
-    summary = {k: v for k, v in report.items() if k != "escapes"}
+        report = run(args.files, args.seed, folder, kinds=kinds)
+    summary = {k: v for k, v in report.items() if k not in ("escapes", "unchecked")}
     print(json.dumps(summary, indent=1))
+    for case in report["unchecked"]:
+        print(f"\nunchecked: file {case['file']} ({case['model']}, {case['kind']}): {case['error']}")
     for escape in report["escapes"]:
         print(f"\nfile {escape['file']} ({escape['model']}, {escape['kind']}):\n{escape['error']}")
     if args.out:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from .core.backend import convert, get_backend, use_backend
-from .errors import NotBuiltError, ShapeError
+from .errors import ArgumentError, NotBuiltAttributeError, NotBuiltError, ShapeError
 
 
 class TutorialLoss:
@@ -77,11 +77,11 @@ def _array(layer, attr, field):
 def _set(layer, attr, field, value):
     p = getattr(layer, attr, None)
     if p is None:
-        raise AttributeError(f"{layer.describe()} has no {attr} yet: it is built on first use")
+        raise NotBuiltAttributeError(f"{layer.describe()} has no {attr} yet: it is built on first use")
     value = convert(layer.backend, value, layer.dtype, f"{layer.describe()}: {attr}")
     if value.shape != p.value.shape:
         if math.prod(value.shape) != p.size:  # accept the tutorial's (1, n) bias for an (n,) parameter
-            raise ValueError(f"{layer.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
+            raise ArgumentError(f"{layer.describe()}: {p.name} has shape {p.shape}, got {tuple(value.shape)}")
         value = layer.backend.xp.reshape(value, p.value.shape)
     if field == "value":  # optimizers update weights in place: never the caller's array
         value = layer.backend.xp.asarray(value, copy=True)
@@ -121,8 +121,8 @@ class TutorialRecurrent(TutorialLayer):
             return self._unpack_grads(self._backprop(dy))[:, 0, :].T
         if self.return_state:
             if not isinstance(dy, (tuple, list)):
-                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of the output's "
-                                 "and each state's gradients (None for none)")
+                raise ArgumentError(f"{self.describe()}: with return_state, backward takes a tuple of the output's "
+                                    "and each state's gradients (None for none)")
             dy = tuple(None if d is None else convert(be, d, self.dtype, where) for d in dy)
         else:
             dy = convert(be, dy, self.dtype, where)

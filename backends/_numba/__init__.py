@@ -34,6 +34,7 @@ FAMILIES = ("elementwise", "gru", "lstm", "optimizers", "recurrent", "softmax_no
 
 def __getattr__(name):
     if name in FAMILIES and usable():
-        return importlib.import_module(f"{__name__}.{name}")
+        with loader.ctrl_c_held():  # a family's import builds its kernels' dispatchers
+            return importlib.import_module(f"{__name__}.{name}")
     why = " (numba's kernels are off here: see usable())" if name in FAMILIES else ""
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}{why}")

@@ -4,14 +4,26 @@ parallel builds.
 numba is imported by the first call of ``usable()``, i.e. when a model first runs a layer that
 has a kernel, not when xdl is imported: its import is slow. This module imports nothing of
 numba at its top, so that the kernel modules, which do, are imported only after ``usable()``.
+
+Loading, i.e. numba's import, a kernel family's import and each kernel's compiling or loading
+from the disk cache, runs with Ctrl-C held back until it is done (``ctrl_c_held``): numba's
+registries and C extensions do not survive an import or a first compile cut short, and every
+later kernel call in that process failed (issue 35).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.metadata
 import os
+import signal
+import sys
+import threading
 import types
 import warnings
+
+from ...errors import ArgumentError
 
 _state = {}
 
@@ -26,26 +38,85 @@ def version():
 
 def usable() -> bool:
     """Whether the kernels run here: numba installed, importing, and not turned off by
-    ``XDL_FUSED=0``. Recorded once the import has finished, so that an interrupted one
-    (Ctrl-C while numba imports) leaves nothing behind and the next call tries again."""
+    ``XDL_FUSED=0``. Recorded once the import has finished, so that an interrupted one leaves
+    nothing behind and the next call tries again. After the first call: one dict look-up."""
     if "usable" not in _state:
-        _state["usable"] = _import()
+        with ctrl_c_held():
+            _state["usable"] = _import()
     return _state["usable"]
+
+
+@contextlib.contextmanager
+def ctrl_c_held():
+    """Hold a Ctrl-C (SIGINT) back until the block has run, then deliver it: numba is then
+    loaded whole, and the next call runs its kernels. Only in the main thread, the one Python
+    runs signal handlers in and lets set them, and only where SIGINT has a Python handler (by
+    default the one raising KeyboardInterrupt); elsewhere the block just runs."""
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+        yield  # SIGINT ignored or handled outside Python; or a thread, which it never interrupts
+        return
+    caught = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            previous(signal.SIGINT, caught[0])  # by default raises KeyboardInterrupt here
 
 
 def _import() -> bool:
     if os.environ.get("XDL_FUSED", "1") == "0" or version() is None:
         return False
+    before = set(sys.modules)
     try:
         import numba  # noqa: F401
-    except Exception as e:  # installed but broken, e.g. built for another NumPy
+    except BaseException as e:
+        # an interrupt ctrl_c_held could not hold (raised by other means than SIGINT, or where
+        # SIGINT has no Python handler): no half-imported numba for the next call to build on
+        _forget_new_packages(before)
+        if not isinstance(e, Exception):
+            raise  # nothing is recorded: the next call imports anew
+        # installed but broken, e.g. built for another NumPy
         warnings.warn(f"xdl: numba {version()} is installed but does not import ({type(e).__name__}: {e}); "
                       "the numpy backend runs without its fused kernels", RuntimeWarning, stacklevel=3)
         return False
     return True
 
 
+def _forget_new_packages(before):
+    """Take out of ``sys.modules`` every module of the packages that a failed import brought in
+    (numba, llvmlite). Python takes out only the modules whose import was cut short, not the
+    submodules they had already loaded: an import after an interrupt would then build a new
+    ``numba`` on those and lack their attributes (``module 'numba' has no attribute 'core'``,
+    in every later kernel call). Packages loaded before are left alone: no second copies."""
+    known = {name.partition(".")[0] for name in before}
+    for name in [name for name in list(sys.modules) if name.partition(".")[0] not in known]:
+        sys.modules.pop(name, None)
+
+
 def jit(fn, parallel=False):
+    """``_njit(fn, parallel)``, its compiling (or loading from the disk cache) with Ctrl-C held
+    back (``ctrl_c_held``): a first compile cut short leaves numba's registries half-filled, and
+    every later one fails (``duplicate registration for <class ...UnicodeType>``)."""
+    kernel = _njit(fn, parallel)
+    # numba's C dispatcher looks ``_compile_for_args`` up on the dispatcher each time a call's
+    # types have no build yet, and only then: the calls that have one cost nothing more
+    kernel._compile_for_args = _held(kernel._compile_for_args)
+    return kernel
+
+
+def _held(compile_for_args):
+    @functools.wraps(compile_for_args)
+    def compile_held(*args, **kwargs):
+        with ctrl_c_held():
+            return compile_for_args(*args, **kwargs)
+
+    return compile_held
+
+
+def _njit(fn, parallel):
     """``fn`` compiled on its first call (once per dtype) and cached on disk, so that later
     processes load it instead of compiling: next to its module (__pycache__), else in the user's
     cache folder (~/.cache/numba), or in NUMBA_CACHE_DIR when that is set; where none of them is
@@ -107,7 +178,7 @@ def _parallel_min():
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"xdl: XDL_PARALLEL_MIN must be a whole number of elements, got {value!r}") from None
+        raise ArgumentError(f"xdl: XDL_PARALLEL_MIN must be a whole number of elements, got {value!r}") from None
 
 
 #: the least work (elements) for which a kernel runs its parallel build; None (the default):
@@ -125,8 +196,9 @@ def for_work(kernel, work):
     builds = _state.setdefault("parallel", {})
     parallel = builds.get(kernel.py_func)
     if parallel is None:
-        _start_threads()  # before a parallel build loads: loading one starts the pool
-        parallel = builds[kernel.py_func] = jit(kernel.py_func, parallel=True)
+        with ctrl_c_held():  # numba's thread pool starts whole, as the kernels load
+            _start_threads()  # before a parallel build loads: loading one starts the pool
+            parallel = builds[kernel.py_func] = jit(kernel.py_func, parallel=True)
     return parallel
 
 

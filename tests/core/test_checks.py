@@ -41,23 +41,58 @@ BAD = {  # what goes wrong: (call, error type, message)
     "inf-predict": (lambda m: m.predict(np.full((2, 3), np.inf), check_finite=True), ValueError,
                     "predict: X holds 6 NaN or infinite"),
     "epochs": (lambda m: m.fit(X, LABELS, epochs=-1), ValueError, "fit: epochs must be an int >= 0, got -1"),
-    "batch-size": (lambda m: m.fit(X, LABELS, batch_size=0), ValueError, "fit: batch_size must be an int >= 1, got 0"),
+    "batch-size": (lambda m: m.fit(X, LABELS, batch_size=0), ValueError, "fit: batch_size must be a positive int, got 0"),
     "validation-split": (lambda m: m.fit(X, LABELS, validation_split=1.5, verbose=0), ValueError,
-                         r"validation_split must be in \(0, 1\), got 1.5"),
+                         r"validation_split must be a number in \[0, 1\), got 1.5"),
     "validation-data": (lambda m: m.fit(X, LABELS, validation_data=X, verbose=0), ValueError,
                         r"validation_data must be a pair \(X_val, y_val\)"),
     "callback": (lambda m: m.fit(X, LABELS, callbacks=[print], verbose=0), TypeError,
                  "fit: callbacks must be xdl.callbacks.Callback instances, got builtin_function_or_method"),
     "not-compiled": (lambda m: xdl.NeuralNetwork([xdl.Dense(output_size=1)]).fit(X, X[:, :1]),
                      xdl.NotBuiltError, r"call compile\(loss=..., optimizer=...\) before fit"),
+    # what used to be accepted, or refused in another library's words
+    "steps-zero": (lambda m: m.fit(X, LABELS, steps_per_epoch=0, verbose=0), ValueError,
+                   "fit: steps_per_epoch must be a positive int or None, got 0"),
+    "steps-negative": (lambda m: m.fit(X, LABELS, steps_per_epoch=-3, verbose=0), ValueError,
+                       "fit: steps_per_epoch must be a positive int or None, got -3"),
+    "steps-fraction": (lambda m: m.fit(X, LABELS, steps_per_epoch=1.5, verbose=0), TypeError,
+                       "fit: steps_per_epoch must be a positive int or None, got 1.5"),
+    "verbose-word": (lambda m: m.fit(X, LABELS, verbose="loud"), ValueError,
+                     "fit: verbose must be one of 0, 1, 2, 'auto', got 'loud'"),
+    "verbose-7": (lambda m: m.fit(X, LABELS, verbose=7), ValueError, "fit: verbose must be one of .*got 7"),
+    "verbose-negative": (lambda m: m.evaluate(X, LABELS, verbose=-1), ValueError,
+                         "evaluate: verbose must be one of .*got -1"),
+    "seed-negative": (lambda m: m.fit(X, LABELS, seed=-1, verbose=0), ValueError,
+                      "fit: seed must be an int >= 0 or None, got -1"),
+    "split-string": (lambda m: m.fit(X, LABELS, validation_split="0.2", verbose=0), TypeError,
+                     r"fit: validation_split must be a number in \[0, 1\), got '0.2'"),
+    "callbacks-object": (lambda m: m.fit(X, LABELS, callbacks=object(), verbose=0), TypeError,
+                         "fit: callbacks must be a list of xdl.callbacks.Callback, got <object object"),
+    "callbacks-single": (lambda m: m.fit(X, LABELS, callbacks=xdl.callbacks.TerminateOnNaN(), verbose=0), TypeError,
+                         r"put it in a list: callbacks=\[...\]"),
+    "units-huge": (lambda m: xdl.Dense(units=2**70), ValueError,
+                   "Dense: output_size must be a positive int <= 2147483647, got 1180591620717411303424"),
+    "epsilon-zero": (lambda m: xdl.BatchNorm(epsilon=0), ValueError, r"BatchNorm: epsilon must be a number in \(0, 1\)"),
+    "binary-targets": (lambda m: binary().fit(X, np.full((8, 1), 3.0), verbose=0), ValueError,
+                       r"fit: binary cross-entropy takes targets in \[0, 1\].*from 3 to 3"),
+    "binary-nan": (lambda m: binary().evaluate(X, np.full((8, 1), np.nan)), ValueError,
+                   r"evaluate: binary cross-entropy takes targets in \[0, 1\]"),
+    "summary-print-fn": (lambda m: m.summary(print_fn="loud"), TypeError, "print_fn must be callable"),
 }
+
+
+def binary():
+    m = xdl.NeuralNetwork([xdl.Dense(input_size=3, output_size=1), xdl.Sigmoid()])
+    m.compile(loss="binary_crossentropy", optimizer="sgd")
+    return m
 
 
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_named(be, case):
     call, kind, match = BAD[case]
-    with pytest.raises(kind, match=match):
+    with pytest.raises(kind, match=match) as caught:
         call(model())
+    assert isinstance(caught.value, xdl.XdlError)
 
 
 def test_an_array_on_another_device_is_refused(be):

@@ -125,12 +125,12 @@ def test_stale_temporaries_of_dead_writers_are_removed_live_ones_kept(model, tmp
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         theirs = tmp_path / f".m.xdl.{child.pid}.deadbeef.tmp"  # a live writer: another process
-        other = tmp_path / f".other.xdl.{dead_pid()}.0123abcd.tmp"  # another target's
+        other = tmp_path / f".other.xdl.{dead_pid()}.0123abcd.tmp"  # another target's: orphaned too
         for p in (stale, mine, theirs, other):
             p.write_bytes(b"partial")
         model.save(tmp_path / "m.xdl")
-        assert not stale.exists()
-        assert mine.read_bytes() == theirs.read_bytes() == other.read_bytes() == b"partial"
+        assert not stale.exists() and not other.exists()
+        assert mine.read_bytes() == theirs.read_bytes() == b"partial"
     finally:
         child.kill()
         child.wait()

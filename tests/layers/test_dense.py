@@ -49,9 +49,9 @@ def test_dense_wrong_input_names_layer_and_both_shapes(be):
 @pytest.mark.parametrize("kwargs,match", [
     ({"input_size": 3}, "output_size is required"),
     ({"output_size": 0}, "output_size must be a positive int, got 0"),
-    ({"input_size": 2.5, "output_size": 3}, "input_size must be a positive int, got 2.5"),
+    ({"input_size": 2.5, "output_size": 3}, "input_size must be a positive int or None, got 2.5"),
     ({"output_size": 3, "kernel_initializer": "nope"}, "unknown initializer 'nope'"),
-    ({"output_size": 3, "dtype": "int8"}, "unknown dtype 'int8'"),
+    ({"output_size": 3, "dtype": "int8"}, "dtype must be one of None, 'float32', 'float64', got 'int8'"),
 ])
 def test_dense_rejects_bad_arguments(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):

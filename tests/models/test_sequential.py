@@ -114,7 +114,7 @@ def test_misuse_errors():
     model.compile(loss="mse", optimizer="sgd")
     with pytest.raises(xdl.NotBuiltError, match="no layers"):
         model.fit(np.ones((2, 2)), np.ones((2, 1)))
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         small_model().fit(np.ones((2, 2)), np.ones((2, 1)), batch_size=0)
     with pytest.raises(xdl.ShapeError, match=r"X must have shape \(N, features...\), got \(5,\)"):
         small_model().predict(np.ones(5))

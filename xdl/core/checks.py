@@ -1,9 +1,18 @@
-"""Argument checks shared by constructors and ``fit``: fail early, quoting the value."""
+"""Argument checks shared by constructors and ``fit``: fail early, naming the argument, quoting
+the value and saying what is allowed. NumPy's scalars count as the Python numbers they hold
+(``batch_size=np.int64(4)`` is 4); bools are not numbers here (``units=True`` is refused)."""
 
 from __future__ import annotations
 
 import math
+import os
+import numbers
 import sys
+
+from ..errors import ArgumentError, ArgumentTypeError
+
+#: the largest size a layer or a batch may have: what 32-bit indices reach, far beyond memory
+MAX_SIZE = 2**31 - 1
 
 
 def short(value, limit=100) -> str:
@@ -12,37 +21,63 @@ def short(value, limit=100) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def as_int(value):
+    """``value`` as a Python int if it is an integer (NumPy's included, bools not), else None."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_":
+        return int(value)
+    return None
+
+
+def _refuse(owner, name, value, allowed, kind_ok):
+    cls = ArgumentError if kind_ok else ArgumentTypeError
+    return cls(f"{owner}: {name} must be {allowed}, got {short(value)}")
+
+
+def int_at_least(owner, name, value, minimum, maximum=None, optional=False):
+    """``value`` as an int in [minimum, maximum] (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    n = as_int(value)
+    if n is None or n < minimum or (maximum is not None and n > maximum):
+        allowed = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        allowed += f" <= {maximum}" if n is not None and maximum is not None and n > maximum else ""
+        raise _refuse(owner, name, value, allowed + (" or None" if optional else ""), n is not None)
+    return n
 
 
 def positive_int(owner, name, value, optional=False):
-    """``value`` if it is an int >= 1 (or None when ``optional``)."""
-    if value is None and optional:
-        return None
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {short(value)}")
-    return value
+    """``value`` as an int in [1, MAX_SIZE] (or None when ``optional``): a size or a count."""
+    return int_at_least(owner, name, value, 1, MAX_SIZE, optional)
 
 
 def boolean(owner, name, value, optional=False):
-    """``value`` if it is a bool (or None when ``optional``): "yes" or 1 is refused, not read as True."""
+    """``value`` if it is a bool (NumPy's too; or None when ``optional``): "yes" or 1 is refused,
+    not read as True."""
     if (value is None and optional) or isinstance(value, bool):
         return value
-    raise ValueError(f"{owner}: {name} must be True or False{' or None' if optional else ''}, got {short(value)}")
+    if type(value).__name__ == "bool_":
+        return bool(value)
+    raise ArgumentTypeError(f"{owner}: {name} must be True or False{' or None' if optional else ''}, "
+                            f"got {short(value)}")
 
 
-def int_at_least(owner, name, value, minimum):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {short(value)}")
-    return value
+def one_of(owner, name, value, allowed):
+    """``value`` if it equals one of ``allowed`` (compared by value and type: 1 is not True)."""
+    for choice in allowed:
+        if type(choice) is type(value) and choice == value:
+            return value
+        n = as_int(value)
+        if isinstance(choice, int) and not isinstance(choice, bool) and n is not None and n == choice:
+            return n
+    kind_ok = any(isinstance(value, type(choice)) for choice in allowed)
+    raise _refuse(owner, name, value, f"one of {', '.join(map(repr, allowed))}", kind_ok)
 
 
 def number(owner, name, value, low=0.0, high=math.inf, low_open=False, high_open=False) -> float:
     """``value`` as a float, checked against [low, high] (each end open on request); never
     NaN or infinite (an unbounded end still means a finite value), and an int must fit a float."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and -sys.float_info.max <= value <= sys.float_info.max  # False for NaN and inf
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+    ok = real and -sys.float_info.max <= value <= sys.float_info.max  # False for NaN and inf
     if ok:
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
@@ -53,6 +88,25 @@ def number(owner, name, value, low=0.0, high=math.inf, low_open=False, high_open
         else:
             kind = "a positive number" if low_open and low == 0 else f"a number {'>' if low_open else '>='} {low:g}"
             kind += f" and <= {high:g}" if high < math.inf else ""
-        finite = not isinstance(value, (int, float)) or -sys.float_info.max <= value <= sys.float_info.max
-        raise ValueError(f"{owner}: {name} must be {kind}" + ("" if finite else " (finite)") + f", got {short(value)}")
+        finite = not real or -sys.float_info.max <= value <= sys.float_info.max
+        raise _refuse(owner, name, value, kind + ("" if finite else " (finite)"), real)
     return float(value)
+
+
+
+def text(owner, name, value, optional=False):
+    """``value`` if it is a non-empty str (or None when ``optional``)."""
+    if (value is None and optional) or (isinstance(value, str) and value):
+        return value
+    raise _refuse(owner, name, value, "a non-empty str" + (" or None" if optional else ""), isinstance(value, str))
+
+
+def file_path(owner, name, value) -> str:
+    """``value`` as a str path: a str or an ``os.PathLike`` (``pathlib.Path``); an empty one is
+    left to the file functions, which name what is wrong with each path."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+        value = os.fsdecode(value) if isinstance(value, bytes) else value
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{owner}: {name} must be a file path (a str or pathlib.Path), got {short(value)}")
+    return value

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import math
 
+from ..errors import ArgumentError
 from . import random
 
 _budget = None  # elements still allowed while a model file is being loaded (None: no limit)
@@ -95,5 +96,5 @@ def get(name):
         return name
     try:
         return _BY_NAME[name]
-    except KeyError:
-        raise ValueError(f"unknown initializer {name!r}; choose one of {sorted(_BY_NAME)}") from None
+    except (KeyError, TypeError):  # TypeError: unhashable
+        raise ArgumentError(f"unknown initializer {name!r}; choose one of {sorted(_BY_NAME)}") from None

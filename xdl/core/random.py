@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from .. import backends  # the adapters (the repository's backends/ folder)
+from .checks import int_at_least
 
 _rng = backends.host_rng()
 
@@ -16,7 +17,7 @@ _rng = backends.host_rng()
 def seed(n: int) -> None:
     """Seed xdl's generator (initial weights, shuffling)."""
     global _rng
-    _rng = backends.host_rng(n)
+    _rng = backends.host_rng(int_at_least("seed", "n", n, 0))
 
 
 def generator(seed=None):

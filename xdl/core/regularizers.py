@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import ArgumentError, missing_method
 from .backend import namespace_of
 
 
@@ -17,10 +18,10 @@ class Regularizer:
     """``penalty(w)``: a 0-d array on ``w``'s device; ``gradient(w)``: its gradient, w's shape."""
 
     def penalty(self, w):
-        raise NotImplementedError
+        raise missing_method(self, "penalty(w)")
 
     def gradient(self, w):
-        raise NotImplementedError
+        raise missing_method(self, "gradient(w)")
 
     def __call__(self, w):
         return self.penalty(w)
@@ -41,7 +42,7 @@ class Regularizer:
 
 def _factor(kind, name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{kind}: {name} must be a finite number >= 0, got {value!r}")
+        raise ArgumentError(f"{kind}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -114,8 +115,8 @@ def get(identifier, where="regularizer"):
     if isinstance(identifier, dict) and identifier.get("class") in CLASSES \
             and isinstance(identifier.get("config", {}), dict):
         return CLASSES[identifier["class"]](**identifier.get("config", {}))
-    raise ValueError(f"{where}: unknown regularizer {identifier!r}; pass xdl.regularizers.L1(0.01), L2(0.01), "
-                     f"L1L2(l1, l2), None or a name: {sorted(NAMES)}")
+    raise ArgumentError(f"{where}: unknown regularizer {identifier!r}; pass xdl.regularizers.L1(0.01), L2(0.01), "
+                        f"L1L2(l1, l2), None or a name: {sorted(NAMES)}")
 
 
 def spec(regularizer):

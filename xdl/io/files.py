@@ -27,7 +27,7 @@ class ModelSaveError(XdlError, OSError):
         return getattr(self, "message", None) or super().__str__()
 
 
-_SAVE_ERRORS = {}
+_ERROR_KINDS = {}
 _REASONS = {
     errno.ENOENT: "the folder {folder!r} does not exist",
     errno.ENOTDIR: "a part of the path is not a folder",
@@ -42,14 +42,36 @@ if hasattr(errno, "EDQUOT"):
     _REASONS[errno.EDQUOT] = "the disk quota is exhausted"
 
 
+class ModelLoadError(XdlError, OSError):
+    """A model file could not be opened: names the file (as given) and why. Also the
+    ``OSError`` subclass of the cause (``FileNotFoundError``, ``PermissionError``, ...)."""
+
+    def __str__(self):
+        return getattr(self, "message", None) or super().__str__()
+
+
+def _like(base, cause):
+    """``base``, or its subclass that is also ``type(cause)`` (made once per kind)."""
+    kind = type(cause) if isinstance(cause, OSError) else OSError
+    cls = _ERROR_KINDS.get((base, kind))
+    if cls is None:
+        cls = base if kind is OSError else type(base.__name__, (base, kind), {
+            "__module__": __name__, "__qualname__": base.__name__, "__doc__": base.__doc__})
+        _ERROR_KINDS[base, kind] = cls
+    return cls
+
+
+def load_error(path, cause: OSError) -> ModelLoadError:
+    """A ``ModelLoadError`` that is also ``type(cause)``, naming the user's ``path``."""
+    message = f"cannot load {os.fspath(path)!r}: {cause.strerror or cause}"
+    err = _like(ModelLoadError, cause)(message)
+    err.message, err.errno, err.strerror, err.filename = message, cause.errno, cause.strerror, path
+    return err
+
+
 def _save_error(path, cause: OSError, reason=None) -> ModelSaveError:
     """A ``ModelSaveError`` that is also ``type(cause)``, naming the user's ``path``."""
-    kind = type(cause) if isinstance(cause, OSError) else OSError
-    cls = _SAVE_ERRORS.get(kind)
-    if cls is None:
-        cls = ModelSaveError if kind is OSError else type("ModelSaveError", (ModelSaveError, kind), {
-            "__module__": __name__, "__qualname__": "ModelSaveError", "__doc__": ModelSaveError.__doc__})
-        cls = _SAVE_ERRORS[kind] = cls
+    cls = _like(ModelSaveError, cause)
     folder = os.path.dirname(os.path.abspath(path)) if path else ""
     if reason is None and not (cause.errno == errno.ENOENT and os.path.isdir(folder)):
         reason = _REASONS.get(cause.errno, "").format(folder=folder)
@@ -62,7 +84,7 @@ def _save_error(path, cause: OSError, reason=None) -> ModelSaveError:
     return err
 
 
-_TMP = re.compile(r"\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
+_TMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")  # what _open_temporary names
 
 
 def _pid_alive(pid: int) -> bool:
@@ -70,33 +92,39 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # EPERM: alive, another user's
+    except (OSError, OverflowError):  # EPERM: alive, another user's; no such pid number: not provably gone
         return True
     return True
 
 
-def _remove_stale_temporaries(folder: str, name: str) -> None:
-    """Temporary files ``.{name}.{pid}.{random}.tmp`` that a killed save left in ``folder``:
-    removed when their writer's process is gone and nothing holds their lock (a writer keeps
-    an exclusive ``flock`` on its file until the rename). A live writer's file is never touched."""
+def _remove_stale_temporaries(folder: str) -> None:
+    """Temporary files ``.{name}.{pid}.{random}.tmp`` that killed saves of any file left in
+    ``folder`` (say ``ck_013.xdl``'s, when ``ck_014.xdl`` is saved): removed once provably
+    orphaned, that is their writer's process is gone and nothing holds their lock (a writer
+    keeps an exclusive ``flock`` on its file until the rename, so a reused pid, a forked child
+    or a writer in another pid namespace keeps it). A live writer's file, this process's
+    included, is never touched, nor any name that xdl would not have made."""
     if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
         return
-    prefix = f".{name}"
     try:
-        entries = [e for e in os.listdir(folder) if e.startswith(prefix) and e.endswith(".tmp")]
+        with os.scandir(folder) as it:
+            entries = [e.name for e in it if e.name.endswith(".tmp") and _TMP.fullmatch(e.name)
+                       and e.is_file(follow_symlinks=False)]
     except OSError:
         return
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for entry in entries:
-        match = _TMP.fullmatch(entry, len(prefix))
-        if match is None or _pid_alive(int(match["pid"])):
+        if _pid_alive(int(_TMP.fullmatch(entry)["pid"])):
             continue
         stale = os.path.join(folder, entry)
         with contextlib.suppress(OSError):
-            fd = os.open(stale, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            fd = os.open(stale, flags)
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live writer elsewhere
-                os.unlink(stale)
+                opened, now = os.fstat(fd), os.lstat(stale)
+                if stat.S_ISREG(opened.st_mode) and (opened.st_dev, opened.st_ino) == (now.st_dev, now.st_ino):
+                    os.unlink(stale)
             finally:
                 os.close(fd)
 
@@ -124,8 +152,10 @@ def atomic_write(path, data: bytes) -> None:
     As ``open(path, "wb")`` would: a symlink at ``path`` is written through (its target is
     replaced), a new file gets ``0o666 & ~umask``, an existing file keeps its mode. The data
     goes to a temporary file beside the target (``.{name}.{pid}.{random}.tmp``), is fsynced and
-    renamed over it; temporaries that killed saves of the same target left are removed first.
-    Every failure is a ``ModelSaveError`` naming ``path`` and the reason."""
+    renamed over it; temporaries that killed saves left in that folder (of any file name) are
+    removed first, once their writer is provably gone. A path that names a folder ("out/", or
+    an existing folder) is refused, as ``open()`` refuses it. Every failure is a
+    ``ModelSaveError`` naming ``path`` and the reason."""
     given = os.fspath(path)
     if isinstance(given, bytes):
         given = os.fsdecode(given)
@@ -134,6 +164,9 @@ def atomic_write(path, data: bytes) -> None:
     target = os.path.realpath(given)  # through a symlink, to its target
     if os.path.isdir(target):
         raise _save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    if os.path.basename(given) in ("", ".", ".."):  # "out/" (os.sep or os.altsep), "out/.": a folder's name
+        raise _save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)),
+                          f"the path names a folder; give a file name such as {os.path.join(given, 'model.xdl')!r}")
     if os.path.exists(target) and not os.path.isfile(target):  # a device or a pipe: no file to replace
         try:
             with open(target, "wb") as f:
@@ -142,7 +175,7 @@ def atomic_write(path, data: bytes) -> None:
             raise _save_error(given, e) from None
         return
     folder, name = os.path.split(target)
-    _remove_stale_temporaries(folder, name)
+    _remove_stale_temporaries(folder)
     try:
         fd, tmp = _open_temporary(folder, name)
     except OSError as e:

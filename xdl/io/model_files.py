@@ -40,11 +40,11 @@ from .. import optimizers
 from ..optimizers import schedules
 from ..core.backend import get_backend, use_backend, use_floatx
 from ..errors import ModelFileError, NotBuiltError
-from .spec import MAX_DEPTH, MAX_LAYERS, MAX_WORK  # noqa: F401 (the limits, for readers of io)
-from .spec import check_spec, is_model_class, is_sequential_class, short, valid_name
-from ..layers.base import LAYERS
+from .spec import MAX_DEPTH, MAX_ELEMENTS, MAX_LAYERS, MAX_WORK  # noqa: F401 (the limits, for readers of io)
+from .spec import check_sizes, check_spec, is_model_class, is_sequential_class, short, valid_name
+from ..layers.base import LAYERS, check_config_keys
 from .bounded_json import parse_json
-from .files import atomic_write
+from .files import atomic_write, load_error
 from .weights import named_parameters
 
 FORMAT = "xdl.model"
@@ -78,6 +78,7 @@ def save_model(model, path, include_optimizer=False) -> None:
     # The loader's own checks, run now: a model that could not be read back is refused
     # here, with the reason, rather than written as a file that fails later.
     check_spec(arch, refuse)
+    check_sizes(model, refuse)
     be = model.backend
     params = named_parameters(model)
     tensors = {key: be.to_numpy(p.value) for key, p in params.items()}
@@ -156,8 +157,8 @@ class _File:
             self.metadata = self._f.metadata() or {}
             slices = {k: self._f.get_slice(k) for k in self._f.keys()}  # noqa: SIM118 (not a mapping)
             self.header = {k: (tuple(s.get_shape()), s.get_dtype()) for k, s in slices.items()}
-        except FileNotFoundError:
-            raise
+        except OSError as e:
+            raise load_error(path, e) from None
         except Exception as e:  # the library's errors for malformed headers, offsets, sizes
             raise ModelFileError(f"{path}: not a safetensors model file ({type(e).__name__}: {e})") from None
 
@@ -245,9 +246,10 @@ def _build(file, spec, registry, kind):
     if not isinstance(spec.get("class"), str) or spec["class"] not in registry:
         file.fail(f"unknown {kind} {short(spec.get('class'))}")
     cls, name = registry[spec["class"]], spec["config"].get("name")
-    what = f"the {kind} {spec['class']}" + (f" named {name!r}" if isinstance(name, str) else "")
+    what = f"the {kind} {spec['class']}" + (f" named {short(name)}" if isinstance(name, str) else "")
     with file.refusing(f"{what}: its config does not fit it"):
-        if kind != "layer type":
+        if kind != "layer type":  # layers check their keys in from_config
+            check_config_keys(cls, spec["config"])
             return cls(**spec["config"])
         if is_model_class(cls):
             return cls.from_config(spec["config"], lambda inner: _build(file, inner, registry, kind))
@@ -274,6 +276,7 @@ def load_model(path, backend, model_class):
         model = cls.from_config(arch["config"], lambda spec: _build(file, spec, LAYERS, "layer type"))
         if not model.built:
             file.fail("the architecture has no input shape")
+    check_sizes(model, lambda message: file.fail(f"malformed architecture metadata: {message}"))
     params = named_parameters(model)
     keys = _v1_keys(model) if version == "1" else {key: key for key in params}
     state_keys = _check_tensors(file, model, params, keys, version)

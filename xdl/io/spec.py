@@ -8,6 +8,7 @@ describe a cycle (models/config.py writes and replays those configs). io/model_f
 from __future__ import annotations
 
 from ..layers.base import LAYERS
+from ..core.checks import MAX_SIZE
 from ..core.symbolic import valid_name
 
 MAX_LAYERS = 10_000  # layers, inputs and nodes in one architecture, nested models' included
@@ -18,6 +19,11 @@ MAX_OUTPUTS = 64  # outputs of one node, and axes of one shape
 # model applied again is cheap, but a file can still nest and reuse models to unroll into a
 # huge graph). Counted per node, a nested model's node as twice its own work, a bound.
 MAX_WORK = 2**18
+# Elements per sample of any one tensor a model makes (free sizes counted as 1): the largest
+# size xdl takes anywhere, what 32-bit indices reach. Parameters are bounded by the file's own
+# tensors, but a layer without any (UpSampling2D's size, ZeroPadding2D's padding, a transposed
+# convolution's stride) could otherwise describe terabytes of activations in a few bytes of JSON.
+MAX_ELEMENTS = MAX_SIZE
 INPUT_DTYPES = (None, "float32", "float64", "int32", "int64")
 
 
@@ -60,6 +66,28 @@ def check_spec(spec, fail):
     """Check a model's ``{"class", "config"}`` (as read from JSON) without building anything;
     ``fail(message)`` is called (and must raise) at the first fault."""
     _Checker(fail).model(spec)
+
+
+def check_sizes(model, fail):
+    """Check a built model's tensors (its graph's, nested models' too): each at most
+    ``MAX_ELEMENTS`` elements per sample, free sizes counted as 1. Shapes only: no data."""
+    graphs, seen = [model.graph], set()
+    while graphs:
+        graph = graphs.pop()
+        if graph is None or id(graph) in seen:
+            continue
+        seen.add(id(graph))
+        tensors = [(None, t) for t in graph.inputs] + [(node.layer, t) for node in graph.nodes for t in node.outputs]
+        for layer, t in tensors:
+            n = 1
+            for d in t.shape:
+                n *= 1 if d is None else d
+            if n > MAX_ELEMENTS:
+                what = f"input {short(t.name)}" if layer is None else f"{layer.describe()}: its output"
+                count = f"{n:,}" if n < 10**15 else f"about 10**{len(str(n)) - 1}"
+                fail(f"{what} has shape {short(t.shape)}, {count} elements per sample, more than "
+                     f"{MAX_ELEMENTS:,} (a size, factor, stride or padding too large)")
+        graphs.extend(node.layer.graph for node in graph.nodes if is_model_class(type(node.layer)))
 
 
 class _Checker:

@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 
-from ..core.checks import number, short
-from ..errors import ShapeError, shape_str
+from ..core.checks import number, one_of, short
+from ..errors import ArgumentError, ShapeError, shape_str
 from .base import Layer, register_layer
 
 MAX_AXES = 64  # the most axes a shape in a model file may have (io/spec.py's MAX_OUTPUTS)
@@ -65,7 +65,7 @@ class Softmax(Layer):
     def __init__(self, axis=-1, *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if not isinstance(axis, int) or isinstance(axis, bool) or not -MAX_AXES <= axis < MAX_AXES:
-            raise ValueError(f"Softmax {self.name!r}: axis must be an int, got {short(axis)}")
+            raise ArgumentError(f"Softmax {self.name!r}: axis must be an int, got {short(axis)}")
         self.axis = axis
 
     def check_input_shape(self, input_shape):
@@ -177,10 +177,9 @@ class GELU(Layer):
 
     def __init__(self, approximate="none", *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        approximate = {False: "none", True: "tanh"}.get(approximate, approximate)
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU {self.name!r}: approximate must be 'none' or 'tanh' (or a bool), "
-                             f"got {approximate!r}")
+        if isinstance(approximate, bool):
+            approximate = "tanh" if approximate else "none"
+        approximate = one_of(f"GELU {self.name!r}", "approximate (or a bool)", approximate, ("none", "tanh"))
         self.approximate = approximate
 
     def apply(self, x, training=False):
@@ -212,8 +211,8 @@ def activation_name(owner, name) -> str:
     if name is None:
         return "linear"
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown activation {name!r}; known: {', '.join(map(repr, ACTIVATIONS))} "
-                         "(or None)")
+        raise ArgumentError(f"{owner}: unknown activation {name!r}; known: {', '.join(map(repr, ACTIVATIONS))} "
+                            "(or None)")
     return name
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 
-from ..core import initializers, regularizers
-from ..core.checks import positive_int
+from ..core import regularizers
+from ..core.checks import boolean, positive_int
+from ..errors import ArgumentError, ArgumentTypeError
 from .activations import Activated, activation_layer, activation_name
 from ..tutorial import TutorialWeights
-from .base import Layer, expect_last_axis, register_layer
+from .base import Layer, expect_last_axis, initializer, register_layer, regularizer
 
 
 @register_layer
@@ -24,31 +25,33 @@ class Dense(Activated, TutorialWeights, Layer):
     """
 
     supports_masking = True  # per position: a mask on (N, T, F) inputs passes on
+    sized_axes = ((-1, "input_size"),)
 
     def __init__(self, input_size=None, output_size=None, *, units=None, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if units is not None and output_size is not None and units != output_size:
-            raise ValueError(f"Dense {self.name!r}: units={units!r} and output_size={output_size!r} disagree; "
-                             "give one of them")
+        if (units is not None and output_size is not None
+                and positive_int("Dense", "units", units) != positive_int("Dense", "output_size", output_size)):
+            raise ArgumentError(f"Dense {self.name!r}: units={units!r} and output_size={output_size!r} disagree; "
+                                "give one of them")
         output_size = output_size if output_size is not None else units
         if output_size is None:
             hint = (f"; the first positional argument is input_size in xdl (Dense(input_size, output_size)): "
                     f"for {input_size!r} outputs write Dense(output_size={input_size!r}) or Dense(units={input_size!r})"
                     if input_size is not None else ", e.g. Dense(output_size=10) or Dense(units=10)")
-            raise TypeError(f"Dense {self.name!r}: output_size is required (Keras's units){hint}")
+            raise ArgumentTypeError(f"Dense {self.name!r}: output_size is required (Keras's units){hint}")
         self.input_size = positive_int("Dense", "input_size", input_size, optional=True)
         self.output_size = positive_int("Dense", "output_size", output_size)
         self.activation = activation_name(f"Dense {self.name!r}", activation)
         self._activation = activation_layer("Dense", activation, f"{self.name}.{self.activation}", dtype)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean("Dense", "use_bias", use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        self._init_W = initializers.get(kernel_initializer)
-        self._init_b = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"Dense {self.name!r}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"Dense {self.name!r}: bias_regularizer")
+        self._init_W = initializer(f"Dense {self.name!r}", "kernel_initializer", kernel_initializer)
+        self._init_b = initializer(f"Dense {self.name!r}", "bias_initializer", bias_initializer)
+        self.kernel_regularizer = regularizer(f"Dense {self.name!r}: kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = regularizer(f"Dense {self.name!r}: bias_regularizer", bias_regularizer)
         self.W = self.b = None
         if input_size is not None:  # the tutorial reads layer.weights before any forward
             self.build((input_size,))

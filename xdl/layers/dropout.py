@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core import random
-from ..core.checks import number
+from ..core.checks import int_at_least, number
 from .base import Layer, register_layer
 
 
@@ -23,7 +23,7 @@ class Dropout(Layer):
     def __init__(self, rate=0.5, seed=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.rate = number(f"Dropout {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
-        self.seed = None if seed is None else int(seed)
+        self.seed = int_at_least(type(self).__name__, "seed", seed, 0, optional=True)
 
     def build(self, input_shape):
         super().build(input_shape)

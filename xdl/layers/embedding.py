@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..core import initializers
-from ..errors import IndexRangeError, ShapeError
-from .base import Layer, register_layer
+from ..errors import ArgumentTypeError, IndexRangeError, ShapeError
+from .base import Layer, initializer, register_layer
 from ..core.checks import positive_int
 from .dense import _name
 
@@ -28,12 +27,12 @@ class Embedding(Layer):
                  name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if not isinstance(mask_zero, bool):
-            raise TypeError(f"Embedding {self.name!r}: mask_zero must be True or False, got {mask_zero!r}")
+            raise ArgumentTypeError(f"Embedding {self.name!r}: mask_zero must be True or False, got {mask_zero!r}")
         self.mask_zero = mask_zero
         self.vocab_size = positive_int("Embedding", "vocab_size", vocab_size)
         self.dim = positive_int("Embedding", "dim", dim)
         self.embeddings_initializer = embeddings_initializer
-        self._init = initializers.get(embeddings_initializer)
+        self._init = initializer(f"Embedding {self.name!r}", "embeddings_initializer", embeddings_initializer)
         self.table = None
 
     def build(self, input_shape):
@@ -58,8 +57,8 @@ class Embedding(Layer):
     def apply(self, x, training=False):
         xp = self.backend.xp
         if not xp.isdtype(x.dtype, "integral"):
-            raise TypeError(f"{self.describe()}: expected integer indices, got dtype {x.dtype}; "
-                            "encode tokens as integers in [0, vocab_size)")
+            raise ArgumentTypeError(f"{self.describe()}: expected integer indices, got dtype {x.dtype}; "
+                                    "encode tokens as integers in [0, vocab_size)")
         indices, out_shape = xp.reshape(x, (-1,)), tuple(x.shape) + (self.dim,)
         rows = xp.take(self.table.value, indices, axis=0)
 

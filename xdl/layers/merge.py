@@ -6,7 +6,7 @@ Shapes are checked when the graph is built. Element-wise merges take inputs of o
 
 from __future__ import annotations
 
-from ..errors import ShapeError, shape_str
+from ..errors import ArgumentError, ShapeError, missing_method, shape_str
 from .base import Layer, register_layer
 
 
@@ -110,7 +110,7 @@ class _Extremum(_Merge):
     (PyTorch's and TensorFlow's choice between tied inputs)."""
 
     def _pick(self, xp, a, b):
-        raise NotImplementedError
+        raise missing_method(self, "_pick(xp, a, b)")
 
     def apply(self, xs, training=False):
         xp = self.backend.xp
@@ -156,7 +156,7 @@ class Concatenate(Layer):
     def __init__(self, axis=-1, *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
-            raise ValueError(f"Concatenate: axis must be a nonzero int (0 is the batch axis), got {axis!r}")
+            raise ArgumentError(f"Concatenate: axis must be a nonzero int (0 is the batch axis), got {axis!r}")
         self.axis = axis
 
     def build(self, input_shape):

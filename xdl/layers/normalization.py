@@ -10,9 +10,11 @@ from .base import Layer, expect_last_axis, register_layer
 class _Normalization(Layer):
     """Shared by both: a (features,) ``gamma`` and ``beta`` on the last axis."""
 
+    sized_axes = ((-1, None),)
+
     def __init__(self, epsilon, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.epsilon = number(type(self).__name__, "epsilon", epsilon, 0.0, 1.0, high_open=True)
+        self.epsilon = number(type(self).__name__, "epsilon", epsilon, 0.0, 1.0, low_open=True, high_open=True)
 
     def build(self, input_shape):
         super().build(input_shape)

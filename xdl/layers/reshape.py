@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ShapeError, shape_str
+from ..errors import ArgumentError, ShapeError, shape_str
 from .base import Layer, register_layer
 
 
@@ -31,8 +31,8 @@ class Reshape(Layer):
         target = tuple(target_shape) if isinstance(target_shape, (tuple, list)) else (target_shape,)
         ok = all(isinstance(d, int) and not isinstance(d, bool) and (d >= 1 or d == -1) for d in target)
         if not ok or sum(d == -1 for d in target) > 1:
-            raise ValueError(f"Reshape: target_shape must hold positive ints and at most one -1, "
-                             f"got {target_shape!r}")
+            raise ArgumentError(f"Reshape: target_shape must hold positive ints and at most one -1, "
+                                f"got {target_shape!r}")
         self.target_shape = target
 
     def output_shape(self, input_shape):

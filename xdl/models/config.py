@@ -8,6 +8,7 @@ is built)."""
 from __future__ import annotations
 
 from ..core.symbolic import Input, connect
+from ..errors import ArgumentError
 from ..io.spec import build_spec, layer_spec
 
 
@@ -38,7 +39,7 @@ def graph_from_config(cls, config, build_layer=None):
     for spec in config["layers"]:
         layer = build_spec(spec, build_layer)
         if layer.name in layers:
-            raise ValueError(f"two layers are named {layer.name!r}")
+            raise ArgumentError(f"two layers are named {layer.name!r}")
         layers[layer.name] = layer
     produced = []
 
@@ -48,18 +49,18 @@ def graph_from_config(cls, config, build_layer=None):
         if isinstance(ref, (list, tuple)) and len(ref) == 2 and 0 <= ref[0] < len(produced) \
                 and 0 <= ref[1] < len(produced[ref[0]]):
             return produced[ref[0]][ref[1]]
-        raise ValueError(f"{where}: {ref!r} names no input and no output of an earlier node")
+        raise ArgumentError(f"{where}: {ref!r} names no input and no output of an earlier node")
 
     for k, node in enumerate(config["nodes"]):
         layer = layers.get(node["layer"])
         if layer is None:
-            raise ValueError(f"node {k} applies an unknown layer {node['layer']!r}")
+            raise ArgumentError(f"node {k} applies an unknown layer {node['layer']!r}")
         tensors = [resolve(r, f"node {k}") for r in node["inputs"]]
         out = connect(layer, tensors if node["listed"] else tensors[0], node.get("kwargs"))
         out = out if isinstance(out, list) else [out]
         if len(out) != node.get("num_outputs", 1):
-            raise ValueError(f"node {k} ({layer.describe()}) gives {len(out)} outputs, the config says "
-                             f"{node.get('num_outputs', 1)}")
+            raise ArgumentError(f"node {k} ({layer.describe()}) gives {len(out)} outputs, the config says "
+                                f"{node.get('num_outputs', 1)}")
         produced.append(out)
     outputs = [resolve(r, "outputs") for r in config["outputs"]]
     single = config.get("single_output", len(outputs) == 1)

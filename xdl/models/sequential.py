@@ -7,7 +7,7 @@ data, or ``build``), so it trains, saves and nests exactly as a functional model
 from __future__ import annotations
 
 from ..core.backend import convert, get_backend, use_backend
-from ..errors import BackendError, NotBuiltError, ShapeError, XdlError, shape_str
+from ..errors import ArgumentTypeError, BackendError, NotBuiltError, ShapeError, XdlError, shape_str
 from .graph import Graph
 from ..io.spec import build_spec, layer_spec
 from ..layers.base import Layer, register_layer
@@ -45,8 +45,8 @@ class NeuralNetwork(Model):
     # -- assembling -------------------------------------------------------------------------
     def add(self, layer) -> None:
         if not isinstance(layer, Layer):
-            raise TypeError(f"{type(self).__name__}.add expects a Layer such as xdl.Dense(...), "
-                            f"got {type(layer).__name__}")
+            raise ArgumentTypeError(f"{type(self).__name__}.add expects a Layer such as xdl.Dense(...), "
+                                    f"got {type(layer).__name__}")
         if layer is self:
             raise XdlError(f"{self.name}: a model cannot contain itself")
         self._layers.append(layer)
@@ -100,7 +100,8 @@ class NeuralNetwork(Model):
         be = self.backend or get_backend()
         X = convert(be, X, self.input_dtype(be), f"{self.name}: {argument}")
         if X.ndim < 2:
-            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got {shape_str(X.shape, None)}")
+            raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got "
+                             f"{shape_str(X.shape, None)}")
         if not self.built:
             with use_backend(be):
                 self.build(X.shape[1:])

@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 
 from ..core.checks import boolean, int_at_least, number, positive_int
+from ..errors import missing_method
 
 
 class Schedule:
     def __call__(self, step: int) -> float:
-        raise NotImplementedError
+        raise missing_method(self, "__call__(step)")
 
     def get_config(self) -> dict:
         return dict(vars(self))

@@ -15,6 +15,8 @@ import csv
 import math
 import os
 
+from ..core.checks import boolean, file_path, int_at_least, number, one_of, short, text
+from ..errors import ArgumentError, ArgumentTypeError, NotFoundError
 from ..io.weights import export_weights, import_weights
 
 HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
@@ -36,7 +38,7 @@ class BatchLogs(collections.abc.Mapping):
 
     def __getitem__(self, key):
         if key not in self._names:
-            raise KeyError(key)
+            raise NotFoundError(key)
         return self._all()[key]
 
     def __iter__(self):
@@ -104,15 +106,27 @@ class Callback:
         """``logs["outputs"]``: the batch's outputs (device arrays; a list for several outputs)."""
 
 
+def callback_list(where, callbacks) -> list:
+    """``callbacks`` (None, or a list or tuple of ``Callback``) as a list."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        hint = " (put it in a list: callbacks=[...])" if isinstance(callbacks, Callback) else ""
+        raise ArgumentTypeError(f"{where}: callbacks must be a list of xdl.callbacks.Callback, got "
+                                f"{short(callbacks)}{hint}")
+    return list(callbacks)
+
+
 class Callbacks:
     """The callbacks of one call, dispatched by hook name; a batch hook that no callback
     overrides is skipped without building its logs."""
 
     def __init__(self, callbacks, model, where="fit"):
-        self.callbacks = list(callbacks or [])
+        self.callbacks = callback_list(where, callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"{where}: callbacks must be xdl.callbacks.Callback instances, got {type(cb).__name__}")
+                raise ArgumentTypeError(f"{where}: callbacks must be xdl.callbacks.Callback instances, got "
+                                        f"{type(cb).__name__}")
             cb.set_model(model)
         self._used = {hook: [cb for cb in self.callbacks if getattr(type(cb), hook, None) is not getattr(Callback, hook)
                              or hook in getattr(cb, "__dict__", {})] for hook in HOOKS}
@@ -131,18 +145,22 @@ class Callbacks:
 class _Monitor(Callback):
     """Tracks the best value of one logged figure ("min" for losses, "max" for accuracies)."""
 
-    def __init__(self, monitor, mode, min_delta=0.0):
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    def __init__(self, monitor, mode, min_delta=0.0, patience=0, verbose=0):
+        owner = type(self).__name__
+        monitor = text(owner, "monitor", monitor)
+        mode = one_of(owner, "mode", mode, ("auto", "min", "max"))
         if mode == "auto":
             mode = "max" if any(k in monitor for k in ("acc", "auc")) else "min"
-        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+        self.monitor, self.mode = monitor, mode
+        self.min_delta = abs(number(owner, "min_delta", min_delta, -math.inf))
+        self.patience = int_at_least(owner, "patience", patience, 0)
+        self.verbose = one_of(owner, "verbose", verbose, (0, 1, 2))
         self.best = None
 
     def current(self, logs):
         if self.monitor not in (logs or {}):
-            raise KeyError(f"{type(self).__name__}: monitor {self.monitor!r} is not logged; "
-                           f"available: {sorted(logs or {})} (pass validation data for 'val_' figures)")
+            raise NotFoundError(f"{type(self).__name__}: monitor {self.monitor!r} is not logged; "
+                                f"available: {sorted(logs or {})} (pass validation data for 'val_' figures)")
         return logs[self.monitor]
 
     def improved(self, value) -> bool:
@@ -159,8 +177,8 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best_weights=False, verbose=0):
-        super().__init__(monitor, mode, min_delta)
-        self.patience, self.restore_best_weights, self.verbose = patience, restore_best_weights, verbose
+        super().__init__(monitor, mode, min_delta, patience, verbose)
+        self.restore_best_weights = boolean("EarlyStopping", "restore_best_weights", restore_best_weights)
 
     def on_train_begin(self, logs=None):
         self.best, self.best_epoch, self.wait, self.stopped_epoch = None, None, 0, None
@@ -197,9 +215,10 @@ class ModelCheckpoint(_Monitor):
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
                  include_optimizer=False):
-        super().__init__(monitor, mode)
-        self.filepath, self.save_best_only, self.verbose = str(filepath), save_best_only, verbose
-        self.include_optimizer = include_optimizer
+        super().__init__(monitor, mode, verbose=verbose)
+        self.filepath = file_path("ModelCheckpoint", "filepath", filepath)
+        self.save_best_only = boolean("ModelCheckpoint", "save_best_only", save_best_only)
+        self.include_optimizer = boolean("ModelCheckpoint", "include_optimizer", include_optimizer)
 
     def on_train_begin(self, logs=None):
         self.best = None
@@ -228,8 +247,9 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule, verbose=0):
         if not callable(schedule):
-            raise TypeError(f"LearningRateScheduler: schedule must be callable (epoch, lr) -> lr, got {schedule!r}")
-        self.schedule, self.verbose = schedule, verbose
+            raise ArgumentTypeError(f"LearningRateScheduler: schedule must be callable (epoch, lr) -> lr, "
+                                    f"got {short(schedule)}")
+        self.schedule, self.verbose = schedule, one_of("LearningRateScheduler", "verbose", verbose, (0, 1, 2))
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer
@@ -261,11 +281,11 @@ class ReduceLROnPlateau(_Monitor):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0):
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1) (it multiplies the rate), got {factor!r}")
-        super().__init__(monitor, mode, min_delta)
-        self.factor, self.patience, self.verbose = float(factor), patience, verbose
-        self.cooldown, self.min_lr = cooldown, float(min_lr)
+        owner = "ReduceLROnPlateau"
+        self.factor = number(owner, "factor (it multiplies the rate)", factor, 0.0, 1.0, low_open=True, high_open=True)
+        super().__init__(monitor, mode, min_delta, patience, verbose)
+        self.cooldown = int_at_least(owner, "cooldown", cooldown, 0)
+        self.min_lr = number(owner, "min_lr", min_lr)
 
     def on_train_begin(self, logs=None):
         self.best, self.wait, self.cooldown_counter = None, 0, 0
@@ -273,8 +293,8 @@ class ReduceLROnPlateau(_Monitor):
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
         if callable(getattr(optimizer, "_learning_rate", None)):
-            raise TypeError("ReduceLROnPlateau: the optimizer's learning_rate is a schedule; pass a number as "
-                            "learning_rate= to let this callback change it")
+            raise ArgumentTypeError("ReduceLROnPlateau: the optimizer's learning_rate is a schedule; pass a number as "
+                                    "learning_rate= to let this callback change it")
         value = self.current(logs)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
@@ -305,7 +325,10 @@ class CSVLogger(Callback):
     chief_only = True
 
     def __init__(self, filename, separator=",", append=False):
-        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.filename = file_path("CSVLogger", "filename", filename)
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ArgumentError(f"CSVLogger: separator must be one character, got {short(separator)}")
+        self.separator, self.append = separator, boolean("CSVLogger", "append", append)
         self.keys, self._file, self._writer = None, None, None
 
     def on_train_begin(self, logs=None):
@@ -347,8 +370,8 @@ class CSVLogger(Callback):
         extra = sorted(set(logs) - set(self.keys))
         if extra:
             self.on_train_end()
-            raise ValueError(f"CSVLogger: {self.filename} has columns {self.keys}; this run also logs {extra} "
-                             "(write to a new file, or append=False)")
+            raise ArgumentError(f"CSVLogger: {self.filename} has columns {self.keys}; this run also logs {extra} "
+                                "(write to a new file, or append=False)")
         self._writer.writerow([epoch] + [_cell(logs.get(k, "")) for k in self.keys])
         self._file.flush()
 
@@ -370,9 +393,9 @@ class LambdaCallback(Callback):
     def __init__(self, **hooks):
         unknown = sorted(set(hooks) - set(HOOKS))
         if unknown:
-            raise TypeError(f"LambdaCallback: unknown hooks {unknown}; hooks are {list(HOOKS)}")
+            raise ArgumentTypeError(f"LambdaCallback: unknown hooks {unknown}; hooks are {list(HOOKS)}")
         for name, fn in hooks.items():
             if fn is not None:
                 if not callable(fn):
-                    raise TypeError(f"LambdaCallback: {name} must be callable, got {fn!r}")
+                    raise ArgumentTypeError(f"LambdaCallback: {name} must be callable, got {fn!r}")
                 setattr(self, name, fn)

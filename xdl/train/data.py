@@ -15,6 +15,8 @@ from __future__ import annotations
 import queue
 import threading
 
+from ..errors import ArgumentError, missing_method
+
 #: the rows ``predict`` and ``evaluate`` run at once when given no ``batch_size`` (Keras: 32;
 #: larger keeps a device busy, and memory stays bounded whatever the number of rows)
 DEFAULT_BATCH_SIZE = 1024
@@ -33,10 +35,10 @@ class Sequence:
     """
 
     def __len__(self):
-        raise NotImplementedError
+        raise missing_method(self, "__len__()")
 
     def __getitem__(self, index):
-        raise NotImplementedError
+        raise missing_method(self, "__getitem__(index)")
 
     def on_epoch_end(self):
         pass
@@ -60,7 +62,7 @@ def unpack(item):
     """``(x, y, sample_weight)`` of one batch: a tuple of 1 to 3 parts, else ``x`` alone."""
     if isinstance(item, tuple):
         if not 1 <= len(item) <= 3:
-            raise ValueError(f"a batch must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(item)}")
+            raise ArgumentError(f"a batch must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(item)}")
         return tuple(item) + (None,) * (3 - len(item))
     return item, None, None
 
@@ -75,7 +77,7 @@ class Stream:
 
     def __init__(self, source, steps=None, where="fit"):
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"{where}: steps must be a positive integer or None, got {steps!r}")
+            raise ArgumentError(f"{where}: steps must be a positive integer or None, got {steps!r}")
         self.source, self.steps, self.where = source, steps, where
         self.sequence = _is_sequence(source)
         self.iterator, self.peeked, self.ran_out = None, [], False
@@ -93,14 +95,14 @@ class Stream:
         if not self.peeked:
             if self.sequence:
                 if len(self.source) == 0:
-                    raise ValueError(f"{self.where}: the Sequence has no batches (len() is 0)")
+                    raise ArgumentError(f"{self.where}: the Sequence has no batches (len() is 0)")
                 self.peeked.append(self.source[0])
             else:
                 self.iterator = iter(self.source)
                 try:
                     self.peeked.append(next(self.iterator))
                 except StopIteration:
-                    raise ValueError(f"{self.where}: the data stream yielded no batch") from None
+                    raise ArgumentError(f"{self.where}: the data stream yielded no batch") from None
         return self.peeked[0]
 
     def epoch(self):

@@ -32,12 +32,12 @@ import traceback
 
 from ..core import flat as flat_buffers
 from .data import batches
-from ..errors import XdlError
+from ..errors import ArgumentError, ArgumentTypeError, DependencyError, XdlError
 
 __all__ = ["LOCAL", "DataParallel", "DisagreementError", "MPIUnavailableError", "resolve"]
 
 
-class MPIUnavailableError(XdlError, ImportError):
+class MPIUnavailableError(DependencyError):
     """``distributed=True`` without mpi4py or an MPI library."""
 
 
@@ -122,7 +122,7 @@ class DataParallel(SingleProcess):
         self._channel, self.share = None, 1.0
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not 0 < timeout < math.inf):
-            raise ValueError(f"DataParallel: timeout must be a positive number of seconds or None, got {timeout!r}")
+            raise ArgumentError(f"DataParallel: timeout must be a positive number of seconds or None, got {timeout!r}")
         self.timeout = timeout
         self._watchdog = _Watchdog(self) if timeout is not None and self.size > 1 else None
         if self._watchdog is not None:  # the step's all-reduce, watched without changing it
@@ -322,7 +322,7 @@ def resolve(distributed):
         return DataParallel()
     if isinstance(distributed, SingleProcess):
         return distributed
-    raise TypeError(f"fit: distributed must be True, False or an xdl.DataParallel, got {distributed!r}")
+    raise ArgumentTypeError(f"fit: distributed must be True, False or an xdl.DataParallel, got {distributed!r}")
 
 
 def _by_dtype(params):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import DependencyError
+
 
 class History:
     """Per-epoch figures: ``history.history["loss"]``, ``["val_accuracy"]``, ``history.epoch``."""
@@ -35,7 +37,7 @@ class History:
                 matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ImportError('History.plot needs matplotlib: pip install "xdl[plot]"') from None
+            raise DependencyError('History.plot needs matplotlib: pip install "xdl[plot]"') from None
         names = keys or [k for k in self.history if not k.startswith("val_")]
         fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
         epochs = [e + 1 for e in self.epoch]

@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 
 from ..core.backend import convert
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
 def sample_weights(model, sample_weight, class_weight, ys, n, where):
     """Per-output weights on the device (None where an output has none), or None."""
     if sample_weight is not None and class_weight is not None:
-        raise ValueError(f"{where}: pass sample_weight or class_weight, not both (as Keras); multiply your "
-                         "class weights into sample_weight instead")
+        raise ArgumentError(f"{where}: pass sample_weight or class_weight, not both (as Keras); multiply your "
+                            "class weights into sample_weight instead")
     if class_weight is not None:
         return [_from_classes(model, class_weight, ys, where)]
     objectives = model.objectives
@@ -45,15 +45,16 @@ def sample_weights(model, sample_weight, class_weight, ys, n, where):
 def _from_classes(model, class_weight, ys, where):
     objectives = model.objectives
     if objectives.several:
-        raise ValueError(f"{where}: class_weight serves a model with one output (as in Keras); for several, "
-                         "pass sample_weight per output")
+        raise ArgumentError(f"{where}: class_weight serves a model with one output (as in Keras); for several, "
+                            "pass sample_weight per output")
     if not isinstance(class_weight, dict) or not class_weight:
-        raise TypeError(f"{where}: class_weight must be a non-empty dict {{class index: weight}}, got {class_weight!r}")
+        raise ArgumentTypeError(f"{where}: class_weight must be a non-empty dict {{class index: weight}}, got "
+                                f"{class_weight!r}")
     for key, value in class_weight.items():
         if isinstance(key, bool) or not isinstance(key, int) or key < 0:
-            raise ValueError(f"{where}: class_weight keys must be class indices (integers >= 0), got {key!r}")
+            raise ArgumentError(f"{where}: class_weight keys must be class indices (integers >= 0), got {key!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{where}: class_weight[{key}] must be a finite number, got {value!r}")
+            raise ArgumentError(f"{where}: class_weight[{key}] must be a finite number, got {value!r}")
     be, xp, t = model.backend, model.backend.xp, ys[0]
     width = model.graph.outputs[0].shape[-1] if model.graph.outputs[0].shape else 1
     size = max(max(class_weight) + 1, int(width or 1), 2)

@@ -288,13 +288,13 @@ def test_built_layers_check_later_inputs(be):
 
 @pytest.mark.parametrize("make,match", [
     (lambda: xdl.Conv1D(kernel_size=3), "filters and kernel_size are required"),
-    (lambda: xdl.Conv1D(2, 0), "kernel_size must be an int >= 1"),
+    (lambda: xdl.Conv1D(2, 0), "kernel_size must be a positive int"),
     (lambda: xdl.Conv1D(2, 3, padding="full"), "padding must be"),
     (lambda: xdl.Conv2DTranspose(2, 3, stride=2, output_padding=2), "output_padding .* smaller than the stride"),
     (lambda: xdl.Conv2DTranspose(2, 3, padding=1), "padding must be 'valid' or 'same'"),
     (lambda: xdl.DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
     (lambda: xdl.SeparableConv2D(kernel_size=3), "filters is required"),
-    (lambda: xdl.UpSampling2D(interpolation="bicubic"), "interpolation must be 'nearest' or 'bilinear'"),
+    (lambda: xdl.UpSampling2D(interpolation="bicubic"), "interpolation must be one of 'nearest', 'bilinear', got 'bicubic'"),
     (lambda: xdl.ZeroPadding2D(-1), "padding must be an int >= 0"),
 ])
 def test_bad_arguments(make, match):

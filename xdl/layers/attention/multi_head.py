@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 from ...core import initializers
-from ...core.checks import positive_int
+from ...core.checks import boolean, positive_int
 from ...core.symbolic import is_symbolic
-from ...errors import ShapeError, shape_str
-from ..base import Layer, register_layer
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError, shape_str
+from ..base import Layer, check_sized_axes, initializer, register_layer
 from ..dropout import Dropout
 
 @register_layer
@@ -45,11 +45,13 @@ class MultiHeadAttention(Layer):
         self.value_dim = positive_int(owner, "value_dim", value_dim if value_dim is not None else key_dim)
         if isinstance(output_shape, (tuple, list)):
             if len(output_shape) != 1:
-                raise ValueError(f"{owner}: output_shape must be an int or a 1-tuple, got {output_shape!r}")
+                raise ArgumentError(f"{owner}: output_shape must be an int or a 1-tuple, got {output_shape!r}")
             output_shape = output_shape[0]
         self.output_dim = positive_int(owner, "output_shape", output_shape, optional=True)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean(owner, "use_bias", use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        initializer(owner, "kernel_initializer", kernel_initializer)  # resolved in build: checked now
+        initializer(owner, "bias_initializer", bias_initializer)
         self._dropout = Dropout(dropout, seed=seed, name=f"{self.name}.dropout", dtype=dtype)
         self.dropout = self._dropout.rate
         self.proj = {}
@@ -68,6 +70,8 @@ class MultiHeadAttention(Layer):
         if any(len(s) != 2 for s in (q, v, k)):
             raise ShapeError(f"{self.describe()}: query, value and key must be (N, T, D), got per-sample shapes "
                              f"{shape_str(q)}, {shape_str(v)}, {shape_str(k)}")
+        for s in (q, v, k):  # D: the projections' weights are made for it
+            check_sized_axes(self, s, ((-1, None),))
         if None not in (v[0], k[0]) and v[0] != k[0]:
             raise ShapeError(f"{self.describe()}: key and value must have one length, got {shape_str(k)} and "
                              f"{shape_str(v)}")
@@ -111,7 +115,8 @@ class MultiHeadAttention(Layer):
     def __call__(self, query, value=None, key=None, attention_mask=None, use_causal_mask=False,
                  return_attention_scores=False, training=False):
         if value is None:
-            raise TypeError(f"{self.describe()}: call it as mha(query, value, key=None, attention_mask=None, ...)")
+            raise ArgumentTypeError(f"{self.describe()}: call it as mha(query, value, key=None, "
+                                    f"attention_mask=None, ...)")
         xs = [query, value, value if key is None else key] + ([] if attention_mask is None else [attention_mask])
         flags = {"use_causal_mask": bool(use_causal_mask), "return_attention_scores": bool(return_attention_scores)}
         flags = {k: v for k, v in flags.items() if v}  # the defaults are not recorded
@@ -251,11 +256,11 @@ class MultiHeadAttention(Layer):
         the start, else what the previous call returned. Returns ``(y, cache)``: each new
         token costs one row of scores against the T cached keys, O(T), not a new O(T^2)."""
         if return_attention_scores:
-            raise ValueError(f"{self.describe()}: return_attention_scores is not supported while decoding")
+            raise ArgumentError(f"{self.describe()}: return_attention_scores is not supported while decoding")
         xp = self.backend.xp
         query, value, key, mask = self._split(xs)
         if mask is not None:
-            raise ValueError(f"{self.describe()}: decoding with cached keys takes no attention_mask")
+            raise ArgumentError(f"{self.describe()}: decoding with cached keys takes no attention_mask")
         k, _ = self._project("key", key)
         v, _ = self._project("value", value)
         offset = 0

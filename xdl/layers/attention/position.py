@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 from ...core import initializers
-from ...core.checks import positive_int
+from ...core.checks import boolean, positive_int
 from ...errors import ShapeError, shape_str
 from ..base import Layer, register_layer
+from ..base import initializer as get_initializer
 from ..dense import _name
 
 
@@ -27,8 +28,9 @@ class PositionEmbedding(Layer):
         super().__init__(name=name, dtype=dtype)
         self.max_length = positive_int("PositionEmbedding", "max_length", max_length)
         self.dim = positive_int("PositionEmbedding", "dim", dim)
-        self.sinusoidal = bool(sinusoidal)
+        self.sinusoidal = boolean("PositionEmbedding", "sinusoidal", sinusoidal)
         self.initializer = initializer
+        get_initializer(f"PositionEmbedding {self.name!r}", "initializer", initializer)  # resolved in build
         self.table = None
 
     def check_input_shape(self, input_shape):

@@ -8,7 +8,7 @@ send their gradient down both paths.
 from __future__ import annotations
 
 from ...core.checks import number, positive_int
-from ...errors import ShapeError, shape_str
+from ...errors import ArgumentError, ShapeError, shape_str
 from ..activations import GELU
 from ..base import Layer, register_layer
 from ..dense import Dense
@@ -36,7 +36,7 @@ class TransformerBlock(Layer):
         self.mlp_dim = positive_int(owner, "mlp_dim", mlp_dim)
         self.dropout = number(owner, "dropout", dropout, 0.0, 1.0, high_open=True)
         if self.dim % self.num_heads:
-            raise ValueError(f"{owner}: dim {self.dim} must be a multiple of num_heads {self.num_heads}")
+            raise ArgumentError(f"{owner}: dim {self.dim} must be a multiple of num_heads {self.num_heads}")
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != 2 or input_shape[1] != self.dim:

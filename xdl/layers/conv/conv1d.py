@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...core import regularizers
 from ...core.checks import int_at_least, positive_int
-from ...errors import ShapeError, shape_str
+from ...errors import ArgumentTypeError, ShapeError, shape_str
 from . import windows as win
 from ..base import Layer, register_layer
 from .conv2d import Conv2D, weight_options
@@ -47,7 +47,8 @@ class Conv1D(Conv2D):
         Layer.__init__(self, name=name, dtype=dtype)  # not Conv2D's: its checks speak of 2-D
         owner = f"Conv1D {self.name!r}"
         if filters is None or kernel_size is None:
-            raise TypeError(f"{owner}: filters and kernel_size are required, e.g. Conv1D(filters=16, kernel_size=3)")
+            raise ArgumentTypeError(f"{owner}: filters and kernel_size are required, e.g. Conv1D(filters=16, "
+                                    f"kernel_size=3)")
         self.output_channels = positive_int(owner, "filters", filters)
         self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
         self.kernel_size = (1, length_arg(owner, "kernel_size", kernel_size))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ...core import initializers, regularizers
+from ...core import regularizers
 from . import windows as win
+from ...errors import ArgumentError, ArgumentTypeError
 from ..activations import Activated, activation_layer, activation_name
 from ...tutorial import TutorialWeights
-from ..base import Layer, register_layer
-from ...core.checks import positive_int
+from ..base import Layer, initializer, register_layer, regularizer
+from ...core.checks import boolean, positive_int
 from ..dense import _name, build_weights
 
 
@@ -16,12 +17,12 @@ def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer,
     """The arguments every convolution shares, checked and set on ``layer`` (weights not built)."""
     layer.activation = activation_name(owner, activation)
     layer._activation = activation_layer(kind, activation, f"{layer.name}.{layer.activation}", dtype)
-    layer.use_bias = bool(use_bias)
+    layer.use_bias = boolean(type(layer).__name__, "use_bias", use_bias)
     layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
-    layer._init_W = initializers.get(kernel_initializer)
-    layer._init_b = initializers.get(bias_initializer)
-    layer.kernel_regularizer = regularizers.get(kernel_regularizer, f"{owner}: kernel_regularizer")
-    layer.bias_regularizer = regularizers.get(bias_regularizer, f"{owner}: bias_regularizer")
+    layer._init_W = initializer(owner, "kernel_initializer", kernel_initializer)
+    layer._init_b = initializer(owner, "bias_initializer", bias_initializer)
+    layer.kernel_regularizer = regularizer(f"{owner}: kernel_regularizer", kernel_regularizer)
+    layer.bias_regularizer = regularizer(f"{owner}: bias_regularizer", bias_regularizer)
     layer.W = layer.b = None
 
 
@@ -42,24 +43,29 @@ class Conv2D(Activated, TutorialWeights, Layer):
     ``kernel_regularizer``/``bias_regularizer``: penalties (xdl.regularizers, or "l1", "l2").
     """
 
+    sized_axes = ((-1, "input_channels"),)
+
     def __init__(self, input_channels=None, output_channels=None, kernel_size=None, *, filters=None,
                  stride=1, padding="valid", dilation=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if filters is not None and output_channels is not None and filters != output_channels:
-            raise ValueError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
-                             "give one of them")
+        if (filters is not None and output_channels is not None
+                and positive_int("Conv2D", "filters", filters) != positive_int("Conv2D", "output_channels",
+                                                                                 output_channels)):
+            raise ArgumentError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
+                                "give one of them")
         output_channels = output_channels if output_channels is not None else filters
         if kernel_size is None and input_channels is not None and output_channels is not None:
-            raise TypeError(f"Conv2D {self.name!r}: kernel_size is required; xdl's positional arguments are "
-                            f"(input_channels, output_channels, kernel_size), so this reads input_channels="
-                            f"{input_channels!r}, output_channels={output_channels!r}. Keras's Conv2D"
-                            f"({input_channels!r}, {output_channels!r}) is Conv2D(output_channels={input_channels!r}, "
-                            f"kernel_size={output_channels!r}) (or filters={input_channels!r})")
+            raise ArgumentTypeError(f"Conv2D {self.name!r}: kernel_size is required; xdl's positional arguments are "
+                                    f"(input_channels, output_channels, kernel_size), so this reads input_channels="
+                                    f"{input_channels!r}, output_channels={output_channels!r}. Keras's Conv2D"
+                                    f"({input_channels!r}, {output_channels!r}) is "
+                                    f"Conv2D(output_channels={input_channels!r}, "
+                                    f"kernel_size={output_channels!r}) (or filters={input_channels!r})")
         if output_channels is None or kernel_size is None:
-            raise TypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
-                            "e.g. Conv2D(output_channels=16, kernel_size=3)")
+            raise ArgumentTypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
+                                    "e.g. Conv2D(output_channels=16, kernel_size=3)")
         self.input_channels = positive_int("Conv2D", "input_channels", input_channels, optional=True)
         self.output_channels = positive_int("Conv2D", "output_channels", output_channels)
         self.kernel_size = win.pair("Conv2D", "kernel_size", kernel_size)

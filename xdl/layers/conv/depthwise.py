@@ -7,11 +7,11 @@ kernel offsets, one strided slice and one broadcast product each (see ``_windows
 
 from __future__ import annotations
 
-from ...core import initializers
-from ...core.checks import positive_int
+from ...core.checks import boolean, positive_int
 from . import windows as win
+from ...errors import ArgumentTypeError
 from ..activations import Activated, activation_layer, activation_name
-from ..base import Layer, register_layer
+from ..base import Layer, initializer, register_layer
 from ..dense import _name
 
 
@@ -44,12 +44,14 @@ def depthwise(xp, x, kernel, geom):
 class _Depthwise(Activated, Layer):
     """Shared arguments of the depthwise layers: kernel geometry, depth multiplier, activation."""
 
+    sized_axes = ((-1, None),)
+
     def __init__(self, kernel_size, stride, padding, dilation, depth_multiplier, activation, use_bias,
                  depthwise_initializer, bias_initializer, name, dtype):
         super().__init__(name=name, dtype=dtype)
         owner = f"{type(self).__name__} {self.name!r}"
         if kernel_size is None:
-            raise TypeError(f"{owner}: kernel_size is required")
+            raise ArgumentTypeError(f"{owner}: kernel_size is required")
         self.kernel_size = win.pair(owner, "kernel_size", kernel_size)
         self.stride = win.pair(owner, "stride", stride)
         self.dilation = win.pair(owner, "dilation", dilation)
@@ -58,10 +60,10 @@ class _Depthwise(Activated, Layer):
         self.activation = activation_name(owner, activation)
         self._activation = activation_layer(type(self).__name__, activation, f"{self.name}.{self.activation}",
                                             dtype)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean(type(self).__name__, "use_bias", use_bias)
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
-        self._init_D = initializers.get(depthwise_initializer)
-        self._init_b = initializers.get(bias_initializer)
+        self._init_D = initializer(owner, "depthwise_initializer", depthwise_initializer)
+        self._init_b = initializer(owner, "bias_initializer", bias_initializer)
         self.depthwise_kernel = self.b = None
 
     def build(self, input_shape):
@@ -147,10 +149,10 @@ class SeparableConv2D(_Depthwise):
         super().__init__(kernel_size, stride, padding, dilation, depth_multiplier, activation, use_bias,
                          depthwise_initializer, bias_initializer, name, dtype)
         if filters is None:
-            raise TypeError(f"SeparableConv2D {self.name!r}: filters is required")
+            raise ArgumentTypeError(f"SeparableConv2D {self.name!r}: filters is required")
         self.filters = positive_int(f"SeparableConv2D {self.name!r}", "filters", filters)
         self.pointwise_initializer = pointwise_initializer
-        self._init_P = initializers.get(pointwise_initializer)
+        self._init_P = initializer(f"SeparableConv2D {self.name!r}", "pointwise_initializer", pointwise_initializer)
         self.pointwise_kernel = None
 
     def build(self, input_shape):

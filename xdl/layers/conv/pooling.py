@@ -10,6 +10,7 @@ to the first maximum of each window, in row-major order, as PyTorch and TensorFl
 from __future__ import annotations
 
 from . import windows as win
+from ...errors import ArgumentError
 from ..base import Layer, register_layer
 
 
@@ -23,8 +24,8 @@ class _Pool2D(Layer):
         self.stride = self.pool_size if stride is None else win.pair(kind, "stride", stride)
         self.padding = win.padding_spec(kind, padding)
         if isinstance(self.padding, tuple) and any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
-            raise ValueError(f"{kind}: padding {padding!r} exceeds half the pool size {self.pool_size}; "
-                             "windows would hold padding only")
+            raise ArgumentError(f"{kind}: padding {padding!r} exceeds half the pool size {self.pool_size}; "
+                                "windows would hold padding only")
 
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, built_for=_channels(self))

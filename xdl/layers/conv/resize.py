@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ...core.checks import short
+from ...core.checks import one_of
 from ...errors import ShapeError, shape_str
-from . import windows as win
 from ..base import Layer, register_layer
+from . import windows as win
 
 
 def _phases(s):
@@ -74,9 +74,7 @@ class UpSampling2D(Layer):
     def __init__(self, size=(2, 2), interpolation="nearest", *, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.size = win.pair(f"UpSampling2D {self.name!r}", "size", size)
-        if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"UpSampling2D {self.name!r}: interpolation must be 'nearest' or 'bilinear', "
-                             f"got {short(interpolation)}")
+        interpolation = one_of(f"UpSampling2D {self.name!r}", "interpolation", interpolation, ("nearest", "bilinear"))
         self.interpolation = interpolation
 
     def build(self, input_shape):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...core import regularizers
 from ...core.checks import positive_int
-from ...errors import ShapeError, shape_str
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError, shape_str
 from . import windows as win
 from ..activations import Activated
 from ...tutorial import TutorialWeights
@@ -64,6 +64,8 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
     Parameters: ``weights`` (kh, kw, C_out, C_in) and ``bias`` (C_out,).
     """
 
+    sized_axes = ((-1, "input_channels"),)
+
     def __init__(self, filters=None, kernel_size=None, *, stride=1, padding="valid", output_padding=None,
                  dilation=1, activation=None, use_bias=True, input_channels=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
@@ -71,21 +73,21 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
         super().__init__(name=name, dtype=dtype)
         owner = f"Conv2DTranspose {self.name!r}"
         if filters is None or kernel_size is None:
-            raise TypeError(f"{owner}: filters and kernel_size are required, "
-                            "e.g. Conv2DTranspose(filters=16, kernel_size=3, stride=2)")
+            raise ArgumentTypeError(f"{owner}: filters and kernel_size are required, "
+                                    "e.g. Conv2DTranspose(filters=16, kernel_size=3, stride=2)")
         self.output_channels = positive_int(owner, "filters", filters)
         self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
         self.kernel_size = win.pair(owner, "kernel_size", kernel_size)
         self.stride = win.pair(owner, "stride", stride)
         self.dilation = win.pair(owner, "dilation", dilation)
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-            raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
+            raise ArgumentError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
         self.padding = padding.lower()
         self.output_padding = None if output_padding is None else win.pair(
             owner, "output_padding", output_padding, minimum=0)
         if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.stride)):
-            raise ValueError(f"{owner}: output_padding {self.output_padding} must be smaller than the stride "
-                             f"{self.stride}")
+            raise ArgumentError(f"{owner}: output_padding {self.output_padding} must be smaller than the stride "
+                                f"{self.stride}")
         weight_options(self, "Conv2DTranspose", owner, activation, use_bias, kernel_initializer, bias_initializer,
                        kernel_regularizer, bias_regularizer, dtype)
         if input_channels is not None:
@@ -107,13 +109,24 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
         self.output_shape(input_shape)
 
     def _axes(self, in_hw):
+        """Per spatial axis (output size, crop at the start, full size) for ``in_hw``; a free
+        size (None) counts as 1 and is not checked."""
         op = self.output_padding or (None, None)
-        return [_axis(in_hw[a], self.kernel_size[a], self.stride[a], self.dilation[a], self.padding, op[a])
+        axes = [_axis(in_hw[a] or 1, self.kernel_size[a], self.stride[a], self.dilation[a], self.padding, op[a])
                 for a in (0, 1)]
+        for a, name, size, (out, _, full) in zip((0, 1), ("height", "width"), in_hw, axes):
+            # the full output is made, then cropped: a dilation spreading the kernel far beyond
+            # the output (2**40) would cost memory for pixels that are all cropped away
+            if size is not None and self.dilation[a] > 1 and full - out > 2 * out:
+                k, d = self.kernel_size[a], self.dilation[a]
+                raise ShapeError(f"{self.describe()}: dilation {d} spreads its {k}-tap kernel over "
+                                 f"{(k - 1) * d + 1} pixels of {name}, and the output has {out}: its outer taps "
+                                 "would land on cropped pixels only; use a smaller dilation")
+        return axes
 
     def output_shape(self, input_shape):
         out = tuple(None if size is None else axis[0] for size, axis in
-                    zip(input_shape[:2], self._axes(tuple(s or 1 for s in input_shape[:2]))))
+                    zip(input_shape[:2], self._axes(tuple(input_shape[:2]))))
         if any(o is not None and o < 1 for o in out):
             raise ShapeError(f"{self.describe()}: input {shape_str(tuple(input_shape))} gives no output pixels")
         return out + (self.output_channels,)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ...errors import ShapeError, shape_str
+from ...core.checks import MAX_SIZE
+from ...errors import ArgumentError, ShapeError, shape_str
 
 
 def pair(owner, name, value, minimum=1):
@@ -22,7 +23,7 @@ def pair(owner, name, value, minimum=1):
     ok = (isinstance(values, (tuple, list)) and len(values) == 2
           and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values))
     if not ok:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
+        raise ArgumentError(f"{owner}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
     return tuple(values)
 
 
@@ -30,7 +31,7 @@ def padding_spec(owner, padding):
     """"valid", "same", an int >= 0 or an (int, int) pair, checked early."""
     if isinstance(padding, str):
         if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"{owner}: padding must be 'valid', 'same' or an int, got {padding!r}")
+            raise ArgumentError(f"{owner}: padding must be 'valid', 'same' or an int, got {padding!r}")
         return padding.lower()
     return pair(owner, "padding", padding, minimum=0)
 
@@ -93,6 +94,11 @@ def geometry(layer, in_hw, kernel, stride, dilation, padding) -> Geometry:
     pad_modes = padding if isinstance(padding, tuple) else (padding, padding)
     _check_spread(layer, in_hw, kernel, dilation, pad_modes)
     axes = [_axis(in_hw[a], kernel[a], stride[a], dilation[a], pad_modes[a]) for a in (0, 1)]
+    padded = [in_hw[a] + axes[a][1] + axes[a][2] for a in (0, 1)]
+    if padded[0] * padded[1] > MAX_SIZE:  # a pool's window (no weights pay for it) of 2**40 with "same"
+        raise ShapeError(f"{layer.describe()}: its {kernel[0]}x{kernel[1]} window (padding {padding!r}) pads the "
+                         f"{in_hw[0]}x{in_hw[1]} input to {padded[0]}x{padded[1]}, more than {MAX_SIZE:,} pixels; "
+                         "use a smaller window")
     out_hw = (axes[0][0], axes[1][0])
     if min(out_hw) < 1:
         span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))

@@ -3,9 +3,12 @@ backwards over the sequence, the two outputs merged (Keras's wrapper)."""
 
 from __future__ import annotations
 
+from ...core.checks import one_of
+from ...errors import ArgumentError, ArgumentTypeError
 from ...tutorial import TutorialRecurrent
 from ..base import LAYERS, Layer, register_layer
 from .rnn import Recurrent
+from ...core.checks import short
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
@@ -29,11 +32,10 @@ class Bidirectional(TutorialRecurrent, Layer):
 
     def __init__(self, layer=None, merge_mode="concat", *, name=None, dtype=None):
         if not isinstance(layer, Recurrent):
-            raise TypeError(f"Bidirectional: layer must be a recurrent layer (SimpleRNN, LSTM, GRU), "
-                            f"got {type(layer).__name__}")
-        if merge_mode not in MERGE_MODES:
-            raise ValueError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
-        super().__init__(name=name, dtype=dtype or layer.dtype_name)
+            raise ArgumentTypeError(f"Bidirectional: layer must be a recurrent layer (SimpleRNN, LSTM, GRU), "
+                                    f"got {type(layer).__name__}")
+        merge_mode = one_of("Bidirectional", "merge_mode", merge_mode, MERGE_MODES)
+        super().__init__(name=name, dtype=layer.dtype_name if dtype is None else dtype)
         self.merge_mode = merge_mode
         self.forward_layer = _copy(layer, f"forward_{layer.name}")
         self.backward_layer = _copy(layer, f"backward_{layer.name}")
@@ -131,9 +133,9 @@ class Bidirectional(TutorialRecurrent, Layer):
     def from_config(cls, config, build_layer=None):
         config = dict(config)
         spec = config.pop("layer", None)
-        kind = LAYERS.get(spec.get("class")) if isinstance(spec, dict) else None
+        kind = LAYERS.get(spec["class"]) if isinstance(spec, dict) and isinstance(spec.get("class"), str) else None
         if not (isinstance(kind, type) and issubclass(kind, Recurrent)) or not isinstance(spec.get("config"), dict):
-            raise ValueError(f"Bidirectional: 'layer' must name a recurrent layer and its config, got {spec!r}")
+            raise ArgumentError(f"Bidirectional: 'layer' must name a recurrent layer and its config, got {short(spec)}")
         return super().from_config({**config, "layer": kind.from_config(spec["config"])})
 
 
@@ -149,8 +151,8 @@ def _copy(layer, name):
 def _halves(layer, initial_state, k):
     states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
     if len(states) != 2 * k:
-        raise ValueError(f"{layer.describe()}: initial_state must be a list of {2 * k} arrays (the forward "
-                         f"layer's {k} states, then the backward layer's), got {len(states)}")
+        raise ArgumentError(f"{layer.describe()}: initial_state must be a list of {2 * k} arrays (the forward "
+                            f"layer's {k} states, then the backward layer's), got {len(states)}")
     return tuple(states[:k]), tuple(states[k:])
 
 

@@ -12,10 +12,10 @@ Called on its own, a cell is one step on batch-first arrays, for hand-written lo
 from __future__ import annotations
 
 from ...core import initializers, regularizers
-from ...errors import ShapeError, shape_str
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError, missing_method, shape_str
 from ..activations import ACTIVATIONS, activation_name
 from ...tutorial import TutorialCell
-from ..base import Layer, register_layer
+from ..base import Layer, initializer, register_layer, regularizer
 from ...core.backend import convert
 from ...core.checks import positive_int
 from ..dense import _name
@@ -33,6 +33,7 @@ class RecurrentCell(TutorialCell, Layer):
     """
 
     gates = 1  # blocks of H columns in the kernels
+    sized_axes = ((-1, "input_size"),)
     state_names = ("h",)
     #: the ``activation`` names the cell supports (None: every name in ``ACTIVATIONS``)
     activations = ("tanh",)
@@ -43,20 +44,22 @@ class RecurrentCell(TutorialCell, Layer):
         super().__init__(name=name, dtype=dtype)
         kind = type(self).__name__
         if hidden_size is None:
-            raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+            raise ArgumentTypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
         self.activation = activation_name(f"{kind} {self.name!r}", activation)
         if self.activations is not None and self.activation not in self.activations:
-            raise ValueError(f"{kind} {self.name!r}: activation={activation!r} is not supported; it takes "
-                             f"{' or '.join(map(repr, self.activations))} (its candidate activation). SimpleRNN "
-                             "takes any of " + ", ".join(map(repr, ACTIVATIONS)))
+            raise ArgumentError(f"{kind} {self.name!r}: activation={activation!r} is not supported; it takes "
+                                f"{' or '.join(map(repr, self.activations))} (its candidate activation). SimpleRNN "
+                                "takes any of " + ", ".join(map(repr, ACTIVATIONS)))
         self.hidden_size = positive_int(kind, "hidden_size", hidden_size)
         self.input_size = positive_int(kind, "input_size", input_size, optional=True)
         self.initializer_names = {"kernel_initializer": kernel_initializer,
                                   "recurrent_initializer": recurrent_initializer,
                                   "bias_initializer": bias_initializer}
+        for key, value in self.initializer_names.items():  # resolved in build: checked now
+            initializer(f"{kind} {self.name!r}", key, value)
         for key, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
                            ("recurrent_regularizer", recurrent_regularizer)):
-            setattr(self, key, regularizers.get(value, f"{kind} {self.name!r}: {key}"))
+            setattr(self, key, regularizer(f"{kind} {self.name!r}: {key}", value))
         if input_size is not None:
             self.build((input_size,))
 
@@ -114,12 +117,12 @@ class RecurrentCell(TutorialCell, Layer):
         if state is None:
             return (None,) * len(self.state_names)
         if isinstance(state, bool):
-            raise TypeError(f"{self.describe()}: {what} must be arrays, got {state!r}; "
-                            "pass training by keyword: forward(x, training=True)")
+            raise ArgumentTypeError(f"{self.describe()}: {what} must be arrays, got {state!r}; "
+                                    "pass training by keyword: forward(x, training=True)")
         parts = tuple(state) if isinstance(state, (tuple, list)) else (state,)
         if len(parts) != len(self.state_names):
-            raise ValueError(f"{self.describe()}: {what} must be {self._state_form()}, "
-                             f"got {len(parts)} arrays")
+            raise ArgumentError(f"{self.describe()}: {what} must be {self._state_form()}, "
+                                f"got {len(parts)} arrays")
         out = []
         for label, part in zip(self.state_names, parts):
             part = None if part is None else convert(self.backend, part, self.dtype, f"{self.describe()}: {what}")
@@ -170,13 +173,13 @@ class RecurrentCell(TutorialCell, Layer):
     def scan(self, xw, states):
         """Run over time. xw (N, T, G*H): every step's ``project``-ed input; states:
         tuple of (N, H). Returns (hs (N, T, H), final states, cache for scan_back)."""
-        raise NotImplementedError
+        raise missing_method(self, "scan(xw, states)")
 
     def scan_back(self, cache, dhs, dstates):
         """Backpropagation through time. dhs (N, T, H) or None: gradients of the outputs;
         dstates: of the final states. Returns (dxw, dhw, dstates_0): the gradients of the
         input projections and of the recurrent products (N, T, G*H), and of the first states."""
-        raise NotImplementedError
+        raise missing_method(self, "scan_back(cache, dhs, dstates)")
 
 
 def previous(xp, first, hs):

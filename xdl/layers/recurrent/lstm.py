@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...core.checks import boolean
 from ..base import register_layer
 from .cells import RecurrentCell
 
@@ -19,7 +20,7 @@ class LSTMCell(RecurrentCell):
     state_names = ("h", "c")
 
     def __init__(self, hidden_size=None, input_size=None, *, unit_forget_bias=True, **kwargs):
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = boolean(type(self).__name__, "unit_forget_bias", unit_forget_bias)
         super().__init__(hidden_size, input_size, **kwargs)
 
     def build(self, input_shape):

@@ -7,11 +7,11 @@ are one product each after backpropagation through time.
 
 from __future__ import annotations
 
-from ...errors import ShapeError, shape_str
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError, missing_method, shape_str
 from ...tutorial import TutorialRecurrent
 from ..base import Layer, register_layer
 from .cells import SimpleRNNCell, previous
-from ...core.checks import positive_int
+from ...core.checks import boolean, positive_int
 from .gru import GRUCell
 from .lstm import LSTMCell
 from ..masking import masked_scan, masked_scan_back
@@ -34,6 +34,7 @@ class Recurrent(TutorialRecurrent, Layer):
     """
 
     cell_class = None
+    sized_axes = ((-1, "input_size"),)
 
     #: a mask on the input (padded steps) is honoured: see masking.py
     supports_masking = True
@@ -41,16 +42,18 @@ class Recurrent(TutorialRecurrent, Layer):
     def __init__(self, hidden_size=None, input_size=None, *, return_sequences=False, return_state=False,
                  zero_output_for_mask=False, name=None, dtype=None, **cell_options):
         super().__init__(name=name, dtype=dtype)
+        kind = type(self).__name__
+        if self.cell_class is None:
+            raise missing_method(self, "cell_class (the base of SimpleRNN, LSTM and GRU: use one of those)")
         if hidden_size is None:
-            kind = type(self).__name__
-            raise TypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+            raise ArgumentTypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
         self.cell = self.cell_class(hidden_size, name=f"{self.name}.cell", dtype=dtype, **cell_options)
         self.hidden_size = self.cell.hidden_size
         self.input_size = positive_int(type(self).__name__, "input_size", input_size, optional=True)
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
+        self.return_sequences = boolean(kind, "return_sequences", return_sequences)
+        self.return_state = boolean(kind, "return_state", return_state)
         #: Keras's: a masked step's output is zero (True) or repeats the previous one (False)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.zero_output_for_mask = boolean(kind, "zero_output_for_mask", zero_output_for_mask)
         if input_size is not None:  # the tutorial uses the layer before any sequence is seen
             self.build((None, input_size))
 
@@ -78,6 +81,10 @@ class Recurrent(TutorialRecurrent, Layer):
 
     def _sublayers(self):
         return [self.cell]
+
+    @classmethod
+    def config_keys(cls):
+        return super().config_keys() | cls.cell_class.config_keys()  # **cell_options: the cell's arguments
 
     def get_config(self):
         cell = self.cell.get_config()
@@ -141,8 +148,8 @@ class Recurrent(TutorialRecurrent, Layer):
         n_states = len(self.cell.state_names)
         if self.return_state:
             if not isinstance(dy, (tuple, list)) or len(dy) != 1 + n_states:
-                raise ValueError(f"{self.describe()}: with return_state, backward takes a tuple of "
-                                 f"{1 + n_states} gradients (output and each state; None for none)")
+                raise ArgumentError(f"{self.describe()}: with return_state, backward takes a tuple of "
+                                    f"{1 + n_states} gradients (output and each state; None for none)")
             dy, dstates = dy[0], list(dy[1:])
         else:
             dstates = [None] * n_states
