@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy
 
+from ..errors import ArgumentTypeError, XdlError
+
 
 @dataclass(frozen=True)
 class Status:
@@ -31,7 +33,7 @@ class Status:
     priority: int = 0
 
 
-class DeviceError(ValueError):
+class DeviceError(XdlError, ValueError):
     """An array of the backend's own library sits on another device than the backend's."""
 
 
@@ -78,7 +80,7 @@ class Backend:
             x = self._from_dlpack(x)
         if self.owns(x):
             if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
-                raise TypeError(f"expected numeric data, got dtype {x.dtype}")
+                raise ArgumentTypeError(f"expected numeric data, got dtype {x.dtype}")
             if not self.same_device(x):
                 raise DeviceError(f"array on device {x.device}, expected {self.device}")
             if dtype is not None and x.dtype != dtype:
@@ -86,7 +88,7 @@ class Backend:
             return x
         host = _host_array(x)
         if host.dtype.kind not in "biuf":
-            raise TypeError(f"expected numeric data, got dtype {host.dtype}")
+            raise ArgumentTypeError(f"expected numeric data, got dtype {host.dtype}")
         return xp.asarray(host, dtype=dtype, device=self.device)
 
     def same_device(self, x) -> bool:
@@ -183,7 +185,7 @@ class Backend:
         if approximate == "tanh":
             t = xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1.0 + t), (x, t)
-        erf, slope = _erf(xp, x * (1.0 / math.sqrt(2.0)))
+        erf, slope = erf_and_slope(xp, x * (1.0 / math.sqrt(2.0)))
         cdf = 0.5 + 0.5 * erf
         return x * cdf, (x, cdf, slope)
 
@@ -539,7 +541,7 @@ class Buffers:
         self.kept.append(a)
 
 
-def _erf(xp, x):
+def erf_and_slope(xp, x):
     """erf by Abramowitz and Stegun 7.1.26 (odd-extended from |x|) and its derivative, the
     formula's own (not 2/sqrt(pi) exp(-x^2)): gradients then match the values exactly."""
     a = xp.abs(x)
@@ -591,7 +593,7 @@ def _host_array(x):
     try:
         return to_numpy(x)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"cannot convert {type(x).__name__} to an array: {e}") from None
+        raise ArgumentTypeError(f"cannot convert {type(x).__name__} to an array: {e}") from None
 
 
 #: the strided copy reads runs of kw * C contiguous elements; below 6 the per-offset slices

@@ -17,7 +17,7 @@ import time
 
 from . import harness
 
-MODULES = ("mlp", "cnn", "lstm", "attention")
+MODULES = ("mlp", "cnn", "lstm", "attention", "tape")
 
 
 def parse(argv=None):

@@ -62,6 +62,10 @@ def summaries(rows):
         if xdl_rate and twin:
             lines.append(f"{name}: xdl runs at {xdl_rate / twin:.2f}x its plain-NumPy twin"
                          + mark((name, "xdl"), (name, "numpy")))
+        custom = rate.get((name, "xdl custom"))
+        if xdl_rate and custom:
+            lines.append(f"{name}: the layers written with add_weight/call (the tape's backward) run at "
+                         f"{custom / xdl_rate:.2f}x the built-in Dense" + mark((name, "xdl"), (name, "xdl custom")))
         graph = rate.get((name, "xdl graph"))
         if xdl_rate and graph:
             lines.append(f"{name}: the same layers as a functional Model run at {graph / xdl_rate:.3f}x the Sequential"
@@ -105,6 +109,7 @@ def _workload(name, problem, kind, be, torch, why):
     candidates = {"xdl": getattr(mlp_twins, f"xdl_{kind}")(problem, be)}
     if kind == "train":
         candidates["xdl graph"] = mlp_twins.xdl_graph_train(problem, be)
+        candidates["xdl custom"] = mlp_twins.xdl_custom_train(problem, be)
     notes, traced = {}, ("numpy",) + (("xdl",) if be.name in ("numpy", "array_api_strict") else ())
     candidates["torch"] = getattr(mlp_twins, f"torch_{kind}")(problem, torch, be) if torch else None
     if torch is None:

@@ -35,6 +35,40 @@ def _xdl_model(problem, be, functional=False):
     return model
 
 
+def xdl_custom_train(problem, be):
+    """``xdl_train`` with the layers written as a user writes them (``add_weight`` in
+    ``build``, ``call`` with xdl.ops): what the tape costs against the hand-written backward."""
+    import xdl
+    from xdl import ops
+
+    class UserDense(xdl.Layer):
+        def __init__(self, w, b, relu):
+            super().__init__()
+            self.w0, self.b0, self.relu = w, b, relu
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=self.w0.shape, initializer=self.w0, name="kernel")
+            self.bias = self.add_weight(shape=self.b0.shape, initializer=self.b0, name="bias")
+
+        def call(self, x):
+            y = ops.matmul(x, self.kernel) + self.bias
+            return ops.relu(y) if self.relu else y
+
+    with xdl.use_backend(be):
+        last = len(problem.weights) - 1
+        model = xdl.NeuralNetwork([UserDense(w, b, i < last)
+                                   for i, (w, b) in enumerate(zip(problem.weights, problem.biases))])
+        loss = xdl.CrossEntropy(from_logits=True) if problem.loss == "cross_entropy" else xdl.MSE()
+        model.compile(loss=loss, optimizer=xdl.SGD(LR))
+        x, y = be.asarray(problem.x), be.asarray(problem.target())
+        model.forward(x)
+
+    def step():
+        model.train_step((x, y))
+        be.synchronize()
+    return step
+
+
 def xdl_graph_train(problem, be):
     """``xdl_train`` with a functional ``Model`` of the same layers: what graph bookkeeping costs."""
     return xdl_train(problem, be, functional=True)

@@ -149,7 +149,7 @@ def _layer_pass(layer, be, inputs, several, initial_state, training, seed, flags
 
     def objective():
         x, kwargs = arguments()
-        o = layer.call(x, training, **kwargs)
+        o = layer.infer(x, training, **kwargs)
         return sum(float(np.sum(host(a) * r)) for a, r in zip(o if isinstance(o, tuple) else (o,), R))
 
     return objective, _chosen(layer, params, name), inputs.analytic(grads), out

@@ -66,7 +66,7 @@ def arrays_backend(source, active):
 class Frozen(xdl.Optimizer):
     """Leaves the weights as they are: ``model.train_step`` then forms the gradients alone."""
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         return w
 
 

@@ -30,8 +30,9 @@ def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tm
     for r in rows:
         by_name.setdefault(r["workload"], {})[r["candidate"]] = r
     assert len(by_name) == 4
-    for name, candidates in by_name.items():  # training steps also run as a functional Model
-        assert set(candidates) == {"xdl", "torch", "numpy"} | ({"xdl graph"} if " train " in name else set()), name
+    for name, candidates in by_name.items():  # training steps also run as a functional Model and custom layers
+        extra = {"xdl graph", "xdl custom"} if " train " in name else set()
+        assert set(candidates) == {"xdl", "torch", "numpy"} | extra, name
     for r in rows:
         if r["candidate"] == "torch":
             assert r["median"] is None and r["note"] == "PyTorch is not installed"
@@ -44,6 +45,7 @@ def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tm
     assert "xdl: " in text and ("of the mlp train step is its GEMMs" in text
                                 or "the mlp train step's share in its GEMMs is unreliable" in text)
     assert "the same layers as a functional Model run at" in text
+    assert "the layers written with add_weight/call (the tape's backward) run at" in text
     data = json.loads(path.read_text())
     assert data["meta"]["versions"]["torch"] is None and len(data["rows"]) == len(rows)
 
@@ -51,7 +53,7 @@ def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tm
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_suite_runs_pytorch_beside_xdl(fast_harness):
     rows = bench.main(["--quick", "--reps", "1", "--only", "probe", "infer"], out=lambda line: None)
-    assert {r["candidate"] for r in rows} == {"xdl", "xdl graph", "torch", "numpy"}
+    assert {r["candidate"] for r in rows} == {"xdl", "xdl graph", "xdl custom", "torch", "numpy"}
     assert all(r["median"] > 0 for r in rows)
     assert all(r["ratio"] for r in rows)  # every row compares with PyTorch
 

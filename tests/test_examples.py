@@ -50,6 +50,17 @@ def test_digits_cnn_reaches_98_percent(be, capsys):
     assert accuracy >= 0.98, capsys.readouterr().out
 
 
+def test_gan_learns_digit_like_images(be, capsys):
+    if be.name == "array_api_strict":
+        pytest.skip("array_api_strict: a conformance checker, too slow for a training run; "
+                    "tests/train/test_custom_steps.py covers its two-model step")
+    result = load("gan_digits").main(["--backend", be.name, "--epochs", "20", "--samples", "100"])
+    out = capsys.readouterr().out
+    # uniform noise lies about 7 from the nearest real digit; generated ones come far closer
+    assert result["ratio"] < 0.75 and result["classes"] >= 5, out
+    assert len(result["d_loss"]) == 20 and all(v == v for v in result["g_loss"]), out
+
+
 def test_digits_resnet_trains_in_a_few_epochs(capsys):
     # a narrow net for 3 epochs: the full run (32 channels, 12 epochs) reaches 0.99
     accuracy = load("digits_resnet").main(["--backend", "numpy", "--epochs", "3", "--width", "16", "--seed", "0",

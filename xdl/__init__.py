@@ -12,14 +12,17 @@ __version__ = "0.1.0"
 import sys as _sys
 
 from . import layers, losses, metrics, optimizers
-from .core import initializers, regularizers
+from .core import initializers, ops, regularizers
 from .core.backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy, use_backend,
                            use_floatx)
 from .core.parameter import Parameter
+from .core.variable import Variable
 from .core.random import seed
+from .core.tape import GradientTape, Tensor, grad, value_and_grad
 from .core.symbolic import Input, SymbolicTensor
-from .errors import BackendError, IndexRangeError, InputError, ModelFileError, NotBuiltError, ShapeError, XdlError
-from .io.files import ModelSaveError
+from .errors import (ArgumentError, ArgumentTypeError, BackendError, DependencyError, IndexRangeError, InputError,
+                     MissingMethodError, ModelFileError, NotBuiltError, NotFoundError, ShapeError, XdlError)
+from .io.files import ModelLoadError, ModelSaveError
 from .io.weights import export_weights, import_weights
 from .layers import (ELU, GELU, GRU, LSTM, Activation, Add, Average, AveragePooling1D, AveragePooling2D, AvgPool1D,
                      AvgPool2D, BatchNorm, Bidirectional, Concatenate, Conv1D, Conv2D, Conv2DTranspose, Cropping2D,
@@ -31,7 +34,7 @@ from .layers import (ELU, GELU, GRU, LSTM, Activation, Add, Average, AveragePool
                      TransformerBlock, UpSampling2D, ZeroPadding2D, register_layer)
 from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
                      MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
-from .metrics import AUC, Accuracy, F1Score, Precision, Recall, RootMeanSquaredError, TopKAccuracy
+from .metrics import AUC, Accuracy, F1Score, Mean, Precision, Recall, RootMeanSquaredError, Sum, TopKAccuracy
 from .models.generation import generate
 from .models.model import Model
 from .models.sequential import NeuralNetwork, Sequential
@@ -46,15 +49,16 @@ from .train.history import History
 # The namespaces users import by module path (``from xdl.callbacks import EarlyStopping``) live
 # inside the floors; each is also reachable under its short name.
 for _name, _module in {"callbacks": callbacks, "data": data, "distributed": distributed, "schedules": schedules,
-                       "regularizers": regularizers, "initializers": initializers}.items():
+                       "regularizers": regularizers, "initializers": initializers, "ops": ops}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ = [
     "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx", "to_numpy",
     "use_backend", "use_floatx", "seed",
-    "XdlError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError", "ModelSaveError", "IndexRangeError",
-    "InputError",
-    "Parameter", "Layer", "register_layer", "Input", "SymbolicTensor",
+    "XdlError", "ArgumentError", "ArgumentTypeError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
+    "ModelSaveError", "ModelLoadError", "IndexRangeError", "InputError", "NotFoundError", "MissingMethodError",
+    "DependencyError",
+    "Parameter", "Variable", "Tensor", "GradientTape", "grad", "value_and_grad", "ops", "Layer", "register_layer", "Input", "SymbolicTensor",
     "Dense", "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "ELU", "GELU", "Mish", "SiLU", "Swish",
     "Softplus", "Softsign", "Dropout", "BatchNorm", "LayerNorm", "Flatten", "Reshape", "Masking",
     "Conv2D", "Conv1D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "MaxPooling2D",
@@ -71,7 +75,7 @@ __all__ = [
     "Model", "NeuralNetwork", "Sequential", "History", "generate",
     "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger",
     "LambdaCallback", "ReduceLROnPlateau",
-    "Accuracy", "TopKAccuracy", "AUC", "F1Score", "Precision", "Recall", "RootMeanSquaredError",
+    "Accuracy", "TopKAccuracy", "AUC", "F1Score", "Precision", "Recall", "RootMeanSquaredError", "Mean", "Sum",
     "DataParallel", "export_weights", "import_weights",
     "layers", "losses", "metrics", "optimizers", "schedules", "callbacks", "data", "distributed", "regularizers",
     "initializers",

@@ -6,15 +6,24 @@ the device: no host sync. (The tutorial's ``forward``/``backward`` pair: see xdl
 
 Every loss averages over all leading axes, so (batch, time, classes) predictions of a
 sequence model need no reshaping.
+
+Users write losses Keras's way: a ``Loss`` subclass that defines only ``call(y_true, y_pred)``,
+or a plain function given to ``compile(loss=fn)`` (``LossFunctionWrapper``), both with
+``xdl.ops``; their values are weighed and reduced as Keras does (``reduce_weighted``) and their
+gradient comes from the tape (core/tape.py). The built-ins keep their hand-written, fused
+``value_and_grad``.
 """
 
 from __future__ import annotations
 
 import math
 
-from .core.backend import backend_of, clip, convert, floatx, get_backend, namespace_of
-from .core.checks import boolean, number
-from .errors import ShapeError, shape_str
+from .core import ops, tape
+from .core.backend import FLOAT_DTYPES, backend_of, clip, convert, floatx, get_backend, namespace_of
+from .core.checks import boolean, number, one_of, short, text
+from .core.symbolic import Named, snake_case
+from .core.tape import backpropagate, leaf, node_of, unwrap
+from .errors import ArgumentError, ArgumentTypeError, MissingMethodError, ShapeError, missing_method, shape_str
 from .tutorial import TutorialLoss
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -22,25 +31,110 @@ _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
 # into a tensor, a host-to-device copy (and sync) per call on torch-CUDA.
 
 
-class Loss(TutorialLoss):
-    """Base of all losses. Subclasses implement ``value_and_grad`` on backend arrays, in the
-    namespace of the arrays they are given, whatever backend is active.
+#: Keras's reductions of a loss's values: "sum_over_batch_size" (the sum of the weighted values
+#: over their number) and "mean" alike, "sum", "mean_with_sample_weight" (over the sum of the
+#: weights), None or "none" (the weighted values as they are: for direct calls only)
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+_DEFINE = "call(y_true, y_pred) (Keras's way) or value_and_grad(y_true, y_pred, sample_weight, grad)"
+
+
+class Loss(Named, TutorialLoss):
+    """Base of all losses. Two ways to write one:
+
+    * Keras's: define ``call(y_true, y_pred)`` with ``xdl.ops`` (or Python's operators),
+      returning the loss per sample (N,), per position (N, ...) or already one number. The
+      values are weighed by ``sample_weight`` and reduced by ``reduction`` as Keras does
+      (default "sum_over_batch_size": the sum of the weighted values over their number); the
+      gradient with respect to ``y_pred`` comes from the tape (core/tape.py). The constructor
+      takes Keras's ``name=None, reduction="sum_over_batch_size", dtype=None`` (``dtype`` is
+      accepted for Keras's signature; the loss computes in ``y_pred``'s dtype).
+    * xdl's built-ins: define ``value_and_grad`` on backend arrays, in the namespace of the
+      arrays they are given, whatever backend is active: the value and a hand-written
+      gradient from one pass. Where a class defines both, ``value_and_grad`` is what trains.
+
+    Either way a loss keeps no state between calls. ``compile(loss=fn)`` takes a plain function
+    ``fn(y_true, y_pred)`` too (``LossFunctionWrapper``).
     """
 
     #: integer class labels are accepted as targets (kept as integers)
     accepts_labels = False
+    reduction = "sum_over_batch_size"
+    dtype = None
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        owner = type(self).__name__
+        if name is not None:
+            self.name = text(owner, "name", name)
+        self.reduction = one_of(owner, "reduction", reduction, REDUCTIONS)
+        self.dtype = None if dtype is None else one_of(owner, "dtype", dtype, FLOAT_DTYPES)
+
+    @classmethod
+    def keras_style(cls) -> bool:
+        """True for a loss written with ``call``, trained by the tape: the class nearest in its
+        MRO that defines ``call`` or ``value_and_grad`` defines ``call`` alone (a subclass of a
+        built-in that defines ``call`` is computed by its ``call``)."""
+        for klass in cls.__mro__:
+            if klass is Loss:
+                return False
+            own = klass.__dict__.get("value_and_grad")
+            if own is not None and own is not Loss.__dict__["value_and_grad"]:
+                return False
+            if "call" in klass.__dict__:
+                return True
+        return False
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass that defines ``call`` under a built-in's hand-written ``value_and_grad``
+        is computed by its ``call``: the tape's ``value_and_grad`` is put back for it."""
+        super().__init_subclass__(**kwargs)
+        if "call" in cls.__dict__ and "value_and_grad" not in cls.__dict__:
+            cls.value_and_grad = Loss.__dict__["value_and_grad"]
+
+    @classmethod
+    def defined(cls) -> bool:
+        """Whether the class defines ``call`` or ``value_and_grad``: one of them makes a loss."""
+        return cls.value_and_grad is not Loss.value_and_grad or cls.call is not Loss.call
+
+    def call(self, y_true, y_pred):
+        """Keras's way to write a loss: its values for ``y_pred`` (a Tensor while training:
+        use ``xdl.ops`` and operators), per sample (N,), per position (N, ...) or one number."""
+        raise missing_method(self, _DEFINE)
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         """``(mean loss (0-d), its gradient w.r.t. y_pred)`` for backend arrays: ``y_pred`` (N, ...),
         ``y_true`` as ``targets`` made it, ``sample_weight`` None or weights for the leading axes
         of ``y_pred``, (N,) or (N, T, ...), broadcast over the rest (see ``weights_for``); the sum
         of the weighted terms is divided by their number (Keras's "sum_over_batch_size").
-        ``grad=False``: the gradient is not computed (None)."""
-        raise NotImplementedError(f"{type(self).__name__} implements no value_and_grad(y_true, y_pred, "
-                                  "sample_weight, grad)")
+        ``grad=False``: the gradient is not computed (None).
+
+        Here, for a loss written with ``call``: ``call`` runs on ``y_pred`` as a leaf Tensor, its
+        values are weighed and reduced (``reduce_weighted``) and the tape gives the gradient (a
+        trainable Variable the loss uses gets its part in ``.grad``, as a layer's would)."""
+        if not self.keras_style():
+            raise missing_method(self, _DEFINE)
+        if self.reduction in (None, "none"):
+            raise ArgumentError(f"{type(self).__name__}: reduction={self.reduction!r} gives one loss per value; "
+                                "training needs one number: use reduction='sum_over_batch_size' (the default) or "
+                                "'sum'")
+        pred = leaf(y_pred) if grad else y_pred
+        truth = leaf(y_true) if grad else y_true  # a Tensor too (a constant: nothing asks its gradient), so
+        # that ``y_true * y_pred`` records on every backend (array_api_strict's arrays refuse a Tensor operand)
+        total = reduce_weighted(self.call(truth, pred), sample_weight, self.reduction, y_pred, type(self).__name__)
+        value = unwrap(total)
+        if not grad:
+            return value, None
+        xp = namespace_of(y_pred)
+        g = None
+        if type(total) is tape.Tensor and total.rule is not None:
+            g = backpropagate(total, xp.ones_like(value), [pred]).get(id(pred))
+        return value, xp.zeros_like(y_pred) if g is None else g  # a loss that ignores y_pred: no gradient
 
     def value(self, y_true, y_pred, sample_weight=None):
-        """The mean loss alone (0-d), for backend arrays (see ``value_and_grad``)."""
+        """The loss alone (0-d; for a ``call`` loss with reduction None, the weighted values),
+        for backend arrays (see ``value_and_grad``)."""
+        if self.keras_style():
+            return unwrap(reduce_weighted(self.call(y_true, y_pred), sample_weight, self.reduction, y_pred,
+                                          type(self).__name__))
         return self.value_and_grad(y_true, y_pred, sample_weight, grad=False)[0]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -49,8 +143,18 @@ class Loss(TutorialLoss):
 
         A ``y_pred`` that is an array of some backend stays there and ``y_true`` goes to it;
         host data (lists, scalars) goes to the active backend, in the default float dtype.
+        A ``y_pred`` that is a Tensor (inside a ``GradientTape``, a function given to ``grad``)
+        gives a Tensor: the loss is recorded, and its gradient flows back to ``y_pred``.
         """
-        return self.value(*self.accept(y_true, y_pred, sample_weight))
+        traced = node_of(y_pred)  # what a gradient flows to: a Tensor, a trainable Variable, a watched array
+        y_true, values, sample_weight = self.accept(unwrap(y_true), unwrap(y_pred), unwrap(sample_weight))
+        if traced is None:
+            return self.value(y_true, values, sample_weight)
+        if self.keras_style():
+            return reduce_weighted(self.call(leaf(y_true), y_pred), sample_weight, self.reduction, values,
+                                   type(self).__name__)
+        value, g = self.value_and_grad(y_true, values, sample_weight)  # recorded as one step
+        return tape.Tensor(value, (traced,), lambda upstream, need: (upstream * g,))
 
     def accept(self, y_true, y_pred, sample_weight=None):
         """``(y_true, y_pred, sample_weight)`` as ``value_and_grad`` takes them, from any
@@ -67,7 +171,8 @@ class Loss(TutorialLoss):
         return y_true, y_pred, sample_weight
 
     def targets(self, be, y, dtype):
-        """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``."""
+        """``y`` on ``be``: integer labels kept as they are where accepted, else cast to ``dtype``
+        (Keras casts a ``call`` loss's targets to the predictions' dtype too)."""
         where = f"{type(self).__name__}: y_true"
         if not self.accepts_labels:  # one conversion, straight to the dtype
             return convert(be, y, dtype, where)
@@ -75,6 +180,10 @@ class Loss(TutorialLoss):
         return y if be.xp.isdtype(y.dtype, "integral") else convert(be, y, dtype, where)
 
     def check_shapes(self, true_shape, pred_shape):
+        """Refuse targets of a shape the loss cannot take. A ``call`` loss decides for itself
+        (labels (N,) against scores (N, C) may be what it wants): any shape passes here."""
+        if self.keras_style():
+            return
         if true_shape != pred_shape:
             raise ShapeError(
                 f"{type(self).__name__}: y_true has shape {shape_str(true_shape, None)} but y_pred has "
@@ -87,11 +196,84 @@ class Loss(TutorialLoss):
         return y_true
 
     def get_config(self) -> dict:
-        return {}
+        return {"name": self.name, "reduction": self.reduction} if self.keras_style() else {}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+class LossFunctionWrapper(Loss):
+    """Keras's ``LossFunctionWrapper``: a plain function ``fn(y_true, y_pred, **kwargs)`` as a
+    Loss (``compile(loss=fn)`` makes one), written with ``xdl.ops`` and operators, returning
+    values per sample or position, or one number; weighed and reduced as ``Loss`` says, the
+    gradient from the tape. Its name is the function's ``__name__``. As Keras does, targets of
+    one axis fewer than the predictions whose last axis is 1 (or one more, of size 1) are
+    brought to the predictions' rank before ``fn`` sees them."""
+
+    def __init__(self, fn=None, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        if not callable(fn) or isinstance(fn, type):
+            raise ArgumentTypeError(f"LossFunctionWrapper: fn must be a function fn(y_true, y_pred), got {short(fn)}")
+        super().__init__(name=name or function_name(fn), reduction=reduction, dtype=dtype)
+        self.fn, self.fn_kwargs = fn, dict(kwargs)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = same_rank(y_true, y_pred)
+        return self.fn(y_true, y_pred, **self.fn_kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+
+def function_name(fn) -> str:
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) and name else snake_case(type(fn).__name__)
+
+
+def same_rank(a, b):
+    """Keras's ``squeeze_or_expand_to_same_rank``: ``a`` and ``b`` (arrays or Tensors) whose ranks
+    differ by one through a last axis of size 1, brought to one rank (a rank-1 one expanded,
+    else the other's last axis squeezed)."""
+    ra, rb = len(a.shape), len(b.shape)
+    if ra == rb + 1 and a.shape[-1] == 1:
+        return (a, ops.expand_dims(b, -1)) if rb == 1 else (ops.squeeze(a, -1), b)
+    if rb == ra + 1 and b.shape[-1] == 1:
+        return (ops.expand_dims(a, -1), b) if ra == 1 else (a, ops.squeeze(b, -1))
+    return a, b
+
+
+def reduce_weighted(values, sample_weight, reduction, like, owner="loss"):
+    """A ``call`` loss's ``values`` (an array or Tensor per sample (N,), per position (N, ...), or
+    one number) times ``sample_weight`` and reduced, as Keras's losses do: the weights are
+    broadcast over the values' trailing axes (weights of more axes than the values, a mask's,
+    are averaged over the extra ones); then "sum_over_batch_size"/"mean" divides the sum of the
+    weighted values by their number, "sum" sums, "mean_with_sample_weight" divides by the sum
+    of the weights, None/"none" keeps them. ``like``: the predictions (their namespace, dtype)."""
+    xp = namespace_of(like)
+    if values is None or (not hasattr(values, "shape") and not isinstance(values, (int, float))):
+        raise ArgumentTypeError(f"{owner}: the loss must return its values as an array (use xdl.ops), got "
+                                f"{short(values)}")
+    if not hasattr(values, "shape"):  # a Python number
+        values = xp.asarray(values, dtype=like.dtype, device=like.device)
+    w = sample_weight
+    if w is not None:
+        ndim = len(values.shape)
+        if w.ndim == ndim + 1 and w.shape[-1] == 1:  # (N, 1) weights for (N,) values
+            w = xp.reshape(w, tuple(w.shape[:-1]))
+        if 0 < ndim < w.ndim:
+            w = xp.mean(w, axis=tuple(range(ndim, w.ndim)))
+        elif w.ndim < ndim:
+            w = weights_for(xp, w, ndim)
+        values = values * w
+    if reduction is None or reduction == "none":
+        return values
+    total = ops.sum(values)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and w is not None:
+        weight = xp.sum(xp.broadcast_to(w, tuple(values.shape)))
+        return total / xp.where(weight != 0, weight, 1.0)
+    return total / max(math.prod(values.shape), 1)
 
 
 def weights_for(xp, w, ndim):
@@ -178,12 +360,12 @@ class CrossEntropy(Loss):
             figures.append(xp.sum(xp.astype(fractional, y_true.dtype)))
         low, high, *bad = (float(v) for v in be.to_numpy(xp.stack([xp.astype(f, xp.float64) for f in figures])))
         if bad and bad[0]:
-            raise ValueError(f"{where}: float class labels must be whole numbers; {int(bad[0])} of them are not "
-                             f"(fractions, NaN or inf; values from {low:g} to {high:g}). Pass integer labels in "
-                             f"[0, {classes - 1}], or one-hot/probability rows of shape (N, ..., {classes})")
+            raise ArgumentError(f"{where}: float class labels must be whole numbers; {int(bad[0])} of them are not "
+                                f"(fractions, NaN or inf; values from {low:g} to {high:g}). Pass integer labels in "
+                                f"[0, {classes - 1}], or one-hot/probability rows of shape (N, ..., {classes})")
         if low < 0 or high >= classes:
-            raise ValueError(f"{where}: class labels must lie in [0, {classes - 1}] for a model with "
-                             f"{classes} outputs; got labels from {low:g} to {high:g}")
+            raise ArgumentError(f"{where}: class labels must lie in [0, {classes - 1}] for a model with "
+                                f"{classes} outputs; got labels from {low:g} to {high:g}")
         return y_true if whole else xp.astype(y_true, xp.int64)
 
     def check_shapes(self, true_shape, pred_shape):
@@ -246,6 +428,18 @@ class BinaryCrossEntropy(Loss):
     def __init__(self, from_logits=True):
         self.from_logits = boolean(type(self).__name__, "from_logits", from_logits)
 
+    def check_labels(self, be, y_true, pred_shape, where):
+        """Targets outside [0, 1] (or NaN) would train to a meaningless, even negative, loss:
+        refused, with one device read of their extremes."""
+        if 0 in y_true.shape:
+            return y_true
+        xp = be.xp
+        low, high = (float(v) for v in be.to_numpy(xp.astype(xp.stack([xp.min(y_true), xp.max(y_true)]), xp.float64)))
+        if not (0.0 <= low and high <= 1.0):  # False for NaN too
+            raise ArgumentError(f"{where}: binary cross-entropy takes targets in [0, 1] (labels 0/1 or "
+                                f"probabilities); got values from {low:g} to {high:g}")
+        return y_true
+
     def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         xp = namespace_of(y_pred)
         scale = 1.0 / math.prod(y_pred.shape)
@@ -299,12 +493,21 @@ CLASSES = {cls.__name__: cls for cls in (MSE, MAE, Huber, CrossEntropy, Categori
 
 
 def get(loss) -> Loss:
-    """A ``Loss`` instance, or one built from a name such as "mse" or "cross_entropy"."""
-    if isinstance(loss, Loss):
-        return loss
+    """A ``Loss`` instance: one given, one built from a name such as "mse" or "cross_entropy" or
+    from a Loss class, or a plain function ``fn(y_true, y_pred)`` wrapped (``LossFunctionWrapper``,
+    Keras's way). A Loss class that defines neither ``call`` nor ``value_and_grad`` is refused."""
     if isinstance(loss, type) and issubclass(loss, Loss):
-        return loss()
+        if not loss.defined():
+            raise MissingMethodError(f"{loss.__name__} must define {_DEFINE}")
+        loss = loss()
+    if isinstance(loss, Loss):
+        if not loss.defined():
+            raise missing_method(loss, _DEFINE)
+        return loss
     if isinstance(loss, str) and loss.lower() in LOSSES:
         cls, options = LOSSES[loss.lower()]
         return cls(**options)
-    raise ValueError(f"unknown loss {loss!r}; pass a Loss such as xdl.MSE() or one of {sorted(LOSSES)}")
+    if callable(loss) and not isinstance(loss, type):
+        return LossFunctionWrapper(loss)
+    raise ArgumentError(f"unknown loss {short(loss)}; pass a Loss such as xdl.MSE(), a function fn(y_true, y_pred) "
+                        f"or one of {sorted(LOSSES)}")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 import warnings
 
 from array_api_compat import array_namespace
 
 from .. import backends  # the adapters (the repository's backends/ folder)
-from ..errors import BackendError, InputError
+from ..errors import ArgumentError, ArgumentTypeError, BackendError, InputError
+from .checks import one_of, short
 
 _active = None
 _cache = {}
@@ -29,9 +31,11 @@ def _truthy(value) -> bool:
 def _create(name, device, fallback):
     if isinstance(name, backends.Backend):
         return name
-    name = str(name).strip().lower()
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"a backend is a name such as 'numpy' or 'torch', got {short(name)}")
+    name = name.strip().lower()
     if name != "auto" and name not in backends.names():
-        raise ValueError(_unknown(name))
+        raise ArgumentError(_unknown(name))
     if name == "auto":
         usable = [s for s in map(backends.probe, backends.names()) if s.usable]
         name = max(usable, key=lambda s: s.priority).name
@@ -96,6 +100,11 @@ def set_backend(name="numpy", device=None, *, fallback=None):
     return _active
 
 
+def backend_named(name, device=None):
+    """The adapter ``set_backend(name, device)`` would make active, without activating it."""
+    return _create(name, device, None)
+
+
 def get_backend():
     """The active backend: ``.name``, ``.xp`` (array namespace) and ``.device``.
 
@@ -134,9 +143,7 @@ def floatx() -> str:
 
 def set_floatx(name: str) -> None:
     global _floatx
-    if name not in FLOAT_DTYPES:
-        raise ValueError(f"unknown float dtype {name!r}; choose one of {FLOAT_DTYPES}")
-    _floatx = name
+    _floatx = one_of("set_floatx", "the float dtype (floatx)", name, FLOAT_DTYPES)
 
 
 @contextlib.contextmanager
@@ -197,8 +204,28 @@ def convert(be, x, dtype=None, where=""):
     except backends.DeviceError as e:
         raise BackendError(f"{where}: {e} on {be.name}; move the data to that device first") from None
     except TypeError as e:
-        raise TypeError(f"{where}: {e}") from None
+        raise ArgumentTypeError(f"{where}: {e}") from None
     except NotImplementedError as e:  # torch's 'meta' tensors: shapes without data
         device = getattr(x, "device", None)
         raise BackendError(f"{where}: cannot read the data of a {type(x).__name__} on device {device} ({e}); "
                            f"create it on a device {be.name} can read (cpu)") from None
+
+
+def host_floats(backend, values) -> list:
+    """Numbers and device arrays of any shape as host floats, flattened in order; the arrays
+    cross in one transfer (as float64: every float and integer as it is). ``backend``: the
+    arrays' (None: found from them)."""
+    device = [v for v in values if not isinstance(v, (int, float))]
+    moved = iter(())
+    if device:
+        backend = backend or backend_of(device[0])
+        xp = backend.xp
+        flat = xp.concat([xp.reshape(xp.astype(v, xp.float64), (-1,)) for v in device])
+        moved = iter(backend.to_numpy(flat).tolist())
+    out = []
+    for v in values:
+        if isinstance(v, (int, float)):
+            out.append(float(v))
+        else:
+            out.extend(next(moved) for _ in range(math.prod(v.shape)))
+    return out

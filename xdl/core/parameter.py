@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+
+from ..errors import ArgumentError, ShapeError
+from .backend import backend_of, convert, to_numpy
+
 #: bumped whenever a parameter's ``trainable`` changes: graphs cache which nodes need a backward
 GENERATION = 0
+
+#: while ``gradient_sink`` is open: {Parameter: gradient} that gradients go to instead of ``.grad``
+_sink = None
+
+
+@contextlib.contextmanager
+def gradient_sink():
+    """Collect the gradients backward passes give parameters in a dict of new arrays, leaving
+    each ``.grad`` as it was (``GradientTape.gradient`` returns them)."""
+    global _sink
+    previous, _sink = _sink, {}
+    try:
+        yield _sink
+    finally:
+        _sink = previous
 
 
 class Parameter:
@@ -49,7 +69,7 @@ class Parameter:
             self._value = new
         elif new is not self._value:  # ``p.value -= x`` on a view hands the view back
             if tuple(new.shape) != tuple(self._value.shape):
-                raise ValueError(f"parameter {self.name!r} has shape {self.shape}, got {tuple(new.shape)}")
+                raise ArgumentError(f"parameter {self.name!r} has shape {self.shape}, got {tuple(new.shape)}")
             self._value[...] = new
 
     @property
@@ -77,7 +97,7 @@ class Parameter:
     def trainable(self, value):
         global GENERATION
         if value and self.state:
-            raise ValueError(f"parameter {self.name!r} is state (such as moving statistics), never trainable")
+            raise ArgumentError(f"parameter {self.name!r} is state (such as moving statistics), never trainable")
         if bool(value) != self._trainable:
             self._trainable = bool(value)
             GENERATION += 1  # models recompute which nodes backpropagate, and their layout
@@ -87,6 +107,9 @@ class Parameter:
     # set or to add to; nothing for a frozen parameter); outside one the parameter keeps an array.
     def add_grad(self, grad) -> None:
         """Add one use's gradient, a ready array."""
+        if _sink is not None:
+            _sink[self] = grad if self not in _sink else _sink[self] + grad
+            return
         if self.flat is not None:
             out, add = self.flat.claim(self)
             if out is None:
@@ -102,23 +125,52 @@ class Parameter:
         """Add ``a @ b`` (2-D; a kernel of more axes takes it in row-major order), formed straight
         into the flat buffer where the library can (``Backend.matmul_into``): a weight gradient
         without a temporary."""
-        if self.flat is not None:
+        if self.flat is not None and _sink is None:
             out, add = self.flat.claim(self)
             if out is not None:
                 backend.matmul_into(a, b, out if out.ndim == 2 else backend.xp.reshape(out, (a.shape[0], b.shape[1])),
                                     add)
-        elif self._trainable:
+        elif self._trainable or _sink is not None:
             g = a @ b
             self.add_grad(g if g.ndim == self._value.ndim else backend.xp.reshape(g, self.shape))
 
     def add_row_sums(self, backend, x) -> None:
         """Add the column sums of the 2-D ``x`` (a bias gradient), as ``add_product`` does."""
-        if self.flat is not None:
+        if self.flat is not None and _sink is None:
             out, add = self.flat.claim(self)
             if out is not None:
                 backend.sum_rows_into(x, out, add)
-        elif self._trainable:
+        elif self._trainable or _sink is not None:
             self.add_grad(backend.sum_rows(x))
+
+    # -- Keras's Variable (core/variable.py) ------------------------------------------------------
+    def assign(self, value):
+        """Set the value to a copy of ``value`` (an array-like, a Tensor, another Variable) of
+        this shape, in this dtype; not recorded for gradients. Returns the Variable."""
+        new = getattr(value, "value", value)  # a Tensor's or a Variable's array
+        be = backend_of(self._value)
+        new = convert(be, new, self.dtype, f"Variable {self.name!r}: assign")
+        if tuple(new.shape) != self.shape:
+            raise ShapeError(f"Variable {self.name!r} has shape {self.shape}; assign got shape {tuple(new.shape)}")
+        self.value = be.xp.asarray(new, copy=True) if self.flat is None else new
+        return self
+
+    def assign_add(self, delta):
+        return self.assign(self._value + self._same_kind(delta, "assign_add"))
+
+    def assign_sub(self, delta):
+        return self.assign(self._value - self._same_kind(delta, "assign_sub"))
+
+    def _same_kind(self, value, where):
+        """``value`` (a Tensor's or Variable's array, or any array-like) on this one's backend."""
+        value = getattr(value, "value", value)
+        if isinstance(value, (int, float)):
+            return value
+        return convert(backend_of(self._value), value, self.dtype, f"Variable {self.name!r}: {where}")
+
+    def numpy(self):
+        """The value as a NumPy array (a host read)."""
+        return to_numpy(self._value)
 
     @property
     def shape(self) -> tuple:

@@ -8,10 +8,12 @@ back from its outputs. Shapes are checked here, as the graph is built, before an
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 
-from ..errors import ShapeError, XdlError, shape_str
+from ..errors import ArgumentError, ShapeError, XdlError, shape_str
+from .checks import one_of
 
 _counts = Counter()
 
@@ -72,11 +74,10 @@ def Input(shape, name=None, dtype=None):  # noqa: N802 (Keras's name for a funct
     """
     dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in dims):
-        raise ValueError(f"Input: shape must hold positive ints or None (a free size), got {shape!r}")
-    if dtype not in (None, "float32", "float64", "int32", "int64"):
-        raise ValueError(f"Input: dtype must be None, 'float32', 'float64', 'int32' or 'int64', got {dtype!r}")
+        raise ArgumentError(f"Input: shape must hold positive ints or None (a free size), got {shape!r}")
+    one_of("Input", "dtype", dtype, (None, "float32", "float64", "int32", "int64"))
     if name is not None and not valid_name(name):
-        raise ValueError(f"Input: name must be a non-empty string without '/', got {name!r}")
+        raise ArgumentError(f"Input: name must be a non-empty string without '/', got {name!r}")
     node = Node(None, [], False)
     tensor = SymbolicTensor(dims, node, 0, name or unique_name("input"), dtype)
     node.outputs.append(tensor)
@@ -157,3 +158,21 @@ class _building:
             raise ShapeError(f"{self.layer.describe()}: needs sizes that the graph leaves free (None) "
                              f"here: {value}") from None
         return False
+
+
+def snake_case(name: str) -> str:
+    """Keras's default names from class names: "MyLoss" -> "my_loss", "MAE" -> "mae"."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class Named:
+    """A ``name`` that defaults to the class name in snake case (Keras's losses and metrics)."""
+
+    @property
+    def name(self) -> str:
+        return self.__dict__.get("_name") or snake_case(type(self).__name__)
+
+    @name.setter
+    def name(self, value):
+        self.__dict__["_name"] = value

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
+from ..core import initializers, regularizers, symbolic, tape
 from ..core.backend import convert, floatx, get_backend, to_numpy
-from ..errors import ShapeError, shape_str
+from ..core.checks import boolean, one_of, short
 from ..core.parameter import Parameter
-from ..core import symbolic
 from ..core.symbolic import unique_name, valid_name
+from ..core.variable import initial_value
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ShapeError,
+    missing_method,
+    shape_str,
+)
 from ..tutorial import TutorialLayer
+from . import traced
 
 LAYERS = {}
 
@@ -62,12 +72,27 @@ class Layer(TutorialLayer):
     #: Keras's flag: the layer takes inputs that carry a mask (padded sequences, see
     #: ``compute_mask``); a mask reaching a layer without it is dropped, with a warning
     supports_masking = False
+    #: the input axes whose sizes the weights are made for, each with the constructor argument
+    #: that fixes it (None: none does), e.g. ``((-1, "input_size"),)``: a graph (or a model
+    #: file) may leave other sizes free (None), never these; ``build`` checks before any weight
+    sized_axes = ()
+    #: the class writes its forward Keras's way (``call`` with xdl.ops, no ``apply``): the tape
+    #: gives its backward (layers/traced.py); set for each class by ``__init_subclass__``
+    keras_style = False
+    _keras_building = False  # inside a Keras-style build: super().build(shape) is Keras's no-op
+    #: attributes holding layers that are not inside this one (a model's bookkeeping)
+    untracked = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.keras_style = cls.apply is Layer.apply and cls.call not in _BUILTIN_CALLS
+        if cls.keras_style and "build" in cls.__dict__:
+            cls.build = _keras_build(cls.__dict__["build"])
 
     def __init__(self, name=None, dtype=None):
-        if dtype is not None and dtype not in ("float32", "float64"):
-            raise ValueError(f"{type(self).__name__}: unknown dtype {dtype!r}; use 'float32' or 'float64'")
+        one_of(type(self).__name__, "dtype", dtype, (None, "float32", "float64"))
         if name is not None and not valid_name(name):
-            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
+            raise ArgumentError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or self._default_name()
         self.dtype_name = dtype
         self.backend = None
@@ -88,22 +113,48 @@ class Layer(TutorialLayer):
     # -- what subclasses implement ------------------------------------------------------
     def build(self, input_shape) -> None:
         """Bind the layer to the active backend and dtype; subclasses then add parameters."""
+        if self._keras_building:
+            return
+        if not self.multiple_inputs:
+            check_sized_axes(self, input_shape, self.sized_axes)
         self.backend = get_backend()
         self.dtype_name = self.dtype_name or floatx()
         self.dtype = self.backend.dtype(self.dtype_name)
         self.input_shape = [tuple(s) for s in input_shape] if self.multiple_inputs else tuple(input_shape)
         self.built = True
 
-    def apply(self, x, training=False):
-        """``(y, backprop)`` for backend arrays ``x``; see the class doc."""
-        raise NotImplementedError(f"{type(self).__name__} implements no apply(x, training)")
+    def apply(self, x, training=False, **kwargs):
+        """``(y, backprop)`` for backend arrays ``x``; see the class doc. A layer that defines
+        ``call`` instead (Keras's way) gets it from the tape."""
+        if not self.keras_style:
+            raise missing_method(self, "call(inputs) (Keras's way, with xdl.ops) or apply(x, training)")
+        return traced.apply(self, x, training, kwargs)
 
     def call(self, x, training=False, **kwargs):
         """The output for backend arrays ``x``, for inference."""
         return self.apply(x, training, **kwargs)[0]
 
+    def infer(self, x, training=False, **kwargs):
+        """The output for backend arrays ``x`` with nothing kept for a backward (graphs' inference)."""
+        if self.keras_style:
+            return traced.infer(self, x, training, **kwargs)
+        return self.call(x, training, **kwargs)
+
     def output_shape(self, input_shape) -> tuple:
-        return tuple(input_shape)
+        if not self.keras_style:
+            return tuple(input_shape)
+        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            full = [(None, *s) for s in input_shape] if self.multiple_inputs else (None, *input_shape)
+            return tuple(self.compute_output_shape(full))[1:]
+        return traced.output_shape(self, input_shape)
+
+    def compute_output_shape(self, input_shape):
+        """Keras's form of ``output_shape``: shapes with the batch axis (None)."""
+        if self.multiple_inputs:
+            out = self.output_shape([tuple(s)[1:] for s in input_shape])
+        else:
+            out = self.output_shape(tuple(input_shape)[1:])
+        return [(None, *s) for s in out] if isinstance(out, list) else (None, *out)
 
     # -- masks (padded sequences: xdl/layers/masking.py) ------------------------------------
     def compute_mask(self, x, mask):
@@ -149,10 +200,18 @@ class Layer(TutorialLayer):
         """The layer a model file describes (``get_config``'s dict); models build the layers
         inside them through ``build_layer(spec)``."""
         config = dict(config)
+        check_config_keys(cls, config)
         trainable = config.pop("trainable", True)
         layer = cls(**config)
         layer.trainable = trainable
         return layer
+
+    @classmethod
+    def config_keys(cls):
+        """The keys a config may hold: "trainable" and the constructor's keyword arguments
+        (None: any key, see ``constructor_keys``)."""
+        keys = constructor_keys(cls)
+        return None if keys is None else keys | {"trainable"}
 
     # -- freezing -------------------------------------------------------------------------
     @property
@@ -163,7 +222,7 @@ class Layer(TutorialLayer):
     @trainable.setter
     def trainable(self, value):
         if not isinstance(value, bool):
-            raise TypeError(f"{self.describe()}: trainable must be True or False, got {value!r}")
+            raise ArgumentTypeError(f"{self.describe()}: trainable must be True or False, got {value!r}")
         self._trainable_flag = value
         for layer in self._sublayers():
             layer.trainable = value
@@ -172,8 +231,17 @@ class Layer(TutorialLayer):
                 p.trainable = value
 
     def _sublayers(self) -> list:
-        """Layers inside this one (a model's, a sequence layer's cell) that ``trainable`` sets."""
-        return []
+        """Layers inside this one: their weights are this layer's too, and ``trainable`` sets theirs."""
+        return [layer for _, layer in self._named_sublayers()]
+
+    def _named_sublayers(self) -> list:
+        """``(path, layer)`` for the layers this one's attributes hold (alone, or in a list,
+        tuple or dict): "encoder", "blocks/0". The path names their weights in files, so a
+        layer made again (with new automatic names) reads them back. Built-in layers that
+        override ``_sublayers`` name theirs by layer name."""
+        if type(self)._sublayers is not Layer._sublayers:
+            return [(layer.name, layer) for layer in self._sublayers()]
+        return attribute_layers(self)
 
     # -- parameters -----------------------------------------------------------------------
     def add_parameter(self, name: str, value, trainable: bool = True, regularizer=None) -> Parameter:
@@ -197,26 +265,84 @@ class Layer(TutorialLayer):
         if not isinstance(weights, (list, tuple)) or len(weights) != len(params):
             got = f"{len(weights)} arrays" if isinstance(weights, (list, tuple)) else type(weights).__name__
             built = "" if self.built else " (not built yet: it makes its parameters on first use)"
-            raise ValueError(f"{self.describe()}: set_weights takes a list of {len(params)} arrays{built}, "
-                             f"one per parameter {list(path.values())}, got {got}")
+            raise ArgumentError(f"{self.describe()}: set_weights takes a list of {len(params)} arrays{built}, "
+                                f"one per parameter {list(path.values())}, got {got}")
         values = []
         for p, w in zip(params, weights):
             key = path.get(id(p), p.name)
             value = convert(self.backend, w, p.dtype, f"{self.describe()}: set_weights {key}")
             if tuple(value.shape) != p.shape:
-                raise ValueError(f"{self.describe()}: set_weights: {key} has shape {p.shape}, got an array "
-                                 f"of shape {tuple(value.shape)}")
+                raise ArgumentError(f"{self.describe()}: set_weights: {key} has shape {p.shape}, got an array "
+                                    f"of shape {tuple(value.shape)}")
             values.append(self.backend.xp.asarray(value, copy=True))  # never the caller's array
         for p, value in zip(params, values):  # all checked first: nothing is half set
             p.value = value
 
     def parameters(self) -> list:
-        """This layer's ``Parameter``s, in a fixed order."""
-        return list(self._parameters.values())
+        """This layer's ``Parameter``s, then those of the layers inside it, each once."""
+        return list(self.named_parameters().values())
 
     def named_parameters(self) -> dict:
-        """``{name: Parameter}``, named by path as model files name them."""
-        return {p.name: p for p in self._parameters.values()}
+        """``{name: Parameter}``, named by path as model files name them ("inner/kernel")."""
+        named = {p.name: p for p in self._parameters.values()}
+        seen = {id(p) for p in named.values()}
+        for path, layer in self._named_sublayers():
+            for key, p in layer.named_parameters().items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    named[f"{path}/{key}"] = p
+        return named
+
+    # -- Keras's weights API ----------------------------------------------------------------
+    def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True, regularizer=None,
+                   constraint=None, name=None, autocast=True):
+        """A new weight (an xdl Variable, i.e. a ``Parameter``) of ``shape`` from ``initializer``
+        (a name, xdl's ``f(be, shape, dtype)``, or the value), trained with the layer; with
+        ``trainable=False`` it is state, saved but never trained (Keras's non-trainable
+        weights). ``regularizer`` adds a penalty to the loss."""
+        if constraint is not None:
+            raise ArgumentError(f"{self.describe()}: add_weight(constraint=...) is not supported; clip the weight "
+                                "in a callback instead")
+        be = self.backend or get_backend()
+        dtype_name = one_of(self.describe(), "add_weight dtype", dtype or self.dtype_name or floatx(),
+                            ("float32", "float64", "int32", "int64"))
+        name = name or f"variable_{len(self._parameters)}"
+        if not isinstance(name, str) or name in self._parameters:
+            raise ArgumentError(f"{self.describe()}: add_weight name must be a new str, got {short(name)} (names "
+                                f"taken: {list(self._parameters)})")
+        value = initial_value(be, "zeros" if initializer is None else initializer,
+                              None if shape is None else tuple(shape), be.dtype(dtype_name),
+                              f"{self.describe()}: add_weight {name!r}")
+        trainable = boolean(self.describe(), "add_weight trainable", trainable)
+        return self.add_parameter(name, value, trainable, regularizers.get(regularizer, self.describe()))
+
+    @property
+    def trainable_weights(self) -> list:
+        """The weights that train (Keras's name): Variables, i.e. ``Parameter``s."""
+        return [p for p in self.parameters() if p.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [p for p in self.parameters() if not p.trainable]
+
+    @property
+    def weights(self) -> list:
+        """Every weight, trainable first (Keras's order). The tutorial's layers (Dense, the
+        convolutions) keep the tutorial's ``weights``: the kernel array."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def add_loss(self, loss) -> None:
+        """Add ``loss`` (a number computed in ``call`` with xdl.ops) to what training minimizes."""
+        self._call_losses = [*getattr(self, "_call_losses", []), loss]
+
+    @property
+    def losses(self) -> list:
+        """The values ``add_loss`` received in the latest call, this layer's and its layers'."""
+        return [tape.unwrap(v) for v in traced.collected_losses(self)]
 
     def zero_grad(self) -> None:
         """Clear every parameter's gradient (None counts as zeros)."""
@@ -233,10 +359,15 @@ class Layer(TutorialLayer):
             flags = {k: v for k, v in kwargs.items() if k in self.call_arguments}
             if args or len(flags) != len(kwargs):
                 extra = {k: v for k, v in kwargs.items() if k not in flags}
-                raise TypeError(f"{self.describe()}: called on symbolic tensors with extra arguments "
-                                f"{args or ''}{extra or ''}; a graph node takes its inputs only"
-                                + (f" and {list(self.call_arguments)}" if self.call_arguments else ""))
+                raise ArgumentTypeError(f"{self.describe()}: called on symbolic tensors with extra arguments "
+                                        f"{args or ''}{extra or ''}; a graph node takes its inputs only"
+                                        + (f" and {list(self.call_arguments)}" if self.call_arguments else ""))
             return symbolic.connect(self, x, flags)
+        if kwargs.get("training") is True or tape.recording() or _traced(x):  # gradients are being recorded
+            if args:
+                raise ArgumentTypeError(f"{self.describe()}: pass the call's options by keyword, e.g. training=True")
+            training = kwargs.pop("training", False) is True
+            return traced.record(self, x, training, kwargs)
         return self.forward(x, *args, **kwargs)
 
     def input_dtype(self, be):
@@ -250,8 +381,8 @@ class Layer(TutorialLayer):
         be = self.backend or get_backend()
         if self.multiple_inputs:
             if not isinstance(x, (list, tuple)) or len(x) < 2:
-                raise TypeError(f"{self.describe()}: expects a list of at least two inputs, got "
-                                f"{type(x).__name__}")
+                raise ArgumentTypeError(f"{self.describe()}: expects a list of at least two inputs, got "
+                                        f"{type(x).__name__}")
             xs = [self._accept_one(be, part) for part in x]
             shapes = [tuple(part.shape[1:]) for part in xs]
         else:
@@ -271,6 +402,56 @@ class Layer(TutorialLayer):
         return x
 
 
+_BUILTIN_CALLS = {Layer.call}
+
+
+def attribute_layers(owner) -> list:
+    """``(path, layer)`` for each layer ``owner``'s attributes hold, alone or in a list, tuple
+    or dict ("encoder", "blocks/0"), in the order they were set; each once."""
+    found, seen = [], set()
+    for attr, value in vars(owner).items():
+        if attr in owner.untracked:
+            continue
+        if isinstance(value, dict):
+            items = [(f"{attr}/{k}", v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(f"{attr}/{k}", v) for k, v in enumerate(value)]
+        else:
+            items = [(attr.lstrip("_"), value)]
+        for path, item in items:
+            if isinstance(item, Layer) and item is not owner and id(item) not in seen:
+                seen.add(id(item))
+                found.append((path, item))
+    return found
+
+
+def _traced(x) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(tape.node_of(part) is not None for part in x)
+    return tape.node_of(x) is not None
+
+
+def _keras_build(build):
+    """A Keras-style ``build``: xdl binds the layer (backend, dtype) first, then the user's
+    build gets Keras's shape, with the batch axis (None)."""
+    def wrapped(self, input_shape):
+        if self._keras_building:  # super().build() of a Keras-style parent class
+            return build(self, input_shape)
+        Layer.build(self, input_shape)
+        full = [(None, *s) for s in input_shape] if self.multiple_inputs else (None, *input_shape)
+        self._keras_building = True
+        try:
+            build(self, full)
+        finally:
+            self._keras_building = False
+        self.built = True
+        return None
+
+    wrapped.__wrapped__ = build
+    wrapped.__doc__ = build.__doc__
+    return wrapped
+
+
 def expect_last_axis(layer, input_shape, size, hint=""):
     """Shared check for layers that act on the last axis (Dense and friends)."""
     if len(input_shape) < 1 or input_shape[-1] != size:
@@ -278,3 +459,77 @@ def expect_last_axis(layer, input_shape, size, hint=""):
             f"{layer.describe()}: expected input shape (N, ..., {size}), got {shape_str(input_shape)}"
             + (f"; {hint}" if hint else "")
         )
+
+
+def constructor_keys(cls):
+    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` into xdl's base
+    classes' constructors; None (any name) where a class outside xdl takes ``**kwargs``."""
+    keys = set()
+    for base in cls.__mro__:
+        init = base.__dict__.get("__init__")
+        if init is None or base is object:
+            continue
+        params = inspect.signature(init).parameters.values()
+        keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return keys
+        if not base.__module__.startswith("xdl."):
+            return None
+    return keys
+
+
+def check_config_keys(cls, config):
+    """A config (a model file's, or ``get_config``'s) names only arguments ``cls`` takes, and
+    every one it requires: else an ``ArgumentTypeError`` naming the class and the keys. Layers
+    say what they take with ``config_keys``; other classes (losses, optimizers...) by their
+    constructors."""
+    keys = cls.config_keys() if hasattr(cls, "config_keys") else constructor_keys(cls)
+    unknown = [] if keys is None else sorted(map(str, set(config) - keys))
+    if unknown:
+        raise ArgumentTypeError(f"{cls.__name__}: unknown config key{'s' if len(unknown) > 1 else ''} "
+                                f"{short(unknown)}; it takes {sorted(keys)}")
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    missing = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and p.name not in config]
+    if missing:
+        raise ArgumentTypeError(f"{cls.__name__}: its config lacks {missing}, which it requires")
+
+
+def initializer(owner, key, value):
+    """``initializers.get(value)``: the initializer argument ``key`` names, its error naming
+    ``owner`` and ``key`` (as ``regularizers.get``'s ``where`` does)."""
+    try:
+        return initializers.get(value)
+    except ArgumentError as e:
+        raise ArgumentError(f"{owner}: {key}: {e}") from None
+
+
+def regularizer(where, value):
+    """``regularizers.get(value, where)``, a config (``{"class", "config"}``, as model files
+    hold it) checked first: a class name that is not a string, keys its class does not take."""
+    if isinstance(value, dict):
+        cls, config = value.get("class"), value.get("config", {})
+        if not isinstance(cls, str) or cls not in regularizers.CLASSES or not isinstance(config, dict) \
+                or set(value) - {"class", "config"}:
+            raise ArgumentError(f"{where}: a regularizer's config must be {{'class': one of "
+                                f"{sorted(regularizers.CLASSES)}, 'config': {{...}}}}, got {short(value)}")
+    try:
+        if isinstance(value, dict):
+            check_config_keys(regularizers.CLASSES[cls], config)
+        return regularizers.get(value, where)
+    except (ArgumentError, ArgumentTypeError) as e:  # the regularizer's own ("L2: l2 must be...")
+        if str(e).startswith(where):
+            raise
+        raise type(e)(f"{where}: {e}") from None
+
+
+def check_sized_axes(layer, input_shape, sized_axes):
+    """Refuse a per-sample ``input_shape`` that leaves free (None) an axis the layer's weights
+    are made for (``sized_axes``: (axis, the argument that fixes it or None) pairs), naming it."""
+    shape = tuple(input_shape)
+    for axis, argument in sized_axes:
+        if -len(shape) <= axis < len(shape) and shape[axis] is None:
+            what = "the last axis" if axis == -1 else f"axis {axis}"
+            raise ShapeError(f"{layer.describe()}: {what} of its input must have a size (its weights are made for "
+                             f"it), got per-sample shape {shape_str(shape)}; give the input that size"
+                             + (f" or pass {argument}" if argument else ""))

@@ -8,7 +8,8 @@ into the figure once, on the host, by ``result``. See base.py for the protocol.
 from __future__ import annotations
 
 from ..core.backend import backend_of, namespace_of
-from ..core.checks import boolean
+from ..core.checks import boolean, int_at_least, one_of, text
+from ..errors import ArgumentError
 from ..losses import CrossEntropy, weights_for
 from .base import Metric
 
@@ -57,7 +58,7 @@ class _Scores(Metric):
 
 def _check_threshold(cls, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{cls}: threshold must be a number in [0, 1], got {value!r}")
+        raise ArgumentError(f"{cls}: threshold must be a number in [0, 1], got {value!r}")
     return float(value)
 
 
@@ -67,7 +68,8 @@ class _Confusion(_Scores):
 
     def __init__(self, thresholds=0.5, class_id=None, name=None, from_logits=None):
         self.thresholds = _check_threshold(type(self).__name__, thresholds)
-        self.class_id, self.name = class_id, name or self.name
+        self.class_id = int_at_least(type(self).__name__, "class_id", class_id, 0, optional=True)
+        self.name = text(type(self).__name__, "name", name, optional=True) or self.name
         self._from_logits_given = from_logits
         if from_logits is not None:
             self.from_logits = boolean(type(self).__name__, "from_logits", from_logits)
@@ -122,9 +124,8 @@ class F1Score(_Scores):
     name = "f1_score"
 
     def __init__(self, average="macro", threshold=None, name="f1_score", from_logits=None):
-        if average not in ("macro", "micro", "weighted"):
-            raise ValueError(f"F1Score: average must be 'macro', 'micro' or 'weighted', got {average!r}")
-        self.average, self.name = average, name
+        self.average = one_of("F1Score", "average", average, ("macro", "micro", "weighted"))
+        self.name = text("F1Score", "name", name)
         self.threshold = None if threshold is None else _check_threshold("F1Score", threshold)
         self._from_logits_given = from_logits
         if from_logits is not None:
@@ -178,12 +179,9 @@ class AUC(_Scores):
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", multi_label=False,
                  name="auc", from_logits=None):
         if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int) or num_thresholds < 2:
-            raise ValueError(f"AUC: num_thresholds must be an integer > 1, got {num_thresholds!r}")
-        if curve != "ROC":
-            raise ValueError(f"AUC: only curve='ROC' is supported, got {curve!r}")
-        if summation_method not in ("interpolation", "minoring", "majoring"):
-            raise ValueError(f"AUC: summation_method must be 'interpolation', 'minoring' or 'majoring', "
-                             f"got {summation_method!r}")
+            raise ArgumentError(f"AUC: num_thresholds must be an integer > 1, got {num_thresholds!r}")
+        one_of("AUC", "curve (only ROC is supported)", curve, ("ROC",))
+        one_of("AUC", "summation_method", summation_method, ("interpolation", "minoring", "majoring"))
         self.num_thresholds, self.curve, self.summation_method = num_thresholds, curve, summation_method
         self.multi_label, self.name = boolean(type(self).__name__, "multi_label", multi_label), name
         self._from_logits_given = from_logits

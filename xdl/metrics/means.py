@@ -12,11 +12,14 @@ Weights (``sample_weight``, ``class_weight``) follow Keras: a mean metric is the
 
 from __future__ import annotations
 
+import copy
 import math
 
-from ..core.backend import namespace_of
-from ..core.checks import boolean, number, positive_int
-from ..losses import BinaryCrossEntropy, weights_for
+from ..core.backend import backend_of, convert, namespace_of
+from ..core.checks import boolean, number, positive_int, short
+from ..core.tape import unwrap
+from ..errors import ArgumentTypeError, missing_method
+from ..losses import BinaryCrossEntropy, function_name, same_rank, weights_for
 from .base import Metric
 
 
@@ -24,7 +27,7 @@ class MeanMetric(Metric):
     """The (weighted) mean of ``values(y_true, y_pred)`` over every position."""
 
     def values(self, y_true, y_pred):
-        raise NotImplementedError
+        raise missing_method(self, "values(y_true, y_pred)")
 
     def statistics(self, y_true, y_pred, sample_weight=None):
         xp = namespace_of(y_pred)
@@ -74,7 +77,9 @@ class Accuracy(MeanMetric):
         threshold = self.threshold
         if threshold is None:
             threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
-        return Accuracy(threshold, binary)
+        bound = copy.copy(self)  # a subclass stays itself (its name, its own update_state)
+        bound.threshold, bound.binary = threshold, binary
+        return bound
 
     def values(self, y_true, y_pred):
         xp = namespace_of(y_pred)
@@ -139,6 +144,110 @@ class RootMeanSquaredError(MeanSquaredError):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         return Metric.__call__(self, y_true, y_pred, sample_weight)
+
+
+class MeanMetricWrapper(MeanMetric):
+    """Keras's ``MeanMetricWrapper``: the (weighted) mean of ``fn(y_true, y_pred, **kwargs)``, a
+    plain function written with ``xdl.ops`` returning values per sample or position
+    (``compile(metrics=[fn])`` makes one). Named by the function's ``__name__``. It takes the
+    statistics path: a weighted sum and its weight per batch, summed on the device."""
+
+    def __init__(self, fn=None, name=None, dtype=None, **kwargs):
+        if not callable(fn) or isinstance(fn, type):
+            raise ArgumentTypeError(f"MeanMetricWrapper: fn must be a function fn(y_true, y_pred), got {short(fn)}")
+        super().__init__(name=name or function_name(fn), dtype=dtype)
+        self.fn, self.fn_kwargs = fn, dict(kwargs)
+
+    def values(self, y_true, y_pred):
+        t, p = same_rank(y_true, y_pred)
+        v = unwrap(self.fn(t, p, **self.fn_kwargs))
+        xp = namespace_of(y_pred)
+        if not hasattr(v, "shape"):
+            v = xp.asarray(v, dtype=y_pred.dtype, device=y_pred.device)
+        return xp.broadcast_to(v, (y_pred.shape[0],)) if v.ndim == 0 else v  # one number: each sample's
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def samplewise(xp, values, sample_weight, reduce):
+    """Keras's ``reduce_to_samplewise_values``: ``(values, weights)`` per sample, the values
+    weighted; the values' extra trailing axes (and then the weights') reduced by ``reduce``
+    (``xp.mean`` for a mean, ``xp.sum`` for a sum)."""
+    if sample_weight is not None:
+        values, sample_weight = same_rank(values, sample_weight)
+        wd, vd = sample_weight.ndim, values.ndim
+        if vd > wd:
+            values = reduce(values, axis=tuple(range(wd, vd)))
+        values = values * sample_weight
+        sample_weight = xp.broadcast_to(sample_weight, tuple(values.shape))
+        if sample_weight.ndim > 1:
+            sample_weight = reduce(sample_weight, axis=tuple(range(1, sample_weight.ndim)))
+    if values.ndim > 1:
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
+    return values, sample_weight
+
+
+def _values_on(metric, variable, values, sample_weight):
+    """``values`` and ``sample_weight`` as arrays on the variable's backend, in its dtype."""
+    be, where = backend_of(variable.value), type(metric).__name__
+    out = []
+    for what, v in (("values", values), ("sample_weight", sample_weight)):
+        v = unwrap(v)
+        if v is not None and not be.owns(v):
+            v = convert(be, v, variable.dtype, f"{where}: {what}")
+        elif v is not None:
+            v = be.xp.astype(v, variable.dtype)
+        out.append(v)
+    return out
+
+
+class Mean(Metric):
+    """Keras's ``Mean``: the (weighted) mean of the values given to ``update_state(values,
+    sample_weight=None)``, kept in two variables (``total``, ``count``) on the device; for the
+    figures a custom ``train_step`` computes (Keras's loss trackers), not for ``compile``."""
+
+    takes_targets = False
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable((), "zeros", name="total")
+        self.count = self.add_variable((), "zeros", name="count")
+
+    def update_state(self, values, sample_weight=None):
+        values, sample_weight = _values_on(self, self.total, values, sample_weight)
+        xp = namespace_of(values)
+        values, sample_weight = samplewise(xp, values, sample_weight, xp.mean)
+        self.total.assign_add(xp.sum(values))
+        if sample_weight is not None:
+            self.count.assign_add(xp.sum(sample_weight))
+        else:
+            self.count.assign_add(float(values.shape[0] if values.ndim else 1))
+
+    def result(self):
+        xp = namespace_of(self.total.value)
+        count = self.count.value
+        return xp.where(count != 0, self.total.value / xp.where(count != 0, count, 1.0), 0.0)
+
+
+class Sum(Metric):
+    """Keras's ``Sum``: the (weighted) sum of the values given to ``update_state(values,
+    sample_weight=None)``, kept in a variable (``total``) on the device."""
+
+    takes_targets = False
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable((), "zeros", name="total")
+
+    def update_state(self, values, sample_weight=None):
+        values, sample_weight = _values_on(self, self.total, values, sample_weight)
+        xp = namespace_of(values)
+        values, _ = samplewise(xp, values, sample_weight, xp.sum)
+        self.total.assign_add(xp.sum(values))
+
+    def result(self):
+        return self.total.value
 
 
 MAE = MeanAbsoluteError

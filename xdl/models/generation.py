@@ -15,7 +15,7 @@ every token, the reference the cached path must match.
 
 from __future__ import annotations
 
-from ..errors import XdlError
+from ..errors import ArgumentError, XdlError
 from ..layers.activations import ACTIVATIONS, Activation
 from ..layers.attention.multi_head import MultiHeadAttention
 from ..layers.dense import Dense
@@ -53,7 +53,7 @@ def decode_graph(graph, xs, caches):
         elif hasattr(layer, "decode"):
             y, caches[k] = layer.decode(x, caches.get(k))
         elif isinstance(layer, POSITION_WISE) and not (isinstance(layer, Concatenate) and layer.axis not in (-1,)):
-            y = layer.call(x, False, **step.kwargs)
+            y = layer.infer(x, False, **step.kwargs)
         else:
             raise XdlError(f"{layer.describe()}: mixes time steps and has no decode(x, cache); generate with "
                            "cache=False")
@@ -100,14 +100,14 @@ def generate(model, prompt_ids, length, temperature=1.0, top_k=None, seed=None, 
     single = prompt.ndim == 1
     ids = xp.astype(prompt[None, :] if single else prompt, xp.int64)
     if ids.ndim != 2 or ids.shape[1] < 1:
-        raise ValueError(f"generate: prompt_ids must be (N, T) or (T,) token ids with T >= 1, got shape "
-                         f"{tuple(prompt.shape)}")
+        raise ArgumentError(f"generate: prompt_ids must be (N, T) or (T,) token ids with T >= 1, got shape "
+                            f"{tuple(prompt.shape)}")
     if temperature < 0 or (top_k is not None and (int(top_k) != top_k or top_k < 1)):
-        raise ValueError(f"generate: temperature must be >= 0 and top_k a positive int, got {temperature!r}, "
-                         f"{top_k!r}")
+        raise ArgumentError(f"generate: temperature must be >= 0 and top_k a positive int, got {temperature!r}, "
+                            f"{top_k!r}")
     context = context if context is not None else context_length(model)
     if context is not None and context < 2:
-        raise ValueError(f"generate: context must be at least 2, got {context}")
+        raise ArgumentError(f"generate: context must be at least 2, got {context}")
     draw = be.random_uniform(int(random.generator(seed).integers(2**62)))
     if cache:
         window = _last(ids, context)

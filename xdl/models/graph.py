@@ -30,7 +30,7 @@ class Step:
     def __init__(self, layer, ins, outs, listed, several, reads_mask=False, kwargs=None, apply=None):
         self.layer, self.ins, self.outs, self.listed, self.several = layer, ins, outs, listed, several
         self.apply = apply or layer.apply
-        self.call = layer.call if apply is None else (lambda x, training=False: apply(x, training)[0])
+        self.call = layer.infer if apply is None else (lambda x, training=False: apply(x, training)[0])
         self.kwargs = kwargs or {}  # the call's flags (Node.kwargs): such a node is never plain
         plain = not listed and not several and not self.kwargs
         self.arg, self.out = (ins[0], outs[0]) if plain else (None, None)

@@ -14,16 +14,41 @@ What trains it (``compile``, ``fit``, the steps) is the ``Trainer`` it inherits 
 from __future__ import annotations
 
 from ..core import flat
-from ..core.backend import convert, floatx, get_backend
-from ..core.symbolic import SymbolicTensor
-from ..errors import ShapeError, shape_str
+from ..core.backend import backend_named, convert, floatx, get_backend
+from ..core.checks import boolean, file_path, text
+from ..core.symbolic import Input, SymbolicTensor
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    NotFoundError,
+    ShapeError,
+    shape_str,
+)
 from ..io import model_files
-from ..layers.base import Layer, register_layer
+from ..layers import traced
+from ..layers.base import Layer, attribute_layers, register_layer
 from ..train.trainer import Trainer
 from ..tutorial import TutorialModel
 from .config import graph_config, graph_from_config
 from .graph import Graph
 from .summary import summary_lines
+
+
+class CallOf(Layer):
+    """The one step of a subclassed model's graph: the model's own ``call``, written with
+    xdl.ops and layers; its weights are the model's (those its attributes hold, and its own
+    ``add_weight``s)."""
+
+    def __init__(self, model):
+        super().__init__(name=f"{model.name}_call")
+        self._owner = lambda: model  # not an attribute layer: the model is not inside its step
+        self.multiple_inputs = False
+
+    def call(self, x, training=None):
+        return traced.run_call(self._owner(), x, training, {})
+
+    def named_parameters(self) -> dict:
+        return Layer.named_parameters(self._owner())
 
 
 @register_layer
@@ -42,6 +67,7 @@ class Model(Trainer, TutorialModel, Layer):
 
     #: a chain of layers, each feeding the next (NeuralNetwork): summary() shows no connections
     is_chain = False
+    untracked = frozenset({"_loss_layers"})
 
     def __init__(self, inputs=None, outputs=None, name=None):
         super().__init__(name=name)
@@ -57,8 +83,9 @@ class Model(Trainer, TutorialModel, Layer):
         if inputs is None and outputs is None and type(self) is not Model:
             return  # a subclass (NeuralNetwork) makes its graph itself
         if inputs is None or outputs is None:
-            raise TypeError(f"{self.name}: Model needs inputs= and outputs=, e.g. Model(inputs=xdl.Input(shape=(4,)), "
-                            "outputs=...)")
+            raise ArgumentTypeError(f"{self.name}: Model needs inputs= and outputs=, e.g. "
+                                    f"Model(inputs=xdl.Input(shape=(4,)), "
+                                    "outputs=...)")
         self._single_output = isinstance(outputs, SymbolicTensor)
         self._set_graph(Graph(inputs, outputs, self.name))
 
@@ -78,6 +105,7 @@ class Model(Trainer, TutorialModel, Layer):
                     params.append(p)
         self._params = params
         self._regularized = [p for p in params if p.regularizer is not None]
+        self._loss_layers = [layer for layer in graph.layers if layer.keras_style or isinstance(layer, Model)]
         self._trainable_cache = (None, [])
         if self.objectives is not None:
             self.objectives.bind(graph)
@@ -89,8 +117,17 @@ class Model(Trainer, TutorialModel, Layer):
     # -- structure -----------------------------------------------------------------------------
     @property
     def layers(self) -> list:
-        """The model's layers, each once, in the order the graph first uses them."""
-        return list(self.graph.layers) if self.graph is not None else []
+        """The model's layers, each once, in the order the graph first uses them; for a model
+        without a graph (a subclass of the user's), those its attributes hold."""
+        if self.graph is not None and not self.keras_call:
+            return list(self.graph.layers)
+        return [layer for _, layer in attribute_layers(self)]
+
+    @property
+    def keras_call(self) -> bool:
+        """Whether the class defines ``call`` (Keras's subclassed model): its graph is then one
+        step, that ``call`` on the model's inputs, made on first data (layers/traced.py)."""
+        return type(self).call is not Model.call
 
     @property
     def inputs(self):
@@ -108,6 +145,7 @@ class Model(Trainer, TutorialModel, Layer):
 
     def get_layer(self, name):
         """The layer called ``name`` (nested models are searched too)."""
+        text(f"{self.name}: get_layer", "name", name)
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -116,10 +154,12 @@ class Model(Trainer, TutorialModel, Layer):
                     return layer.get_layer(name)
                 except KeyError:
                     pass
-        raise KeyError(f"{self.name}: no layer named {name!r}; layers: {[layer.name for layer in self.layers]}")
+        raise NotFoundError(f"{self.name}: no layer named {name!r}; layers: {[layer.name for layer in self.layers]}")
 
     def parameters(self) -> list:
         """Every layer's ``Parameter``s, each once, in the order of the layers' first use."""
+        if self.graph is None or self.keras_call:
+            return Layer.parameters(self)
         return list(self._params)
 
     def _sublayers(self) -> list:
@@ -141,11 +181,18 @@ class Model(Trainer, TutorialModel, Layer):
 
     def named_parameters(self) -> dict:
         """``{path: Parameter}``: "dense/weights", "block1/conv2d/bias" for nested models."""
+        if self.graph is None or self.keras_call:
+            return Layer.named_parameters(self)
         named = {}
         for layer in self.layers:
             for key, p in layer.named_parameters().items():
                 named.setdefault(f"{layer.name}/{key}", p)
         return named
+
+    def _named_sublayers(self) -> list:
+        if self.graph is None or self.keras_call:
+            return attribute_layers(self)
+        return [(layer.name, layer) for layer in self.layers]
 
     def start_epoch(self, epoch, stream=0):
         for layer in self.layers:
@@ -153,7 +200,22 @@ class Model(Trainer, TutorialModel, Layer):
 
     # -- the layer protocol (a model inside another) ----------------------------------------------
     def build(self, input_shape):
+        if self.graph is None and self.keras_call:
+            self._build_call_graph(input_shape if isinstance(input_shape, list) else [input_shape])
+            return
         self.check_input_shape(input_shape)
+
+    def _build_call_graph(self, shapes, dtypes=None):
+        """The graph of a subclassed model: its inputs (per-sample ``shapes``), then one step
+        that runs its ``call`` (recorded by the tape in training)."""
+        dtypes = dtypes or [None] * len(shapes)
+        inputs = [Input(tuple(s), name=f"{self.name}_input_{k}" if len(shapes) > 1 else f"{self.name}_input",
+                        dtype=d) for k, (s, d) in enumerate(zip(shapes, dtypes))]
+        step = CallOf(self)
+        step.multiple_inputs = len(inputs) > 1
+        out = step(inputs if len(inputs) > 1 else inputs[0])
+        self._single_output = True
+        self._set_graph(Graph(inputs, out, self.name))
 
     def check_input_shape(self, input_shape):
         self.output_shape(input_shape)
@@ -176,6 +238,9 @@ class Model(Trainer, TutorialModel, Layer):
     def apply(self, x, training=False):
         y, _, backprop = self.apply_masked(x, None, training)
         return y, backprop
+
+    def _require_built(self, what) -> None:
+        """A functional model is built when made; ``Sequential`` builds here or says how."""
 
     def output_masked(self, masked):
         """A nested model's outputs carry the masks its own layers make (masks from outside
@@ -206,6 +271,12 @@ class Model(Trainer, TutorialModel, Layer):
     def accept_inputs(self, X, argument="X"):
         """``X`` as a list of arrays on the model's backend and dtypes, checked against the
         inputs; returns ``(arrays, per-sample output shapes)``."""
+        if self.graph is None and self.keras_call:  # a subclassed model meets its first data
+            parts = X if isinstance(X, (list, tuple)) else [X]
+            be = self.backend or get_backend()
+            arrays = [convert(be, part, None, f"{self.name}: {argument}") for part in parts]
+            ints = ["int64" if be.xp.isdtype(a.dtype, "integral") else None for a in arrays]
+            self._build_call_graph([tuple(a.shape[1:]) for a in arrays], ints)
         parts = self._split_inputs(X, argument)
         be = self.backend
         arrays = []
@@ -237,14 +308,14 @@ class Model(Trainer, TutorialModel, Layer):
         if isinstance(X, dict):
             unknown, missing = sorted(set(X) - set(names)), [n for n in names if n not in X]
             if unknown or missing:
-                raise ValueError(f"{self.name}: {argument} dict keys must be the inputs' names {names}; "
-                                 f"unknown {unknown}, missing {missing}")
+                raise ArgumentError(f"{self.name}: {argument} dict keys must be the inputs' names {names}; "
+                                    f"unknown {unknown}, missing {missing}")
             return [X[n] for n in names]
         if len(names) == 1:
             return [X]
         if not isinstance(X, (list, tuple)) or len(X) != len(names):
-            raise ValueError(f"{self.name}: the model has {len(names)} inputs {names}: pass {argument} as a list "
-                             f"of {len(names)} arrays or a dict by input name")
+            raise ArgumentError(f"{self.name}: the model has {len(names)} inputs {names}: pass {argument} as a list "
+                                f"of {len(names)} arrays or a dict by input name")
         return list(X)
 
     def output_dtype(self, k):
@@ -260,11 +331,15 @@ class Model(Trainer, TutorialModel, Layer):
             p.grad = None
 
     def _output_names(self):
+        if self.graph is None:  # named as the graph made on first data will name it
+            return [f"{self.name}_call"] if self.keras_call else ["output"]
         return self.output_names
 
     def summary(self, print_fn=print) -> None:
         """Print a table of layers, output shapes and parameter counts (and, for graphs,
         what each layer is connected to)."""
+        if not callable(print_fn):
+            raise ArgumentTypeError(f"{self.name}: summary's print_fn must be callable (print), got {print_fn!r:.80}")
         for line in summary_lines(self):
             print_fn(line)
 
@@ -274,12 +349,18 @@ class Model(Trainer, TutorialModel, Layer):
         atomically. ``include_optimizer=True`` makes a checkpoint: the optimizer's state and
         step count, the epochs completed and the data-order seed join it, so that
         ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
+        path = file_path(f"{self.name}: save", "path", path)
+        include_optimizer = boolean(f"{self.name}: save", "include_optimizer", include_optimizer)
+        if self.graph is None and self.layers and self.layers[0].built:
+            self._require_built("save")  # a Sequential whose first layer knows its input size
         model_files.save_model(self, path, include_optimizer=include_optimizer)
 
     @classmethod
     def load(cls, path, backend=None):
         """Read a model written by ``save`` onto ``backend`` (default: the active one)."""
-        return model_files.load_model(path, backend=backend, model_class=cls)
+        if backend is not None:
+            backend = backend_named(backend)  # checked before the file is read
+        return model_files.load_model(file_path("load", "path", path), backend=backend, model_class=cls)
 
     def get_config(self) -> dict:
         config = graph_config(self)
@@ -301,6 +382,6 @@ def restore_trainable(model, trainable):
     """A model read from a config: its own ``trainable`` flag set, its layers left as their
     configs say (one may have been unfrozen inside a frozen model)."""
     if not isinstance(trainable, bool):
-        raise TypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
+        raise ArgumentTypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
     model._trainable_flag = trainable
     return model

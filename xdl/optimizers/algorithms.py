@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from ..core.checks import number
+from ..core.checks import boolean, number
+from ..errors import ArgumentError
 from .base import Optimizer
 
 
@@ -19,12 +20,12 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.momentum = number("SGD", "momentum", momentum, high=1.0)
-        if nesterov and not self.momentum:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
+        self.nesterov = boolean("SGD", "nesterov", nesterov)
+        if self.nesterov and not self.momentum:
+            raise ArgumentError("SGD: nesterov=True needs momentum > 0")
         self.slots = ("momentum",) if self.momentum else ()
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         if not self.momentum:
             return be.sgd_step(w, g, lr)
         w, state["momentum"] = be.momentum_step(w, g, state["momentum"], lr, self.momentum, self.nesterov)
@@ -55,7 +56,7 @@ class Adam(Optimizer):
         self.beta_2 = number(name, "beta_2", beta_2, high=1.0)
         self.epsilon = number(name, "epsilon", epsilon, low_open=True)
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         t = self.iterations
         root = math.sqrt(1.0 - self.beta_2 ** t)
         w, state["m"], state["v"] = be.adam_step(w, g, state["m"], state["v"], lr * root / (1.0 - self.beta_1 ** t),
@@ -75,10 +76,10 @@ class AdamW(Adam):
     def __init__(self, learning_rate=0.001, weight_decay=0.01, **kwargs):
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         if self.weight_decay:
             w *= 1.0 - lr * self.weight_decay
-        return super().apply(be, w, g, state, lr)
+        return super().formula(be, w, g, state, lr)
 
 
 class RMSprop(Optimizer):
@@ -91,7 +92,7 @@ class RMSprop(Optimizer):
         self.rho = number("RMSprop", "rho", rho, high=1.0)
         self.epsilon = number("RMSprop", "epsilon", epsilon, low_open=True)
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         w, state["v"] = be.rmsprop_step(w, g, state["v"], lr, self.rho, self.epsilon)
         return w
 
@@ -120,7 +121,7 @@ class Adagrad(Optimizer):
             state["accumulator"] += self.initial_accumulator_value
         return state
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         w, state["accumulator"] = be.adagrad_step(w, g, state["accumulator"], lr, self.epsilon)
         return w
 
@@ -156,7 +157,7 @@ class Nadam(Optimizer):
             t = self.iterations - 1
         self._product = (t + 1, product * self._u(t + 1))
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         t, product = self._product
         u_t, u_next = self._u(t), self._u(t + 1)
         c_m, c_g = u_next / (1.0 - product * u_next), (1.0 - u_t) / (1.0 - product)
@@ -181,7 +182,7 @@ class Lion(Optimizer):
         self.beta_1 = number("Lion", "beta_1", beta_1, high=1.0)
         self.beta_2 = number("Lion", "beta_2", beta_2, high=1.0)
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         w, state["m"] = be.lion_step(w, g, state["m"], lr, self.beta_1, self.beta_2)
         return w
 

@@ -14,10 +14,12 @@ worked out without reading anything back from the device.
 
 from __future__ import annotations
 
-
 from ..core import flat as _flat
 from ..core.backend import backend_of, clip
-from ..core.checks import number
+from ..core.checks import number, short
+from ..core.parameter import Parameter
+from ..core.tape import unwrap
+from ..errors import ArgumentError, ArgumentTypeError, missing_method
 from ..tutorial import TutorialOptimizer
 from .schedules import Schedule
 
@@ -109,7 +111,33 @@ class Optimizer(TutorialOptimizer):
             if decay:
                 g = _add(g, decay * unit.value, own)
             state = self._state_of(be, unit) if self.slots else None
-            unit.value = self.apply(be, unit.value, g, state, lr)
+            unit.value = self.formula(be, unit.value, g, state, lr)
+
+    def apply(self, grads, trainable_variables=None) -> None:
+        """Keras's ``optimizer.apply(grads, variables)``: one step with these gradients (arrays
+        or Tensors, None for a variable to leave alone), e.g. ``tape.gradient``'s. Each
+        variable's ``.grad`` is set to its gradient first, then ``step`` updates them."""
+        if trainable_variables is None:
+            raise ArgumentTypeError(f"{type(self).__name__}.apply: pass the variables too: "
+                                    "optimizer.apply(grads, model.trainable_variables)")
+        grads, variables = list(grads), list(trainable_variables)
+        if len(grads) != len(variables):
+            raise ArgumentError(f"{type(self).__name__}.apply: {len(grads)} gradients for {len(variables)} variables")
+        chosen = []
+        for g, v in zip(grads, variables):
+            if not isinstance(v, Parameter):
+                raise ArgumentTypeError(f"{type(self).__name__}.apply: variables must be xdl Variables (layer "
+                                        f"weights), got {short(v)}")
+            if g is not None:
+                v.grad = None  # this step's gradient is g alone
+                v.add_grad(unwrap(g))
+                chosen.append(v)
+        self.step(chosen)
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras's ``apply_gradients(zip(grads, variables))``."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def clipped(self, be, grads, owned) -> list:
         xp = be.xp
@@ -167,11 +195,11 @@ class Optimizer(TutorialOptimizer):
     def begin_step(self) -> None:
         """Host-side work once per step, before the updates (bias corrections)."""
 
-    def apply(self, be, w, g, state, lr):
+    def formula(self, be, w, g, state, lr):
         """The step's formula for one array ``w`` (a flat buffer or a parameter), its gradient
         ``g`` and state arrays by slot (replace an entry when the library rebinds); returns
         the new ``w``."""
-        raise NotImplementedError
+        raise missing_method(self, "formula(be, w, g, state, lr)")
 
     def get_config(self) -> dict:
         lr = self._learning_rate

@@ -1,9 +1,16 @@
 """What ``compile`` sets up: a loss (with its weight) and metrics for each model output.
 
+A loss is a name ("mse"), a ``Loss`` (a built-in, or a subclass written Keras's way with
+``call``) or a plain function ``fn(y_true, y_pred)`` written with ``xdl.ops`` (wrapped in a
+``LossFunctionWrapper``: weighed and reduced as Keras does, its gradient from the tape). A
+metric is a name, a ``Metric`` (statistics summed over batches, or Keras's variables and
+``update_state``) or a function (its weighted mean).
+
 One output: figures are named "loss" and by each metric ("accuracy"). Several outputs, as
 Keras names them: "loss" (the weighted sum), "{output}_loss" for each output with a loss,
 "{output}_{metric}" for each metric. Losses keep no state between calls, so one instance
-given for every output serves them all.
+given for every output serves them all; a Keras-style metric keeps state, so one given for
+every output is copied for each.
 
 An output made by ``Softmax`` (over its last axis) and scored by a cross-entropy, or made by
 ``Sigmoid`` and scored by a binary cross-entropy, is scored from the activation's input as
@@ -15,11 +22,13 @@ Predictions and metrics still see the activation's output.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 from .. import losses
 from .. import metrics as metrics_module
 from ..core.backend import namespace_of
+from ..errors import ArgumentError
 from ..layers.activations import Sigmoid, Softmax
 
 #: the output activation each loss class is fused with
@@ -35,14 +44,14 @@ class Objectives:
         self.losses = self._per_output(loss, "loss", _loss_instances)
         self.scored = [k for k, loss in enumerate(self.losses) if loss is not None]
         if not self.scored:
-            raise ValueError("compile: every output's loss is None; give at least one output a loss")
+            raise ArgumentError("compile: every output's loss is None; give at least one output a loss")
         weights = self._per_output(1.0 if loss_weights is None else loss_weights, "loss_weights", _weights)
         self.weights = [1.0 if w is None else w for w in weights]
         self._metric_specs = self._per_output([] if metrics is None else metrics, "metrics", _metric_list)
         for k, specs in enumerate(self._metric_specs):
             if specs and self.losses[k] is None:
-                raise ValueError(f"compile: output {self.output_names[k]!r} has metrics but no loss; give it a "
-                                 "loss (a weight of 0 keeps it out of the total)")
+                raise ArgumentError(f"compile: output {self.output_names[k]!r} has metrics but no loss; give it a "
+                                    "loss (a weight of 0 keeps it out of the total)")
         self.scorers, self.slots, self.score_at = list(self.losses), None, list(range(len(self.losses)))
         self._build_metrics([loss for loss in self.losses])
         self.names = ["loss"]
@@ -50,7 +59,7 @@ class Objectives:
             self.names += [f"{self.output_names[k]}_loss" for k in self.scored]
         self.names += [f"{self.output_names[k]}_{m.name}" if self.several else m.name for k, m in self.metric_pairs]
         if len(set(self.names)) != len(self.names):
-            raise ValueError(f"compile: figures would share names: {self.names}")
+            raise ArgumentError(f"compile: figures would share names: {self.names}")
 
     def _per_output(self, value, what, make):
         """A list with one entry per output from one value, a list or a dict by output name."""
@@ -58,7 +67,7 @@ class Objectives:
         if isinstance(value, dict):
             unknown = sorted(set(value) - set(names))
             if unknown:
-                raise ValueError(f"compile: {what} names unknown outputs {unknown}; the outputs are {names}")
+                raise ArgumentError(f"compile: {what} names unknown outputs {unknown}; the outputs are {names}")
             return [make(value.get(name), k, what) for k, name in enumerate(names)]
         if what == "metrics":  # a list of lists is per output; a flat list serves every output
             listed = (n > 1 and isinstance(value, (list, tuple)) and len(value) == n
@@ -66,12 +75,22 @@ class Objectives:
         else:
             listed = isinstance(value, (list, tuple))
             if listed and len(value) != n:
-                raise ValueError(f"compile: {what} is a list of {len(value)} for a model with {n} output(s) {names}")
+                raise ArgumentError(f"compile: {what} is a list of {len(value)} for a model with {n} output(s) {names}")
         return [make(value[k] if listed else value, k, what) for k in range(n)]
 
     def _build_metrics(self, losses_seen_by_outputs):
-        self.metrics = [[metrics_module.get(m, loss) for m in specs]
-                        for specs, loss in zip(self._metric_specs, losses_seen_by_outputs)]
+        """The metrics per output; a Keras-style metric (state in its variables) given once for
+        several outputs is copied for each output after the first: each keeps its own state."""
+        taken, self.metrics = set(), []
+        for specs, loss in zip(self._metric_specs, losses_seen_by_outputs):
+            ms = []
+            for spec in specs:
+                m = metrics_module.get(spec, loss)
+                if m.keras_style():
+                    m = copy.deepcopy(m) if id(m) in taken else m
+                    taken.add(id(m))
+                ms.append(m)
+            self.metrics.append(ms)
         self.metric_pairs = [(k, m) for k, ms in enumerate(self.metrics) for m in ms]
 
     def bind(self, graph):
@@ -81,7 +100,7 @@ class Objectives:
         seen = []
         for k, loss in enumerate(self.losses):
             step, scorer = graph.producer(k), loss
-            fused = loss is not None and step is not None and any(
+            fused = loss is not None and step is not None and not loss.keras_style() and any(
                 isinstance(loss, kind) and isinstance(step.layer, act) and _last_axis(step.layer, graph, k)
                 for kind, act in FUSED)
             if fused:
@@ -142,8 +161,17 @@ class Objectives:
 
     def metric_statistics(self, ys, outs, weights=None):
         """Each metric's batch statistics (lists to sum over batches: see metrics/base.py);
-        ``weights``: what ``value_and_grad`` returned for the batch."""
-        return [m.statistics(ys[k], outs[k], None if weights is None else weights[k]) for k, m in self.metric_pairs]
+        for a Keras-style metric, its ``update_state`` on the batch, to run when the running
+        figures take the batch (``Tally.add``: after a reset, never before). ``weights``: what
+        ``value_and_grad`` returned for the batch."""
+        out = []
+        for k, m in self.metric_pairs:
+            w = None if weights is None else weights[k]
+            if m.keras_style():
+                out.append(functools.partial(m.update_state, ys[k], outs[k], sample_weight=w))
+            else:
+                out.append(m.statistics(ys[k], outs[k], w))
+        return out
 
     def split_weights(self, sample_weight, where):
         """Sample weights per output: one array for every output, or a list/dict by output
@@ -154,8 +182,8 @@ class Objectives:
             parts = [sample_weight.get(name) for name in self.output_names]
         elif self.several and isinstance(sample_weight, (list, tuple)):
             if len(sample_weight) != len(self.output_names):
-                raise ValueError(f"{where}: sample_weight is a list of {len(sample_weight)} for the model's "
-                                 f"{len(self.output_names)} outputs {self.output_names}")
+                raise ArgumentError(f"{where}: sample_weight is a list of {len(sample_weight)} for the model's "
+                                    f"{len(self.output_names)} outputs {self.output_names}")
             parts = list(sample_weight)
         else:
             return [sample_weight] * len(self.output_names)
@@ -172,16 +200,16 @@ class Objectives:
         if isinstance(y, dict):
             unknown = sorted(set(y) - set(names))
             if unknown:
-                raise ValueError(f"{where}: y names unknown outputs {unknown}; the outputs are {names}")
+                raise ArgumentError(f"{where}: y names unknown outputs {unknown}; the outputs are {names}")
             parts = [y.get(name) for name in names]
         elif isinstance(y, (list, tuple)) and len(y) == n:
             parts = list(y)
         else:
-            raise ValueError(f"{where}: the model has {n} outputs {names}: pass y as a list of {n} arrays or "
-                             "a dict by output name")
+            raise ArgumentError(f"{where}: the model has {n} outputs {names}: pass y as a list of {n} arrays or "
+                                "a dict by output name")
         for k in self.scored:
             if parts[k] is None:
-                raise ValueError(f"{where}: no targets for output {names[k]!r}, which has a loss")
+                raise ArgumentError(f"{where}: no targets for output {names[k]!r}, which has a loss")
         return [part if k in self.scored else None for k, part in enumerate(parts)]
 
     # -- files -----------------------------------------------------------------------------
@@ -216,17 +244,23 @@ def _spec(obj):
 
 def _one_of(y, name, where):
     if set(y) != {name}:
-        raise ValueError(f"{where}: y is a dict with keys {sorted(y)}; the model's output is {name!r}")
+        raise ArgumentError(f"{where}: y is a dict with keys {sorted(y)}; the model's output is {name!r}")
     return y[name]
 
 
 def _loss_instances(value, k, what):
-    return None if value is None else losses.get(value)
+    if value is None:
+        return None
+    loss = losses.get(value)
+    if loss.keras_style() and loss.reduction in (None, "none"):
+        raise ArgumentError(f"compile: {loss!r} has reduction={loss.reduction!r}, one loss per value; training "
+                            "needs one number: use reduction='sum_over_batch_size' (the default) or 'sum'")
+    return loss
 
 
 def _weights(value, k, what):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"compile: loss_weights must be finite numbers >= 0, got {value!r}")
+        raise ArgumentError(f"compile: loss_weights must be finite numbers >= 0, got {value!r}")
     return float(value)

@@ -1,11 +1,19 @@
 """The running figures of an epoch: each batch's mean losses (weighted by its rows) and each
 metric's statistics, kept as the device arrays the step made and summed only when the figures
-are read, so that a training step spends no kernel on them; one transfer reads them all."""
+are read, so that a training step spends no kernel on them; one transfer reads them all.
+
+A metric written Keras's way (variables, ``update_state``, ``result()``: metrics/base.py) keeps
+its own state on the device: its update runs when a batch is added, its ``result()`` joins the
+one transfer of a read, and a new tally resets its state (``reset_metrics``)."""
 
 from __future__ import annotations
 
 import collections.abc
 import math
+
+from ..core.backend import host_floats
+from ..errors import NotFoundError
+from ..metrics.base import single_number
 
 #: batches remembered before they are summed without a read (a few kernels per this many steps)
 FOLD_AT = 256
@@ -21,17 +29,24 @@ class Tally:
         names = objectives.names
         self.loss_names = names[:len(names) - len(objectives.metric_pairs)]
         shapes = output_shapes or [None] * len(objectives.output_names)
+        #: the Keras-style metrics (state of their own), in the order of the figures
+        self.stateful = [m for _, m in objectives.metric_pairs if m.keras_style()]
         # numbers each metric sums (known before any batch: a process without rows sends zeros)
-        self.sizes = [m.size_for(shapes[k] or (1,)) for k, m in objectives.metric_pairs]
+        self.sizes = [0 if m.keras_style() else m.size_for(shapes[k] or (1,)) for k, m in objectives.metric_pairs]
         self.reset()
 
     def reset(self):
         self.sums, self.sum_rows, self.pending, self.count, self.folded = None, 0, [], 0, 0
         self._host = None  # (batches, host figures) of the latest read
+        for _, metric in self.objectives.metric_pairs:  # Keras's: each metric starts afresh
+            metric.reset_state()
 
     def add(self, figures, statistics, rows) -> "Figures":
         """Remember a batch: ``figures`` its mean losses (0-d), ``statistics`` per metric its
-        list, ``rows`` its samples; returns the running figures up to it."""
+        list (for a Keras-style metric its update, run here), ``rows`` its samples; returns the
+        running figures up to it."""
+        if self.stateful:
+            statistics = [_updated(s) for s in statistics]
         self.pending.append((figures, statistics, rows))
         self.count += 1
         if len(self.pending) >= FOLD_AT:  # steps called without ever reading: memory stays bounded
@@ -62,23 +77,43 @@ class Tally:
             self._fold(count)
         elif strategy is None and self._host is not None and self._host[0] == self.folded:
             return dict(self._host[1])
-        host = None if self.sums is None else host_floats(self.backend, self.sums)
+        # Keras-style metrics: their result() (their variables when processes combine them)
+        combined = getattr(strategy, "size", 1) > 1
+        state = [part for m in self.stateful for part in self._state_of(m, combined)]
+        host = None if self.sums is None else host_floats(self.backend, self.sums + state)
         rows = self.sum_rows
         if strategy is not None:
-            host, rows = strategy.reduce_totals(host, rows, len(self.loss_names) + sum(self.sizes))
-        logs = self._logs(host, rows)
+            count = len(self.loss_names) + sum(self.sizes) + sum(_size(v) for v in state)
+            host, rows = strategy.reduce_totals(host, rows, count)
+        logs = self._logs(host, rows, strategy if combined else None)
         if strategy is None:
             self._host = (self.folded, logs)
         return dict(logs)
 
-    def _logs(self, host, rows):
+    def _state_of(self, metric, combined):
+        """What a read transfers for a Keras-style metric: its ``result()`` (one number, on the
+        device where it is there); with processes to combine, its variables' values."""
+        if combined:
+            return [var.value for var in metric.variables]
+        return [single_number(metric, metric.result(), self.backend)]
+
+    def _logs(self, host, rows, strategy=None):
         if host is None:
             return {}
         logs = {name: float(v) / rows for name, v in zip(self.loss_names, host)}
-        at = len(self.loss_names)
+        at, state_at = len(self.loss_names), len(self.loss_names) + sum(self.sizes)
         for (k, metric), size, name in zip(self.objectives.metric_pairs, self.sizes,
                                            self.objectives.names[len(self.loss_names):]):
-            logs[name] = float(metric.result([float(v) for v in host[at:at + size]]))
+            if metric.keras_style():
+                n = 1 if strategy is None else sum(_size(v.value) for v in metric.variables)
+                values = host[state_at:state_at + n]
+                logs[name] = float(values[0]) if strategy is None else _combined_result(self.backend, metric, values,
+                                                                                        strategy.size)
+                state_at += n
+                continue
+            sums = [float(v) for v in host[at:at + size]]
+            logs[name] = float(metric.result(sums))
+            metric.load_sums(sums)  # its result() now gives this figure too
             at += size
         return logs
 
@@ -103,7 +138,7 @@ class Figures(collections.abc.Mapping):
 
     def __getitem__(self, key):
         if key not in self._tally.objectives.names:
-            raise KeyError(key)
+            raise NotFoundError(key)
         return self.read()[key]
 
     def __iter__(self):
@@ -117,6 +152,38 @@ class Figures(collections.abc.Mapping):
 
     def __repr__(self):
         return f"Figures({self._values if self._values is not None else list(self)})"
+
+
+def _updated(entry):
+    """A batch's entry for one metric: a Keras-style metric's update is run (its state is on
+    the device: nothing to sum later)."""
+    if callable(entry):
+        entry()
+        return ()
+    return entry
+
+
+def _size(value) -> int:
+    return 1 if isinstance(value, (int, float)) else math.prod(value.shape)
+
+
+def _combined_result(backend, metric, values, processes) -> float:
+    """A Keras-style metric's figure from its variables summed over ``processes``: "sum"
+    variables take the sum, the others its mean; the variables are put back afterwards."""
+    xp, kept, at = backend.xp, [], 0
+    try:
+        for var, aggregation in metric.aggregations:
+            n = _size(var.value)
+            part = values[at:at + n]
+            at += n
+            if aggregation != "sum":
+                part = [v / processes for v in part]
+            kept.append((var, var.value))
+            var.assign(xp.reshape(backend.asarray(part, dtype=var.dtype), var.shape))
+        return host_floats(backend, [single_number(metric, metric.result(), backend)])[0]
+    finally:
+        for var, value in kept:
+            var.assign(value)
 
 
 def _sum(xp, column, rows=None):
@@ -137,21 +204,3 @@ def _sum(xp, column, rows=None):
     if total is None:
         return host
     return total if not host else total + host
-
-
-def host_floats(backend, values) -> list:
-    """Numbers and device arrays of any shape as host floats, flattened in order; the arrays
-    cross in one transfer (as float64: every float and integer as it is)."""
-    xp = backend.xp
-    device = [v for v in values if not isinstance(v, (int, float))]
-    moved = iter(())
-    if device:
-        flat = xp.concat([xp.reshape(xp.astype(v, xp.float64), (-1,)) for v in device])
-        moved = iter(backend.to_numpy(flat).tolist())
-    out = []
-    for v in values:
-        if isinstance(v, (int, float)):
-            out.append(float(v))
-        else:
-            out.extend(next(moved) for _ in range(math.prod(v.shape)))
-    return out

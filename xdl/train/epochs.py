@@ -9,8 +9,10 @@ same for both.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
+from ..core.checks import int_at_least
 from .data import Stream, batches, prefetched, unpack
 
 
@@ -21,19 +23,28 @@ def rows(arrays, a, b):
 def pack(xs, ys, weights):
     """A batch as a step takes it, from lists per input and output: ``(x, y)``, or ``(x, y,
     sample_weight)`` with weights; an array for one input (output), else the list."""
-    x, y = xs[0] if len(xs) == 1 else xs, ys[0] if len(ys) == 1 else ys
+    x = xs[0] if len(xs) == 1 else xs
+    if ys is None:  # data without targets: x alone, as Keras hands it to a train_step
+        return x
+    y = ys[0] if len(ys) == 1 else ys
     if weights is None:
         return x, y
     return x, y, weights[0] if len(weights) == 1 else weights
 
 
 class ArrayFeed:
-    """Batches of ``batch_size`` rows of arrays on the device (one gather per epoch when shuffled)."""
+    """Batches of ``batch_size`` rows of arrays on the device (one gather per epoch when shuffled).
 
-    def __init__(self, xs, ys, weights, batch_size):
+    ``steps``: at most this many batches an epoch (``fit(steps_per_epoch=...)``): the first of
+    each epoch's order, so a shuffled epoch sees a fresh subset."""
+
+    def __init__(self, xs, ys, weights, batch_size, steps=None):
         self.xs, self.ys, self.weights, self.batch_size = xs, ys, weights, batch_size
         self.samples = xs[0].shape[0]
         self.steps = len(batches(self.samples, batch_size))
+        if steps is not None and steps < self.steps:
+            self.steps = steps
+            self.samples = min(self.samples, steps * batch_size)
 
     def epoch(self, backend, rng=None, strategy=None):
         xs, ys, ws, n = self.xs, self.ys, self.weights, self.samples
@@ -49,7 +60,7 @@ class ArrayFeed:
             def take(arrays):
                 return None if arrays is None else [None if a is None else xp.take(a, order, axis=0) for a in arrays]
             xs, ys, ws = take(xs), take(ys), take(ws)
-        for i, j, share, done in steps:
+        for i, j, share, done in itertools.islice(steps, self.steps):
             yield pack(rows(xs, i, j), rows(ys, i, j), rows(ws, i, j)), share, done, j - i
 
     def finish_epoch(self, model):
@@ -62,8 +73,7 @@ class StreamFeed:
     process reads the same stream and keeps its contiguous part of each (global) batch."""
 
     def __init__(self, stream: Stream, convert, prefetch=2):
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise ValueError(f"{stream.where}: prefetch must be an integer >= 0, got {prefetch!r}")
+        prefetch = int_at_least(stream.where, "prefetch", prefetch, 0)
         self.stream, self.convert, self.prefetch = stream, convert, prefetch
         self.steps = stream.expected_steps()
         self.samples = None  # per epoch, counted as the batches come

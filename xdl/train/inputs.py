@@ -6,8 +6,8 @@ they come.
 
 from __future__ import annotations
 
-from ..core.backend import _create
-from ..errors import ShapeError
+from ..core.backend import _create, convert, floatx, get_backend
+from ..errors import ArgumentError, ShapeError
 from .data import Stream, batches, is_stream, unpack
 from .epochs import StreamFeed, rows
 from .sample_weights import sample_weights
@@ -21,7 +21,7 @@ def check_finite_values(be, a, what):
         if bad:
             rows = xp.any(~xp.isfinite(xp.reshape(a, (a.shape[0], -1))), axis=1)
             first = int(xp.argmax(xp.astype(rows, xp.int8)))
-            raise ValueError(f"{what} holds {bad} NaN or infinite value(s), the first in sample {first}")
+            raise ArgumentError(f"{what} holds {bad} NaN or infinite value(s), the first in sample {first}")
 
 
 def on_device(model, X, y, where, check_finite=False, host_labels=False):
@@ -72,12 +72,30 @@ def weighed(model, X, y, sample_weight, class_weight, where, check_finite, host_
     return xs, ys, ws
 
 
+def unlabelled(model, X, check_finite):
+    """Inputs without targets, on the model's backend, for a train_step of the user's: a list
+    of arrays (floats in the model's dtype), X's rows each a sample."""
+    be = model.backend or get_backend()
+    dtype = model.dtype or be.dtype(model.dtype_name or floatx())
+    xs = []
+    for part in X if isinstance(X, (list, tuple)) else [X]:
+        x = convert(be, part, None, f"{model.name}: x")
+        xs.append(be.xp.astype(x, dtype) if be.xp.isdtype(x.dtype, "real floating") and x.dtype != dtype else x)
+    if any(x.ndim < 1 for x in xs) or len({x.shape[0] for x in xs}) > 1:
+        raise ShapeError(f"{model.name}: x must be arrays with the same number of samples, got shapes "
+                         f"{[tuple(x.shape) for x in xs]}")
+    if check_finite:
+        for x in xs:
+            check_finite_values(be, x, "fit: x")
+    return xs
+
+
 def stream_converter(model, where, check_finite, class_weight):
     """A stream batch ``(x, y[, sample_weight])`` -> ``(xs, ys, weights)`` on the device."""
     def convert(raw):
         x, y, w = unpack(raw)
         if y is None:
-            raise ValueError(f"{where}: each batch must be (x, y) or (x, y, sample_weight); got one without targets")
+            raise ArgumentError(f"{where}: each batch must be (x, y) or (x, y, sample_weight); got one without targets")
         return weighed(model, x, y, w, class_weight, where, check_finite, host_labels=True)
     return convert
 
@@ -89,8 +107,8 @@ def validation_feed(model, validation_data, validation_steps, check_finite, pref
         return StreamFeed(Stream(validation_data, validation_steps, where),
                           stream_converter(model, where, check_finite, None), prefetch)
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise ValueError("fit: validation_data must be a pair (X_val, y_val), a triple (X_val, y_val, "
-                         "sample_weight_val) or a stream of batches")
+        raise ArgumentError("fit: validation_data must be a pair (X_val, y_val), a triple (X_val, y_val, "
+                            "sample_weight_val) or a stream of batches")
     X, y, w = (tuple(validation_data) + (None,))[:3]
     return weighed(model, X, y, w, None, where, check_finite)
 
@@ -107,11 +125,11 @@ def split(model, X, y, validation_data, validation_split, check_finite, sample_w
         return (xs, ys, ws), None
     n = xs[0].shape[0]
     if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
+        raise ArgumentError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
     n_val = int(n * validation_split)
     if n_val < 1 or n_val >= n:
-        raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
-                         f"{n_val} for validation; both parts need at least one sample")
+        raise ArgumentError(f"fit: validation_split={validation_split} of {n} samples leaves "
+                            f"{n_val} for validation; both parts need at least one sample")
     cut = n - n_val  # the last samples, before any shuffling (as Keras does)
     return ((rows(xs, 0, cut), rows(ys, 0, cut), rows(ws, 0, cut)),
             (rows(xs, cut, n), rows(ys, cut, n), rows(ws, cut, n)))
@@ -121,10 +139,10 @@ def stream_fit(model, X, y, validation_data, validation_split, check_finite, sam
                steps_per_epoch, validation_steps, prefetch):
     """``(feed, first batch, validation)`` for ``fit`` on a stream of batches."""
     if y is not None or sample_weight is not None:
-        raise ValueError("fit: x is a stream of batches, so y and sample_weight come in its batches "
-                         "((x, y) or (x, y, sample_weight)); pass y=None")
+        raise ArgumentError("fit: x is a stream of batches, so y and sample_weight come in its batches "
+                            "((x, y) or (x, y, sample_weight)); pass y=None")
     if validation_split:
-        raise ValueError("fit: validation_split needs arrays; with a stream of batches pass validation_data")
+        raise ArgumentError("fit: validation_split needs arrays; with a stream of batches pass validation_data")
     feed = StreamFeed(Stream(X, steps_per_epoch, "fit"), stream_converter(model, "fit", check_finite, class_weight),
                       prefetch)
     first = feed.first()  # builds an unbuilt model before the weights are shared or trained
@@ -140,5 +158,5 @@ def facts(xs, ys, validation, batch_size, epochs, initial_epoch, shuffle):
     return {"samples": n, "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
             "shuffle": bool(shuffle), "steps per epoch": len(batches(n, batch_size)),
             "input shapes": [tuple(x.shape[1:]) for x in xs],
-            "target shapes": [None if y is None else tuple(y.shape[1:]) for y in ys],
+            "target shapes": None if ys is None else [None if y is None else tuple(y.shape[1:]) for y in ys],
             "validation samples": None if validation is None else validation[0][0].shape[0]}

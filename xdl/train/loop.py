@@ -12,13 +12,14 @@ import math
 import warnings
 
 from ..core import random
-from ..core.backend import get_backend, use_backend
-from ..core.checks import int_at_least
-from ..errors import NotBuiltError
+from ..core.backend import get_backend, host_floats, use_backend
+from ..core.checks import boolean, int_at_least, number, one_of, positive_int
+from ..core.tape import unwrap
+from ..errors import ArgumentError, ArgumentTypeError, NotBuiltError
 from . import inputs
-from .callbacks import BatchLogs, Callbacks
+from .callbacks import BatchLogs, Callbacks, callback_list
 from .data import DEFAULT_BATCH_SIZE, Stream, is_stream
-from .epoch_sums import Figures, host_floats
+from .epoch_sums import Figures
 from .epochs import ArrayFeed, StreamFeed, feed_for_predict, rows
 from .history import History
 from .progress import Progress
@@ -32,23 +33,34 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
     """``strategy`` (see distributed.py) is consulted where processes must agree: weights at
     the start, the data each reads, gradients, figures, who reports and who writes. ``X`` may
     be a stream of batches (data.py), read by ``StreamFeed``; arrays go through ``ArrayFeed``."""
-    if model.objectives is None or model.optimizer is None:
+    if model.objectives is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=..., optimizer=...) before fit")
-    int_at_least("fit", "epochs", epochs, 0)
-    int_at_least("fit", "batch_size", batch_size, 1)
-    int_at_least("fit", "initial_epoch", initial_epoch, 0)
-    callbacks = Callbacks(strategy.callbacks(list(callbacks or [])), model, "fit")
+    epochs = int_at_least("fit", "epochs", epochs, 0)
+    batch_size = positive_int("fit", "batch_size", batch_size)
+    initial_epoch = int_at_least("fit", "initial_epoch", initial_epoch, 0)
+    verbose = verbosity("fit", verbose)
+    steps_per_epoch = positive_int("fit", "steps_per_epoch", steps_per_epoch, optional=True)
+    validation_steps = positive_int("fit", "validation_steps", validation_steps, optional=True)
+    seed = int_at_least("fit", "seed", seed, 0, optional=True)
+    validation_split = number("fit", "validation_split", validation_split, 0.0, 1.0, high_open=True)
+    shuffle, check_finite = boolean("fit", "shuffle", shuffle), boolean("fit", "check_finite", check_finite)
+    callbacks = Callbacks(strategy.callbacks(callback_list("fit", callbacks)), model, "fit")
     history = model.history = History()
+    if model.graph is None and model.custom_step and model.backend is None:
+        model.backend = get_backend()  # a model of the user's own step (a GAN of two models): it lives here
     with use_backend(model.backend or get_backend()), strategy.running():
         try:
             if is_stream(X):
                 feed, (xs, ys, _), validation = inputs.stream_fit(model, X, y, validation_data, validation_split,
                                                                   check_finite, sample_weight, class_weight,
                                                                   steps_per_epoch, validation_steps, prefetch)
+            elif y is None and model.custom_step:  # a train_step of the user's reads x alone (a GAN's images)
+                xs, ys, validation = inputs.unlabelled(model, X, check_finite), None, None
+                feed = ArrayFeed(xs, None, None, batch_size, steps_per_epoch)
             else:
                 (xs, ys, ws), validation = inputs.split(model, X, y, validation_data, validation_split, check_finite,
                                                         sample_weight, class_weight, validation_steps, prefetch)
-                feed = ArrayFeed(xs, ys, ws, batch_size)
+                feed = ArrayFeed(xs, ys, ws, batch_size, steps_per_epoch)
         except Exception as e:  # noqa: BLE001 (in data-parallel training every process must hear of it)
             if strategy.size == 1:
                 raise
@@ -94,6 +106,12 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
     return history
 
 
+def verbosity(where, verbose) -> int:
+    """Keras's ``verbose``: 0 silent, 1 a progress bar, 2 a line per epoch; "auto" is 1."""
+    verbose = one_of(where, "verbose", verbose, (0, 1, 2, "auto"))
+    return 1 if verbose == "auto" else verbose
+
+
 def _data_seed(model, seed, initial_epoch):
     """The seed of every epoch's data order: ``seed``; when resuming (``initial_epoch > 0``)
     the model's own, so that epoch k is shuffled as it would have been without a break."""
@@ -109,7 +127,7 @@ def _train_epoch(model, feed, rng, progress, strategy, epoch=0, callbacks=None):
     ``model.train_step``; returns the epoch's logs as floats. A non-finite loss ends it (and
     ``fit``) within ``CHECK_STEPS`` steps, see ``NonFiniteGuard``. What the steps return is
     read from the device only where someone looks (the bar, a callback, the epoch's end)."""
-    be, total, k = model.backend, feed.steps, -1
+    be, total, k = model.backend or get_backend(), feed.steps, -1
     guard = NonFiniteGuard(model, strategy, epoch)
     model.reset_metrics()
     logs = model.get_metrics_result()
@@ -132,8 +150,9 @@ def _train_epoch(model, feed, rng, progress, strategy, epoch=0, callbacks=None):
 
 def _checked(model, logs, where):
     if not isinstance(logs, dict) and not isinstance(logs, Figures):
-        raise TypeError(f"{model.name}: {where} must return a dict of logs (names to numbers or 0-d arrays), got "
-                        f"{type(logs).__name__}")
+        raise ArgumentTypeError(f"{model.name}: {where} must return a dict of logs (names to numbers or 0-d "
+                                f"arrays), got "
+                                f"{type(logs).__name__}")
     return logs
 
 
@@ -146,7 +165,8 @@ def read(backend, logs, strategy=None) -> dict:
 
 
 def _scalars(backend, values):
-    """Each value as one number: a 0-d array (or one of one element) as a 0-d array."""
+    """Each value as one number: a 0-d array (or one of one element, or a Tensor's) as a 0-d array."""
+    values = [unwrap(v) for v in values]
     return [v if isinstance(v, (int, float)) else backend.xp.reshape(v, ()) for v in values]
 
 
@@ -234,9 +254,9 @@ def _scores(model, feed, strategy=None, callbacks=None):
             callbacks.call("on_test_batch_end", k, _lazy(be, logs))
     if isinstance(feed, StreamFeed):
         if feed.samples == 0:
-            raise ValueError(f"{feed.stream.where}: the data stream yielded no batch (a generator is spent after "
-                             "one pass: pass one that repeats with validation_steps/steps, an iterable that can "
-                             "be iterated again, or a Sequence)")
+            raise ArgumentError(f"{feed.stream.where}: the data stream yielded no batch (a generator is spent after "
+                                "one pass: pass one that repeats with validation_steps/steps, an iterable that can "
+                                "be iterated again, or a Sequence)")
         feed.stream.end_epoch()  # a Sequence's on_epoch_end after each pass, validation's too
     return read(be, logs, strategy)
 
@@ -245,9 +265,9 @@ def predict(model, X, *, batch_size=None, check_finite=False, callbacks=None, st
     """The outputs for ``X`` (arrays, or a stream of batches), a list of arrays (one per model
     output), ``batch_size`` rows at a time (default ``DEFAULT_BATCH_SIZE``), each through
     ``model.predict_step``."""
-    if batch_size is not None:
-        int_at_least("predict", "batch_size", batch_size, 1)
-    callbacks = Callbacks(callbacks, model, "predict")
+    batch_size = positive_int("predict", "batch_size", batch_size, optional=True)
+    check_finite = boolean("predict", "check_finite", check_finite)
+    callbacks = Callbacks(callback_list("predict", callbacks), model, "predict")
     with use_backend(model.backend or get_backend()):
         def accept(x):
             xs, _ = model.accept_inputs(x)
@@ -271,7 +291,7 @@ def predict(model, X, *, batch_size=None, check_finite=False, callbacks=None, st
             callbacks.call("on_predict_batch_end", k, {"outputs": parts[-1] if len(parts[-1]) > 1 else parts[-1][0]})
         callbacks.call("on_predict_end", {})
         if not parts:
-            raise ValueError("predict: the data stream yielded no batch")
+            raise ArgumentError("predict: the data stream yielded no batch")
         if len(parts) == 1:
             return parts[0]
         return [model.backend.xp.concat(list(column), axis=0) for column in zip(*parts)]
@@ -281,14 +301,14 @@ def evaluate(model, X, y, *, batch_size=None, check_finite=False, sample_weight=
              prefetch=2):
     if model.objectives is None:
         raise NotBuiltError(f"{model.name}: call compile(loss=...) before evaluate")
-    if batch_size is not None:
-        int_at_least("evaluate", "batch_size", batch_size, 1)
-    callbacks = Callbacks(callbacks, model, "evaluate")
+    batch_size = positive_int("evaluate", "batch_size", batch_size, optional=True)
+    check_finite = boolean("evaluate", "check_finite", check_finite)
+    callbacks = Callbacks(callback_list("evaluate", callbacks), model, "evaluate")
     with use_backend(model.backend or get_backend()):
         if is_stream(X):
             if y is not None or sample_weight is not None:
-                raise ValueError("evaluate: x is a stream of batches, so y and sample_weight come in its batches; "
-                                 "pass y=None")
+                raise ArgumentError("evaluate: x is a stream of batches, so y and sample_weight come in its batches; "
+                                    "pass y=None")
             feed = StreamFeed(Stream(X, steps, "evaluate"),
                               inputs.stream_converter(model, "evaluate", check_finite, None), prefetch)
             feed.first()  # builds an unbuilt model

@@ -10,10 +10,13 @@ per epoch; they never reach into the model beyond these methods.
 
 from __future__ import annotations
 
+from .. import metrics as _metrics
 from .. import optimizers
-from ..core import regularizers
-from ..core.backend import convert
-from ..errors import NotBuiltError
+from ..core import ops, regularizers, tape
+from ..core.backend import convert, get_backend
+from ..core.checks import boolean
+from ..errors import ArgumentError, ArgumentTypeError, NotBuiltError
+from ..layers import traced
 from . import loop
 from .compile import Objectives
 from .distributed import LOCAL, resolve
@@ -29,6 +32,7 @@ class Trainer:
     #: consulted by the step where processes must agree (distributed.py); ``fit`` sets it
     distribute_strategy = LOCAL
     _running = None  # the figures since reset_metrics (epoch_sums.py)
+    _loss_layers = ()  # the layers that may add_loss (Keras-style ones, nested models)
 
     # -- compiling ---------------------------------------------------------------------------------
     def compile(self, loss="mse", optimizer="sgd", metrics=None, loss_weights=None) -> None:
@@ -37,9 +41,10 @@ class Trainer:
         "accuracy". ``loss_weights`` weighs each output's loss in the total."""
         self.objectives = Objectives(self._output_names(), loss, metrics, loss_weights)
         self.optimizer = optimizers.get(optimizer)
+        self._loss_tracker = _metrics.Mean(name="loss")  # for a train_step of the user's, as Keras gives
         if self.graph is not None:
             self.objectives.bind(self.graph)
-        self.reset_metrics()
+        self._running = None  # not reset_metrics: a subclass's compile may set its metrics after this
 
     @property
     def loss(self):
@@ -50,20 +55,73 @@ class Trainer:
 
     @property
     def metrics(self) -> list:
-        """The compiled metrics (of every output, in order)."""
-        return [] if self.objectives is None else [m for _, m in self.objectives.metric_pairs]
+        """Keras's: a ``Mean`` named "loss" for a custom ``train_step`` to track its loss with,
+        then the compiled metrics (of every output, in order), each with ``update_state``,
+        ``result`` and ``reset_state``; ``reset_metrics`` (each epoch) resets them all."""
+        if self.objectives is None:
+            return []
+        return [self._loss_tracker, *(m for _, m in self.objectives.metric_pairs)]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras's: the compiled loss of ``y_pred`` (an output, or a list per output) against
+        ``y``, weighted per output, plus the weight penalties and what layers gave ``add_loss``
+        in their latest call. Differentiable: a Tensor when ``y_pred`` is one (a model called
+        under a GradientTape or with ``training=True``)."""
+        if self.objectives is None:
+            raise NotBuiltError(f"{self.name}: call compile(loss=...) before compute_loss")
+        objectives = self.objectives
+        preds = list(y_pred) if objectives.several else [y_pred]
+        ys = objectives.split(y, "compute_loss")
+        ws = objectives.split_weights(sample_weight, "compute_loss")
+        be = self.backend or get_backend()
+        total = None
+        for k in objectives.scored:
+            loss, pred = objectives.losses[k], preds[k]
+            value = tape.unwrap(pred)
+            target = loss.targets(be, ys[k], value.dtype)
+            w = None if ws is None or ws[k] is None else convert(be, ws[k], value.dtype, "compute_loss: sample_weight")
+            node = tape.node_of(pred)
+            if loss.keras_style():  # a user's call: the tape records it (and any Variable it reads)
+                term = loss(target, pred, w)
+            else:  # a built-in loss: one step, its own gradient
+                loss_value, g = loss.value_and_grad(target, value, w, grad=node is not None)
+                term = loss_value if node is None else tape.Tensor(loss_value, (node,), lambda d, need, g=g: (d * g,))
+            factor = objectives.weights[k]
+            term = term if factor == 1.0 else ops.multiply(term, factor)
+            total = term if total is None else ops.add(total, term)
+        penalized = [p for p in self.parameters() if p.regularizer is not None and p.trainable]
+        if penalized:
+            value = regularizers.penalty(penalized)
+            penalty = tape.Tensor(value, tuple(penalized),
+                                  lambda d, need: tuple(d * p.regularizer.gradient(p.value) for p in penalized))
+            total = penalty if total is None else ops.add(total, penalty)
+        for extra in self.losses:
+            total = extra if total is None else ops.add(total, extra)
+        return total
 
     def reset_metrics(self) -> None:
         """Start the running loss and metrics afresh (``fit`` does at every epoch, ``evaluate``
         at its start)."""
         self._running = None
+        for metric in self.metrics:
+            metric.reset_state()
 
     def get_metrics_result(self):
-        """The running loss and metrics since ``reset_metrics``, read when looked up."""
+        """The running loss and metrics since ``reset_metrics``, read when looked up (none for
+        a model without a graph, whose train_step is the user's)."""
+        if self.graph is None and self.custom_step:
+            return {}
         return self._tally().figures()
+
+    @property
+    def custom_step(self) -> bool:
+        """Whether the class overrides ``train_step`` (then fit may hand it x alone)."""
+        return type(self).train_step is not Trainer.train_step
 
     def _tally(self):
         if self._running is None:
+            if self.graph is None:
+                self._require_built("get_metrics_result")
             self._running = Tally(self.backend, self.objectives, [t.shape for t in self.graph.outputs])
         return self._running
 
@@ -79,9 +137,10 @@ class Trainer:
         Override it to change the step; ``fit`` calls yours on every batch and shows what it
         returns (a dict of numbers or 0-d device arrays; the last batch's are the epoch's)."""
         if legacy:
-            raise TypeError(f"{self.name}: train_step takes one argument, the batch, as in Keras: write "
-                            "model.train_step((x, y)) (or (x, y, sample_weight)); it returns the logs, a dict whose "
-                            "'loss' is the running mean since model.reset_metrics() (each lookup waits for the device)")
+            raise ArgumentTypeError(f"{self.name}: train_step takes one argument, the batch, as in Keras: write "
+                                    "model.train_step((x, y)) (or (x, y, sample_weight)); it returns the logs, a "
+                                    "dict whose 'loss' is the running mean since model.reset_metrics() (each lookup "
+                                    "waits for the device)")
         xs, ys, weights = self._unpack(data, "train_step")
         rows = xs[0].shape[0]
         self.zero_grad()  # the gradients of this step alone
@@ -91,6 +150,7 @@ class Trainer:
             backprop(grads)  # backward: each use of a parameter adds to its gradient
             if self._regularized:  # weight penalties: into the loss and the gradients
                 losses = regularizers.penalize(losses, self._regularized)
+            losses = self._added_losses(losses)  # add_loss terms (their gradients came in backprop)
         parameters = self.trainable_parameters()
         self.distribute_strategy.reduce_gradients(parameters)  # data parallelism: the sum over processes
         self.optimizer.step(parameters)  # the update
@@ -105,14 +165,25 @@ class Trainer:
         xs, ys, weights = self._unpack(data, "test_step")
         values, masks = self.graph.infer_masked(xs, self.objectives.slots)
         losses, _, weights = self.objectives.value_and_grad(ys, values, weights, masks, grad=False)
-        losses = regularizers.penalize(losses, self._regularized, grads=False)  # as fit reports them
+        losses = self._added_losses(regularizers.penalize(losses, self._regularized, grads=False))  # as fit reports
         return self._tally().add(losses, self.objectives.metric_statistics(ys, values, weights), xs[0].shape[0])
+
+    def _added_losses(self, losses):
+        """The loss figures with what layers gave ``add_loss`` in this batch added to the total."""
+        if not self._loss_layers:
+            return losses
+        extra = [tape.unwrap(v) for layer in self._loss_layers for v in traced.collected_losses(layer)]
+        total = losses[0]
+        for v in extra:
+            total = total + v
+        return [total, *losses[1:]]
 
     def predict_step(self, data):
         """The model's output for a batch of inputs ``data`` (``x``, or ``(x,)``), in inference
         mode: an array, or a list of them for several outputs."""
         x = data[0] if isinstance(data, tuple) and len(data) == 1 else data
-        outputs = self.graph.infer(self._inputs(x, "predict_step"))
+        xs = self._inputs(x, "predict_step")  # builds an unbuilt Sequential
+        outputs = self.graph.infer(xs)
         return outputs[0] if self._single_output else outputs
 
     def _unpack(self, data, where):
@@ -125,8 +196,8 @@ class Trainer:
             return [data[0]], [data[1]], None  # what fit gives one input and output: nothing to convert
         parts = tuple(data) if isinstance(data, (tuple, list)) else (data,)  # Keras's unpacking
         if len(parts) not in (2, 3):
-            raise ValueError(f"{self.name}: {where} takes a batch (x, y) or (x, y, sample_weight), got "
-                             f"{len(parts)} part(s)")
+            raise ArgumentError(f"{self.name}: {where} takes a batch (x, y) or (x, y, sample_weight), got "
+                                f"{len(parts)} part(s)")
         x, y, sample_weight = parts + (None,) * (3 - len(parts))
         xs, objectives = self._inputs(x, where), self.objectives  # first: an unbuilt Sequential builds here
         ys = objectives.split(y, where)
@@ -181,7 +252,7 @@ class Trainer:
         array of the model's backend (a list of them for several outputs), ``batch_size`` rows
         at a time (default 1024: memory stays bounded), each through ``predict_step``.
         ``verbose`` is accepted as in Keras; nothing is printed."""
-        _check_verbose(self, verbose)
+        loop.verbosity(f"{self.name}: predict", verbose)
         outs = loop.predict(self, x, batch_size=batch_size, check_finite=check_finite, callbacks=callbacks,
                             steps=steps, prefetch=prefetch)
         return outs[0] if self._single_output else outs
@@ -192,14 +263,10 @@ class Trainer:
         ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
         ``x`` may be a stream of batches, as for ``fit``; ``sample_weight`` weighs samples. Every
         batch goes through ``test_step``. ``verbose`` is accepted as in Keras; nothing is printed."""
-        _check_verbose(self, verbose)
+        loop.verbosity(f"{self.name}: evaluate", verbose)
         scores = loop.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite,
                                sample_weight=sample_weight, callbacks=callbacks, steps=steps, prefetch=prefetch)
-        if return_dict:
+        if boolean(f"{self.name}: evaluate", "return_dict", return_dict):
             return scores
         return scores["loss"] if len(scores) == 1 else list(scores.values())
 
-
-def _check_verbose(model, verbose):
-    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
-        raise ValueError(f"{model.name}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")

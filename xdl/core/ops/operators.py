@@ -1,0 +1,37 @@
+"""Python's operators on Tensors and Variables (Parameters), as recorded ops: ``a + b``,
+``x @ w``, ``-x``, ``x[i]``, ``x ** 2``... Comparisons give plain boolean arrays."""
+
+from __future__ import annotations
+
+from ..parameter import Parameter
+from ..tape import Tensor
+from . import elementwise as ew
+from . import linalg, shape
+
+
+def _flip(op):
+    return lambda self, other: op(other, self)
+
+
+ARITHMETIC = {
+    "__add__": ew.add, "__radd__": _flip(ew.add), "__sub__": ew.subtract, "__rsub__": _flip(ew.subtract),
+    "__mul__": ew.multiply, "__rmul__": _flip(ew.multiply), "__truediv__": ew.divide,
+    "__rtruediv__": _flip(ew.divide), "__matmul__": linalg.matmul, "__rmatmul__": _flip(linalg.matmul),
+    "__pow__": ew.pow, "__rpow__": _flip(ew.pow), "__neg__": ew.negative, "__pos__": ew.positive,
+    "__abs__": ew.abs, "__getitem__": shape.getitem,
+}
+COMPARISONS = {"__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater, "__ge__": ew.greater_equal,
+               "__eq__": ew.equal, "__ne__": ew.not_equal}
+
+for _cls in (Tensor, Parameter):
+    for _name, _op in ARITHMETIC.items():
+        setattr(_cls, _name, _op)
+for _name, _op in COMPARISONS.items():  # a Parameter keeps identity equality: it is a dict key everywhere
+    setattr(Tensor, _name, _op)
+    if _name not in ("__eq__", "__ne__"):
+        setattr(Parameter, _name, _op)
+Tensor.__hash__ = object.__hash__
+Tensor.T = property(lambda self: shape.permute_dims(self, tuple(range(self.ndim))[::-1]))
+Tensor.mT = property(linalg.matrix_transpose)
+for _cls in (Tensor, Parameter):  # NumPy hands ``array * tensor`` to the reflected operator
+    _cls.__array_ufunc__ = None
