@@ -39,7 +39,7 @@ from .. import metrics
 from .. import optimizers
 from ..optimizers import schedules
 from ..core.backend import get_backend, use_backend, use_floatx
-from ..errors import ModelFileError, NotBuiltError
+from ..errors import ArgumentTypeError, ModelFileError, NotBuiltError
 from .spec import MAX_DEPTH, MAX_ELEMENTS, MAX_LAYERS, MAX_WORK  # noqa: F401 (the limits, for readers of io)
 from .spec import check_sizes, check_spec, is_model_class, is_sequential_class, short, valid_name
 from ..layers.base import LAYERS, check_config_keys
@@ -238,27 +238,47 @@ def _v1_names(layers):
 # -- building -------------------------------------------------------------------------------------
 
 
-def _build(file, spec, registry, kind):
+#: the wrappers of a user's function (compile(loss=fn), metrics=[fn]): the file names the function
+FUNCTION_WRAPPERS = {"LossFunctionWrapper": losses.LossFunctionWrapper, "MeanMetricWrapper": metrics.MeanMetricWrapper}
+
+
+def _build(file, spec, registry, kind, custom=None):
     """An instance of a registered class from a spec (config values are plain JSON); nested
-    models build their layers through here too."""
+    models build their layers through here too. ``custom``: Keras's ``custom_objects``, the
+    user's classes and functions by name (a loss or metric function is found by its name)."""
+    custom = custom or {}
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         file.fail(f"malformed {kind} entry {short(spec)}")
-    if not isinstance(spec.get("class"), str) or spec["class"] not in registry:
-        file.fail(f"unknown {kind} {short(spec.get('class'))}")
-    cls, name = registry[spec["class"]], spec["config"].get("name")
+    known = registry.keys() | custom.keys() | (FUNCTION_WRAPPERS.keys() if kind in ("loss", "metric") else set())
+    if not isinstance(spec.get("class"), str) or spec["class"] not in known:
+        file.fail(f"unknown {kind} {short(spec.get('class'))}; a class of your own: register it "
+                  "(xdl.register_layer for a layer) or pass load(path, custom_objects={name: class})")
+    name = spec["config"].get("name")
+    if spec["class"] in FUNCTION_WRAPPERS and kind in ("loss", "metric"):  # the function is the user's: by its name
+        fn = custom.get(name) if isinstance(name, str) else None
+        if not callable(fn):
+            file.fail(f"the {kind} is your function {short(name)}: pass load(path, custom_objects={{{name!r}: "
+                      f"{name if isinstance(name, str) else 'fn'}}})")
+        with file.refusing(f"the {kind} {short(name)}: its config does not fit it"):
+            return FUNCTION_WRAPPERS[spec["class"]](fn=fn, **spec["config"])
+    cls = custom.get(spec["class"]) or registry[spec["class"]]
     what = f"the {kind} {spec['class']}" + (f" named {short(name)}" if isinstance(name, str) else "")
     with file.refusing(f"{what}: its config does not fit it"):
         if kind != "layer type":  # layers check their keys in from_config
             check_config_keys(cls, spec["config"])
             return cls(**spec["config"])
         if is_model_class(cls):
-            return cls.from_config(spec["config"], lambda inner: _build(file, inner, registry, kind))
+            return cls.from_config(spec["config"], lambda inner: _build(file, inner, registry, kind, custom))
         return cls.from_config(spec["config"])
 
 
-def load_model(path, backend, model_class):
+def load_model(path, backend, model_class, custom_objects=None):
     """The model in ``path``, built on ``backend`` (None: the active one). ``model_class``
-    (the class ``load`` was called on) must be the file's class or a base of it."""
+    (the class ``load`` was called on) must be the file's class or a base of it;
+    ``custom_objects``: the user's layer, loss and metric classes and functions by name."""
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise ArgumentTypeError(f"load: custom_objects must be a dict of names to classes or functions, got "
+                                f"{short(custom_objects)}")
     file = _File(path)
     arch, version = _architecture(file)
     cls = LAYERS[arch["class"]]
@@ -273,7 +293,7 @@ def load_model(path, backend, model_class):
             random.preserved_state(), \
             initializers.limit(file.elements() + SLACK, lambda message: ModelFileError(f"{path}: {message}")), \
             file.refusing("the architecture cannot be built"):
-        model = cls.from_config(arch["config"], lambda spec: _build(file, spec, LAYERS, "layer type"))
+        model = cls.from_config(arch["config"], lambda spec: _build(file, spec, LAYERS, "layer type", custom_objects))
         if not model.built:
             file.fail("the architecture has no input shape")
     check_sizes(model, lambda message: file.fail(f"malformed architecture metadata: {message}"))
@@ -286,7 +306,7 @@ def load_model(path, backend, model_class):
         p = params[path_key]
         p.value = model.backend.asarray(file.read(key), dtype=p.dtype)
     if training is not None:
-        _restore_training(file, model, training, state_keys, version)
+        _restore_training(file, model, training, state_keys, version, custom_objects)
     return model
 
 
@@ -331,7 +351,7 @@ def _check_tensors(file, model, params, keys, version):
     return state_keys
 
 
-def _restore_training(file, model, training, state_keys, version):
+def _restore_training(file, model, training, state_keys, version, custom=None):
     """Compile the loaded model as it was saved; in a checkpoint, restore the optimizer's state."""
     if not isinstance(training, dict):
         file.fail("malformed training metadata (not a dict)")
@@ -346,8 +366,8 @@ def _restore_training(file, model, training, state_keys, version):
     for specs in metric_specs:
         if not isinstance(specs, list):
             file.fail(f"malformed training metadata (metrics is not a list: {short(specs)})")
-    found_losses = [None if spec is None else _build(file, spec, LOSSES, "loss") for spec in loss_specs]
-    found_metrics = [[_build(file, m, METRICS, "metric") for m in specs] for specs in metric_specs]
+    found_losses = [None if spec is None else _build(file, spec, LOSSES, "loss", custom) for spec in loss_specs]
+    found_metrics = [[_build(file, m, METRICS, "metric", custom) for m in specs] for specs in metric_specs]
     opt_spec = training.get("optimizer")
     if isinstance(opt_spec, dict) and isinstance(opt_spec.get("config"), dict) \
             and isinstance(opt_spec["config"].get("learning_rate"), dict):

@@ -356,11 +356,14 @@ class Model(Trainer, TutorialModel, Layer):
         model_files.save_model(self, path, include_optimizer=include_optimizer)
 
     @classmethod
-    def load(cls, path, backend=None):
-        """Read a model written by ``save`` onto ``backend`` (default: the active one)."""
+    def load(cls, path, backend=None, custom_objects=None):
+        """Read a model written by ``save`` onto ``backend`` (default: the active one).
+        ``custom_objects``: Keras's, ``{name: class or function}`` for the classes and
+        functions of one's own the file names (a loss or metric function by its name)."""
         if backend is not None:
             backend = backend_named(backend)  # checked before the file is read
-        return model_files.load_model(file_path("load", "path", path), backend=backend, model_class=cls)
+        return model_files.load_model(file_path("load", "path", path), backend=backend, model_class=cls,
+                                      custom_objects=custom_objects)
 
     def get_config(self) -> dict:
         config = graph_config(self)
