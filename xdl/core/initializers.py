@@ -38,8 +38,10 @@ def _budgeted(init):
 
 
 def _fans(shape):
+    if not shape:  # a scalar weight (add_weight(shape=())): Keras counts one in, one out
+        return 1, 1
     fan_in = math.prod(shape[:-1]) if len(shape) > 1 else shape[0]
-    return fan_in, shape[-1]
+    return max(fan_in, 1), max(shape[-1], 1)
 
 
 def _host(be, values, dtype):
@@ -86,8 +88,56 @@ def he_normal(be, shape, dtype):
     return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / _fans(shape)[0]), shape), dtype)
 
 
-_BY_NAME = {f.__name__: f for f in (zeros, ones, uniform, glorot_uniform, glorot_normal, he_uniform, he_normal)}
-_BY_NAME.update(xavier_uniform=glorot_uniform, xavier_normal=glorot_normal)
+def _truncated(shape, stddev):
+    """Normal draws with |x| < 2 stddev (redrawn beyond), as Keras's TruncatedNormal."""
+    rng, out = random.generator(), None
+    out = rng.normal(0.0, stddev, shape)
+    bad = abs(out) >= 2 * stddev
+    while bad.any():
+        out[bad] = rng.normal(0.0, stddev, int(bad.sum()))
+        bad = abs(out) >= 2 * stddev
+    return out
+
+
+@_budgeted
+def random_normal(be, shape, dtype):
+    """Normal with standard deviation 0.05 (Keras's RandomNormal default)."""
+    return _host(be, random.generator().normal(0.0, 0.05, shape), dtype)
+
+
+@_budgeted
+def truncated_normal(be, shape, dtype):
+    """Keras's TruncatedNormal default: standard deviation 0.05, cut at two of them."""
+    return _host(be, _truncated(shape, 0.05), dtype)
+
+
+@_budgeted
+def lecun_normal(be, shape, dtype):
+    """Keras's: truncated normal of variance 1 / fan_in (the cut's shrinkage made up)."""
+    return _host(be, _truncated(shape, math.sqrt(1.0 / _fans(shape)[0]) / 0.87962566103423978), dtype)
+
+
+@_budgeted
+def lecun_uniform(be, shape, dtype):
+    limit = math.sqrt(3.0 / _fans(shape)[0])
+    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+
+
+@_budgeted
+def orthogonal(be, shape, dtype):
+    """Keras's Orthogonal (gain 1): a random orthogonal matrix over (fan_in, last axis)."""
+    rows, cols = _fans(shape)
+    xp = be.xp
+    a = be.asarray(random.generator().normal(0.0, 1.0, (max(rows, cols), min(rows, cols))), dtype=dtype)
+    q, r = xp.linalg.qr(a)  # the array API's linalg extension, on the device
+    q = q * xp.sign(xp.linalg.diagonal(r))
+    q = q if rows >= cols else xp.matrix_transpose(q)
+    return xp.reshape(q, tuple(shape))
+
+
+_BY_NAME = {f.__name__: f for f in (zeros, ones, uniform, glorot_uniform, glorot_normal, he_uniform, he_normal,
+                                    random_normal, truncated_normal, lecun_normal, lecun_uniform, orthogonal)}
+_BY_NAME.update(xavier_uniform=glorot_uniform, xavier_normal=glorot_normal, random_uniform=uniform)
 
 
 def get(name):
