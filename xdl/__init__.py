@@ -13,6 +13,7 @@ import sys as _sys
 
 from . import layers, losses, metrics, optimizers
 from .core import initializers, ops, regularizers
+from .core import random as random
 from .core.backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy, use_backend,
                            use_floatx)
 from .core.parameter import Parameter
@@ -49,7 +50,7 @@ from .train.history import History
 # The namespaces users import by module path (``from xdl.callbacks import EarlyStopping``) live
 # inside the floors; each is also reachable under its short name.
 for _name, _module in {"callbacks": callbacks, "data": data, "distributed": distributed, "schedules": schedules,
-                       "regularizers": regularizers, "initializers": initializers, "ops": ops}.items():
+                       "regularizers": regularizers, "initializers": initializers, "ops": ops, "random": random}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ = [

@@ -180,3 +180,40 @@ def test_optimizer_apply_errors():
         opt.apply([np.ones(2)])
     with pytest.raises(xdl.ArgumentError, match="1 gradients for 2 variables"):
         opt.apply([np.ones(2)], [xdl.Variable(np.ones(2)), xdl.Variable(np.ones(2))])
+
+
+def test_a_model_of_several_outputs_records_as_one_step(be):
+    xdl.seed(4)
+    inputs = xdl.Input(shape=(4,))
+    hidden = xdl.Dense(units=3, activation="tanh")(inputs)
+    two = xdl.Model(inputs, [xdl.Dense(units=2)(hidden), xdl.Dense(units=1)(hidden)])
+    x = X.astype(np.float32)
+    with xdl.GradientTape() as tape:
+        a, b = two(x, training=True)
+        loss = ops.sum(a * a) + ops.mean(b)
+    grads = tape.gradient(loss, two.trainable_weights)
+    assert all(g is not None for g in grads)
+    b_only = tape_gradients(two, x, lambda a, b: ops.mean(b))
+    assert np.all(host(b_only[2]) == 0)  # the first output's Dense gets nothing from the second's loss
+
+
+def tape_gradients(model, x, loss_of):
+    with xdl.GradientTape() as tape:
+        loss = loss_of(*model(x, training=True))
+    return [g if g is not None else np.zeros(p.shape) for g, p in zip(tape.gradient(loss, model.trainable_weights),
+                                                                        model.trainable_weights)]
+
+
+def test_a_user_layer_of_two_inputs_and_two_outputs(be):
+    class Sampling(xdl.Layer):
+        def call(self, inputs):
+            mean, log_var = inputs
+            return [mean + ops.exp(0.5 * log_var), ops.sum(log_var, axis=-1, keepdims=True)]
+
+    inputs = xdl.Input(shape=(4,))
+    z, kl = Sampling()([xdl.Dense(units=2)(inputs), xdl.Dense(units=2)(inputs)])
+    assert z.shape == (2,) and kl.shape == (1,)
+    model = xdl.Model(inputs, xdl.Dense(units=1)(z))
+    model.compile(loss="mse", optimizer=xdl.Adam(0.01))
+    losses = model.fit(X.astype(np.float32), Y.astype(np.float32), epochs=10, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]

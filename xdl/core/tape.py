@@ -146,9 +146,22 @@ def _namespace(values):
     return get_backend().xp
 
 
+class _Parts(dict):
+    """The gradients reaching some outputs of a step with several, by output index: what the
+    sweep adds up for the step (``+`` merges, adding where an index comes twice)."""
+
+    def __add__(self, other):
+        out = _Parts(self)
+        for k, g in other.items():
+            out[k] = out[k] + g if k in out else g
+        return out
+
+
 def layer_step(value, parents, backprop, several_inputs=False):
     """A built-in layer's call recorded as one step: its own ``backprop(dy, need_dx)``
-    adds its parameters' gradients and gives the input's (a list for several inputs)."""
+    adds its parameters' gradients and gives the input's (a list for several inputs). A
+    layer with several outputs (``value`` a tuple or list) gives a Tensor for each, tied to
+    one step that runs ``backprop`` once with all their gradients (None for one without)."""
     if several_inputs:
         def rule(g, need):
             dxs = backprop(g, any(need))
@@ -156,7 +169,13 @@ def layer_step(value, parents, backprop, several_inputs=False):
     else:
         def rule(g, need):
             return (backprop(g, need[0]),)
-    return Tensor(value, tuple(parents), rule, keeps=True)
+    if not isinstance(value, (tuple, list)):
+        return Tensor(value, tuple(parents), rule, keeps=True)
+    n = len(value)
+    joint = Tensor(None, tuple(parents), lambda parts, need: rule(tuple(parts.get(i) for i in range(n)), need),
+                   keeps=True)
+    outs = [Tensor(v, (joint,), lambda g, need, i=i: (_Parts({i: g}),)) for i, v in enumerate(value)]
+    return type(value)(outs)
 
 
 @contextlib.contextmanager

@@ -355,6 +355,8 @@ class Layer(TutorialLayer):
     # -- public entry points --------------------------------------------------------------
     def __call__(self, x, *args, **kwargs):
         """On symbolic tensors (``xdl.Input``...): a new node of a graph; on data: ``forward``."""
+        if self.keras_style and not self.built:  # a user's layer takes a list where it is given one
+            self.multiple_inputs = isinstance(x, (list, tuple))
         if symbolic.is_symbolic(x):
             flags = {k: v for k, v in kwargs.items() if k in self.call_arguments}
             if args or len(flags) != len(kwargs):

@@ -42,14 +42,14 @@ def apply(layer, x, training, kwargs):
     several = isinstance(x, (list, tuple))
     leaves = [tape.leaf(v) for v in (x if several else [x])]
     y = run_call(layer, leaves if several else leaves[0], training, kwargs)
-    if isinstance(y, (list, tuple)):
-        raise ArgumentTypeError(f"{layer.describe()}: call returned {len(y)} values; a layer written with call "
-                                "gives one array here")
+    outs = list(y) if isinstance(y, (list, tuple)) else [y]
     extra = collected_losses(layer)
-    value = unwrap(y)
+    value = type(y)(unwrap(o) for o in outs) if isinstance(y, (list, tuple)) else unwrap(y)
 
     def backprop(dy, need_dx=True):
-        roots, seeds = [y], [dy]
+        dys = list(dy) if isinstance(y, (list, tuple)) else [dy]
+        roots = [o for o, d in zip(outs, dys) if d is not None]
+        seeds = [d for d in dys if d is not None]
         for loss in extra:
             if type(loss) is Tensor:
                 xp = tape.namespace_of(loss.value)
@@ -69,7 +69,8 @@ def infer(layer, x, training=False, **kwargs):
     """The user's ``call`` in inference: on arrays, nothing recorded."""
     with tape.paused():
         inputs = [Tensor(v) for v in x] if isinstance(x, (list, tuple)) else Tensor(x)
-        return unwrap(run_call(layer, inputs, training, kwargs))
+        y = run_call(layer, inputs, training, kwargs)
+        return type(y)(unwrap(o) for o in y) if isinstance(y, (list, tuple)) else unwrap(y)
 
 
 def collected_losses(layer) -> list:
@@ -96,9 +97,11 @@ def output_shape(layer, input_shape):
             raise ShapeError(f"{layer.describe()}: its output shape could not be found by running call on zeros of "
                              f"shape {[tuple(x.shape) for x in xs]} ({type(e).__name__}: {e}); define "
                              "compute_output_shape(input_shape)") from e
-        trials.append(tuple(y.shape[1:]))
+        trials.append([tuple(o.shape[1:]) for o in y] if isinstance(y, (list, tuple)) else tuple(y.shape[1:]))
         if not any(d is None for s in shapes for d in s):
             return trials[0]
+    if isinstance(trials[0], list):  # several outputs: a shape each
+        return [tuple(a if a == b else None for a, b in zip(s, t)) for s, t in zip(*trials)]
     return tuple(a if a == b else None for a, b in zip(*trials))
 
 
@@ -110,7 +113,4 @@ def record(layer, x, training, kwargs):
     nodes = [tape.node_of(p) for p in parts]
     values = layer.accept([unwrap(p) for p in parts] if several else unwrap(x))
     y, backprop = layer.apply(values, training, **kwargs)
-    if isinstance(y, (tuple, list)):
-        raise ArgumentTypeError(f"{layer.describe()}: gives several outputs; inside a recorded computation call it "
-                                "in a functional model instead")
     return tape.layer_step(y, nodes, backprop, several)

@@ -15,7 +15,7 @@ from .elementwise import (CONSTANT, abs, acos, acosh, add, asin, asinh, atan, at
 from .linalg import (matmul, matrix_transpose, tensordot, vecdot)
 from .nn import (log_softmax, logsumexp, norm, one_hot, softmax)
 from .reduce import (cumsum, cumulative_sum, max, mean, min, prod, std, sum, var)
-from .shape import (arange, astype, broadcast_to, cast, clip, concat, concatenate, convert_to_tensor, empty,
+from .shape import (shape, arange, astype, broadcast_to, cast, clip, concat, concatenate, convert_to_tensor, empty,
                     empty_like, expand_dims, eye, flip, full, full_like, getitem, linspace, moveaxis, ones, ones_like,
                     permute_dims, reshape, roll, squeeze, stack, stop_gradient, take, transpose, tril, triu, where,
                     zeros, zeros_like)
@@ -23,7 +23,7 @@ from .shape import (arange, astype, broadcast_to, cast, clip, concat, concatenat
 globals().update({name: getattr(elementwise, name) for name in CONSTANT})  # comparisons, logical ops, rounding...
 true_divide, power, absolute = divide, pow, abs
 
-__all__ = ['abs', 'absolute', 'acos', 'acosh', 'add', 'all', 'any', 'arange', 'argmax', 'argmin', 'argsort', 'asin',
+__all__ = ['shape', 'abs', 'absolute', 'acos', 'acosh', 'add', 'all', 'any', 'arange', 'argmax', 'argmin', 'argsort', 'asin',
            'asinh', 'astype', 'atan', 'atan2', 'atanh', 'bitwise_and', 'bitwise_invert', 'bitwise_left_shift',
            'bitwise_or', 'bitwise_right_shift', 'bitwise_xor', 'broadcast_to', 'cast', 'ceil', 'clip', 'concat',
            'concatenate', 'convert_to_tensor', 'cos', 'cosh', 'count_nonzero', 'cumsum', 'cumulative_sum', 'divide',

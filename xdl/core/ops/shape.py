@@ -265,3 +265,8 @@ def convert_to_tensor(x, dtype=None):
 def stop_gradient(x):
     """``x``'s value cut from the graph: no gradient flows through it."""
     return unwrap(x)
+
+
+def shape(x) -> tuple:
+    """``x``'s shape as a tuple (Keras's ``ops.shape``)."""
+    return tuple(unwrap(x).shape)
