@@ -219,16 +219,24 @@ def _junk(rng, here, root):
     return copy.deepcopy(_get(root, rng.choice(paths)))  # a subtree from elsewhere (maybe an ancestor)
 
 
-def mutate_json(rng, header, body):
-    """One structure-aware mutation of the "model" or "training" metadata."""
+def _document(rng, header, choices):
+    """``(metadata, key, parsed JSON)`` of one metadata entry drawn from ``choices`` (weights by
+    repetition); the JSON is None when there is none to mutate."""
     meta = header.setdefault("__metadata__", {})
-    keys = [k for k in ("model", "training") if k in meta]
+    keys = [k for k in choices if k in meta]
     if not keys:
-        return join(header, body)
+        return meta, None, None
     key = rng.choice(keys)
     try:
-        root = json.loads(meta[key])
+        return meta, key, json.loads(meta[key])
     except ValueError:
+        return meta, key, None
+
+
+def mutate_json(rng, header, body):
+    """One structure-aware mutation of the "model" or "training" metadata."""
+    meta, key, root = _document(rng, header, ("model", "training"))
+    if root is None:
         return join(header, body)
     paths = list(_paths(root))
     action = rng.randrange(10)
@@ -326,14 +334,8 @@ def mutate_config(rng, header, body):
     missing value becomes); or, as in issue 35, item 6 (an LSTM whose input_size and features
     were both null), one input size made free and every layer's input_size and input_channels
     cleared."""
-    meta = header.setdefault("__metadata__", {})
-    keys = [k for k in ("model", "model", "model", "training") if k in meta]
-    if not keys:
-        return join(header, body)
-    key = rng.choice(keys)
-    try:
-        root = json.loads(meta[key])
-    except ValueError:
+    meta, key, root = _document(rng, header, ("model", "model", "model", "training"))
+    if root is None:
         return join(header, body)
     targets = _config_targets(root)
     if key == "model" and rng.random() < 0.15:  # item 6's kind: a size left free, and no layer saying it

@@ -6,6 +6,7 @@ Shapes are checked when the graph is built. Element-wise merges take inputs of o
 
 from __future__ import annotations
 
+from ..core.ops.shape import split_along
 from ..errors import ArgumentError, ShapeError, missing_method, shape_str
 from .base import Layer, register_layer
 
@@ -201,13 +202,7 @@ class Concatenate(Layer):
         sizes = [x.shape[axis] for x in xs]
 
         def backprop(dy, need_dx=True):
-            grads, start = [], 0
-            for size in sizes:
-                index = [slice(None)] * dy.ndim
-                index[axis] = slice(start, start + size)
-                grads.append(dy[tuple(index)])
-                start += size
-            return grads
+            return split_along(dy, sizes, axis)
 
         return xp.concat(list(xs), axis=axis), backprop
 

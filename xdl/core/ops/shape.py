@@ -53,8 +53,8 @@ def broadcast_to(x, shape):
                      lambda xp, g, out, need, v: (unbroadcast(xp, g, v.shape),), x)
 
 
-def _parts(xp, g, sizes, axis):
-    """``g`` cut along ``axis`` into pieces of ``sizes``."""
+def split_along(g, sizes, axis):
+    """``g`` cut along ``axis`` into pieces of ``sizes`` (views where the library has them)."""
     out, start = [], 0
     for n in sizes:
         index = [slice(None)] * g.ndim
@@ -71,10 +71,10 @@ def concat(arrays, axis=0):
 
     def rule(xp, g, out, need, *vs):
         if axis is None:  # the arrays flattened, then joined
-            parts = _parts(xp, g, [math.prod(v.shape) for v in vs], 0)
+            parts = split_along(g, [math.prod(v.shape) for v in vs], 0)
             return tuple(xp.reshape(p, v.shape) if n else None for p, v, n in zip(parts, vs, need))
         a = axis % g.ndim
-        return tuple(p if n else None for p, n in zip(_parts(xp, g, [v.shape[a] for v in vs], a), need))
+        return tuple(p if n else None for p, n in zip(split_along(g, [v.shape[a] for v in vs], a), need))
 
     return primitive(forward, rule, *arrays)
 
@@ -86,7 +86,7 @@ def stack(arrays, axis=0):
     """Arrays stacked along a new axis ``axis``."""
     def rule(xp, g, out, need, *vs):
         a = axis % g.ndim
-        return tuple(xp.squeeze(p, axis=a) if n else None for p, n in zip(_parts(xp, g, [1] * len(vs), a), need))
+        return tuple(xp.squeeze(p, axis=a) if n else None for p, n in zip(split_along(g, [1] * len(vs), a), need))
 
     return primitive(lambda xp, *vs: xp.stack(list(vs), axis=axis), rule, *arrays)
 
