@@ -45,7 +45,7 @@ from .spec import check_sizes, check_spec, is_model_class, is_sequential_class, 
 from ..layers.base import LAYERS, check_config_keys
 from .bounded_json import parse_json
 from .files import atomic_write, load_error
-from .weights import named_parameters
+from .weights import import_weights, named_parameters
 
 FORMAT = "xdl.model"
 FORMAT_VERSION = 2
@@ -83,7 +83,8 @@ def save_model(model, path, include_optimizer=False) -> None:
     params = named_parameters(model)
     tensors = {key: be.to_numpy(p.value) for key, p in params.items()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "xdl_version": __version__,
-                "backend": be.name, "dtype": model.dtype_name or "", "model": json.dumps(arch)}
+                "backend": be.name, "dtype": model.dtype_name or "", "model": json.dumps(arch),
+                "order": json.dumps(list(params))}  # the parameters' order, for load_weights by order
     if model.objectives is not None and model.optimizer is not None:
         opt = model.optimizer
         training = {**model.objectives.get_config(), "optimizer": _spec(opt)}
@@ -103,6 +104,45 @@ def save_model(model, path, include_optimizer=False) -> None:
     tensors = {k: numpy.ascontiguousarray(v) for k, v in tensors.items()}
     _warn_if_misnamed(path)
     atomic_write(path, _serialize(tensors, metadata=metadata))
+
+
+WEIGHTS_FORMAT = "xdl-weights"
+
+
+def save_weights(model, path) -> None:
+    """The model's weights alone (state included), named by path, in one safetensors file
+    written atomically: Keras's ``save_weights``, for a model rebuilt by its own code."""
+    if not model.built:
+        raise NotBuiltError(f"{model.name}: no weights yet; fit or call the model first")
+    params = named_parameters(model)
+    tensors = {key: numpy.ascontiguousarray(model.backend.to_numpy(p.value)) for key, p in params.items()}
+    _warn_if_misnamed(path)
+    metadata = {"format": WEIGHTS_FORMAT, "xdl_version": __version__, "order": json.dumps(list(params))}
+    atomic_write(path, _serialize(tensors, metadata=metadata))
+
+
+def load_weights(model, path) -> None:
+    """Read weights ``save_weights`` (or ``save``) wrote into ``model``, by name; where the
+    names differ (a model made again, its layers named anew: "dense_7" for "dense_6") by
+    order, as Keras matches them, when every shape agrees. All is checked before any is set."""
+    file = _File(path)
+    if file.metadata.get("format") not in (WEIGHTS_FORMAT, FORMAT):
+        file.fail("a safetensors file, but not xdl weights (no xdl metadata)")
+    params = named_parameters(model)
+    keys = [k for k in file.header if not k.startswith("optimizer/")]
+    if set(keys) != set(params):
+        order = _json(file, "order", "order", required=False)
+        shapes = [file.header[k][0] if isinstance(k, str) and k in file.header else None for k in order or []]
+        if not isinstance(order, list) or len(order) != len(params) or \
+                any(s != p.shape for s, p in zip(shapes, params.values())):
+            file.fail(f"its weights {sorted(keys)} do not match the model's {list(params)}, by name or by order "
+                      "and shape")
+        keys = dict(zip(params, order))
+        with file.refusing("the weights do not fit the model"):
+            import_weights(model, {name: file.read(key) for name, key in keys.items()})
+        return
+    with file.refusing("the weights do not fit the model"):
+        import_weights(model, {k: file.read(k) for k in keys})
 
 
 # Suffixes that promise another format: the file is still written (safetensors), with a warning.

@@ -17,13 +17,8 @@ from ..core import flat
 from ..core.backend import backend_named, convert, floatx, get_backend
 from ..core.checks import boolean, file_path, text
 from ..core.symbolic import Input, SymbolicTensor
-from ..errors import (
-    ArgumentError,
-    ArgumentTypeError,
-    NotFoundError,
-    ShapeError,
-    shape_str,
-)
+from ..errors import (ArgumentError, ArgumentTypeError, ModelFileError, NotBuiltError, NotFoundError, ShapeError,
+                      shape_str)
 from ..io import model_files
 from ..layers import traced
 from ..layers.base import Layer, attribute_layers, register_layer
@@ -351,9 +346,28 @@ class Model(Trainer, TutorialModel, Layer):
         ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
         path = file_path(f"{self.name}: save", "path", path)
         include_optimizer = boolean(f"{self.name}: save", "include_optimizer", include_optimizer)
+        if self.keras_call:
+            raise ModelFileError(f"{self.name}: a subclassed model (its own call) is saved with save_weights(path) "
+                                 "and made again by its code, then load_weights(path); save() writes the models "
+                                 "whose architecture is a graph of layers (Sequential, functional)")
         if self.graph is None and self.layers and self.layers[0].built:
             self._require_built("save")  # a Sequential whose first layer knows its input size
         model_files.save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path) -> None:
+        """Keras's: the weights alone (named by path) in one safetensors file, atomically; a
+        subclassed model is saved this way and rebuilt by its own code."""
+        self._require_built("save_weights")
+        model_files.save_weights(self, file_path(f"{self.name}: save_weights", "path", path))
+
+    def load_weights(self, path) -> None:
+        """Keras's: set the weights from a file ``save_weights`` or ``save`` wrote; names and
+        shapes must match (a subclassed model: call it on data first, as Keras asks)."""
+        self._require_built("load_weights")
+        if self.graph is None and self.keras_call:
+            raise NotBuiltError(f"{self.name}: load_weights needs the model's weights made: call it on data first "
+                                "(model.predict(x[:1])), as Keras asks")
+        model_files.load_weights(self, file_path(f"{self.name}: load_weights", "path", path))
 
     @classmethod
     def load(cls, path, backend=None, custom_objects=None):
