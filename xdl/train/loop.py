@@ -77,6 +77,7 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
         previous, model.distribute_strategy = model.distribute_strategy, strategy
         try:
             callbacks.call("on_train_begin", {})
+            last_logs = {}  # Keras gives on_train_end the last epoch's logs (none: empty)
             for epoch in range(initial_epoch, epochs):
                 callbacks.call("on_epoch_begin", epoch, {})
                 progress.epoch_begin(epoch)
@@ -88,19 +89,22 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
                 if feed.samples == 0:  # a spent stream: no epoch to report (finish_epoch warned)
                     break
                 strategy.epoch_end(model)
-                if validation is not None:
+                if validation is not None:  # as Keras: validation runs evaluate's logic, test hooks and all
+                    callbacks.call("on_test_begin", {})
                     scores = _scores(model, validation, strategy, callbacks)
+                    callbacks.call("on_test_end", dict(scores))
                     logs.update({f"val_{k}": v for k, v in scores.items()})
                 model.epoch = epoch + 1  # before the callbacks: a checkpoint saved now resumes after it
                 try:
                     callbacks.call("on_epoch_end", epoch, logs)
                 finally:  # a callback that raises (a checkpoint on a full disk) leaves history and epoch agreeing
                     history.record(epoch, **logs)
+                last_logs = logs
                 progress.samples = feed.samples or 0
                 progress.epoch_end(epoch, logs)
                 if model.stop_training:
                     break
-            callbacks.call("on_train_end", {})
+            callbacks.call("on_train_end", dict(last_logs))
         finally:
             model.distribute_strategy = previous
     return history
@@ -249,6 +253,8 @@ def _scores(model, feed, strategy=None, callbacks=None):
     for k, (batch, _, _, batch_rows) in enumerate(feed.epoch(be, None, split)):
         if batch_rows == 0:
             continue
+        if callbacks is not None and callbacks.wants("on_test_batch_begin"):
+            callbacks.call("on_test_batch_begin", k, {})
         logs = _checked(model, model.test_step(batch), "test_step")
         if callbacks is not None and callbacks.wants("on_test_batch_end"):
             callbacks.call("on_test_batch_end", k, _lazy(be, logs))
@@ -317,5 +323,5 @@ def evaluate(model, X, y, *, batch_size=None, check_finite=False, sample_weight=
             feed = ArrayFeed(xs, ys, ws, batch_size or DEFAULT_BATCH_SIZE)
         callbacks.call("on_test_begin", {})
         scores = _scores(model, feed, None, callbacks)
-        callbacks.call("on_test_end", scores)
+        callbacks.call("on_test_end", dict(scores))
         return scores
