@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 import sys as _sys
 
 from . import layers, losses, metrics, optimizers
-from .core import initializers, ops, regularizers
+from .core import activations, initializers, ops, regularizers
 from .core import random as random
 from .core.backend import (available_backends, floatx, get_backend, set_backend, set_floatx, to_numpy, use_backend,
                            use_floatx)
@@ -33,10 +33,13 @@ from .layers import (ELU, GELU, GRU, LSTM, Activation, Add, Average, AveragePool
                      Mish, MultiHeadAttention, Multiply, PositionEmbedding, ReLU, Reshape, SeparableConv2D, Sigmoid,
                      SiLU, SimpleRNN, SimpleRNNCell, Softmax, Softplus, Softsign, Subtract, Swish, Tanh,
                      TransformerBlock, UpSampling2D, ZeroPadding2D, register_layer)
+from .layers import BatchNormalization, LayerNormalization
 from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy, Huber, Loss,
                      MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
 from .metrics import AUC, Accuracy, F1Score, Mean, Precision, Recall, RootMeanSquaredError, Sum, TopKAccuracy
 from .models.generation import generate
+from .io import utils
+from .models import saving
 from .models.model import Model
 from .models.sequential import NeuralNetwork, Sequential
 from .optimizers import SGD, Adagrad, Adam, AdamW, Lion, Nadam, Optimizer, RMSprop, schedules
@@ -50,18 +53,20 @@ from .train.history import History
 # The namespaces users import by module path (``from xdl.callbacks import EarlyStopping``) live
 # inside the floors; each is also reachable under its short name.
 for _name, _module in {"callbacks": callbacks, "data": data, "distributed": distributed, "schedules": schedules,
-                       "regularizers": regularizers, "initializers": initializers, "ops": ops, "random": random}.items():
+                       "regularizers": regularizers, "initializers": initializers, "ops": ops, "random": random,
+                       "activations": activations, "utils": utils, "saving": saving}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ = [
     "__version__", "available_backends", "floatx", "get_backend", "set_backend", "set_floatx", "to_numpy",
-    "use_backend", "use_floatx", "seed",
+    "use_backend", "use_floatx", "seed", "activations", "utils", "saving", "random", "models",
     "XdlError", "ArgumentError", "ArgumentTypeError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "ModelSaveError", "ModelLoadError", "IndexRangeError", "InputError", "NotFoundError", "MissingMethodError",
     "DependencyError",
     "Parameter", "Variable", "Tensor", "GradientTape", "grad", "value_and_grad", "ops", "Layer", "register_layer", "Input", "SymbolicTensor",
     "Dense", "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "ELU", "GELU", "Mish", "SiLU", "Swish",
     "Softplus", "Softsign", "Dropout", "BatchNorm", "LayerNorm", "Flatten", "Reshape", "Masking",
+    "BatchNormalization", "LayerNormalization",
     "Conv2D", "Conv1D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "MaxPooling2D",
     "AvgPool2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPool1D", "MaxPooling1D",
     "AvgPool1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "UpSampling2D",

@@ -19,11 +19,26 @@ from __future__ import annotations
 import math
 
 from .core import ops, tape
-from .core.backend import FLOAT_DTYPES, backend_of, clip, convert, floatx, get_backend, namespace_of
-from .core.checks import boolean, number, one_of, short, text
+from .core.backend import (
+    FLOAT_DTYPES,
+    backend_of,
+    clip,
+    convert,
+    floatx,
+    get_backend,
+    namespace_of,
+)
+from .core.checks import as_int, boolean, number, one_of, short, text
 from .core.symbolic import Named, snake_case
 from .core.tape import backpropagate, leaf, node_of, unwrap
-from .errors import ArgumentError, ArgumentTypeError, MissingMethodError, ShapeError, missing_method, shape_str
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    MissingMethodError,
+    ShapeError,
+    missing_method,
+    shape_str,
+)
 from .tutorial import TutorialLoss
 
 _EPS = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -112,6 +127,11 @@ class Loss(Named, TutorialLoss):
         trainable Variable the loss uses gets its part in ``.grad``, as a layer's would)."""
         if not self.keras_style():
             raise missing_method(self, _DEFINE)
+        return self._taped(self.call, y_true, y_pred, sample_weight, grad)
+
+    def _taped(self, call, y_true, y_pred, sample_weight=None, grad=True):
+        """``value_and_grad`` of the values ``call(y_true, y_pred)`` gives, weighed and reduced as
+        ``reduction`` says, the gradient from the tape."""
         if self.reduction in (None, "none"):
             raise ArgumentError(f"{type(self).__name__}: reduction={self.reduction!r} gives one loss per value; "
                                 "training needs one number: use reduction='sum_over_batch_size' (the default) or "
@@ -119,7 +139,7 @@ class Loss(Named, TutorialLoss):
         pred = leaf(y_pred) if grad else y_pred
         truth = leaf(y_true) if grad else y_true  # a Tensor too (a constant: nothing asks its gradient), so
         # that ``y_true * y_pred`` records on every backend (array_api_strict's arrays refuse a Tensor operand)
-        total = reduce_weighted(self.call(truth, pred), sample_weight, self.reduction, y_pred, type(self).__name__)
+        total = reduce_weighted(call(truth, pred), sample_weight, self.reduction, y_pred, type(self).__name__)
         value = unwrap(total)
         if not grad:
             return value, None
@@ -184,7 +204,7 @@ class Loss(Named, TutorialLoss):
         (labels (N,) against scores (N, C) may be what it wants): any shape passes here."""
         if self.keras_style():
             return
-        if true_shape != pred_shape:
+        if true_shape != pred_shape and not unit_apart(true_shape, pred_shape):
             raise ShapeError(
                 f"{type(self).__name__}: y_true has shape {shape_str(true_shape, None)} but y_pred has "
                 f"{shape_str(pred_shape, None)}; they must match (one-hot encode class labels for MSE)"
@@ -214,7 +234,7 @@ class LossFunctionWrapper(Loss):
     def __init__(self, fn=None, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         if not callable(fn) or isinstance(fn, type):
             raise ArgumentTypeError(f"LossFunctionWrapper: fn must be a function fn(y_true, y_pred), got {short(fn)}")
-        super().__init__(name=name or function_name(fn), reduction=reduction, dtype=dtype)
+        super().__init__(name=function_name(fn) if name is None else name, reduction=reduction, dtype=dtype)
         self.fn, self.fn_kwargs = fn, dict(kwargs)
 
     def call(self, y_true, y_pred):
@@ -240,6 +260,23 @@ def same_rank(a, b):
     if rb == ra + 1 and b.shape[-1] == 1:
         return (ops.expand_dims(a, -1), b) if ra == 1 else (a, ops.squeeze(b, -1))
     return a, b
+
+
+def unit_apart(a, b) -> bool:
+    """Whether shapes ``a`` and ``b`` differ only by a last axis of size 1 on one of them ((N,)
+    and (N, 1)): Keras brings such targets to the predictions' rank (``same_rank``)."""
+    a, b = tuple(a), tuple(b)
+    return (len(a) == len(b) + 1 and a[-1] == 1 and a[:-1] == b) or (len(b) == len(a) + 1 and b[-1] == 1
+                                                                      and b[:-1] == a)
+
+
+def fit_targets(xp, y_true, y_pred):
+    """Elementwise targets as the predictions' shape: (N,) against (N, 1), or (N, 1) against (N,),
+    reshaped (a view, no copy), as Keras's ``squeeze_or_expand_to_same_rank`` gives the same
+    values; any other shape as it is."""
+    if tuple(y_true.shape) != tuple(y_pred.shape) and unit_apart(y_true.shape, y_pred.shape):
+        return xp.reshape(y_true, tuple(y_pred.shape))
+    return y_true
 
 
 def reduce_weighted(values, sample_weight, reduction, like, owner="loss"):
@@ -291,6 +328,7 @@ class MSE(Loss):
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         xp = namespace_of(y_pred)
+        y_true = fit_targets(xp, y_true, y_pred)
         diff = y_pred - y_true
         w = weights_for(xp, sample_weight, y_pred.ndim)
         value = xp.mean(diff * diff) if w is None else xp.sum(diff * diff * w) / math.prod(y_pred.shape)
@@ -302,20 +340,21 @@ class MAE(Loss):
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         xp = namespace_of(y_pred)
+        y_true = fit_targets(xp, y_true, y_pred)
         diff = y_pred - y_true
         w = weights_for(xp, sample_weight, y_pred.ndim)
         value = xp.sum(_weighted(xp.abs(diff), w)) / math.prod(y_pred.shape)
         return value, _weighted(xp.sign(diff) * (1.0 / math.prod(diff.shape)), w) if grad else None
 
 
-class Huber(Loss):
-    """Quadratic within ``delta`` of the target, linear beyond: robust to outliers."""
+class _HuberFused(Loss):
+    """Huber's value and hand-written gradient (``Huber`` is the class to use)."""
 
-    def __init__(self, delta=1.0):
-        self.delta = number("Huber", "delta", delta, low_open=True)
+    delta = 1.0
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         xp = namespace_of(y_pred)
+        y_true = fit_targets(xp, y_true, y_pred)
         d = y_pred - y_true
         w = weights_for(xp, sample_weight, y_pred.ndim)
         a = xp.abs(d)
@@ -324,8 +363,6 @@ class Huber(Loss):
         value = xp.sum(_weighted(terms, w)) / math.prod(d.shape)
         return value, _weighted(clip(xp, d, -self.delta, self.delta) * (1.0 / math.prod(d.shape)), w) if grad else None
 
-    def get_config(self):
-        return {"delta": self.delta}
 
 
 class CrossEntropy(Loss):
@@ -442,6 +479,7 @@ class BinaryCrossEntropy(Loss):
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
         xp = namespace_of(y_pred)
+        y_true = fit_targets(xp, y_true, y_pred)
         scale = 1.0 / math.prod(y_pred.shape)
         w = weights_for(xp, sample_weight, y_pred.ndim)
         if self.from_logits:
@@ -475,21 +513,483 @@ class SparseCategoricalCrossEntropy(CrossEntropy):
         super().__init__(from_logits)
 
 
-MeanSquaredError, MeanAbsoluteError = MSE, MAE
+# -- Keras's loss functions: values per sample (the last axis reduced), from xdl.ops, so that a
+# Tensor y_pred (inside a GradientTape, a model's call) records them and its gradient flows back.
+
+def _operands(y_true, y_pred, labels=False, match=True):
+    """``(y_true, y_pred)`` for a loss function: ``y_pred`` as given when it is traced (a Tensor,
+    a Variable), else an array (host data goes to the active backend in the default float
+    dtype); ``y_true`` on its backend in its dtype (integer labels kept with ``labels``), a
+    constant Tensor where ``y_pred`` is traced; ``match``: brought to one rank (``same_rank``)."""
+    traced = node_of(y_pred)
+    raw = unwrap(y_pred)
+    be = backend_of(raw)
+    if be is None:
+        be = get_backend()
+        raw = convert(be, raw, be.dtype(floatx()), "loss: y_pred")
+    y_pred = y_pred if traced is not None else raw
+    t = convert(be, unwrap(y_true), None, "loss: y_true")
+    if labels:
+        t = t if be.xp.isdtype(t.dtype, "integral") else be.xp.astype(t, be.xp.int64)
+    elif t.dtype != raw.dtype:
+        t = be.xp.astype(t, raw.dtype)
+    if match:
+        t, y_pred = same_rank(t, y_pred)
+    return (leaf(t) if traced is not None else t), y_pred
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras's ``mean(square(y_true - y_pred), axis=-1)``."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    return ops.mean(ops.square(ops.subtract(y_true, y_pred)), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Keras's ``mean(abs(y_true - y_pred), axis=-1)``."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    return ops.mean(ops.abs(ops.subtract(y_true, y_pred)), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """Keras's ``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), 1e-7)), axis=-1)``."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    diff = ops.abs(ops.divide(ops.subtract(y_true, y_pred), ops.maximum(ops.abs(y_true), _EPS)))
+    return ops.multiply(ops.mean(diff, axis=-1), 100.0)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """Keras's ``mean(square(log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)), axis=-1)``."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    first = ops.log1p(ops.maximum(y_pred, _EPS))
+    second = ops.log1p(ops.maximum(y_true, _EPS))
+    return ops.mean(ops.square(ops.subtract(first, second)), axis=-1)
+
+
+def _l2_normalize(x, axis):
+    """Keras's ``normalize``: ``x / max(||x||, 1e-7)`` along ``axis`` (0 stays 0)."""
+    return ops.divide(x, ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), _EPS * _EPS)))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Keras's ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for the same direction."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    return ops.negative(ops.sum(ops.multiply(_l2_normalize(y_true, axis), _l2_normalize(y_pred, axis)), axis=axis))
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Keras's Huber loss: ``0.5 x**2`` where ``|x| <= delta``, else ``delta |x| - 0.5 delta**2``, x
+    = y_pred - y_true, averaged over the last axis."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    error = ops.subtract(y_pred, y_true)
+    a = ops.abs(error)
+    inside = unwrap(a) <= delta
+    terms = ops.where(inside, ops.multiply(ops.square(error), 0.5), ops.subtract(ops.multiply(a, delta),
+                                                                                    0.5 * delta * delta))
+    return ops.mean(terms, axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """Keras's ``mean(log(cosh(y_pred - y_true)), axis=-1)``, as ``x + softplus(-2x) - log(2)``."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    x = ops.subtract(y_pred, y_true)
+    return ops.mean(ops.subtract(ops.add(x, ops.softplus(ops.multiply(x, -2.0))), math.log(2.0)), axis=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    """Keras's ``sum(t * log(t / p), axis=-1)`` with t and p clipped to [1e-7, 1]."""
+    y_true, y_pred = _operands(y_true, y_pred, match=False)
+    t, p = ops.clip(y_true, _EPS, 1.0), ops.clip(y_pred, _EPS, 1.0)
+    return ops.sum(ops.multiply(t, ops.log(ops.divide(t, p))), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    """Keras's ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
+    y_true, y_pred = _operands(y_true, y_pred, match=False)
+    return ops.mean(ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, _EPS)))), axis=-1)
+
+
+def _hinge_labels(t):
+    """Keras's ``convert_binary_labels_to_hinge``: labels all 0 or 1 become -1 and 1 (decided on
+    the device, without a read)."""
+    raw = unwrap(t)
+    xp = namespace_of(raw)
+    binary = xp.all(xp.logical_or(raw == 0, raw == 1))
+    out = xp.where(binary, 2.0 * raw - 1.0, raw)
+    return leaf(out) if node_of(t) is not None else out
+
+
+def hinge(y_true, y_pred):
+    """Keras's ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``; 0/1 labels taken as -1/1."""
+    y_true, y_pred = _operands(y_true, y_pred, match=False)
+    return ops.mean(ops.relu(ops.subtract(1.0, ops.multiply(_hinge_labels(y_true), y_pred))), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """Keras's ``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``; 0/1 labels taken as -1/1."""
+    y_true, y_pred = _operands(y_true, y_pred, match=False)
+    return ops.mean(ops.square(ops.relu(ops.subtract(1.0, ops.multiply(_hinge_labels(y_true), y_pred)))), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Keras's ``maximum(neg - pos + 1, 0)``, ``pos = sum(t * p)``, ``neg = max((1 - t) * p)`` over the last axis."""
+    y_true, y_pred = _operands(y_true, y_pred, match=False)
+    pos = ops.sum(ops.multiply(y_true, y_pred), axis=-1)
+    neg = ops.max(ops.multiply(ops.subtract(1.0, y_true), y_pred), axis=-1)
+    return ops.relu(ops.add(ops.subtract(neg, pos), 1.0))
+
+
+def _log_probabilities(y_pred, from_logits, axis):
+    """Keras's: ``log_softmax`` of logits, or the log of probabilities normalized to sum to 1
+    and clipped to [1e-7, 1 - 1e-7]."""
+    if from_logits:
+        return ops.log_softmax(y_pred, axis=axis)
+    q = ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True))
+    return ops.log(ops.clip(q, _EPS, 1.0 - _EPS))
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Keras's ``-sum(y_true * log(p), axis)`` for one-hot/probability rows ``y_true``; with
+    ``label_smoothing`` s the targets are ``t (1 - s) + s / classes``."""
+    y_true, y_pred = _operands(y_true, y_pred, match=False)
+    if label_smoothing:
+        classes = y_pred.shape[axis]
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), label_smoothing / classes)
+    return ops.negative(ops.sum(ops.multiply(y_true, _log_probabilities(y_pred, from_logits, axis)), axis=axis))
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """Keras's cross-entropy of integer labels ``y_true`` (N, ...) (or (N, ..., 1)) against scores
+    or probabilities (N, ..., C). ``ignore_class``: labels of that value count 0."""
+    y_true, y_pred = _operands(y_true, y_pred, labels=True, match=False)
+    labels = unwrap(y_true)
+    xp = namespace_of(labels)
+    if labels.ndim == len(y_pred.shape) and labels.shape[axis] == 1:
+        labels = xp.squeeze(labels, axis=axis)
+    valid = None
+    if ignore_class is not None:
+        valid = labels != ignore_class
+        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    target = xp.moveaxis(_one_hot(xp, labels, unwrap(y_pred)), -1, axis) if axis != -1 else _one_hot(
+        xp, labels, unwrap(y_pred))
+    out = ops.negative(ops.sum(ops.multiply(target, _log_probabilities(y_pred, from_logits, axis)), axis=axis))
+    return out if valid is None else ops.where(valid, out, 0.0)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Keras's ``mean(-(t log p + (1 - t) log(1 - p)), axis)``, p clipped to [1e-7, 1 - 1e-7]
+    (from logits: the stable ``max(z, 0) - z t + log(1 + exp(-|z|))``); with
+    ``label_smoothing`` s the targets are ``t (1 - s) + s / 2``."""
+    y_true, y_pred = _operands(y_true, y_pred)
+    if label_smoothing:
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    if from_logits:
+        terms = ops.add(ops.subtract(ops.relu(y_pred), ops.multiply(y_pred, y_true)),
+                        ops.softplus(ops.negative(ops.abs(y_pred))))
+    else:
+        p = ops.clip(y_pred, _EPS, 1.0 - _EPS)
+        terms = ops.negative(ops.add(ops.multiply(y_true, ops.log(p)),
+                                     ops.multiply(ops.subtract(1.0, y_true), ops.log1p(ops.negative(p)))))
+    return ops.mean(terms, axis=axis)
+
+
+mse = mean_squared_error
+mae = mean_absolute_error
+mape = mean_absolute_percentage_error
+msle = mean_squared_logarithmic_error
+kld = kullback_leibler_divergence = kl_divergence
+bce = binary_crossentropy
+logcosh = log_cosh
+
+
+# -- Keras's classes ---------------------------------------------------------------------------
+
+_DEFAULT_REDUCTIONS = ("sum_over_batch_size", "mean")
+
+
+class _KerasBuiltin:
+    """Keras's class over one of xdl's fused built-ins: Keras's constructor; the default
+    reduction trains through the built-in's hand-written ``value_and_grad``, any other through
+    Keras's per-sample function (``per_sample``) and the tape."""
+
+    label_smoothing = 0.0
+
+    def _keras_init(self, reduction, name, dtype):
+        Loss.__init__(self, name=name, reduction=reduction, dtype=dtype)
+
+    def per_sample(self, y_true, y_pred):
+        raise missing_method(self, "per_sample(y_true, y_pred)")
+
+    def smoothed(self, xp, y_true, y_pred):
+        return y_true
+
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        if self.reduction in _DEFAULT_REDUCTIONS:
+            xp = namespace_of(y_pred)
+            return super().value_and_grad(self.smoothed(xp, y_true, y_pred), y_pred, sample_weight, grad)
+        return self._taped(self.per_sample, y_true, y_pred, sample_weight, grad)
+
+    def value(self, y_true, y_pred, sample_weight=None):
+        if self.reduction in _DEFAULT_REDUCTIONS:
+            return self.value_and_grad(y_true, y_pred, sample_weight, grad=False)[0]
+        return unwrap(reduce_weighted(self.per_sample(y_true, y_pred), sample_weight, self.reduction, y_pred,
+                                      type(self).__name__))
+
+    def get_config(self):
+        return {"reduction": self.reduction, "name": self.name}
+
+
+def _axis(owner, axis):
+    if as_int(axis) != -1:
+        raise ArgumentError(f"{owner}: axis must be -1 (the last axis, the classes'), got {short(axis)}")
+    return -1
+
+
+def _smoothing(owner, value):
+    return number(owner, "label_smoothing", value, 0.0, 1.0)
+
+
+class MeanSquaredError(_KerasBuiltin, MSE):
+    """Keras's ``MeanSquaredError``: ``mean(square(y_true - y_pred))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        self._keras_init(reduction, name, dtype)
+
+    def per_sample(self, y_true, y_pred):
+        return mean_squared_error(y_true, y_pred)
+
+
+class MeanAbsoluteError(_KerasBuiltin, MAE):
+    """Keras's ``MeanAbsoluteError``: ``mean(abs(y_true - y_pred))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        self._keras_init(reduction, name, dtype)
+
+    def per_sample(self, y_true, y_pred):
+        return mean_absolute_error(y_true, y_pred)
+
+
+class Huber(_KerasBuiltin, _HuberFused):
+    """Quadratic within ``delta`` of the target, linear beyond: robust to outliers. Keras's
+    constructor (its default name "huber_loss")."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        self.delta = number("Huber", "delta", delta, low_open=True)
+        self._keras_init(reduction, name, dtype)
+
+    def per_sample(self, y_true, y_pred):
+        return huber(y_true, y_pred, self.delta)
+
+    def get_config(self):
+        return {"delta": self.delta, **super().get_config()}
+
+
+class BinaryCrossentropy(_KerasBuiltin, BinaryCrossEntropy):
+    """Keras's ``BinaryCrossentropy``: ``BinaryCrossEntropy`` on probabilities by default, with
+    Keras's ``label_smoothing`` (targets ``t (1 - s) + s / 2``)."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        BinaryCrossEntropy.__init__(self, from_logits)
+        self.label_smoothing = _smoothing("BinaryCrossentropy", label_smoothing)
+        self.axis = _axis("BinaryCrossentropy", axis)
+        self._keras_init(reduction, name, dtype)
+
+    def smoothed(self, xp, y_true, y_pred):
+        s = self.label_smoothing
+        return y_true if not s else y_true * (1.0 - s) + 0.5 * s
+
+    def per_sample(self, y_true, y_pred):
+        return binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis,
+                **super().get_config()}
+
+
+class _KerasCrossEntropy(_KerasBuiltin):
+    """Keras's cross-entropy classes over ``CrossEntropy``: probabilities are normalized to sum
+    to 1 over the classes (Keras's ``y_pred / sum(y_pred)``) before they are clipped; labels
+    (N, ...) or (N, ..., 1), or one-hot/probability rows (N, ..., C), are taken alike."""
+
+    def _labels_column(self, true_shape, pred_shape):
+        true_shape, pred_shape = tuple(true_shape), tuple(pred_shape)
+        return len(pred_shape) > 0 and pred_shape[-1] != 1 and true_shape == pred_shape[:-1] + (1,)
+
+    def check_shapes(self, true_shape, pred_shape):
+        if not self._labels_column(true_shape, pred_shape):
+            super().check_shapes(true_shape, pred_shape)
+
+    def check_labels(self, be, y_true, pred_shape, where):
+        if self._labels_column(y_true.shape, pred_shape):
+            y_true = be.xp.reshape(y_true, tuple(pred_shape[:-1]))
+        return super().check_labels(be, y_true, pred_shape, where)
+
+    def smoothed(self, xp, y_true, y_pred):
+        s = self.label_smoothing
+        if not s:
+            return y_true
+        target = _one_hot(xp, y_true, y_pred) if y_true.ndim < y_pred.ndim else y_true
+        return target * (1.0 - s) + s / y_pred.shape[-1]
+
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, grad=True):
+        xp = namespace_of(y_pred)
+        if self._labels_column(y_true.shape, y_pred.shape):
+            y_true = xp.reshape(y_true, tuple(y_pred.shape[:-1]))
+        if self.from_logits or self.reduction not in _DEFAULT_REDUCTIONS:
+            return super().value_and_grad(y_true, y_pred, sample_weight, grad)
+        total = xp.sum(y_pred, axis=-1, keepdims=True)
+        q = y_pred / total
+        value, g = super().value_and_grad(y_true, q, sample_weight, grad)
+        if g is None:
+            return value, None
+        return value, (g - xp.sum(g * q, axis=-1, keepdims=True)) / total  # through q = p / sum(p)
+
+    def per_sample(self, y_true, y_pred):
+        rows = len(unwrap(y_true).shape) == len(unwrap(y_pred).shape) and not self._labels_column(
+            unwrap(y_true).shape, unwrap(y_pred).shape)
+        if rows:
+            return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
+        if self.label_smoothing:
+            raw_pred = unwrap(y_pred)
+            xp = namespace_of(raw_pred)
+            labels = unwrap(y_true)
+            if self._labels_column(labels.shape, raw_pred.shape):
+                labels = xp.reshape(labels, tuple(raw_pred.shape[:-1]))
+            t = _one_hot(xp, labels, raw_pred)
+            return categorical_crossentropy(leaf(t) if node_of(y_true) is not None else t, y_pred,
+                                            self.from_logits, self.label_smoothing)
+        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
+
+
+class CategoricalCrossentropy(_KerasCrossEntropy, CrossEntropy):
+    """Keras's ``CategoricalCrossentropy``: one-hot/probability rows (class labels taken too)
+    against probabilities by default, with Keras's ``label_smoothing`` (``t (1 - s) + s / C``)."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        CrossEntropy.__init__(self, from_logits)
+        self.label_smoothing = _smoothing("CategoricalCrossentropy", label_smoothing)
+        self.axis = _axis("CategoricalCrossentropy", axis)
+        self._keras_init(reduction, name, dtype)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis,
+                **_KerasBuiltin.get_config(self)}
+
+
+class SparseCategoricalCrossentropy(_KerasCrossEntropy, CrossEntropy):
+    """Keras's ``SparseCategoricalCrossentropy``: integer class labels (N, ...) or (N, ..., 1)
+    against probabilities by default (one-hot rows are taken too). ``ignore_class`` is not
+    supported (None only)."""
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None):
+        CrossEntropy.__init__(self, from_logits)
+        if ignore_class is not None:
+            raise ArgumentError("SparseCategoricalCrossentropy: ignore_class is not supported; give the ignored "
+                                "samples sample_weight 0 instead")
+        self.ignore_class = None
+        self._keras_init(reduction, name, dtype)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "ignore_class": None, **_KerasBuiltin.get_config(self)}
+
+
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    """Keras's ``MeanAbsolutePercentageError``: ``100 * mean(abs((y_true - y_pred) / y_true))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    """Keras's ``MeanSquaredLogarithmicError``: ``mean(square(log(y_pred + 1) - log(y_true + 1)))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class LogCosh(LossFunctionWrapper):
+    """Keras's ``LogCosh``: ``mean(log(cosh(y_pred - y_true)))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+
+
+class KLDivergence(LossFunctionWrapper):
+    """Keras's ``KLDivergence``: ``sum(y_true * log(y_true / y_pred))`` over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
+
+
+class Poisson(LossFunctionWrapper):
+    """Keras's ``Poisson``: ``mean(y_pred - y_true * log(y_pred))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
+
+
+class Hinge(LossFunctionWrapper):
+    """Keras's ``Hinge``: ``mean(maximum(1 - y_true * y_pred, 0))``, labels -1/1 (or 0/1)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class SquaredHinge(LossFunctionWrapper):
+    """Keras's ``SquaredHinge``: ``mean(square(maximum(1 - y_true * y_pred, 0)))``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CategoricalHinge(LossFunctionWrapper):
+    """Keras's ``CategoricalHinge``: ``maximum(neg - pos + 1, 0)`` for one-hot ``y_true``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    """Keras's ``CosineSimilarity``: ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``."""
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ArgumentTypeError(f"CosineSimilarity: axis must be an int, got {short(axis)}")
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {"axis": self.axis, **super().get_config()}
+
+
 
 # xdl's names take logits, as xdl's classes do; Keras's names mean what they mean in Keras:
 # probabilities (a model ending in Softmax or Sigmoid is scored from its logits either way:
 # see train/compile.py).
 LOSSES = {
-    "mse": (MSE, {}), "mean_squared_error": (MSE, {}), "mae": (MAE, {}), "mean_absolute_error": (MAE, {}),
-    "huber": (Huber, {}),
-    "cross_entropy": (CrossEntropy, {}), "categorical_crossentropy": (CategoricalCrossEntropy, {}),
-    "sparse_categorical_crossentropy": (SparseCategoricalCrossEntropy, {}),
-    "binary_cross_entropy": (BinaryCrossEntropy, {}), "binary_crossentropy": (BinaryCrossEntropy, {"from_logits": False}),
+    "cross_entropy": (CrossEntropy, {}), "binary_cross_entropy": (BinaryCrossEntropy, {}),
+    # Keras's names, Keras's classes (probabilities, not logits, for the cross-entropies)
+    "mse": (MSE, {}), "mean_squared_error": (MSE, {}),  # the same values as Keras's MeanSquaredError
+    "mae": (MAE, {}), "mean_absolute_error": (MAE, {}),
+    "mape": (MeanAbsolutePercentageError, {}), "mean_absolute_percentage_error": (MeanAbsolutePercentageError, {}),
+    "msle": (MeanSquaredLogarithmicError, {}), "mean_squared_logarithmic_error": (MeanSquaredLogarithmicError, {}),
+    "huber": (Huber, {}), "huber_loss": (Huber, {}), "log_cosh": (LogCosh, {}), "logcosh": (LogCosh, {}),
+    "kld": (KLDivergence, {}), "kl_divergence": (KLDivergence, {}), "kullback_leibler_divergence": (KLDivergence, {}),
+    "poisson": (Poisson, {}), "hinge": (Hinge, {}), "squared_hinge": (SquaredHinge, {}),
+    "categorical_hinge": (CategoricalHinge, {}), "cosine_similarity": (CosineSimilarity, {}),
+    "bce": (BinaryCrossentropy, {}), "binary_crossentropy": (BinaryCrossentropy, {}),
+    "categorical_crossentropy": (CategoricalCrossentropy, {}),
+    "sparse_categorical_crossentropy": (SparseCategoricalCrossentropy, {}),
 }
+#: Keras's class names, as ``get`` takes them too ("MeanSquaredError")
+KERAS_CLASSES = (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+                 Huber, LogCosh, KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge, CosineSimilarity,
+                 BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
 #: the classes a model file may name
 CLASSES = {cls.__name__: cls for cls in (MSE, MAE, Huber, CrossEntropy, CategoricalCrossEntropy,
-                                         SparseCategoricalCrossEntropy, BinaryCrossEntropy)}
+                                         SparseCategoricalCrossEntropy, BinaryCrossEntropy, *KERAS_CLASSES)}
 
 
 def get(loss) -> Loss:
@@ -504,6 +1004,8 @@ def get(loss) -> Loss:
         if not loss.defined():
             raise missing_method(loss, _DEFINE)
         return loss
+    if isinstance(loss, str) and loss in CLASSES and loss not in LOSSES:
+        return CLASSES[loss]()
     if isinstance(loss, str) and loss.lower() in LOSSES:
         cls, options = LOSSES[loss.lower()]
         return cls(**options)

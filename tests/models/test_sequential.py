@@ -99,10 +99,11 @@ def test_sample_count_mismatch(be):
         model.fit(np.ones((10, 2)), np.ones((9, 1)), verbose=0)
 
 
-def test_labels_for_an_mse_model_say_how_to_fix(be):
+def test_targets_of_one_axis_fewer_count_as_keras_counts_them(be):
+    """(N,) targets against (N, 1) outputs are (N, 1) targets, as in Keras (no broadcast to (N, N))."""
     model = small_model()
-    with pytest.raises(xdl.ShapeError, match=r"y_true has shape \(10,\) but y_pred has \(10, 1\)"):
-        model.fit(np.ones((10, 2)), np.ones(10), verbose=0)
+    flat = model.evaluate(np.ones((10, 2)), np.arange(10.0))
+    assert flat == pytest.approx(model.evaluate(np.ones((10, 2)), np.arange(10.0)[:, None]))
 
 
 def test_misuse_errors():

@@ -25,8 +25,8 @@ def test_loss_and_optimizer_by_name():
     model = xdl.NeuralNetwork([xdl.Dense(output_size=1)])
     model.compile(loss="mse", optimizer="sgd")
     assert isinstance(model.loss, xdl.MSE) and isinstance(model.optimizer, xdl.SGD)
-    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
-        model.compile(loss="hinge", optimizer="sgd")
+    with pytest.raises(ValueError, match="unknown loss 'hingy'"):
+        model.compile(loss="hingy", optimizer="sgd")
     with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1"):
         xdl.SGD(learning_rate=-1)
 

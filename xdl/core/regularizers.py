@@ -100,6 +100,10 @@ CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
 NAMES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 
 
+#: Keras's lower-case spellings: ``regularizers.l2(1e-4)`` is an ``L2``
+l1, l2 = L1, L2
+
+
 def l1_l2(l1=0.01, l2=0.01):
     """Keras's helper: ``L1L2`` with both factors 0.01 by default."""
     return L1L2(l1=l1, l2=l2)

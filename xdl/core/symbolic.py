@@ -13,7 +13,7 @@ import warnings
 from collections import Counter
 
 from ..errors import ArgumentError, ShapeError, XdlError, shape_str
-from .checks import one_of
+from .checks import boolean, one_of, positive_int
 
 _counts = Counter()
 
@@ -65,13 +65,36 @@ class Node:
         self.kwargs = dict(kwargs or {})
 
 
-def Input(shape, name=None, dtype=None):  # noqa: N802 (Keras's name for a function)
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,  # noqa: N802 (Keras's name)
+          sparse=None):
     """A model input of per-sample ``shape``: e.g. ``Input(shape=(8, 8, 1))`` for 8x8 images,
     ``Input(shape=(None,), dtype="int64")`` for token sequences of any length.
+
+    Keras's keywords: ``batch_shape`` is the shape with the batch axis first
+    (``batch_shape=(None, 4)`` is ``shape=(4,)``); ``batch_size`` (or a size in
+    ``batch_shape[0]``) is checked and otherwise free: xdl's graphs take any batch size.
+    ``sparse=True`` is refused (xdl has no sparse tensors).
 
     ``dtype`` None: floats in the model's dtype, unless the layers it feeds take integer
     indices (``Embedding``); "int32"/"int64" keep integers; "float32"/"float64" cast to that.
     """
+    if boolean("Input", "sparse", sparse, optional=True):
+        raise ArgumentError("Input: sparse=True is not supported (xdl has no sparse tensors); feed dense arrays")
+    batch_size = positive_int("Input", "batch_size", batch_size, optional=True)
+    if batch_shape is not None:
+        if shape is not None:
+            raise ArgumentError(f"Input: give shape={shape!r} or batch_shape={batch_shape!r}, not both")
+        if not isinstance(batch_shape, (tuple, list)) or len(batch_shape) < 1:
+            raise ArgumentError(f"Input: batch_shape must be a tuple (batch size or None, *shape), got {batch_shape!r}")
+        first = batch_shape[0]
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int) or first < 1):
+            raise ArgumentError(f"Input: batch_shape[0] (the batch size) must be a positive int or None, got {first!r}")
+        if batch_size is not None and first is not None and first != batch_size:
+            raise ArgumentError(f"Input: batch_size={batch_size} and batch_shape[0]={first} disagree")
+        shape = tuple(batch_shape[1:])
+    if shape is None:
+        raise ArgumentError("Input: pass shape= (one sample's shape, e.g. shape=(4,)) or batch_shape= "
+                            "(with the batch axis first, e.g. batch_shape=(None, 4))")
     dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in dims):
         raise ArgumentError(f"Input: shape must hold positive ints or None (a free size), got {shape!r}")

@@ -17,16 +17,19 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .masking import Masking
-from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNorm, LayerNorm
+from ..core.symbolic import Input
+from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, maximum,
+                    minimum, multiply, subtract)
+from .normalization import BatchNorm, BatchNormalization, LayerNorm, LayerNormalization
 from .recurrent import (GRU, LSTM, Bidirectional, GRUCell, LSTMCell, Recurrent, RecurrentCell, SimpleRNN,
                         SimpleRNNCell)
 from .reshape import Flatten, Reshape
 
 __all__ = ["LAYERS", "Layer", "register_layer", "ACTIVATIONS", "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "ELU", "GELU", "Mish", "SiLU", "Swish", "Softplus", "Softsign", "Dense", "Dropout", "BatchNorm",
-           "LayerNorm", "Flatten", "Reshape", "Masking", "Embedding",
-           "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+           "LayerNorm", "BatchNormalization", "LayerNormalization", "Input", "Flatten", "Reshape", "Masking",
+           "Embedding", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
            "Conv2D", "Conv1D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "MaxPooling2D",
            "AvgPool2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPool1D",
            "MaxPooling1D", "AvgPool1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",

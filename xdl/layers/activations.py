@@ -28,11 +28,31 @@ class ReLU(Layer):
 
 @register_layer
 class LeakyReLU(Layer):
-    """``x`` where positive, ``alpha * x`` elsewhere."""
+    """``x`` where positive, ``negative_slope * x`` elsewhere.
 
-    def __init__(self, alpha=0.01, *, name=None, dtype=None):
+    ``negative_slope`` is Keras 3's keyword, ``alpha`` xdl's (and Keras 2's); give either (both
+    only if equal). Given neither, the slope is xdl's 0.01, not Keras's 0.3: ``LeakyReLU()`` and
+    ``activation="leaky_relu"`` (which makes ``LeakyReLU()``, and whose saved models hold no
+    slope) keep what existing code and files get. A Keras program relying on the 0.3 default
+    should write ``LeakyReLU(negative_slope=0.3)`` (or ``LeakyReLU(0.3)``)."""
+
+    def __init__(self, alpha=None, *, negative_slope=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.alpha = number(f"LeakyReLU {self.name!r}", "alpha", alpha)
+        owner = f"LeakyReLU {self.name!r}"
+        if alpha is not None and negative_slope is not None \
+                and number(owner, "alpha", alpha) != number(owner, "negative_slope", negative_slope):
+            raise ArgumentError(f"{owner}: alpha={alpha!r} and negative_slope={negative_slope!r} disagree; give one "
+                                "of them (negative_slope is Keras 3's name for alpha)")
+        if alpha is None:
+            alpha, key = (0.01, "alpha") if negative_slope is None else (negative_slope, "negative_slope")
+        else:
+            key = "alpha"
+        self.alpha = number(owner, key, alpha)
+
+    @property
+    def negative_slope(self):
+        """Keras 3's name for ``alpha``."""
+        return self.alpha
 
     def apply(self, x, training=False):
         xp, alpha = self.backend.xp, self.alpha

@@ -208,3 +208,31 @@ class Concatenate(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+# -- Keras's lower-case merge functions: make the layer and call it --------------------------------
+
+
+def _merge_function(cls):
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+
+    name = cls.__name__.lower()
+    merge.__name__ = merge.__qualname__ = name
+    merge.__doc__ = (f"Keras's ``layers.{name}(inputs, **kwargs)``: ``{cls.__name__}(**kwargs)(inputs)`` on a list "
+                     "of symbolic tensors (a graph node) or of arrays (the result).")
+    return merge
+
+
+add = _merge_function(Add)
+subtract = _merge_function(Subtract)
+multiply = _merge_function(Multiply)
+average = _merge_function(Average)
+maximum = _merge_function(Maximum)
+minimum = _merge_function(Minimum)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Keras's ``layers.concatenate(inputs, axis=-1, **kwargs)``: ``Concatenate(axis=axis,
+    **kwargs)(inputs)`` on a list of symbolic tensors (a graph node) or of arrays (the result)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -8,17 +8,25 @@ from ..core.checks import short
 from ..errors import ArgumentError, MissingMethodError, missing_method
 from .base import DEFINE, Metric
 from .confusion import AUC, F1Score, Precision, Recall
-from .means import (MAE, RMSE, Accuracy, Mean, MeanAbsoluteError, MeanMetric, MeanMetricWrapper, MeanSquaredError,
-                    RootMeanSquaredError, Sum, TopKAccuracy)
+from .means import (MAE, RMSE, Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, MeanAbsoluteError, MeanMetric,
+                    MeanMetricWrapper, MeanSquaredError, RootMeanSquaredError, SparseCategoricalAccuracy,
+                    SparseTopKCategoricalAccuracy, Sum, TopKAccuracy, TopKCategoricalAccuracy)
 
+#: names for ``compile(metrics=[...])``; the figure is logged under the name as written, as in
+#: Keras ("mae" logs "mae", "mean_absolute_error" logs "mean_absolute_error", "acc" logs "acc")
 METRICS = {"accuracy": Accuracy, "acc": Accuracy, "top_k_accuracy": TopKAccuracy,
            "top_5_accuracy": TopKAccuracy, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
-           "mse": lambda: MeanSquaredError("mse"), "mean_squared_error": MeanSquaredError,
-           "rmse": lambda: RootMeanSquaredError("rmse"), "root_mean_squared_error": RootMeanSquaredError,
-           "precision": Precision, "recall": Recall, "f1_score": F1Score, "auc": AUC}
+           "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+           "rmse": RootMeanSquaredError, "root_mean_squared_error": RootMeanSquaredError,
+           "precision": Precision, "recall": Recall, "f1_score": F1Score, "auc": AUC,
+           "sparse_categorical_accuracy": SparseCategoricalAccuracy, "categorical_accuracy": CategoricalAccuracy,
+           "binary_accuracy": BinaryAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+           "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy}
 #: the classes a model file may name
-CLASSES = {cls.__name__: cls for cls in (Accuracy, TopKAccuracy, MeanAbsoluteError, MeanSquaredError,
-                                         RootMeanSquaredError, Precision, Recall, F1Score, AUC)}
+CLASSES = {cls.__name__: cls for cls in (Accuracy, TopKAccuracy, MeanAbsoluteError, MAE, MeanSquaredError,
+                                         RootMeanSquaredError, Precision, Recall, F1Score, AUC,
+                                         SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+                                         TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)}
 
 
 def get(metric, loss=None) -> Metric:
@@ -27,7 +35,8 @@ def get(metric, loss=None) -> Metric:
     adapted to the compiled ``loss`` where that matters (binary accuracy, logits). A metric that
     defines neither way (see metrics/base.py), or one of values (``Mean``, ``Sum``), is refused."""
     if isinstance(metric, str) and metric.lower() in METRICS:
-        metric = METRICS[metric.lower()]()
+        name, metric = metric, METRICS[metric.lower()]()
+        metric.name = name  # Keras logs a string's figure under the string
     elif isinstance(metric, type) and issubclass(metric, Metric):
         if not metric.defined():
             raise MissingMethodError(f"{metric.__name__} must define {DEFINE}")
@@ -48,4 +57,5 @@ def get(metric, loss=None) -> Metric:
 
 __all__ = ["Metric", "MeanMetric", "MeanMetricWrapper", "Mean", "Sum", "Accuracy", "TopKAccuracy",
            "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError", "MAE", "RMSE", "Precision", "Recall",
-           "F1Score", "AUC", "METRICS", "CLASSES", "get"]
+           "F1Score", "AUC", "SparseCategoricalAccuracy", "CategoricalAccuracy", "BinaryAccuracy",
+           "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "METRICS", "CLASSES", "get"]

@@ -16,9 +16,9 @@ import copy
 import math
 
 from ..core.backend import backend_of, convert, namespace_of
-from ..core.checks import boolean, number, positive_int, short
+from ..core.checks import boolean, number, positive_int, short, text
 from ..core.tape import unwrap
-from ..errors import ArgumentTypeError, missing_method
+from ..errors import ArgumentError, ArgumentTypeError, missing_method
 from ..losses import BinaryCrossEntropy, function_name, same_rank, weights_for
 from .base import Metric
 
@@ -53,6 +53,19 @@ def _as_labels(xp, y_true, y_pred):
     return y_true if y_true.ndim < y_pred.ndim else xp.argmax(y_true, axis=-1)
 
 
+def _sparse_labels(xp, y_true, y_pred):
+    """Keras's sparse targets: integer labels (N, ...), or (N, ..., 1) with the last axis squeezed."""
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = xp.reshape(y_true, tuple(y_true.shape[:-1]))
+    return xp.astype(y_true, xp.int64)
+
+
+def _with_name(metric, config, default):
+    """``config`` with ``"name"`` when the metric's name is not its class's ``default`` (a string
+    of ``compile(metrics=[...])`` names the figure as Keras does; older configs hold none)."""
+    return {**config, "name": metric.name} if metric.name != default else config
+
+
 class Accuracy(MeanMetric):
     """Fraction of correct predictions.
 
@@ -64,13 +77,15 @@ class Accuracy(MeanMetric):
 
     name = "accuracy"
 
-    def __init__(self, threshold=None, binary=None):
+    def __init__(self, threshold=None, binary=None, name=None):
         if threshold is not None:  # checked here, so that a file's config is refused as the API's is
             threshold = number("Accuracy", "threshold", threshold, low=-math.inf)
         self.threshold, self.binary = threshold, boolean("Accuracy", "binary", binary, optional=True)
+        if name is not None:
+            self.name = text("Accuracy", "name", name)
 
     def get_config(self):
-        return {"threshold": self.threshold, "binary": self.binary}
+        return _with_name(self, {"threshold": self.threshold, "binary": self.binary}, "accuracy")
 
     def for_loss(self, loss):
         binary = self.binary if self.binary is not None else isinstance(loss, BinaryCrossEntropy)
@@ -94,9 +109,9 @@ class TopKAccuracy(MeanMetric):
     """Fraction of samples whose true class is among the ``k`` highest scores (ties count
     in the sample's favour)."""
 
-    def __init__(self, k=5):
-        self.k = positive_int("TopKAccuracy", "k", k)
-        self.name = f"top_{k}_accuracy"
+    def __init__(self, k=5, name=None):
+        self.k = positive_int(type(self).__name__, "k", k)
+        self.name = f"top_{k}_accuracy" if name is None else text(type(self).__name__, "name", name)
 
     def values(self, y_true, y_pred):
         xp = namespace_of(y_pred)
@@ -108,36 +123,123 @@ class TopKAccuracy(MeanMetric):
         return higher < self.k
 
     def get_config(self):
-        return {"k": self.k}
+        return _with_name(self, {"k": self.k}, f"top_{self.k}_accuracy")
+
+
+class SparseCategoricalAccuracy(MeanMetric):
+    """Keras's ``SparseCategoricalAccuracy``: integer labels (N, ...) or (N, ..., 1) against
+    scores (N, ..., C) (probabilities or logits): the arg-max of ``y_pred`` must equal the label."""
+
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true, y_pred):
+        xp = namespace_of(y_pred)
+        return xp.argmax(y_pred, axis=-1) == _sparse_labels(xp, y_true, y_pred)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+class CategoricalAccuracy(SparseCategoricalAccuracy):
+    """Keras's ``CategoricalAccuracy``: one-hot (or probability) targets (N, ..., C) against
+    scores (N, ..., C): the arg-maxes must agree."""
+
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true, y_pred):
+        xp = namespace_of(y_pred)
+        return xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
+
+
+class BinaryAccuracy(MeanMetric):
+    """Keras's ``BinaryAccuracy``: ``y_pred > threshold`` (default 0.5, for probabilities; it
+    does not follow the compiled loss's ``from_logits``: pass ``threshold=0.0`` for logits)
+    must equal ``y_true``; targets (N,) against outputs (N, 1) are brought to one rank."""
+
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        super().__init__(name=name, dtype=dtype)
+        self.threshold = number("BinaryAccuracy", "threshold", threshold, low=-math.inf)
+
+    def values(self, y_true, y_pred):
+        xp = namespace_of(y_pred)
+        t, p = same_rank(y_true, y_pred)
+        t, p = unwrap(t), unwrap(p)
+        return xp.astype(p > self.threshold, t.dtype) == t
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "threshold": self.threshold}
+
+
+class TopKCategoricalAccuracy(TopKAccuracy):
+    """Keras's ``TopKCategoricalAccuracy``: one-hot targets; the true class among the ``k``
+    highest scores (ties count in the sample's favour)."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(k, name=name)
+        Metric.__init__(self, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"k": self.k, "name": self.name, "dtype": self.dtype}
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """Keras's ``SparseTopKCategoricalAccuracy``: integer labels (N, ...) or (N, ..., 1); the
+    true class among the ``k`` highest scores. ``from_sorted_ids=True`` is not supported."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        if from_sorted_ids is not False:
+            raise ArgumentError("SparseTopKCategoricalAccuracy: from_sorted_ids=True (predictions given as sorted "
+                                "class ids) is not supported; pass the scores (N, C)")
+        super().__init__(k, name=name, dtype=dtype)
+
+    def values(self, y_true, y_pred):
+        xp = namespace_of(y_pred)
+        return super().values(_sparse_labels(xp, y_true, y_pred), y_pred)
 
 
 class MeanAbsoluteError(MeanMetric):
-    name = "mae"
+    """Keras's ``MeanAbsoluteError`` metric: the (weighted) mean of ``|y_pred - y_true|``,
+    logged as "mean_absolute_error" (Keras's name; ``MAE()`` and the string "mae" log "mae")."""
+
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
 
     def values(self, y_true, y_pred):
         return namespace_of(y_pred).abs(y_pred - y_true)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+class MAE(MeanAbsoluteError):
+    """xdl's short name: ``MeanAbsoluteError`` logged as "mae"."""
+
+    def __init__(self, name="mae", dtype=None):
+        super().__init__(name=name, dtype=dtype)
 
 
 class MeanSquaredError(MeanMetric):
     """Keras's ``MeanSquaredError`` metric: the (weighted) mean of ``(y_pred - y_true) ** 2``.
     (``xdl.MeanSquaredError`` is the loss; this is ``xdl.metrics.MeanSquaredError``.)"""
 
-    def __init__(self, name="mean_squared_error"):
-        self.name = name
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
 
     def values(self, y_true, y_pred):
         d = y_pred - y_true
         return d * d
 
     def get_config(self):
-        return {"name": self.name}
+        return {"name": self.name, "dtype": self.dtype}
 
 
 class RootMeanSquaredError(MeanSquaredError):
     """The square root of the epoch's (weighted) mean squared error (not a mean of roots)."""
 
-    def __init__(self, name="root_mean_squared_error"):
-        self.name = name
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
 
     def result(self, sums):
         return math.sqrt(super().result(sums))
@@ -155,7 +257,7 @@ class MeanMetricWrapper(MeanMetric):
     def __init__(self, fn=None, name=None, dtype=None, **kwargs):
         if not callable(fn) or isinstance(fn, type):
             raise ArgumentTypeError(f"MeanMetricWrapper: fn must be a function fn(y_true, y_pred), got {short(fn)}")
-        super().__init__(name=name or function_name(fn), dtype=dtype)
+        super().__init__(name=function_name(fn) if name is None else name, dtype=dtype)
         self.fn, self.fn_kwargs = fn, dict(kwargs)
 
     def values(self, y_true, y_pred):
@@ -250,5 +352,4 @@ class Sum(Metric):
         return self.total.value
 
 
-MAE = MeanAbsoluteError
 RMSE = RootMeanSquaredError

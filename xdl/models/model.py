@@ -19,7 +19,7 @@ from ..core.checks import boolean, file_path, text
 from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (ArgumentError, ArgumentTypeError, ModelFileError, NotBuiltError, NotFoundError, ShapeError,
                       shape_str)
-from ..io import model_files
+from ..io import model_files, saving
 from ..layers import traced
 from ..layers.base import Layer, attribute_layers, register_layer
 from ..train.trainer import Trainer
@@ -377,7 +377,7 @@ class Model(Trainer, TutorialModel, Layer):
         if backend is not None:
             backend = backend_named(backend)  # checked before the file is read
         return model_files.load_model(file_path("load", "path", path), backend=backend, model_class=cls,
-                                      custom_objects=custom_objects)
+                                      custom_objects=saving.with_registered(custom_objects))
 
     def get_config(self) -> dict:
         config = graph_config(self)
@@ -393,6 +393,12 @@ class Model(Trainer, TutorialModel, Layer):
 
     def describe(self) -> str:
         return f"{self.name} ({type(self).__name__})"
+
+    def to_json(self, **kwargs) -> str:
+        """Keras's: the architecture (class and config) as JSON, which
+        ``xdl.models.model_from_json`` builds again with fresh weights; ``kwargs`` go to
+        ``json.dumps`` (``indent=2``)."""
+        return saving.to_json(self, **kwargs)
 
 
 def restore_trainable(model, trainable):

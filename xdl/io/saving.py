@@ -1,0 +1,117 @@
+"""Keras's serialization registry and a model's architecture as JSON.
+
+``register_keras_serializable`` enters a class or function under ``"package>name"`` (Keras's
+key) and under its own ``__name__``, the name xdl's files write: a layer class is also
+registered as ``xdl.register_layer`` does, and a loss or metric class or function is found by
+``xdl.models.load_model`` / ``model_from_json`` without ``custom_objects``. ``to_json`` and
+``model_from_json`` go through the model-file loader's own checks and builder
+(``spec.check_spec``, ``model_files._build``), so a JSON string is held to what a file is.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..core import initializers
+from ..errors import ArgumentError, ArgumentTypeError, ModelFileError
+from ..layers.base import LAYERS, Layer, register_layer
+from . import model_files
+from .bounded_json import parse_json
+from .spec import MAX_ELEMENTS, check_spec, short
+
+#: "package>name" -> the class or function; and by the name files write (its ``__name__``)
+REGISTERED, BY_NAME = {}, {}
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Keras's decorator: ``@register_keras_serializable()`` over a layer, loss or metric class
+    or a function, so that files and JSON naming it load without ``custom_objects``."""
+    if not isinstance(package, str) or not package:
+        raise ArgumentTypeError(f"register_keras_serializable: package must be a non-empty string, got {package!r:.80}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ArgumentTypeError(f"register_keras_serializable: name must be a non-empty string or None, "
+                                f"got {name!r:.80}")
+
+    def decorate(obj):
+        if not callable(obj) or not isinstance(getattr(obj, "__name__", None), str):
+            raise ArgumentTypeError(f"register_keras_serializable: decorates a class or a function, got {obj!r:.80}")
+        key = f"{package}>{name or obj.__name__}"
+        if key in REGISTERED and REGISTERED[key] is not obj:
+            raise ArgumentError(f"register_keras_serializable: {key!r} is already registered "
+                                f"({REGISTERED[key]!r:.80})")
+        if isinstance(obj, type) and issubclass(obj, Layer):
+            register_layer(obj)
+        REGISTERED[key] = BY_NAME[obj.__name__] = obj
+        return obj
+
+    return decorate
+
+
+def get_registered_name(obj) -> str:
+    """The key ``obj`` is registered under (``"package>name"``), else its ``__name__``."""
+    for key, value in REGISTERED.items():
+        if value is obj:
+            return key
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """Keras's lookup: ``custom_objects``, then the registry (by ``"package>name"`` or by the
+    object's own name), then ``module_objects``; None when none has it."""
+    for table in (custom_objects, REGISTERED, BY_NAME, module_objects):
+        if table and name in table:
+            return table[name]
+    return None
+
+
+def with_registered(given=None) -> dict:
+    """The registered objects by name, with the user's ``custom_objects`` over them."""
+    if given is not None and not isinstance(given, dict):
+        raise ArgumentTypeError(f"custom_objects must be a dict of names to classes or functions, got {short(given)}")
+    return {**BY_NAME, **(given or {})}
+
+
+def to_json(model, **kwargs) -> str:
+    """``model``'s class and config as JSON (``json.dumps``'s ``kwargs``, e.g. ``indent``),
+    refused, as ``save`` refuses it, when ``model_from_json`` could not read it back."""
+    if getattr(model, "keras_call", False):
+        raise ModelFileError(f"{model.name}: a subclassed model (its own call) has no architecture to write; "
+                             "save_weights(path) and make it again by its code")
+    model_files._check_saveable(model)
+    arch = {"class": type(model).__name__, "config": model.get_config()}
+
+    def refuse(message):
+        raise ModelFileError(f"{model.name}: cannot be written as JSON: {message}")
+
+    check_spec(arch, refuse)
+    return json.dumps(arch, **kwargs)
+
+
+class _Source:
+    """What the file loader's builder needs of its source: a name for errors, ``fail`` and ``refusing``."""
+
+    def __init__(self, label):
+        self.path = label
+
+    fail = model_files._File.fail
+    refusing = model_files._File.refusing
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model (fresh weights) from what ``model.to_json()`` wrote; Keras's
+    ``custom_objects`` add to the registered classes."""
+    if isinstance(json_string, (bytes, bytearray)):
+        json_string = json_string.decode("utf-8", errors="replace")
+    if not isinstance(json_string, str):
+        raise ArgumentTypeError(f"model_from_json: expected the JSON text model.to_json() wrote, got "
+                                f"{short(json_string)}")
+    custom = with_registered(custom_objects)
+    source = _Source("model_from_json")
+    arch = parse_json(json_string, "model", lambda message: source.fail(f"the JSON {message}"))
+    if not isinstance(arch, dict) or "class" not in arch:
+        source.fail(f"expected {{'class': ..., 'config': ...}} as model.to_json() writes, got {short(arch)}")
+    check_spec(arch, lambda message: source.fail(f"malformed architecture: {message}"))
+    with initializers.limit(MAX_ELEMENTS, lambda message: ModelFileError(f"model_from_json: {message}")), \
+            source.refusing("the architecture cannot be built"):
+        return LAYERS[arch["class"]].from_config(
+            arch["config"], lambda spec: model_files._build(source, spec, LAYERS, "layer type", custom))
