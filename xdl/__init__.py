@@ -46,7 +46,7 @@ from .optimizers import SGD, Adagrad, Adam, AdamW, Lion, Nadam, Optimizer, RMSpr
 from .optimizers.schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
 from .train import callbacks, data, distributed
 from .train.callbacks import (Callback, CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
-                              ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
+                              ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN)
 from .train.distributed import DataParallel
 from .train.history import History
 
@@ -80,7 +80,7 @@ __all__ = [
     "Schedule", "StepDecay", "ExponentialDecay", "CosineDecay",
     "Model", "NeuralNetwork", "Sequential", "History", "generate",
     "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger",
-    "LambdaCallback", "ReduceLROnPlateau",
+    "LambdaCallback", "ReduceLROnPlateau", "TensorBoard",
     "Accuracy", "TopKAccuracy", "AUC", "F1Score", "Precision", "Recall", "RootMeanSquaredError", "Mean", "Sum",
     "DataParallel", "export_weights", "import_weights",
     "layers", "losses", "metrics", "optimizers", "schedules", "callbacks", "data", "distributed", "regularizers",

@@ -140,7 +140,8 @@ def connect(layer, inputs, kwargs=None):
     shapes = [t.shape for t in tensors] if listed else tensors[0].shape
     if not layer.built:
         with _building(layer):
-            layer.build(shapes)
+            # a Sequential's own build reads Keras's batch-first shapes; shapes here are per sample
+            getattr(layer, "_build_sample", layer.build)(shapes)
     else:
         layer.check_input_shape(shapes)
     out = layer.output_shape(shapes, **kwargs)
@@ -150,6 +151,8 @@ def connect(layer, inputs, kwargs=None):
     for k, shape in enumerate(out if several else [out]):
         name = f"{layer.name}_{k}" if several else layer.name
         node.outputs.append(SymbolicTensor(shape, node, k, name, masked=masked[k]))
+    # the layer's graph nodes, in order: layer.input / layer.output read the first (Keras's)
+    layer.__dict__.setdefault("_inbound_nodes", []).append(node)
     return list(node.outputs) if several else node.outputs[0]
 
 

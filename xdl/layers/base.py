@@ -14,6 +14,7 @@ from ..core.variable import initial_value
 from ..errors import (
     ArgumentError,
     ArgumentTypeError,
+    NotBuiltAttributeError,
     ShapeError,
     missing_method,
     shape_str,
@@ -213,6 +214,22 @@ class Layer(TutorialLayer):
         keys = constructor_keys(cls)
         return None if keys is None else keys | {"trainable"}
 
+    # -- graph nodes (Keras's layer.input / layer.output) -------------------------------------
+    @property
+    def input(self):
+        """Keras's: the symbolic tensor (a list for a merge layer) this layer was first called
+        on in a graph (``xdl.Input``, a functional model, a built Sequential)."""
+        node = _first_node(self, "input")
+        return list(node.inputs) if node.listed else node.inputs[0]
+
+    @property
+    def output(self):
+        """Keras's: the symbolic tensor (a list for several outputs) this layer gave the first
+        time it was called in a graph: ``xdl.Model(inputs=model.inputs, outputs=[layer.output
+        for layer in model.layers])`` reads every layer's output."""
+        node = _first_node(self, "output")
+        return list(node.outputs) if node.several else node.outputs[0]
+
     # -- freezing -------------------------------------------------------------------------
     @property
     def trainable(self) -> bool:
@@ -405,6 +422,17 @@ class Layer(TutorialLayer):
 
 
 _BUILTIN_CALLS = {Layer.call}
+
+
+def _first_node(layer, what):
+    """The layer's first graph node, or an error (an ``AttributeError`` too, as Keras's) saying
+    it has none."""
+    nodes = layer.__dict__.get("_inbound_nodes")
+    if not nodes:
+        raise NotBuiltAttributeError(f"{layer.describe()}: has not been called on symbolic tensors, so it has no "
+                                     f"{what}; call it on xdl.Input(...) or another layer's output (a Sequential "
+                                     "connects its layers when built: give it an xdl.Input or call model.build)")
+    return nodes[0]
 
 
 def attribute_layers(owner) -> list:

@@ -17,8 +17,16 @@ from ..core import flat
 from ..core.backend import backend_named, convert, floatx, get_backend
 from ..core.checks import boolean, file_path, text
 from ..core.symbolic import Input, SymbolicTensor
-from ..errors import (ArgumentError, ArgumentTypeError, ModelFileError, NotBuiltError, NotFoundError, ShapeError,
-                      shape_str)
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ModelFileError,
+    NotBuiltAttributeError,
+    NotBuiltError,
+    NotFoundError,
+    ShapeError,
+    shape_str,
+)
 from ..io import model_files, saving
 from ..layers import traced
 from ..layers.base import Layer, attribute_layers, register_layer
@@ -126,11 +134,36 @@ class Model(Trainer, TutorialModel, Layer):
 
     @property
     def inputs(self):
-        return list(self.graph.inputs)
+        return list(self._graph_for("inputs").inputs)
 
     @property
     def outputs(self):
-        return list(self.graph.outputs)
+        return list(self._graph_for("outputs").outputs)
+
+    @property
+    def input(self):
+        """Keras's: the model's input tensor (a list where it has several)."""
+        inputs = self._graph_for("input").inputs
+        return inputs[0] if len(inputs) == 1 else list(inputs)
+
+    @property
+    def output(self):
+        """Keras's: the model's output tensor (a list where it has several)."""
+        graph = self._graph_for("output")
+        return graph.outputs[0] if self._single_output else list(graph.outputs)
+
+    def _graph_for(self, what):
+        """The graph, a Sequential built from its first layer's input size where it can be;
+        else an error that is an ``AttributeError`` too (``hasattr`` answers False, as Keras's)."""
+        if self.graph is None and not self.keras_call:
+            try:
+                self._require_built(what)
+            except NotBuiltError as e:
+                raise NotBuiltAttributeError(str(e)) from None
+        if self.graph is None:
+            raise NotBuiltAttributeError(f"{self.name}: has no {what} yet: it is made on the first data (or "
+                                         "model.build(input_shape))")
+        return self.graph
 
     @property
     def output_names(self) -> list:

@@ -10,7 +10,6 @@ every batch makes each step wait for the device; one that does not costs nothing
 
 from __future__ import annotations
 
-import collections.abc
 import csv
 import math
 import os
@@ -18,92 +17,8 @@ import os
 from ..core.checks import boolean, file_path, int_at_least, number, one_of, short, text
 from ..errors import ArgumentError, ArgumentTypeError, NotFoundError
 from ..io.weights import export_weights, import_weights
-
-HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
-         "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
-         "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
-
-
-class BatchLogs(collections.abc.Mapping):
-    """A batch's logs whose values are read (one device transfer for all) on first lookup.
-    The keys are known without reading; ``read`` returns the figures as a dict of floats."""
-
-    def __init__(self, names, read):
-        self._names, self._read, self._values = list(names), read, None
-
-    def _all(self):
-        if self._values is None:
-            self._values = dict(self._read())
-        return self._values
-
-    def __getitem__(self, key):
-        if key not in self._names:
-            raise NotFoundError(key)
-        return self._all()[key]
-
-    def __iter__(self):
-        return iter(self._names)
-
-    def __len__(self):
-        return len(self._names)
-
-    def __contains__(self, key):
-        return key in self._names
-
-    def __repr__(self):
-        return f"BatchLogs({self._all() if self._values is not None else self._names})"
-
-
-class Callback:
-    """Base of callbacks. ``chief_only = True``: in data-parallel training only rank 0 runs it."""
-
-    model = None
-    chief_only = False
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_train_begin(self, logs=None):
-        pass
-
-    def on_epoch_begin(self, epoch, logs=None):
-        pass
-
-    def on_epoch_end(self, epoch, logs=None):
-        pass
-
-    def on_train_end(self, logs=None):
-        pass
-
-    def on_train_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_train_batch_end(self, batch, logs=None):
-        """``logs``: a ``BatchLogs`` of the epoch's running figures, read only when looked up."""
-
-    def on_test_begin(self, logs=None):
-        pass
-
-    def on_test_end(self, logs=None):
-        pass
-
-    def on_test_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_test_batch_end(self, batch, logs=None):
-        pass
-
-    def on_predict_begin(self, logs=None):
-        pass
-
-    def on_predict_end(self, logs=None):
-        pass
-
-    def on_predict_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_predict_batch_end(self, batch, logs=None):
-        """``logs["outputs"]``: the batch's outputs (device arrays; a list for several outputs)."""
+from .hooks import HOOKS, BatchLogs, Callback  # noqa: F401 (BatchLogs: xdl.callbacks' name for batch hooks' logs)
+from .tensorboard import TensorBoard  # noqa: F401 (xdl.callbacks.TensorBoard)
 
 
 def callback_list(where, callbacks) -> list:
@@ -273,7 +188,6 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
-
 class ReduceLROnPlateau(_Monitor):
     """Keras's ``ReduceLROnPlateau``: when ``monitor`` has not improved by more than
     ``min_delta`` for ``patience`` epochs, multiply the learning rate by ``factor`` (not below
@@ -399,3 +313,5 @@ class LambdaCallback(Callback):
                 if not callable(fn):
                     raise ArgumentTypeError(f"LambdaCallback: {name} must be callable, got {fn!r}")
                 setattr(self, name, fn)
+
+
