@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import xdl
+from tests.train.test_callbacks import data, model
 from xdl.io.events import crc32c, masked_crc32c
 
 tb = pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install tensorboard)")
@@ -21,19 +22,6 @@ from tensorboard.compat.tensorflow_stub import errors as tb_errors
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
 
 NAME = re.compile(r"events\.out\.tfevents\.\d{10}\.[^/]+\.\d+\.\d+\.v2$")
-
-
-def data(n=48):
-    r = np.random.default_rng(0)
-    X = r.standard_normal((n, 4))
-    return X, (X[:, 0] > 0).astype(np.int64)
-
-
-def model():
-    xdl.seed(0)
-    net = xdl.NeuralNetwork([xdl.Dense(input_size=4, output_size=8), xdl.ReLU(), xdl.Dense(output_size=2)])
-    net.compile(loss="cross_entropy", optimizer=xdl.SGD(0.1), metrics=["accuracy"])
-    return net
 
 
 def scalars(directory):
