@@ -22,14 +22,6 @@ from xdl.io import files as io
 NOT_ROOT = hasattr(os, "geteuid") and os.geteuid() != 0
 
 
-@pytest.fixture
-def model():
-    with xdl.use_backend("numpy"):
-        m = xdl.NeuralNetwork([xdl.Dense(input_size=2, output_size=3)])
-        m.predict(np.ones((1, 2)))
-        yield m
-
-
 def check_error(info, path, *words):
     err = info.value
     assert isinstance(err, xdl.XdlError) and isinstance(err, OSError) and isinstance(err, xdl.ModelSaveError)

@@ -11,21 +11,12 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import xdl
 from tests.helpers import small_classifier, three_classes
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX processes and flock")
-
-
-@pytest.fixture
-def model():
-    with xdl.use_backend("numpy"):
-        m = xdl.NeuralNetwork([xdl.Dense(input_size=2, output_size=3)])
-        m.predict(np.ones((1, 2)))
-        yield m
 
 
 def dead_pid():
