@@ -449,8 +449,7 @@ class CrossEntropy(Loss):
 
 def _one_hot(xp, labels, like):
     """Class indices (N, ...) as one-hot rows (N, ..., C) in ``like``'s dtype."""
-    classes = xp.arange(like.shape[-1], dtype=labels.dtype, device=labels.device)
-    return xp.astype(labels[..., None] == classes, like.dtype)
+    return ops.one_hot(labels, like.shape[-1], dtype=like.dtype)
 
 
 class BinaryCrossEntropy(Loss):

@@ -48,6 +48,15 @@ def _host(be, values, dtype):
     return be.asarray(values, dtype=dtype)
 
 
+def _uniform(be, shape, dtype, limit):
+    """Uniform draws in [-limit, limit] from xdl's generator, on ``be``."""
+    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+
+
+def _normal(be, shape, dtype, stddev):
+    return _host(be, random.generator().normal(0.0, stddev, shape), dtype)
+
+
 @_budgeted
 def zeros(be, shape, dtype):
     return be.xp.zeros(shape, dtype=dtype, device=be.device)
@@ -61,31 +70,29 @@ def ones(be, shape, dtype):
 @_budgeted
 def uniform(be, shape, dtype):
     """Uniform in [-0.05, 0.05] (Keras' RandomUniform default; embeddings start here)."""
-    return _host(be, random.generator().uniform(-0.05, 0.05, shape), dtype)
+    return _uniform(be, shape, dtype, 0.05)
 
 
 @_budgeted
 def glorot_uniform(be, shape, dtype):
     fan_in, fan_out = _fans(shape)
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+    return _uniform(be, shape, dtype, math.sqrt(6.0 / (fan_in + fan_out)))
 
 
 @_budgeted
 def glorot_normal(be, shape, dtype):
     fan_in, fan_out = _fans(shape)
-    return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape), dtype)
+    return _normal(be, shape, dtype, math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 @_budgeted
 def he_uniform(be, shape, dtype):
-    limit = math.sqrt(6.0 / _fans(shape)[0])
-    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+    return _uniform(be, shape, dtype, math.sqrt(6.0 / _fans(shape)[0]))
 
 
 @_budgeted
 def he_normal(be, shape, dtype):
-    return _host(be, random.generator().normal(0.0, math.sqrt(2.0 / _fans(shape)[0]), shape), dtype)
+    return _normal(be, shape, dtype, math.sqrt(2.0 / _fans(shape)[0]))
 
 
 def _truncated(shape, stddev):
@@ -102,7 +109,7 @@ def _truncated(shape, stddev):
 @_budgeted
 def random_normal(be, shape, dtype):
     """Normal with standard deviation 0.05 (Keras's RandomNormal default)."""
-    return _host(be, random.generator().normal(0.0, 0.05, shape), dtype)
+    return _normal(be, shape, dtype, 0.05)
 
 
 @_budgeted
@@ -119,8 +126,7 @@ def lecun_normal(be, shape, dtype):
 
 @_budgeted
 def lecun_uniform(be, shape, dtype):
-    limit = math.sqrt(3.0 / _fans(shape)[0])
-    return _host(be, random.generator().uniform(-limit, limit, shape), dtype)
+    return _uniform(be, shape, dtype, math.sqrt(3.0 / _fans(shape)[0]))
 
 
 @_budgeted

@@ -1,7 +1,7 @@
 """Reverse-mode automatic differentiation over the array API: what users' own layers, losses,
 metrics and training steps run on (built-in layers keep their hand-written backward passes).
 
-An op (core/ops.py) on a ``Tensor`` or a trainable ``Parameter`` (a Variable) computes its
+An op (core/ops/) on a ``Tensor`` or a trainable ``Parameter`` (a Variable) computes its
 value with the backend's arrays and returns a ``Tensor`` that remembers its parents and a
 closure giving their gradients (its rule); on anything else it is the bare array call and
 nothing is recorded. ``backpropagate`` sweeps the recorded graph once in reverse topological
@@ -18,7 +18,7 @@ import threading
 
 from ..errors import ArgumentError, ArgumentTypeError, NotFoundError
 from . import parameter
-from .backend import namespace_of
+from .backend import get_backend, namespace_of, to_numpy
 from .parameter import Parameter
 
 
@@ -54,7 +54,6 @@ class Tensor:
 
     def numpy(self):
         """The value as a NumPy array (a host read)."""
-        from .backend import to_numpy
         return to_numpy(self.value)
 
     def __array__(self, dtype=None, copy=None):
@@ -119,9 +118,9 @@ def primitive(forward, rule, *args, **kwargs):
     else:  # plain arrays and numbers: the bare call, unless a tape watches one of them
         if not _state.watched:
             xp = _by_type.get(type(args[0])) if args else None
-            return forward(xp or _namespace(args), *args, **kwargs)
+            return forward(xp or namespace_of_values(args), *args, **kwargs)
     values = [unwrap(a) for a in args]
-    xp = _namespace(values)
+    xp = namespace_of_values(values)
     out = forward(xp, *values, **kwargs)
     if _state.paused:  # inference: a bare Tensor keeps Python's operators ours (``array + weight``)
         return Tensor(out) if any(type(a) is Tensor or type(a) is Parameter for a in args) else out
@@ -137,12 +136,12 @@ _NUMBERS = (int, float, bool, complex)
 _by_type = {}  # array type -> its namespace, for the untraced path's one lookup
 
 
-def _namespace(values):
+def namespace_of_values(values):
+    """The namespace of the first array among ``values``; the active backend's for numbers alone."""
     for v in values:
         if type(v) not in _NUMBERS and hasattr(v, "shape"):
             xp = _by_type[type(v)] = namespace_of(v)
             return xp
-    from .backend import get_backend  # only scalars: the active backend's namespace
     return get_backend().xp
 
 
@@ -390,8 +389,8 @@ def grad(fn, argnums=0, has_aux=False):
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
-        (_, aux), grads = vg(*args, **kwargs) if has_aux else ((None, None), vg(*args, **kwargs)[1])
-        return (grads, aux) if has_aux else grads
+        value, grads = vg(*args, **kwargs)
+        return (grads, value[1]) if has_aux else grads
 
     return wrapped
 

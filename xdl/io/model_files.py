@@ -64,20 +64,30 @@ def _spec(obj) -> dict:
 # -- saving -------------------------------------------------------------------------------------
 
 
-def save_model(model, path, include_optimizer=False) -> None:
-    if not model.built:
-        raise NotBuiltError(f"{model.name}: nothing to save yet; fit or build the model first")
-    if include_optimizer and model.optimizer is None:
-        raise NotBuiltError(f"{model.name}: include_optimizer=True needs a compiled model")
+def architecture(model, refuse) -> dict:
+    """``model``'s class and config as files (and ``to_json``) hold them, after the loader's
+    own checks: a model that could not be read back is refused here, with the reason
+    (``refuse(message)``), rather than written as a file that fails later."""
+    if getattr(model, "keras_call", False):
+        raise ModelFileError(f"{model.name}: a subclassed model (its own call) has no architecture a file can "
+                             "hold: save it with save_weights(path), make it again by its code, then "
+                             "load_weights(path); save() and to_json() write graphs of layers (Sequential, "
+                             "functional)")
     _check_saveable(model)
     arch = _spec(model)
+    check_spec(arch, refuse)
+    return arch
 
+
+def save_model(model, path, include_optimizer=False) -> None:
     def refuse(message):
         raise ModelFileError(f"{model.name}: cannot be saved: {message}")
 
-    # The loader's own checks, run now: a model that could not be read back is refused
-    # here, with the reason, rather than written as a file that fails later.
-    check_spec(arch, refuse)
+    if not model.built and not getattr(model, "keras_call", False):
+        raise NotBuiltError(f"{model.name}: nothing to save yet; fit or build the model first")
+    if include_optimizer and model.optimizer is None:
+        raise NotBuiltError(f"{model.name}: include_optimizer=True needs a compiled model")
+    arch = architecture(model, refuse)
     check_sizes(model, refuse)
     be = model.backend
     params = named_parameters(model)

@@ -74,17 +74,10 @@ def with_registered(given=None) -> dict:
 def to_json(model, **kwargs) -> str:
     """``model``'s class and config as JSON (``json.dumps``'s ``kwargs``, e.g. ``indent``),
     refused, as ``save`` refuses it, when ``model_from_json`` could not read it back."""
-    if getattr(model, "keras_call", False):
-        raise ModelFileError(f"{model.name}: a subclassed model (its own call) has no architecture to write; "
-                             "save_weights(path) and make it again by its code")
-    model_files._check_saveable(model)
-    arch = {"class": type(model).__name__, "config": model.get_config()}
-
     def refuse(message):
         raise ModelFileError(f"{model.name}: cannot be written as JSON: {message}")
 
-    check_spec(arch, refuse)
-    return json.dumps(arch, **kwargs)
+    return json.dumps(model_files.architecture(model, refuse), **kwargs)
 
 
 class _Source:

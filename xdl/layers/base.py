@@ -145,8 +145,7 @@ class Layer(TutorialLayer):
         if not self.keras_style:
             return tuple(input_shape)
         if type(self).compute_output_shape is not Layer.compute_output_shape:
-            full = [(None, *s) for s in input_shape] if self.multiple_inputs else (None, *input_shape)
-            return tuple(self.compute_output_shape(full))[1:]
+            return tuple(self.compute_output_shape(with_batch_axis(input_shape, self.multiple_inputs)))[1:]
         return traced.output_shape(self, input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -155,7 +154,7 @@ class Layer(TutorialLayer):
             out = self.output_shape([tuple(s)[1:] for s in input_shape])
         else:
             out = self.output_shape(tuple(input_shape)[1:])
-        return [(None, *s) for s in out] if isinstance(out, list) else (None, *out)
+        return with_batch_axis(out, isinstance(out, list))
 
     # -- masks (padded sequences: xdl/layers/masking.py) ------------------------------------
     def compute_mask(self, x, mask):
@@ -455,6 +454,11 @@ def attribute_layers(owner) -> list:
     return found
 
 
+def with_batch_axis(shapes, several):
+    """Per-sample shapes (a list of them with ``several``) as Keras gives them: the batch axis, None, first."""
+    return [(None, *s) for s in shapes] if several else (None, *shapes)
+
+
 def _traced(x) -> bool:
     if isinstance(x, (list, tuple)):
         return any(tape.node_of(part) is not None for part in x)
@@ -468,10 +472,9 @@ def _keras_build(build):
         if self._keras_building:  # super().build() of a Keras-style parent class
             return build(self, input_shape)
         Layer.build(self, input_shape)
-        full = [(None, *s) for s in input_shape] if self.multiple_inputs else (None, *input_shape)
         self._keras_building = True
         try:
-            build(self, full)
+            build(self, with_batch_axis(input_shape, self.multiple_inputs))
         finally:
             self._keras_building = False
         self.built = True

@@ -10,8 +10,9 @@ import functools
 import inspect
 
 from ..core import tape
+from ..core.backend import namespace_of
 from ..core.tape import Tensor, unwrap
-from ..errors import ArgumentTypeError, ShapeError
+from ..errors import ShapeError
 
 
 @functools.cache
@@ -44,7 +45,7 @@ def apply(layer, x, training, kwargs):
     y = run_call(layer, leaves if several else leaves[0], training, kwargs)
     outs = list(y) if isinstance(y, (list, tuple)) else [y]
     extra = collected_losses(layer)
-    value = type(y)(unwrap(o) for o in outs) if isinstance(y, (list, tuple)) else unwrap(y)
+    value = _arrays(y)
 
     def backprop(dy, need_dx=True):
         dys = list(dy) if isinstance(y, (list, tuple)) else [dy]
@@ -52,14 +53,14 @@ def apply(layer, x, training, kwargs):
         seeds = [d for d in dys if d is not None]
         for loss in extra:
             if type(loss) is Tensor:
-                xp = tape.namespace_of(loss.value)
+                xp = namespace_of(loss.value)
                 roots.append(loss)
                 seeds.append(xp.ones_like(loss.value))
         found = tape.backpropagate(roots, seeds, leaves if need_dx else ())
         if not need_dx:
             return None
-        xp = tape.namespace_of(leaves[0].value)
-        dxs = [found.get(id(t)) if id(t) in found else xp.zeros_like(t.value) for t in leaves]
+        xp = namespace_of(leaves[0].value)
+        dxs = [found[id(t)] if id(t) in found else xp.zeros_like(t.value) for t in leaves]
         return dxs if several else dxs[0]
 
     return value, backprop
@@ -69,8 +70,12 @@ def infer(layer, x, training=False, **kwargs):
     """The user's ``call`` in inference: on arrays, nothing recorded."""
     with tape.paused():
         inputs = [Tensor(v) for v in x] if isinstance(x, (list, tuple)) else Tensor(x)
-        y = run_call(layer, inputs, training, kwargs)
-        return type(y)(unwrap(o) for o in y) if isinstance(y, (list, tuple)) else unwrap(y)
+        return _arrays(run_call(layer, inputs, training, kwargs))
+
+
+def _arrays(y):
+    """A call's output (a Tensor, an array, or a list or tuple of them) as arrays."""
+    return type(y)(unwrap(o) for o in y) if isinstance(y, (list, tuple)) else unwrap(y)
 
 
 def collected_losses(layer) -> list:

@@ -20,7 +20,6 @@ from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (
     ArgumentError,
     ArgumentTypeError,
-    ModelFileError,
     NotBuiltAttributeError,
     NotBuiltError,
     NotFoundError,
@@ -122,9 +121,15 @@ class Model(Trainer, TutorialModel, Layer):
     def layers(self) -> list:
         """The model's layers, each once, in the order the graph first uses them; for a model
         without a graph (a subclass of the user's), those its attributes hold."""
-        if self.graph is not None and not self.keras_call:
+        if not self._layers_by_attribute:
             return list(self.graph.layers)
         return [layer for _, layer in attribute_layers(self)]
+
+    @property
+    def _layers_by_attribute(self) -> bool:
+        """Whether the model's layers and weights are those its attributes hold (a subclass of
+        the user's), not its graph's."""
+        return self.graph is None or self.keras_call
 
     @property
     def keras_call(self) -> bool:
@@ -186,7 +191,7 @@ class Model(Trainer, TutorialModel, Layer):
 
     def parameters(self) -> list:
         """Every layer's ``Parameter``s, each once, in the order of the layers' first use."""
-        if self.graph is None or self.keras_call:
+        if self._layers_by_attribute:
             return Layer.parameters(self)
         return list(self._params)
 
@@ -209,7 +214,7 @@ class Model(Trainer, TutorialModel, Layer):
 
     def named_parameters(self) -> dict:
         """``{path: Parameter}``: "dense/weights", "block1/conv2d/bias" for nested models."""
-        if self.graph is None or self.keras_call:
+        if self._layers_by_attribute:
             return Layer.named_parameters(self)
         named = {}
         for layer in self.layers:
@@ -218,7 +223,7 @@ class Model(Trainer, TutorialModel, Layer):
         return named
 
     def _named_sublayers(self) -> list:
-        if self.graph is None or self.keras_call:
+        if self._layers_by_attribute:
             return attribute_layers(self)
         return [(layer.name, layer) for layer in self.layers]
 
@@ -379,10 +384,6 @@ class Model(Trainer, TutorialModel, Layer):
         ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
         path = file_path(f"{self.name}: save", "path", path)
         include_optimizer = boolean(f"{self.name}: save", "include_optimizer", include_optimizer)
-        if self.keras_call:
-            raise ModelFileError(f"{self.name}: a subclassed model (its own call) is saved with save_weights(path) "
-                                 "and made again by its code, then load_weights(path); save() writes the models "
-                                 "whose architecture is a graph of layers (Sequential, functional)")
         if self.graph is None and self.layers and self.layers[0].built:
             self._require_built("save")  # a Sequential whose first layer knows its input size
         model_files.save_model(self, path, include_optimizer=include_optimizer)

@@ -23,7 +23,8 @@ from .shape import (shape, arange, astype, broadcast_to, cast, clip, concat, con
 globals().update({name: getattr(elementwise, name) for name in CONSTANT})  # comparisons, logical ops, rounding...
 true_divide, power, absolute = divide, pow, abs
 
-__all__ = ['shape', 'abs', 'absolute', 'acos', 'acosh', 'add', 'all', 'any', 'arange', 'argmax', 'argmin', 'argsort', 'asin',
+__all__ = ['shape',
+           'abs', 'absolute', 'acos', 'acosh', 'add', 'all', 'any', 'arange', 'argmax', 'argmin', 'argsort', 'asin',
            'asinh', 'astype', 'atan', 'atan2', 'atanh', 'bitwise_and', 'bitwise_invert', 'bitwise_left_shift',
            'bitwise_or', 'bitwise_right_shift', 'bitwise_xor', 'broadcast_to', 'cast', 'ceil', 'clip', 'concat',
            'concatenate', 'convert_to_tensor', 'cos', 'cosh', 'count_nonzero', 'cumsum', 'cumulative_sum', 'divide',

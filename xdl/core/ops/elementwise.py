@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from ...backends._base import erf_and_slope
-from ..backend import backend_of, get_backend, namespace_of
-from ..tape import primitive, unwrap
+from ..backend import backend_of, get_backend
+from ..tape import namespace_of_values, primitive, unwrap
 
 
 def _shape(v):
@@ -66,11 +66,15 @@ atanh = _unary("atanh", lambda xp, x, out: 1.0 / (1.0 - x * x))
 abs = _unary("abs", lambda xp, x, out: xp.sign(x))
 negative = _unary("negative", lambda xp, x, out: -1.0, lambda xp, x: -x)
 positive = _unary("positive", lambda xp, x, out: 1.0, lambda xp, x: +x)
-sigmoid = _unary("sigmoid", lambda xp, x, out: out * (1.0 - out),
-                 lambda xp, x: 0.5 * (xp.tanh(0.5 * x) + 1.0))  # no overflow for any |x|
+def _sig(xp, x):
+    """The logistic function as ``0.5 (tanh(x / 2) + 1)``: no overflow for any |x|."""
+    return 0.5 * (xp.tanh(0.5 * x) + 1.0)
+
+
+sigmoid = _unary("sigmoid", lambda xp, x, out: out * (1.0 - out), _sig)
 relu6 = _unary("relu6", lambda xp, x, out: xp.astype((x > 0) & (x < 6), x.dtype),
                lambda xp, x: xp.clip(x, 0.0, 6.0))
-softplus = _unary("softplus", lambda xp, x, out: 0.5 * (xp.tanh(0.5 * x) + 1.0),
+softplus = _unary("softplus", lambda xp, x, out: _sig(xp, x),
                   lambda xp, x: xp.where(x > 0, x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))))
 softsign = _unary("softsign", lambda xp, x, out: 1.0 / ((1.0 + xp.abs(x)) * (1.0 + xp.abs(x))),
                   lambda xp, x: x / (1.0 + xp.abs(x)))
@@ -78,10 +82,6 @@ silu = _unary("silu", lambda xp, x, out: _sig(xp, x) * (1.0 + x * (1.0 - _sig(xp
 swish = silu
 erf = _unary("erf", lambda xp, x, out: erf_and_slope(xp, x)[1], lambda xp, x: erf_and_slope(xp, x)[0])
 erf.__doc__ = "Element-wise erf (Abramowitz and Stegun 7.1.26: float32's precision), differentiable."
-
-
-def _sig(xp, x):
-    return 0.5 * (xp.tanh(0.5 * x) + 1.0)
 
 
 def relu(x):
@@ -108,16 +108,16 @@ def elu(x, alpha=1.0):
 
 
 def gelu(x, approximate=True):
-    """``x * Phi(x)``; ``approximate=True`` (Keras's default) is the tanh form."""
+    """``x * Phi(x)``; ``approximate=True`` (Keras's default) is the tanh form. By the backend's
+    fused form, whose saved values the backward reads (as ``relu``'s)."""
+    mode, saved = "tanh" if approximate else "none", []
+
     def forward(xp, v):
-        return get_backend_of(v).gelu(v, "tanh" if approximate else "none")[0]
+        y, keep = get_backend_of(v).gelu(v, mode)
+        saved.append(keep)
+        return y
 
-    def rule(xp, g, out, need, v):
-        be = get_backend_of(v)
-        mode = "tanh" if approximate else "none"
-        return (be.gelu_backward(g, be.gelu(v, mode)[1], mode),)
-
-    return primitive(forward, rule, x)
+    return primitive(forward, lambda xp, g, out, need, v: (get_backend_of(v).gelu_backward(g, saved[0], mode),), x)
 
 
 def get_backend_of(v):
@@ -138,7 +138,8 @@ def _binary(name, forward, grads, doc):
 add = _binary("add", lambda xp, a, b: a + b, lambda xp, g, out, a, b, need: (g, g), "``a + b``.")
 subtract = _binary("subtract", lambda xp, a, b: a - b, lambda xp, g, out, a, b, need: (g, -g), "``a - b``.")
 multiply = _binary("multiply", lambda xp, a, b: a * b,
-                   lambda xp, g, out, a, b, need: (g * b if need[0] else None, g * a if need[1] else None), "``a * b``.")
+                   lambda xp, g, out, a, b, need: (g * b if need[0] else None, g * a if need[1] else None),
+                   "``a * b``.")
 divide = _binary("divide", lambda xp, a, b: a / b,
                  lambda xp, g, out, a, b, need: (g / b if need[0] else None, -g * out / b if need[1] else None),
                  "``a / b``.")
@@ -175,17 +176,10 @@ pow = _binary("pow", lambda xp, a, b: a ** b, _pow_grads, "``a ** b``; d/db is 0
 def _constant(name):
     def op(*args, **kwargs):
         values = [unwrap(a) for a in args]
-        xp = _namespace_of_values(values)
+        xp = namespace_of_values(values)
         return getattr(xp, name)(*values, **{k: unwrap(v) for k, v in kwargs.items()})
 
     return _named(op, name, f"``{name}`` of the array API (not differentiated: its result is an array).")
-
-
-def _namespace_of_values(values):
-    for v in values:
-        if hasattr(v, "shape") and not isinstance(v, (int, float, bool, complex)):
-            return namespace_of(v)
-    return get_backend().xp
 
 
 CONSTANT = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",

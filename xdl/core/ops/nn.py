@@ -10,7 +10,6 @@ from .elementwise import multiply, sqrt
 from .reduce import _axes, _kept
 from .reduce import max as _max
 from .reduce import sum as _sum
-from .shape import _creation
 
 
 def softmax(x, axis=-1):
@@ -47,11 +46,13 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def one_hot(x, num_classes, axis=-1, dtype=None):
-    """Integer labels ``x`` as rows of ``num_classes`` zeros with a one (not differentiated)."""
+    """Integer labels ``x`` as rows of ``num_classes`` zeros with a one (not differentiated), in
+    ``dtype`` (a name or the namespace's dtype; default floatx)."""
     x = unwrap(x)
-    classes = _creation("arange")(num_classes, dtype=x.dtype, device=x.device)
     xp = namespace_of(x)
-    out = xp.astype(xp.expand_dims(x, axis=-1) == classes, getattr(xp, dtype or floatx()))
+    classes = xp.arange(num_classes, dtype=x.dtype, device=x.device)
+    dtype = getattr(xp, dtype or floatx()) if dtype is None or isinstance(dtype, str) else dtype
+    out = xp.astype(xp.expand_dims(x, axis=-1) == classes, dtype)
     return out if axis == -1 else xp.moveaxis(out, -1, axis)
 
 

@@ -8,6 +8,7 @@ from ...errors import ArgumentError
 from ..backend import backend_of, convert, floatx, get_backend, namespace_of
 from ..parameter import Parameter
 from ..tape import Tensor, primitive, unwrap
+from .elementwise import _shape, unbroadcast
 
 
 def _zeros_like(xp, x):
@@ -48,7 +49,6 @@ def squeeze(x, axis=None):
 
 
 def broadcast_to(x, shape):
-    from .elementwise import unbroadcast
     return primitive(lambda xp, v: xp.broadcast_to(v, tuple(shape)),
                      lambda xp, g, out, need, v: (unbroadcast(xp, g, v.shape),), x)
 
@@ -114,7 +114,6 @@ def moveaxis(x, source, destination):
 
 def where(condition, x1, x2):
     """``x1`` where ``condition`` holds, else ``x2`` (broadcast); the condition is not differentiated."""
-    from .elementwise import unbroadcast
     cond = unwrap(condition)
 
     def rule(xp, g, out, need, a, b):
@@ -122,10 +121,6 @@ def where(condition, x1, x2):
                 unbroadcast(xp, xp.where(cond, 0.0, g), _shape(b)) if need[1] else None)
 
     return primitive(lambda xp, a, b: xp.where(cond, a, b), rule, x1, x2)
-
-
-def _shape(v):
-    return tuple(v.shape) if hasattr(v, "shape") else ()
 
 
 def clip(x, min=None, max=None):
