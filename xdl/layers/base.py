@@ -89,6 +89,8 @@ class Layer(TutorialLayer):
         cls.keras_style = cls.apply is Layer.apply and cls.call not in _BUILTIN_CALLS
         if cls.keras_style and "build" in cls.__dict__:
             cls.build = _keras_build(cls.__dict__["build"])
+        if not cls.keras_style and "infer" not in cls.__dict__:
+            cls.infer = cls.call  # a graph's inference calls it per layer: no frame in between
 
     def __init__(self, name=None, dtype=None):
         one_of(type(self).__name__, "dtype", dtype, (None, "float32", "float64"))

@@ -150,7 +150,8 @@ class Trainer:
             backprop(grads)  # backward: each use of a parameter adds to its gradient
             if self._regularized:  # weight penalties: into the loss and the gradients
                 losses = regularizers.penalize(losses, self._regularized)
-            losses = self._added_losses(losses)  # add_loss terms (their gradients came in backprop)
+            if self._loss_layers:  # add_loss terms (their gradients came in backprop)
+                losses = self._added_losses(losses)
         parameters = self.trainable_parameters()
         self.distribute_strategy.reduce_gradients(parameters)  # data parallelism: the sum over processes
         self.optimizer.step(parameters)  # the update
@@ -165,13 +166,13 @@ class Trainer:
         xs, ys, weights = self._unpack(data, "test_step")
         values, masks = self.graph.infer_masked(xs, self.objectives.slots)
         losses, _, weights = self.objectives.value_and_grad(ys, values, weights, masks, grad=False)
-        losses = self._added_losses(regularizers.penalize(losses, self._regularized, grads=False))  # as fit reports
+        losses = regularizers.penalize(losses, self._regularized, grads=False)  # as fit reports them
+        if self._loss_layers:
+            losses = self._added_losses(losses)
         return self._tally().add(losses, self.objectives.metric_statistics(ys, values, weights), xs[0].shape[0])
 
     def _added_losses(self, losses):
         """The loss figures with what layers gave ``add_loss`` in this batch added to the total."""
-        if not self._loss_layers:
-            return losses
         extra = [tape.unwrap(v) for layer in self._loss_layers for v in traced.collected_losses(layer)]
         total = losses[0]
         for v in extra:
