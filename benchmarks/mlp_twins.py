@@ -20,7 +20,7 @@ def _xdl_model(problem, be, functional=False):
 
     layers = []
     for i, (w, b) in enumerate(zip(problem.weights, problem.biases)):
-        dense = xdl.Dense(w.shape[0], w.shape[1])
+        dense = xdl.Dense(w.shape[1], input_size=w.shape[0])
         dense.weights, dense.bias = w, b
         layers += [dense] if i == len(problem.weights) - 1 else [dense, xdl.ReLU()]
     if functional:

@@ -66,8 +66,8 @@ def _mlp():
 
 
 def _cnn():
-    model = xdl.NeuralNetwork([xdl.Conv2D(1, 3, 3), xdl.BatchNorm(), xdl.ReLU(), xdl.MaxPool2D(2),
-                               xdl.Conv2D(3, 2, 2, padding="same", dilation=2), xdl.AvgPool2D(1),
+    model = xdl.NeuralNetwork([xdl.Conv2D(3, 3, input_channels=1), xdl.BatchNorm(), xdl.ReLU(), xdl.MaxPool2D(2),
+                               xdl.Conv2D(2, 2, input_channels=3, padding="same", dilation=2), xdl.AvgPool2D(1),
                                xdl.Flatten(), xdl.Dense(output_size=2)])
     model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.SGD(0.1, momentum=0.9), metrics=["acc"])
     return model, np.random.default_rng(0).standard_normal((4, 8, 8, 1)), np.array([0, 1, 1, 0])

@@ -33,7 +33,7 @@ CONSTANT_KINDS = "iub"  # integer and boolean inputs: indices and masks, never p
 
 def numeric_gradient(objective, value, install, eps=1e-6):
     """d objective / d value by central differences; ``install(array)`` puts a perturbed copy in place."""
-    value = np.array(value, dtype=np.float64)
+    value = np.array(value, dtype=np.float64, order="C")  # reshape(-1) below must be a view
     grad = np.zeros_like(value)
     flat, gflat = value.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):

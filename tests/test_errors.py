@@ -100,7 +100,7 @@ Y = X[:, :1] * 2
 
 
 def compiled():
-    m = xdl.Sequential([xdl.Dense(4, 3), xdl.ReLU(), xdl.Dense(3, 1)])
+    m = xdl.Sequential([xdl.Dense(3, input_size=4), xdl.ReLU(), xdl.Dense(1, input_size=3)])
     m.compile(loss="mse", optimizer="sgd", metrics=["mae"])
     return m
 
@@ -109,7 +109,7 @@ CALLS = {  # name: (the call with a keyword replaced, the function whose argumen
     "fit": (lambda **k: compiled().fit(**{"x": X, "y": Y, "verbose": 0, **k}), xdl.Model.fit),
     "evaluate": (lambda **k: compiled().evaluate(**{"x": X, "y": Y, **k}), xdl.Model.evaluate),
     "predict": (lambda **k: compiled().predict(**{"x": X, **k}), xdl.Model.predict),
-    "compile": (lambda **k: xdl.Sequential([xdl.Dense(4, 1)]).compile(**{"loss": "mse", "optimizer": "sgd", **k}),
+    "compile": (lambda **k: xdl.Sequential([xdl.Dense(1, input_size=4)]).compile(**{"loss": "mse", "optimizer": "sgd", **k}),
                 xdl.Model.compile),
     "save": (lambda **k: compiled().save(**{"path": "m.xdl", **k}), xdl.Model.save),
     "load": (lambda **k: xdl.Model.load(**{"path": "saved.xdl", **k}), xdl.Model.load),

@@ -126,7 +126,9 @@ def test_leaky_relu_takes_negative_slope(be):
     assert_close(xdl.LeakyReLU(negative_slope=0.3).forward(x), [[-0.6, 3.0]], rtol=1e-6)
     assert_close(xdl.LeakyReLU(0.3).forward(x), [[-0.6, 3.0]], rtol=1e-6)  # positional, as Keras's
     assert_close(xdl.LeakyReLU(alpha=0.2).forward(x), [[-0.4, 3.0]], rtol=1e-6)
-    assert_close(xdl.LeakyReLU().forward(x), [[-0.02, 3.0]], rtol=1e-6)  # xdl's default kept (documented)
+    assert_close(xdl.LeakyReLU().forward(x), [[-0.6, 3.0]], rtol=1e-6)  # Keras's default slope, 0.3
+    dense = xdl.Dense(1, activation="leaky_relu", kernel_initializer="ones", use_bias=False)
+    assert_close(dense.forward(np.array([[-2.0]], np.float32)), [[-0.02]], rtol=1e-6)  # saved models' slope, 0.01
     assert xdl.LeakyReLU(negative_slope=0.3).negative_slope == 0.3
     assert xdl.LeakyReLU(alpha=0.3, negative_slope=0.3).alpha == 0.3
     with pytest.raises(xdl.ArgumentError, match="disagree"):

@@ -71,7 +71,7 @@ BAD = {  # what goes wrong: (call, error type, message)
     "callbacks-single": (lambda m: m.fit(X, LABELS, callbacks=xdl.callbacks.TerminateOnNaN(), verbose=0), TypeError,
                          r"put it in a list: callbacks=\[...\]"),
     "units-huge": (lambda m: xdl.Dense(units=2**70), ValueError,
-                   "Dense: output_size must be a positive int <= 2147483647, got 1180591620717411303424"),
+                   "Dense: units must be a positive int <= 2147483647, got 1180591620717411303424"),
     "epsilon-zero": (lambda m: xdl.BatchNorm(epsilon=0), ValueError, r"BatchNorm: epsilon must be a number in \(0, 1\)"),
     "binary-targets": (lambda m: binary().fit(X, np.full((8, 1), 3.0), verbose=0), ValueError,
                        r"fit: binary cross-entropy takes targets in \[0, 1\].*from 3 to 3"),

@@ -52,7 +52,7 @@ SAMPLES = {
     "LayerNormalization": (lambda: xdl.LayerNormalization(scale=False, beta_initializer="ones"), floats(4, 3)),
     "Bidirectional": (lambda: xdl.Bidirectional(xdl.LSTM(3, return_sequences=True)), floats(5, 2)),
     "Conv1D": (lambda: xdl.Conv1D(4, 3, padding="same", kernel_regularizer="l2"), floats(6, 2)),
-    "Conv2D": (lambda: xdl.Conv2D(2, 4, 3, padding="same"), floats(6, 6, 2)),
+    "Conv2D": (lambda: xdl.Conv2D(4, 3, input_channels=2, padding="same"), floats(6, 6, 2)),
     "Conv2DTranspose": (lambda: xdl.Conv2DTranspose(2, 3, stride=2), floats(4, 4, 2)),
     "Cropping2D": (lambda: xdl.Cropping2D(((1, 1), (1, 0))), floats(6, 6, 2)),
     "Dense": (lambda: xdl.Dense(output_size=3, activation="relu", kernel_regularizer="l1_l2"), floats(3)),
@@ -132,10 +132,13 @@ def test_a_malformed_regularizer_config_is_an_xdl_error(key, value):
 
 
 def test_unknown_and_missing_config_keys_are_named():
-    with pytest.raises(xdl.ArgumentTypeError, match=r"Conv1D: unknown config key \['output_channels'\]"):
-        xdl.Conv1D.from_config({"filters": 2, "kernel_size": 3, "output_channels": 2})
-    with pytest.raises(xdl.ArgumentTypeError, match=r"LSTM: unknown config key \['units'\]"):
-        xdl.LSTM.from_config({"hidden_size": 2, "units": 2})  # the cell's arguments pass, others do not
+    with pytest.raises(xdl.ArgumentTypeError, match=r"Conv1D: unknown config key \['units'\]"):
+        xdl.Conv1D.from_config({"filters": 2, "kernel_size": 3, "units": 2})
+    with pytest.raises(xdl.ArgumentTypeError, match=r"LSTM: unknown config key \['filters'\]"):
+        xdl.LSTM.from_config({"hidden_size": 2, "filters": 2})  # the cell's arguments pass, others do not
+    assert xdl.LSTM.from_config({"units": 2}).hidden_size == 2  # Keras's name or xdl's
+    with pytest.raises(xdl.ArgumentError, match=r"units=3 and hidden_size=2 disagree"):
+        xdl.LSTM.from_config({"hidden_size": 2, "units": 3})
     xdl.LSTM.from_config({"hidden_size": 2, "unit_forget_bias": False, "recurrent_initializer": "zeros"})
     with pytest.raises(xdl.ArgumentTypeError, match=r"TransformerBlock: its config lacks \['dim'\]"):
         xdl.TransformerBlock.from_config({"num_heads": 2, "mlp_dim": 4})
@@ -193,12 +196,12 @@ def test_a_free_feature_axis_in_a_graph_is_refused_by_every_recurrent_layer(shap
 
 
 @pytest.mark.parametrize("key,value,match", [
-    ("hidden_size", None, r"hidden_size is required"),
+    ("hidden_size", None, r"hidden_size\) is required"),
     ("hidden_size", "5", r"hidden_size must be a positive int"),
     ("return_sequences", "yes", r"return_sequences must be True or False"),
     ("kernel_initializer", ["glorot_uniform"], r"kernel_initializer: unknown initializer"),
     ("kernel_regularizer", {"class": ["L2"], "config": {}}, r"kernel_regularizer: a regularizer's config"),
-    ("units", 5, r"unknown config key \['units'\]"),
+    ("filters", 5, r"unknown config key \['filters'\]"),
 ])
 def test_a_bad_lstm_config_value_names_the_file_the_layer_and_the_key(tmp_path, key, value, match):
     header, body = lstm_file(tmp_path)

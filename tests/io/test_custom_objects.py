@@ -36,7 +36,7 @@ class Scale(xdl.Layer):
 @pytest.mark.parametrize("loss", [halved_squares, Doubled()], ids=["function", "class"])
 def test_user_objects_load_back_with_custom_objects(be, tmp_path, loss):
     X = np.random.default_rng(0).random((16, 3)).astype(np.float32)
-    model = xdl.Sequential([xdl.Dense(3, 2), Scale(), xdl.Dense(units=1)])
+    model = xdl.Sequential([xdl.Dense(2, input_size=3), Scale(), xdl.Dense(units=1)])
     model.compile(loss=loss, optimizer="adam", metrics=[gap])
     model.fit(X, X[:, :1], epochs=2, verbose=0)
     path = tmp_path / "m.xdl"

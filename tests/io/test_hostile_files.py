@@ -414,13 +414,13 @@ def test_softmax_axis_out_of_range(tmp_path, axis, match):
 # issue 17, item 7
 @pytest.mark.parametrize("dilation", [[2**64, 1], [10_000, 10_000]])
 def test_conv_dilation_that_would_pad_gigabytes(tmp_path, dilation):
-    model = xdl.NeuralNetwork([xdl.Conv2D(1, 2, 3, padding="same")])
+    model = xdl.NeuralNetwork([xdl.Conv2D(2, 3, input_channels=1, padding="same")])
     model.predict(np.ones((1, 8, 8, 1)))
     data = _architecture_file(tmp_path, model,
                               lambda m: _set(m, ["config", "layers", 0, "config", "dilation"], dilation))
     refused(tmp_path, data, "dilation .* spreads its 3-tap window")
     with pytest.raises(xdl.ShapeError, match="outer taps would read padding only"):
-        xdl.Conv2D(1, 2, 3, padding="same", dilation=dilation).forward(np.ones((1, 8, 8, 1)))
+        xdl.Conv2D(2, 3, input_channels=1, padding="same", dilation=dilation).forward(np.ones((1, 8, 8, 1)))
 
 
 # issue 17, item 7

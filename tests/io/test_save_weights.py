@@ -40,7 +40,7 @@ def test_a_subclassed_model_round_trips_its_weights(be, tmp_path):
 @pytest.mark.parametrize("how", ["save_weights", "save"])
 def test_a_model_made_again_reads_weights_by_order(be, tmp_path, how):
     def make():
-        return xdl.Sequential([xdl.Dense(3, 2), xdl.ReLU(), xdl.Dense(2, 1)])
+        return xdl.Sequential([xdl.Dense(2, input_size=3), xdl.ReLU(), xdl.Dense(1, input_size=2)])
 
     model = make()
     model.predict(X[:1])
@@ -51,9 +51,9 @@ def test_a_model_made_again_reads_weights_by_order(be, tmp_path, how):
 
 
 def test_weights_that_do_not_fit_are_refused_whole(be, tmp_path):
-    model = xdl.Sequential([xdl.Dense(3, 2)])
+    model = xdl.Sequential([xdl.Dense(2, input_size=3)])
     model.save_weights(tmp_path / "w.xdl")
-    other = xdl.Sequential([xdl.Dense(3, 5)])
+    other = xdl.Sequential([xdl.Dense(5, input_size=3)])
     before = other.get_weights()
     with pytest.raises(xdl.ModelFileError, match="do not match the model's"):
         other.load_weights(tmp_path / "w.xdl")

@@ -105,7 +105,8 @@ def test_gelu_values_and_gradients(be, approximate):
 
 # -- the activation= argument and Activation -------------------------------------------------
 @pytest.mark.parametrize("name, layer", [("relu", xdl.ReLU), ("sigmoid", xdl.Sigmoid), ("tanh", xdl.Tanh),
-                                         ("softmax", xdl.Softmax), ("leaky_relu", xdl.LeakyReLU)])
+                                         ("softmax", xdl.Softmax),
+                                         ("leaky_relu", lambda: xdl.LeakyReLU(0.01))])  # the name's slope
 def test_dense_activation_is_the_layer_after_it(be, name, layer):
     x = np.random.default_rng(2).standard_normal((5, 4))
     dense = xdl.Dense(output_size=3, activation=name)

@@ -43,9 +43,9 @@ def test_get_and_set_weights(be):
 
 
 EMPTY = {  # issue 17, item 18
-    "cnn": (lambda: [xdl.Conv2D(1, 2, 3), xdl.MaxPool2D(2), xdl.Conv2D(2, 2, 1, padding="same"), xdl.AvgPool2D(2),
+    "cnn": (lambda: [xdl.Conv2D(2, 3, input_channels=1), xdl.MaxPool2D(2), xdl.Conv2D(2, 1, input_channels=2, padding="same"), xdl.AvgPool2D(2),
                      xdl.Flatten(), xdl.Dense(output_size=2)], (8, 8, 1), np.float64),
-    "cnn-global": (lambda: [xdl.Conv2D(1, 2, 3, stride=2), xdl.BatchNorm(), xdl.ReLU(), xdl.GlobalAveragePooling2D(),
+    "cnn-global": (lambda: [xdl.Conv2D(2, 3, input_channels=1, stride=2), xdl.BatchNorm(), xdl.ReLU(), xdl.GlobalAveragePooling2D(),
                             xdl.Dense(output_size=2)], (8, 8, 1), np.float64),
     "embedding-lstm": (lambda: [xdl.Embedding(10, 4), xdl.LSTM(5, return_sequences=True), xdl.GRU(3)], (6,), np.int64),
     "rnn": (lambda: [xdl.SimpleRNN(4), xdl.LayerNorm(), xdl.Dropout(0.5), xdl.Dense(output_size=2), xdl.Softmax()],

@@ -47,7 +47,7 @@ def test_dense_wrong_input_names_layer_and_both_shapes(be):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"input_size": 3}, "output_size is required"),
+    ({"input_size": 3}, r"units \(the output size, xdl's output_size\) is required"),
     ({"output_size": 0}, "output_size must be a positive int, got 0"),
     ({"input_size": 2.5, "output_size": 3}, "input_size must be a positive int or None, got 2.5"),
     ({"output_size": 3, "kernel_initializer": "nope"}, "unknown initializer 'nope'"),
@@ -76,13 +76,18 @@ def test_dense_units_and_the_positional_trap():
     assert xdl.Dense(units=7, output_size=7).output_size == 7
     with pytest.raises(ValueError, match="disagree"):
         xdl.Dense(units=7, output_size=8)
-    with pytest.raises(TypeError, match=r"first positional argument is input_size.*Dense\(output_size=128\)"
-                                        r".*Dense\(units=128\)"):
-        xdl.Dense(128)
+    layer = xdl.Dense(128)  # Keras's positional order: units first
+    assert layer.output_size == 128 and layer.input_size is None
+    assert xdl.Dense(4, "relu").activation == "relu"
+    with pytest.raises(TypeError, match=r"positional arguments are Keras's \(units, activation\); for 3 inputs and 8 "
+                                        r"outputs write Dense\(8\) or Dense\(input_size=3, output_size=8\)"):
+        xdl.Dense(3, 8)  # xdl's former order
+    tutorial = xdl.Dense(input_size=3, output_size=8)
+    assert (tutorial.input_size, tutorial.output_size) == (3, 8) and tutorial.weights.shape == (3, 8)
 
 
 def test_dense_backprop_without_dx_gives_the_same_gradients(be):
-    layer = xdl.Dense(3, 2)
+    layer = xdl.Dense(2, input_size=3)
     x = np.random.default_rng(4).standard_normal((4, 3))
     dy = be.asarray(np.random.default_rng(5).standard_normal((4, 2)), dtype=be.xp.float32)
     layer.forward(x)

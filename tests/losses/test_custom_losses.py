@@ -54,7 +54,7 @@ class MyHuber(Loss):
 
 def model(loss, metrics=None, lr=0.05, optimizer=None):
     xdl.seed(3)
-    m = xdl.Sequential([xdl.Dense(5, 8), xdl.Tanh(), xdl.Dense(8, D)])
+    m = xdl.Sequential([xdl.Dense(8, input_size=5), xdl.Tanh(), xdl.Dense(D, input_size=8)])
     m.compile(loss=loss, optimizer=optimizer or xdl.SGD(lr), metrics=metrics)
     return m
 
@@ -102,7 +102,7 @@ def test_function_losses_give_the_built_in_gradients_in_float64(f64):
     labels, nets = be.asarray(LABELS), []
     for loss in (my_sparse_ce, xdl.CrossEntropy()):
         xdl.seed(5)
-        net = xdl.Sequential([xdl.Dense(5, 6), xdl.ReLU(), xdl.Dense(6, C)])
+        net = xdl.Sequential([xdl.Dense(6, input_size=5), xdl.ReLU(), xdl.Dense(C, input_size=6)])
         net.compile(loss=loss, optimizer="sgd")
         step_gradients(net, [x], [labels], [w])
         nets.append(net)
@@ -183,7 +183,7 @@ def test_call_under_a_built_in_loss_is_what_computes(be):
 
     assert SquaredScores.keras_style() and not xdl.CrossEntropy.keras_style()
     xdl.seed(4)
-    net = xdl.Sequential([xdl.Dense(5, C), xdl.Softmax()])
+    net = xdl.Sequential([xdl.Dense(C, input_size=5), xdl.Softmax()])
     net.compile(loss=SquaredScores(), optimizer="sgd")  # not fused with the Softmax: it sees probabilities
     probabilities = host(net.predict(X))
     assert net.evaluate(X, LABELS) == pytest.approx(np.mean(probabilities ** 2), rel=1e-5)

@@ -68,7 +68,7 @@ def mae_of(model, w=None):
 
 def regression(metrics, optimizer=None):
     xdl.seed(2)
-    model = xdl.Sequential([xdl.Dense(4, 6), xdl.Tanh(), xdl.Dense(6, D)])
+    model = xdl.Sequential([xdl.Dense(6, input_size=4), xdl.Tanh(), xdl.Dense(D, input_size=6)])
     model.compile(loss="mse", optimizer=optimizer or xdl.SGD(0.05), metrics=metrics)
     return model
 
@@ -188,7 +188,7 @@ def test_a_keras_style_subclass_of_a_built_in_metric(be):
 
     labels = RNG.integers(0, 3, N)
     xdl.seed(6)
-    net = xdl.Sequential([xdl.Dense(4, 3)])
+    net = xdl.Sequential([xdl.Dense(3, input_size=4)])
     net.compile(loss="cross_entropy", optimizer=Frozen(), metrics=[FlippedAccuracy(), "accuracy"])
     history = net.fit(X, labels, epochs=1, batch_size=7, verbose=0).history
     scores = host(net.predict(X))

@@ -128,7 +128,7 @@ def test_steps_follow_the_published_rule(be, name):
     grads = [rng.standard_normal((3, 4)) for _ in range(6)]
     w0 = rng.standard_normal((3, 4))
     with xdl.use_floatx("float64"):
-        layer = xdl.Dense(4, 4, use_bias=False)
+        layer = xdl.Dense(4, input_size=4, use_bias=False)
         layer.W.value = be.asarray(w0)
         opt = make()
         for g, want in zip(grads, rule(w0, grads)):

@@ -142,8 +142,8 @@ def test_a_two_model_step_fed_x_alone(be):
     """A GAN's shape: fit(x) with no targets hands x to the step, which trains two models
     with their own optimizers; the logs are what it returns."""
     xdl.seed(3)
-    generator = xdl.Sequential([xdl.Dense(2, 8), xdl.ReLU(), xdl.Dense(8, 4)])
-    critic = xdl.Sequential([xdl.Dense(4, 8), xdl.ReLU(), xdl.Dense(8, 1)])
+    generator = xdl.Sequential([xdl.Dense(8, input_size=2), xdl.ReLU(), xdl.Dense(4, input_size=8)])
+    critic = xdl.Sequential([xdl.Dense(8, input_size=4), xdl.ReLU(), xdl.Dense(1, input_size=8)])
 
     class Pair(xdl.Model):
         def __init__(self):

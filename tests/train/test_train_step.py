@@ -141,7 +141,7 @@ def test_the_built_in_step_adds_no_kernel_for_its_figures():
 
 
 def _stack():
-    return xdl.NeuralNetwork([xdl.ReLU(), xdl.Dense(4, 5), xdl.Tanh(), xdl.Dense(5, 3)])
+    return xdl.NeuralNetwork([xdl.ReLU(), xdl.Dense(5, input_size=4), xdl.Tanh(), xdl.Dense(3, input_size=5)])
 
 
 def test_train_step_gradients_equal_full_backward(be):
@@ -177,7 +177,7 @@ class Counting(xdl.ReLU):
 
 
 def test_train_step_stops_at_first_trainable_layer(be):
-    model = xdl.NeuralNetwork([Counting(), xdl.Dense(3, 2), Counting()])
+    model = xdl.NeuralNetwork([Counting(), xdl.Dense(2, input_size=3), Counting()])
     model.compile(loss="mse", optimizer="sgd")
     x, y = be.asarray(np.ones((2, 3)), dtype=be.xp.float32), be.asarray(np.ones((2, 2)), dtype=be.xp.float32)
     model.forward(x)
@@ -189,7 +189,7 @@ def test_train_step_stops_at_first_trainable_layer(be):
 
 
 def test_training_step_stays_float32(be):
-    model = xdl.NeuralNetwork([xdl.Dense(4, 5), xdl.ReLU(), xdl.Dense(5, 3)])
+    model = xdl.NeuralNetwork([xdl.Dense(5, input_size=4), xdl.ReLU(), xdl.Dense(3, input_size=5)])
     model.compile(loss=xdl.CrossEntropy(from_logits=True), optimizer=xdl.SGD(0.1))
     x = be.asarray(np.random.default_rng(6).standard_normal((6, 4)), dtype=be.xp.float32)
     labels = be.asarray(np.array([0, 1, 2, 0, 1, 2]))

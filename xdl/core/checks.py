@@ -110,3 +110,44 @@ def file_path(owner, name, value) -> str:
     if not isinstance(value, str):
         raise ArgumentTypeError(f"{owner}: {name} must be a file path (a str or pathlib.Path), got {short(value)}")
     return value
+
+
+# -- Keras's keywords beside xdl's ------------------------------------------------------------------
+def either(owner, name, value, default, old, old_value, check=None):
+    """One argument under two names: Keras's ``name`` (``value``, which defaults to ``default``)
+    and xdl's ``old`` (``old_value``; None when not given), e.g. ``strides`` and ``stride``.
+    Both given and different is refused. ``check(key, value)``, when given, checks and converts
+    a value that is not None, its errors naming the key the caller used."""
+    key = name
+    if old_value is not None:
+        if value is not None and not _same(value, default) and not _same(value, old_value):
+            raise ArgumentError(f"{owner}: {name}={short(value)} and {old}={short(old_value)} disagree; "
+                                "give one of them")
+        value, key = old_value, old
+    return value if check is None or value is None else check(key, value)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) or (isinstance(a, (tuple, list)) and isinstance(b, (int, tuple, list))
+                                and tuple(a) == (tuple(b) if isinstance(b, (tuple, list)) else (b,) * len(a)))
+    except Exception:  # noqa: BLE001 (a hostile value's __eq__): not the same
+        return False
+
+
+def channels_last(owner, data_format) -> None:
+    """Keras's ``data_format``: xdl's images and sequences are channels-last."""
+    if data_format is None or (isinstance(data_format, str) and data_format == "channels_last"):
+        return
+    if isinstance(data_format, str) and data_format == "channels_first":
+        raise ArgumentError(f"{owner}: data_format='channels_first' is not supported: xdl's layers take channels "
+                            "last, (N, H, W, C); move the axis first, e.g. x.transpose(0, 2, 3, 1)")
+    raise ArgumentError(f"{owner}: data_format must be 'channels_last' or None, got {short(data_format)}")
+
+
+def no_constraints(owner, **constraints) -> None:
+    """Keras's weight constraints (``kernel_constraint=``...): only None, since xdl has none."""
+    for key, value in constraints.items():
+        if value is not None:
+            raise ArgumentError(f"{owner}: {key} is not supported (xdl has no weight constraints), got "
+                                f"{short(value)}; leave it None")

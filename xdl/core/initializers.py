@@ -138,7 +138,7 @@ def orthogonal(be, shape, dtype):
     q, r = xp.linalg.qr(a)  # the array API's linalg extension, on the device
     q = q * xp.sign(xp.linalg.diagonal(r))
     q = q if rows >= cols else xp.matrix_transpose(q)
-    return xp.reshape(q, tuple(shape))
+    return xp.reshape(xp.reshape(q, (-1,)), tuple(shape))  # through 1-D: a row-major copy, not a transposed view
 
 
 _BY_NAME = {f.__name__: f for f in (zeros, ones, uniform, glorot_uniform, glorot_normal, he_uniform, he_normal,

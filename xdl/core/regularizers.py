@@ -160,7 +160,8 @@ def penalize(figures, parameters, grads=True):
 
 
 #: the constructor arguments layers take regularizers by (Keras's names)
-KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer")
+KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "depthwise_regularizer",
+        "pointwise_regularizer", "embeddings_regularizer")
 
 
 def configs(layer) -> dict:

@@ -30,24 +30,26 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """``x`` where positive, ``negative_slope * x`` elsewhere.
 
-    ``negative_slope`` is Keras 3's keyword, ``alpha`` xdl's (and Keras 2's); give either (both
-    only if equal). Given neither, the slope is xdl's 0.01, not Keras's 0.3: ``LeakyReLU()`` and
-    ``activation="leaky_relu"`` (which makes ``LeakyReLU()``, and whose saved models hold no
-    slope) keep what existing code and files get. A Keras program relying on the 0.3 default
-    should write ``LeakyReLU(negative_slope=0.3)`` (or ``LeakyReLU(0.3)``)."""
+    Keras's signature and default, ``LeakyReLU(negative_slope=0.3)``; ``alpha`` is xdl's (and
+    Keras 2's) keyword for it (both given must agree). ``activation="leaky_relu"`` keeps xdl's
+    former slope, 0.01 (``default_slope`` of the layer it makes), because saved models name
+    that activation without its slope; Keras's activation function slopes 0.2
+    (``xdl.activations.leaky_relu``)."""
 
-    def __init__(self, alpha=None, *, negative_slope=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    default_slope = 0.3
+
+    def __init__(self, negative_slope=None, *, alpha=None, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         owner = f"LeakyReLU {self.name!r}"
         if alpha is not None and negative_slope is not None \
                 and number(owner, "alpha", alpha) != number(owner, "negative_slope", negative_slope):
             raise ArgumentError(f"{owner}: alpha={alpha!r} and negative_slope={negative_slope!r} disagree; give one "
                                 "of them (negative_slope is Keras 3's name for alpha)")
-        if alpha is None:
-            alpha, key = (0.01, "alpha") if negative_slope is None else (negative_slope, "negative_slope")
+        if negative_slope is None:
+            negative_slope, key = (self.default_slope, "negative_slope") if alpha is None else (alpha, "alpha")
         else:
-            key = "alpha"
-        self.alpha = number(owner, key, alpha)
+            key = "negative_slope"
+        self.alpha = number(owner, key, negative_slope)
 
     @property
     def negative_slope(self):
@@ -82,8 +84,8 @@ class Tanh(Layer):
 class Softmax(Layer):
     """Softmax over ``axis`` (default: last). For classification prefer a loss on logits."""
 
-    def __init__(self, axis=-1, *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, axis=-1, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         if not isinstance(axis, int) or isinstance(axis, bool) or not -MAX_AXES <= axis < MAX_AXES:
             raise ArgumentError(f"Softmax {self.name!r}: axis must be an int, got {short(axis)}")
         self.axis = axis
@@ -139,8 +141,8 @@ Swish = SiLU  # Keras's other name; models save "SiLU"
 class ELU(Layer):
     """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere (Keras and PyTorch; alpha 1)."""
 
-    def __init__(self, alpha=1.0, *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, alpha=1.0, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.alpha = number(f"ELU {self.name!r}", "alpha", alpha)
 
     def apply(self, x, training=False):
@@ -195,8 +197,8 @@ class GELU(Layer):
     0.044715 x^3)))``. The exact form's erf, which the array API lacks, is Abramowitz and
     Stegun 7.1.26 (absolute error below 1.5e-7: float32's precision)."""
 
-    def __init__(self, approximate="none", *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, approximate="none", *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         if isinstance(approximate, bool):
             approximate = "tanh" if approximate else "none"
         approximate = one_of(f"GELU {self.name!r}", "approximate (or a bool)", approximate, ("none", "tanh"))
@@ -219,7 +221,13 @@ class Linear(Layer):
 
 
 #: the activation names ``activation=`` and ``Activation`` take, and the layer of each
-ACTIVATIONS = {"linear": Linear, "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+class _LeakyReLUActivation(LeakyReLU):
+    """What ``activation="leaky_relu"`` makes: xdl's former default slope (see LeakyReLU)."""
+
+    default_slope = 0.01
+
+
+ACTIVATIONS = {"linear": Linear, "relu": ReLU, "leaky_relu": _LeakyReLUActivation, "sigmoid": Sigmoid, "tanh": Tanh,
                "softmax": Softmax}
 ACTIVATIONS.update({"silu": SiLU, "swish": SiLU, "elu": ELU, "softplus": Softplus, "softsign": Softsign,
                     "mish": Mish})
@@ -260,8 +268,8 @@ class Activation(Layer):
     """A named activation as a layer, as in Keras: ``Activation("relu")``; the names are
     ``ACTIVATIONS``'s."""
 
-    def __init__(self, activation, *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, activation, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.activation = activation_name(f"Activation {self.name!r}", activation)
         self._layer = ACTIVATIONS[self.activation](name=f"{self.name}.{self.activation}", dtype=dtype)
 

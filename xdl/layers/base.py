@@ -7,7 +7,7 @@ import re
 
 from ..core import initializers, regularizers, symbolic, tape
 from ..core.backend import convert, floatx, get_backend, to_numpy
-from ..core.checks import boolean, one_of, short
+from ..core.checks import MAX_SIZE, boolean, one_of, positive_int, short
 from ..core.parameter import Parameter
 from ..core.symbolic import unique_name, valid_name
 from ..core.variable import initial_value
@@ -23,6 +23,9 @@ from ..tutorial import TutorialLayer
 from . import traced
 
 LAYERS = {}
+#: the keywords every layer's constructor takes (Layer's), beside its own
+LAYER_KEYWORDS = ("trainable", "input_shape", "input_dim", "batch_size", "batch_input_shape", "activity_regularizer",
+                  "autocast")
 
 
 def register_layer(cls):
@@ -92,18 +95,27 @@ class Layer(TutorialLayer):
         if not cls.keras_style and "infer" not in cls.__dict__:
             cls.infer = cls.call  # a graph's inference calls it per layer: no frame in between
 
-    def __init__(self, name=None, dtype=None):
-        one_of(type(self).__name__, "dtype", dtype, (None, "float32", "float64"))
+    def __init__(self, name=None, dtype=None, *, trainable=True, input_shape=None, input_dim=None, batch_size=None,
+                 batch_input_shape=None, activity_regularizer=None, autocast=True):
+        kind = type(self).__name__
+        one_of(kind, "dtype", dtype, (None, "float32", "float64"))
         if name is not None and not valid_name(name):
-            raise ArgumentError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
+            raise ArgumentError(f"{kind}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or self._default_name()
         self.dtype_name = dtype
         self.backend = None
         self.dtype = None
         self.input_shape = None
         self.built = False
-        self._trainable_flag = True  # see the trainable property
+        self._trainable_flag = boolean(kind, "trainable", trainable)  # see the trainable property
         self._parameters = {}
+        #: Keras's ``input_shape=``/``input_dim=`` on a first layer: the batch-first shape a
+        #: Sequential starts from (other models ignore it, as Keras does)
+        self._declared_input = declared_input(kind, input_shape, input_dim, batch_size, batch_input_shape)
+        boolean(kind, "autocast", autocast)  # Keras's mixed-precision flag: xdl computes in the layer's dtype
+        if activity_regularizer is not None:
+            raise ArgumentError(f"{kind}: activity_regularizer is not supported (xdl's built-in layers do not "
+                                "penalize their outputs); add the penalty with add_loss in a layer of your own")
 
     def _default_name(self) -> str:
         base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)
@@ -125,6 +137,8 @@ class Layer(TutorialLayer):
         self.dtype = self.backend.dtype(self.dtype_name)
         self.input_shape = [tuple(s) for s in input_shape] if self.multiple_inputs else tuple(input_shape)
         self.built = True
+        if not self._trainable_flag:  # frozen at construction: so are the layers made inside it since
+            self.trainable = False
 
     def apply(self, x, training=False, **kwargs):
         """``(y, backprop)`` for backend arrays ``x``; see the class doc. A layer that defines
@@ -182,6 +196,8 @@ class Layer(TutorialLayer):
     def start_epoch(self, epoch: int, stream: int = 0) -> None:
         """Called by ``fit`` before each epoch: layers with randomness reseed from the epoch
         and ``stream`` (the process's rank in data-parallel training, so ranks differ)."""
+        for layer in self._sublayers():
+            layer.start_epoch(epoch, stream)
 
     def check_values(self, x, where) -> None:
         """Checks that need the values of an input (on the host: one read per call of
@@ -485,6 +501,41 @@ def _keras_build(build):
     wrapped.__wrapped__ = build
     wrapped.__doc__ = build.__doc__
     return wrapped
+
+
+def declared_input(kind, input_shape, input_dim, batch_size, batch_input_shape):
+    """The batch-first input shape Keras's constructor keywords give a first layer, or None:
+    ``input_shape=(4,)`` (one sample's), ``input_dim=4`` (that, for a vector), ``batch_size``,
+    or ``batch_input_shape=(None, 4)``."""
+    given = [k for k, v in (("input_shape", input_shape), ("input_dim", input_dim),
+                            ("batch_input_shape", batch_input_shape)) if v is not None]
+    if len(given) > 1:
+        raise ArgumentError(f"{kind}: give one of {' and '.join(given)}, not both")
+    batch_size = positive_int(kind, "batch_size", batch_size, optional=True)
+    if input_dim is not None:
+        input_shape = (positive_int(kind, "input_dim", input_dim),)
+    if batch_input_shape is not None:
+        shape = _dims(kind, "batch_input_shape", batch_input_shape)
+        if not shape:
+            raise ArgumentError(f"{kind}: batch_input_shape needs the batch axis first, e.g. (None, 4), got "
+                                f"{batch_input_shape!r}")
+        if batch_size is not None and shape[0] not in (None, batch_size):
+            raise ArgumentError(f"{kind}: batch_size={batch_size} and batch_input_shape[0]={shape[0]} disagree")
+        return shape
+    if input_shape is None:
+        if batch_size is not None:
+            raise ArgumentError(f"{kind}: batch_size={batch_size} needs input_shape= (one sample's shape) with it")
+        return None
+    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    return (batch_size,) + _dims(kind, "input_shape", input_shape)
+
+
+def _dims(kind, key, shape):
+    if not isinstance(shape, (tuple, list)) or not all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_SIZE) for d in shape):
+        raise ArgumentError(f"{kind}: {key} must be a tuple of positive ints or None (a free size), got {short(shape)}")
+    return tuple(shape)
 
 
 def expect_last_axis(layer, input_shape, size, hint=""):

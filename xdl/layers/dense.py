@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from ..core import regularizers
-from ..core.checks import boolean, positive_int
+from ..core.checks import as_int, boolean, either, no_constraints, positive_int
 from ..errors import ArgumentError, ArgumentTypeError
 from .activations import Activated, activation_layer, activation_name
 from ..tutorial import TutorialWeights
@@ -13,45 +13,49 @@ from .base import Layer, expect_last_axis, initializer, register_layer, regulari
 
 @register_layer
 class Dense(Activated, TutorialWeights, Layer):
-    """``y = x @ W + b`` on the last axis: (N, ..., input_size) -> (N, ..., output_size).
+    """``y = x @ W + b`` on the last axis: (N, ..., input_size) -> (N, ..., units).
 
-    ``input_size`` may be left out: it is taken from the first input. ``units`` is Keras's
-    name for ``output_size``; note that the first positional argument is ``input_size``
-    (the tutorial's ``Dense(input_size, output_size)``): Keras's ``Dense(128)`` is
-    ``Dense(units=128)`` here. ``activation`` (a name in ``ACTIVATIONS``: "relu",
-    "softmax"...; None for none) is applied to the output. The tutorial's attributes
-    ``weights``, ``bias``, ``dweights`` and ``dbias`` read and write the parameters.
-    ``kernel_regularizer``/``bias_regularizer``: penalties (xdl.regularizers, or "l1", "l2").
+    Keras's signature: ``Dense(units, activation=None, use_bias=True, ...)``. xdl's names
+    are keywords: ``output_size`` (``units``) and ``input_size``, which may be left out (it is
+    taken from the first input); the tutorial's ``Dense(input_size=2, output_size=3)``.
+    ``activation`` (a name in ``ACTIVATIONS``: "relu", "softmax"...; None for none) is applied
+    to the output. The tutorial's attributes ``weights``, ``bias``, ``dweights`` and ``dbias``
+    read and write the parameters. ``kernel_regularizer``/``bias_regularizer``: penalties
+    (xdl.regularizers, or "l1", "l2"). Keras's constraints and ``lora_rank`` are not supported.
     """
 
     supports_masking = True  # per position: a mask on (N, T, F) inputs passes on
     sized_axes = ((-1, "input_size"),)
 
-    def __init__(self, input_size=None, output_size=None, *, units=None, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        if (units is not None and output_size is not None
-                and positive_int("Dense", "units", units) != positive_int("Dense", "output_size", output_size)):
-            raise ArgumentError(f"Dense {self.name!r}: units={units!r} and output_size={output_size!r} disagree; "
-                                "give one of them")
-        output_size = output_size if output_size is not None else units
-        if output_size is None:
-            hint = (f"; the first positional argument is input_size in xdl (Dense(input_size, output_size)): "
-                    f"for {input_size!r} outputs write Dense(output_size={input_size!r}) or Dense(units={input_size!r})"
-                    if input_size is not None else ", e.g. Dense(output_size=10) or Dense(units=10)")
-            raise ArgumentTypeError(f"Dense {self.name!r}: output_size is required (Keras's units){hint}")
+    def __init__(self, units=None, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, lora_rank=None, *, input_size=None, output_size=None,
+                 name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
+        owner = f"Dense {self.name!r}"
+        if as_int(activation) is not None:  # xdl's former Dense(input_size, output_size)
+            raise ArgumentTypeError(f"{owner}: activation={activation!r}: Dense's positional arguments are Keras's "
+                                    f"(units, activation); for {units!r} inputs and {activation!r} outputs write "
+                                    f"Dense({activation!r}) or Dense(input_size={units!r}, output_size={activation!r})")
+        units = either(owner, "units", units, None, "output_size", output_size,
+                       lambda key, value: positive_int("Dense", key, value))
+        if units is None:
+            raise ArgumentTypeError(f"{owner}: units (the output size, xdl's output_size) is required, e.g. "
+                                    "Dense(10) or Dense(output_size=10)")
+        no_constraints(owner, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        if lora_rank is not None:
+            raise ArgumentError(f"{owner}: lora_rank is not supported; leave it None")
         self.input_size = positive_int("Dense", "input_size", input_size, optional=True)
-        self.output_size = positive_int("Dense", "output_size", output_size)
-        self.activation = activation_name(f"Dense {self.name!r}", activation)
+        self.output_size = units
+        self.activation = activation_name(owner, activation)
         self._activation = activation_layer("Dense", activation, f"{self.name}.{self.activation}", dtype)
         self.use_bias = boolean("Dense", "use_bias", use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        self._init_W = initializer(f"Dense {self.name!r}", "kernel_initializer", kernel_initializer)
-        self._init_b = initializer(f"Dense {self.name!r}", "bias_initializer", bias_initializer)
-        self.kernel_regularizer = regularizer(f"Dense {self.name!r}: kernel_regularizer", kernel_regularizer)
-        self.bias_regularizer = regularizer(f"Dense {self.name!r}: bias_regularizer", bias_regularizer)
+        self._init_W = initializer(owner, "kernel_initializer", kernel_initializer)
+        self._init_b = initializer(owner, "bias_initializer", bias_initializer)
+        self.kernel_regularizer = regularizer(f"{owner}: kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = regularizer(f"{owner}: bias_regularizer", bias_regularizer)
         self.W = self.b = None
         if input_size is not None:  # the tutorial reads layer.weights before any forward
             self.build((input_size,))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..core import random
-from ..core.checks import int_at_least, number
+from ..core.checks import as_int, int_at_least, number, short
+from ..errors import ArgumentError, ShapeError
 from .base import Layer, register_layer
 
 
@@ -20,12 +21,14 @@ class Dropout(Layer):
 
     supports_masking = True  # elementwise: a mask on the input passes on
 
-    def __init__(self, rate=0.5, seed=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, rate=0.5, noise_shape=None, seed=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.rate = number(f"Dropout {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
         self.seed = int_at_least(type(self).__name__, "seed", seed, 0, optional=True)
+        self.noise_shape = _noise_shape(f"Dropout {self.name!r}", noise_shape)
 
     def build(self, input_shape):
+        self.check_input_shape(input_shape)
         super().build(input_shape)
         if self.seed is None:
             self.seed = int(random.generator().integers(2**62))
@@ -39,9 +42,29 @@ class Dropout(Layer):
     def apply(self, x, training=False):
         if not training or self.rate == 0.0:
             return x, lambda dy, need_dx=True: dy
-        keep = self._uniform(tuple(x.shape), x.dtype) >= self.rate
+        shape = tuple(x.shape) if self.noise_shape is None else tuple(
+            d if n is None else n for d, n in zip(x.shape, self.noise_shape))  # 1s: one draw along that axis
+        keep = self._uniform(shape, x.dtype) >= self.rate
         mask = self.backend.xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))
         return x * mask, lambda dy, need_dx=True: dy * mask
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                **({"noise_shape": list(self.noise_shape)} if self.noise_shape is not None else {})}
+
+    def check_input_shape(self, input_shape):
+        if self.noise_shape is not None and (len(self.noise_shape) != len(input_shape) + 1 or any(
+                n not in (None, 1, d) for n, d in zip(self.noise_shape[1:], input_shape))):
+            raise ShapeError(f"{self.describe()}: noise_shape {self.noise_shape} does not fit inputs (N, "
+                             f"{', '.join(map(str, input_shape))}); each size is None, 1 or the input's")
+
+
+def _noise_shape(owner, value):
+    """Keras's ``noise_shape``: the mask's shape, batch axis first; 1 shares a draw along an
+    axis (e.g. ``(None, 1, None)``: one mask per sequence for every step), None takes the input's."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or not value or not all(
+            d is None or (as_int(d) is not None and d >= 1) for d in value):
+        raise ArgumentError(f"{owner}: noise_shape must be a tuple of positive ints or None, got {short(value)}")
+    return tuple(None if d is None else int(d) for d in value)

@@ -2,43 +2,73 @@
 
 from __future__ import annotations
 
-from ..errors import ArgumentTypeError, IndexRangeError, ShapeError
-from .base import Layer, initializer, register_layer
-from ..core.checks import positive_int
+from ..core import regularizers
+from ..core.backend import convert
+from ..errors import ArgumentError, ArgumentTypeError, IndexRangeError, ShapeError
+from .base import Layer, initializer, register_layer, regularizer
+from ..core.checks import either, no_constraints, positive_int, short
 from .dense import _name
 
 
 @register_layer
 class Embedding(Layer):
-    """Row ``x`` of a (vocab_size, dim) table: integer indices (N, ...) -> (N, ..., dim).
+    """Row ``x`` of an (input_dim, output_dim) table: integer indices (N, ...) -> (N, ..., output_dim).
 
-    Indices must lie in [0, vocab_size). ``backward`` accumulates the rows' gradients,
+    Keras's signature, ``Embedding(input_dim, output_dim, embeddings_initializer="uniform",
+    embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False, weights=None)``;
+    xdl's names ``vocab_size`` and ``dim`` are keywords. ``weights``: the table to start from
+    (an (input_dim, output_dim) array, or a list holding it). Keras 2's ``input_length`` gives
+    a first layer its input shape, ``(input_length,)``.
+
+    Indices must lie in [0, input_dim). ``backward`` accumulates the rows' gradients,
     repeated indices included, and returns None: integer inputs have no gradient.
 
     ``mask_zero=True`` (Keras's): index 0 is padding. The output then carries a mask, True
     where the index is not 0, that the layers after it honour (recurrent layers keep their
     state over padded steps; the loss and metrics leave them out: see masking.py); index 0
-    still has a row, so give ``vocab_size`` one more than the real tokens.
+    still has a row, so give ``input_dim`` one more than the real tokens.
     """
 
     input_kind = "int"
 
-    def __init__(self, vocab_size=None, dim=None, *, embeddings_initializer="uniform", mask_zero=False,
-                 name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, input_dim=None, output_dim=None, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, *, vocab_size=None,
+                 dim=None, input_length=None, name=None, dtype=None, **kwargs):
+        if input_length is not None and not {"input_shape", "input_dim", "batch_input_shape"} & set(kwargs):
+            kwargs["input_shape"] = (positive_int("Embedding", "input_length", input_length),)
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        owner = f"Embedding {self.name!r}"
         if not isinstance(mask_zero, bool):
-            raise ArgumentTypeError(f"Embedding {self.name!r}: mask_zero must be True or False, got {mask_zero!r}")
+            raise ArgumentTypeError(f"{owner}: mask_zero must be True or False, got {mask_zero!r}")
+        no_constraints(owner, embeddings_constraint=embeddings_constraint)
+        if lora_rank is not None:
+            raise ArgumentError(f"{owner}: lora_rank is not supported; leave it None")
         self.mask_zero = mask_zero
-        self.vocab_size = positive_int("Embedding", "vocab_size", vocab_size)
-        self.dim = positive_int("Embedding", "dim", dim)
+        size = lambda key, value: positive_int("Embedding", key, value)  # noqa: E731
+        self.vocab_size = either(owner, "input_dim", input_dim, None, "vocab_size", vocab_size, size)
+        self.dim = either(owner, "output_dim", output_dim, None, "dim", dim, size)
+        if self.vocab_size is None or self.dim is None:
+            raise ArgumentTypeError(f"{owner}: input_dim and output_dim (xdl's vocab_size and dim) are required, "
+                                    "e.g. Embedding(1000, 64)")
         self.embeddings_initializer = embeddings_initializer
-        self._init = initializer(f"Embedding {self.name!r}", "embeddings_initializer", embeddings_initializer)
+        self._init = initializer(owner, "embeddings_initializer", embeddings_initializer)
+        self.embeddings_regularizer = regularizer(f"{owner}: embeddings_regularizer", embeddings_regularizer)
+        self._start = None if weights is None else _table(owner, weights)
         self.table = None
+
+    input_dim = property(lambda self: self.vocab_size)
+    output_dim = property(lambda self: self.dim)
 
     def build(self, input_shape):
         super().build(input_shape)
         shape = (self.vocab_size, self.dim)
-        self.table = self.add_parameter("embeddings", self._init(self.backend, shape, self.dtype))
+        start = (self._init(self.backend, shape, self.dtype) if self._start is None
+                 else convert(self.backend, self._start, self.dtype, f"{self.describe()}: weights"))
+        if tuple(start.shape) != shape:
+            raise ShapeError(f"{self.describe()}: weights must have shape {shape} (input_dim, output_dim), got "
+                             f"{tuple(start.shape)}")
+        self.table = self.add_parameter("embeddings", start, regularizer=self.embeddings_regularizer)
+        self._start = None
 
     def check_values(self, x, where):
         """Indices outside [0, vocab_size) are refused: -1 would read the last row, and
@@ -79,4 +109,15 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
-                "embeddings_initializer": _name(self.embeddings_initializer), "mask_zero": self.mask_zero}
+                "embeddings_initializer": _name(self.embeddings_initializer), "mask_zero": self.mask_zero,
+                **regularizers.configs(self)}
+
+
+def _table(owner, weights):
+    """Keras's ``weights=``: the starting table (kept as given until the layer is built)."""
+    if isinstance(weights, (list, tuple)) and len(weights) == 1:
+        weights = weights[0]
+    if not hasattr(weights, "shape"):
+        raise ArgumentTypeError(f"{owner}: weights must be an array of shape (input_dim, output_dim), got "
+                                f"{short(weights)}")
+    return weights

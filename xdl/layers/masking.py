@@ -34,8 +34,8 @@ class Masking(Layer):
 
     supports_masking = True
 
-    def __init__(self, mask_value=0.0, *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, mask_value=0.0, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.mask_value = number("Masking", "mask_value", mask_value, low=-float("inf"))
 
     def check_input_shape(self, input_shape):

@@ -154,8 +154,8 @@ class Concatenate(Layer):
 
     multiple_inputs = True
 
-    def __init__(self, axis=-1, *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, axis=-1, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
             raise ArgumentError(f"Concatenate: axis must be a nonzero int (0 is the batch axis), got {axis!r}")
         self.axis = axis

@@ -19,8 +19,8 @@ class _Normalization(Layer):
     gamma_initializer, beta_initializer = "ones", "zeros"
     gamma_regularizer = beta_regularizer = None
 
-    def __init__(self, epsilon, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, epsilon, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.epsilon = number(type(self).__name__, "epsilon", epsilon, 0.0, 1.0, low_open=True, high_open=True)
 
     def build(self, input_shape):
@@ -57,7 +57,7 @@ class _KerasOptions:
     normalized ``axis`` must be the last (what xdl's layers do), constraints are refused."""
 
     def _keras_options(self, axis, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
-                       gamma_regularizer, beta_constraint, gamma_constraint, trainable):
+                       gamma_regularizer, beta_constraint, gamma_constraint):
         owner = f"{type(self).__name__} {self.name!r}"
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if len(axes) != 1 or isinstance(axes[0], bool) or not isinstance(axes[0], int) or axes[0] == 0 \
@@ -75,7 +75,6 @@ class _KerasOptions:
         initializer(owner, "gamma_initializer", gamma_initializer)
         self.beta_regularizer = regularizer(f"{owner}: beta_regularizer", beta_regularizer)
         self.gamma_regularizer = regularizer(f"{owner}: gamma_regularizer", gamma_regularizer)
-        self.trainable = boolean(owner, "trainable", trainable)
 
     def _check_axis(self, input_shape):
         axis = self.axis[0] if isinstance(self.axis, (list, tuple)) else self.axis
@@ -107,8 +106,8 @@ class BatchNorm(_Normalization):
     and so does training while the layer is frozen (``trainable = False``, as in Keras).
     """
 
-    def __init__(self, momentum=0.9, epsilon=1e-3, name=None, dtype=None):
-        super().__init__(epsilon, name=name, dtype=dtype)
+    def __init__(self, momentum=0.9, epsilon=1e-3, name=None, dtype=None, **kwargs):
+        super().__init__(epsilon, name=name, dtype=dtype, **kwargs)
         self.momentum = number("BatchNorm", "momentum", momentum, 0.0, 1.0, high_open=True)
 
     def build(self, input_shape):
@@ -175,8 +174,8 @@ class LayerNorm(_Normalization):
 
     supports_masking = True  # per position: a mask on the input passes on
 
-    def __init__(self, epsilon=1e-5, name=None, dtype=None):
-        super().__init__(epsilon, name=name, dtype=dtype)
+    def __init__(self, epsilon=1e-5, name=None, dtype=None, **kwargs):
+        super().__init__(epsilon, name=name, dtype=dtype, **kwargs)
 
     def apply(self, x, training=False):
         be = self.backend
@@ -209,10 +208,10 @@ class BatchNormalization(_KerasOptions, BatchNorm):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-                 synchronized=False, *, name=None, dtype=None, trainable=True):
-        super().__init__(momentum=momentum, epsilon=epsilon, name=name, dtype=dtype)
+                 synchronized=False, *, name=None, dtype=None, **kwargs):
+        super().__init__(momentum=momentum, epsilon=epsilon, name=name, dtype=dtype, **kwargs)
         self._keras_options(axis, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
-                            gamma_regularizer, beta_constraint, gamma_constraint, trainable)
+                            gamma_regularizer, beta_constraint, gamma_constraint)
         if synchronized is not False:
             raise ArgumentError(f"BatchNormalization {self.name!r}: synchronized=True is not supported (each "
                                 "data-parallel replica normalizes with its own batch's statistics)")
@@ -249,10 +248,10 @@ class LayerNormalization(_KerasOptions, LayerNorm):
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, *, name=None, dtype=None, trainable=True):
-        super().__init__(epsilon=epsilon, name=name, dtype=dtype)
+                 gamma_constraint=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(epsilon=epsilon, name=name, dtype=dtype, **kwargs)
         self._keras_options(axis, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
-                            gamma_regularizer, beta_constraint, gamma_constraint, trainable)
+                            gamma_regularizer, beta_constraint, gamma_constraint)
         if rms_scaling is not False:
             raise ArgumentError(f"LayerNormalization {self.name!r}: rms_scaling=True is not supported")
 

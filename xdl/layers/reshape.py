@@ -26,8 +26,8 @@ class Flatten(Layer):
 class Reshape(Layer):
     """(N, ...) -> (N, *target_shape); one entry of ``target_shape`` may be -1 (inferred)."""
 
-    def __init__(self, target_shape, *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, target_shape, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         target = tuple(target_shape) if isinstance(target_shape, (tuple, list)) else (target_shape,)
         ok = all(isinstance(d, int) and not isinstance(d, bool) and (d >= 1 or d == -1) for d in target)
         if not ok or sum(d == -1 for d in target) > 1:

@@ -71,8 +71,9 @@ class Model(Trainer, TutorialModel, Layer):
     is_chain = False
     untracked = frozenset({"_loss_layers"})
 
-    def __init__(self, inputs=None, outputs=None, name=None):
-        super().__init__(name=name)
+    def __init__(self, inputs=None, outputs=None, name=None, *, trainable=True, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        trainable = boolean(type(self).__name__, "trainable", trainable)
         self.history = None
         self.stop_training = False
         self.epoch = 0  # epochs completed, saved in checkpoints: fit(..., initial_epoch=model.epoch)
@@ -83,13 +84,16 @@ class Model(Trainer, TutorialModel, Layer):
         self._trainable_cache = (None, [])
         self._flats, self._loose = [], []
         if inputs is None and outputs is None and type(self) is not Model:
-            return  # a subclass (NeuralNetwork) makes its graph itself
+            self._trainable_flag = trainable  # a subclass (NeuralNetwork) makes its graph itself
+            return
         if inputs is None or outputs is None:
             raise ArgumentTypeError(f"{self.name}: Model needs inputs= and outputs=, e.g. "
                                     f"Model(inputs=xdl.Input(shape=(4,)), "
                                     "outputs=...)")
         self._single_output = isinstance(outputs, SymbolicTensor)
         self._set_graph(Graph(inputs, outputs, self.name))
+        if not trainable:
+            self.trainable = False
 
     def _set_graph(self, graph):
         self.graph = graph

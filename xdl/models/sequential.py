@@ -35,12 +35,12 @@ class NeuralNetwork(Model):
 
     is_chain = True
 
-    def __init__(self, layers=(), name=None):
-        super().__init__(name=name)
+    def __init__(self, layers=None, trainable=True, name=None):
+        super().__init__(name=name, trainable=trainable)
         self._layers = []
         self._input_tensor = None  # an xdl.Input given first (Keras's Sequential([Input(...), ...]))
         self._single_output = True
-        for layer in layers:
+        for layer in layers or ():
             self.add(layer)
 
     def __repr__(self):
@@ -63,6 +63,9 @@ class NeuralNetwork(Model):
                                     f"got {type(layer).__name__}")
         if layer is self:
             raise XdlError(f"{self.name}: a model cannot contain itself")
+        declared = getattr(layer, "_declared_input", None)
+        if declared is not None and not self._layers and self._input_tensor is None:  # Keras's input_shape=
+            self._input_tensor = Input(batch_shape=declared)
         self._layers.append(layer)
         if not self.trainable:  # a frozen model freezes what joins it
             layer.trainable = False

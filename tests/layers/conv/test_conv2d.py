@@ -137,7 +137,7 @@ def test_input_smaller_than_kernel(be):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"kernel_size": 3}, "output_channels \\(or filters\\) and kernel_size are required"),
+    ({"kernel_size": 3}, r"filters \(xdl's output_channels\) and kernel_size are required"),
     ({"output_channels": 2}, "kernel_size are required"),
     ({"output_channels": 2, "kernel_size": 0}, "kernel_size must be an int >= 1"),
     ({"output_channels": 2, "kernel_size": 3, "stride": (1, 2, 3)}, "stride must be"),
@@ -181,7 +181,18 @@ def test_channels_first_images_are_recognized(be):
     assert tuple(pool.forward(np.zeros((2, 6, 6, 5))).shape) == (2, 3, 3, 5)  # pooling takes other channels
 
 
-def test_conv2d_positional_arguments_are_the_tutorials():
-    with pytest.raises(TypeError, match=r"input_channels=16, output_channels=3.*Conv2D\(output_channels=16, "
-                                        r"kernel_size=3\).*filters=16"):
-        xdl.Conv2D(16, 3)
+def test_conv2d_takes_keras_positional_arguments_and_the_tutorials_keywords():
+    keras = xdl.Conv2D(16, 3, 2, "same", None, 1, 1, "relu")
+    assert (keras.output_channels, keras.kernel_size, keras.stride, keras.padding, keras.activation) == (
+        16, (3, 3), (2, 2), "same", "relu")
+    tutorial = xdl.Conv2D(input_channels=3, output_channels=16, kernel_size=3)
+    assert tutorial.weights.shape == (3, 3, 3, 16)
+    assert xdl.Conv2D(4, 3, stride=2, dilation=1).stride == (2, 2)  # xdl's names, as keywords
+    with pytest.raises(ValueError, match=r"strides=2 and stride=3 disagree"):
+        xdl.Conv2D(4, 3, strides=2, stride=3)
+    with pytest.raises(ValueError, match="channels_first.*channels last"):
+        xdl.Conv2D(4, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="groups must be 1"):
+        xdl.Conv2D(4, 3, groups=2)
+    with pytest.raises(ValueError, match="kernel_constraint is not supported"):
+        xdl.Conv2D(4, 3, kernel_constraint="max_norm")

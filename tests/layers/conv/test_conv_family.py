@@ -287,7 +287,7 @@ def test_built_layers_check_later_inputs(be):
 
 
 @pytest.mark.parametrize("make,match", [
-    (lambda: xdl.Conv1D(kernel_size=3), "filters and kernel_size are required"),
+    (lambda: xdl.Conv1D(kernel_size=3), r"filters \(xdl.s output_channels\) and kernel_size are required"),
     (lambda: xdl.Conv1D(2, 0), "kernel_size must be a positive int"),
     (lambda: xdl.Conv1D(2, 3, padding="full"), "padding must be"),
     (lambda: xdl.Conv2DTranspose(2, 3, stride=2, output_padding=2), "output_padding .* smaller than the stride"),

@@ -150,7 +150,7 @@ def test_wrong_ranks_and_sizes_are_clear_errors(be, cls):
 
 
 def test_hidden_size_is_required_and_training_goes_by_keyword(be):
-    with pytest.raises(TypeError, match=r"LSTM 'enc': hidden_size is required"):
+    with pytest.raises(TypeError, match=r"LSTM 'enc': units \(xdl's hidden_size\) is required"):
         xdl.LSTM(name="enc")
     with pytest.raises(TypeError, match="pass training by keyword"):
         xdl.GRU(hidden_size=2).forward(np.ones((1, 2, 3)), True)

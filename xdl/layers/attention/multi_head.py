@@ -37,8 +37,8 @@ class MultiHeadAttention(Layer):
     call_arguments = ("use_causal_mask", "return_attention_scores")
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", seed=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", seed=None, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         owner = f"MultiHeadAttention {self.name!r}"
         self.num_heads = positive_int(owner, "num_heads", num_heads)
         self.key_dim = positive_int(owner, "key_dim", key_dim)

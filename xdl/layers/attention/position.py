@@ -24,8 +24,8 @@ class PositionEmbedding(Layer):
     """
 
     def __init__(self, max_length, dim, sinusoidal=False, *, initializer="glorot_uniform", name=None,
-                 dtype=None):
-        super().__init__(name=name, dtype=dtype)
+                 dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.max_length = positive_int("PositionEmbedding", "max_length", max_length)
         self.dim = positive_int("PositionEmbedding", "dim", dim)
         self.sinusoidal = boolean("PositionEmbedding", "sinusoidal", sinusoidal)

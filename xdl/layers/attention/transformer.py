@@ -28,8 +28,8 @@ class TransformerBlock(Layer):
     its sublayers' (paths like "attention/query_kernel").
     """
 
-    def __init__(self, dim, num_heads, mlp_dim, dropout=0.0, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, dim, num_heads, mlp_dim, dropout=0.0, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         owner = f"TransformerBlock {self.name!r}"
         self.dim = positive_int(owner, "dim", dim)
         self.num_heads = positive_int(owner, "num_heads", num_heads)
@@ -73,10 +73,6 @@ class TransformerBlock(Layer):
 
     def named_parameters(self):
         return {f"{layer.name}/{key}": p for layer in self._sublayers() for key, p in layer.named_parameters().items()}
-
-    def start_epoch(self, epoch, stream=0):
-        for layer in self._sublayers():
-            layer.start_epoch(epoch, stream)
 
     def apply(self, x, training=False):
         h, norm_1 = self.norm_1.apply(x, training)

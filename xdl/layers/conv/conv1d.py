@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ...core import regularizers
-from ...core.checks import int_at_least, positive_int
+from ...core.checks import either, int_at_least, positive_int
 from ...errors import ArgumentTypeError, ShapeError, shape_str
 from . import windows as win
 from ..base import Layer, register_layer
-from .conv2d import Conv2D, weight_options
+from .conv2d import Conv2D, keras_conv_options, weight_options
 from ..dense import _name, build_weights
 
 
@@ -32,28 +32,35 @@ def expect_sequence(layer, input_shape, channels=None):
 class Conv1D(Conv2D):
     """Cross-correlation of (N, L, C_in) sequences with a (k, C_in, C_out) kernel: (N, OL, C_out).
 
-    Keras's ``Conv1D(filters, kernel_size, strides=..., padding=..., dilation_rate=...)``
-    (here ``filters``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, as xdl's Conv2D
-    names them). ``padding`` is "valid", "same" (``ceil(L / stride)`` outputs), "causal"
-    (``(k - 1) * dilation`` zeros on the left only, as Keras) or an int of zeros on each side.
-    Numerics are PyTorch's ``conv1d`` with the kernel permuted to (C_out, C_in, k).
+    Keras's signature: ``Conv1D(filters, kernel_size, strides=1, padding="valid",
+    data_format=None, dilation_rate=1, groups=1, activation=None, use_bias=True, ...)``;
+    xdl's names ``output_channels``, ``stride``, ``dilation`` and ``input_channels`` as
+    keywords, as Conv2D's. ``padding`` is "valid", "same" (``ceil(L / stride)`` outputs),
+    "causal" (``(k - 1) * dilation`` zeros on the left only, as Keras) or an int of zeros on
+    each side. Numerics are PyTorch's ``conv1d`` with the kernel permuted to (C_out, C_in, k).
     Parameters: ``weights`` (k, C_in, C_out) and ``bias`` (C_out,).
     """
 
-    def __init__(self, filters=None, kernel_size=None, *, stride=1, padding="valid", dilation=1,
-                 activation=None, use_bias=True, input_channels=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, name=None,
-                 dtype=None):
-        Layer.__init__(self, name=name, dtype=dtype)  # not Conv2D's: its checks speak of 2-D
+    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, *, input_channels=None, output_channels=None,
+                 stride=None, dilation=None, name=None, dtype=None, **kwargs):
+        # not Conv2D's constructor: its checks speak of 2-D
+        Layer.__init__(self, name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
         owner = f"Conv1D {self.name!r}"
+        filters = either(owner, "filters", filters, None, "output_channels", output_channels,
+                         lambda key, value: positive_int(owner, key, value))
         if filters is None or kernel_size is None:
-            raise ArgumentTypeError(f"{owner}: filters and kernel_size are required, e.g. Conv1D(filters=16, "
-                                    f"kernel_size=3)")
-        self.output_channels = positive_int(owner, "filters", filters)
+            raise ArgumentTypeError(f"{owner}: filters (xdl's output_channels) and kernel_size are required, "
+                                    "e.g. Conv1D(16, 3)")
+        keras_conv_options(owner, data_format, groups, kernel_constraint, bias_constraint)
+        self.output_channels = filters
         self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
         self.kernel_size = (1, length_arg(owner, "kernel_size", kernel_size))
-        self.stride = (1, length_arg(owner, "stride", stride))
-        self.dilation = (1, length_arg(owner, "dilation", dilation))
+        self.stride = (1, either(owner, "strides", strides, 1, "stride", stride, lambda k, v: length_arg(owner, k, v)))
+        self.dilation = (1, either(owner, "dilation_rate", dilation_rate, 1, "dilation", dilation,
+                                   lambda k, v: length_arg(owner, k, v)))
         if isinstance(padding, str) and padding.lower() == "causal":
             self.causal, self.padding = True, "valid"
         else:

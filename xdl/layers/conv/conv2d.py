@@ -8,8 +8,16 @@ from ...errors import ArgumentError, ArgumentTypeError
 from ..activations import Activated, activation_layer, activation_name
 from ...tutorial import TutorialWeights
 from ..base import Layer, initializer, register_layer, regularizer
-from ...core.checks import boolean, positive_int
+from ...core.checks import as_int, boolean, channels_last, either, no_constraints, positive_int, short
 from ..dense import _name, build_weights
+
+
+def keras_conv_options(owner, data_format, groups, kernel_constraint, bias_constraint) -> None:
+    """Keras's convolution arguments xdl takes only at their defaults."""
+    channels_last(owner, data_format)
+    if as_int(groups) != 1:
+        raise ArgumentError(f"{owner}: groups must be 1 (grouped convolutions are not supported), got {short(groups)}")
+    no_constraints(owner, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
 
 
 def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer, bias_initializer,
@@ -30,49 +38,44 @@ def weight_options(layer, kind, owner, activation, use_bias, kernel_initializer,
 class Conv2D(Activated, TutorialWeights, Layer):
     """Cross-correlation of (N, H, W, C_in) images with a (kh, kw, C_in, C_out) kernel.
 
-    Returns (N, OH, OW, C_out). The tutorial's ``Conv2D(input_channels=3, output_channels=16,
-    kernel_size=3)`` works as written; ``input_channels`` may be left out (taken from the first
-    input), and Keras's ``Conv2D(filters=16, kernel_size=3)`` is the same layer. Positional
-    arguments are the tutorial's (input_channels, output_channels, kernel_size): Keras's
-    ``Conv2D(16, 3)`` is ``Conv2D(output_channels=16, kernel_size=3)`` here.
+    Returns (N, OH, OW, C_out). Keras's signature: ``Conv2D(filters, kernel_size,
+    strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1), groups=1,
+    activation=None, use_bias=True, ...)``. xdl's names are keywords: ``output_channels``
+    (``filters``), ``stride``, ``dilation``, and ``input_channels``, which may be left out
+    (taken from the first input): the tutorial's ``Conv2D(input_channels=3,
+    output_channels=16, kernel_size=3)``.
 
-    ``stride`` and ``dilation`` are ints or (h, w) pairs; ``padding`` is "valid" (none), "same"
+    Strides and dilations are ints or (h, w) pairs; ``padding`` is "valid" (none), "same"
     (``ceil(H / stride)`` outputs, as in Keras) or an int / (h, w) pair of zeros on each side.
     ``activation`` (a name in ``ACTIVATIONS``; None for none) is applied to the output.
     Parameters: ``weights`` (kh, kw, C_in, C_out) and ``bias`` (C_out,);
     ``kernel_regularizer``/``bias_regularizer``: penalties (xdl.regularizers, or "l1", "l2").
+    Channels come last (``data_format="channels_first"`` is refused); ``groups`` must be 1.
     """
 
     sized_axes = ((-1, "input_channels"),)
 
-    def __init__(self, input_channels=None, output_channels=None, kernel_size=None, *, filters=None,
-                 stride=1, padding="valid", dilation=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        if (filters is not None and output_channels is not None
-                and positive_int("Conv2D", "filters", filters) != positive_int("Conv2D", "output_channels",
-                                                                                 output_channels)):
-            raise ArgumentError(f"Conv2D: filters={filters!r} and output_channels={output_channels!r} disagree; "
-                                "give one of them")
-        output_channels = output_channels if output_channels is not None else filters
-        if kernel_size is None and input_channels is not None and output_channels is not None:
-            raise ArgumentTypeError(f"Conv2D {self.name!r}: kernel_size is required; xdl's positional arguments are "
-                                    f"(input_channels, output_channels, kernel_size), so this reads input_channels="
-                                    f"{input_channels!r}, output_channels={output_channels!r}. Keras's Conv2D"
-                                    f"({input_channels!r}, {output_channels!r}) is "
-                                    f"Conv2D(output_channels={input_channels!r}, "
-                                    f"kernel_size={output_channels!r}) (or filters={input_channels!r})")
-        if output_channels is None or kernel_size is None:
-            raise ArgumentTypeError(f"Conv2D {self.name!r}: output_channels (or filters) and kernel_size are required, "
-                                    "e.g. Conv2D(output_channels=16, kernel_size=3)")
+    def __init__(self, filters=None, kernel_size=None, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, *, input_channels=None, output_channels=None,
+                 stride=None, dilation=None, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
+        owner = f"Conv2D {self.name!r}"
+        filters = either(owner, "filters", filters, None, "output_channels", output_channels,
+                         lambda key, value: positive_int("Conv2D", key, value))
+        if filters is None or kernel_size is None:
+            raise ArgumentTypeError(f"{owner}: filters (xdl's output_channels) and kernel_size are required, e.g. Conv2D(16, 3) or "
+                                    "Conv2D(output_channels=16, kernel_size=3)")
+        keras_conv_options(owner, data_format, groups, kernel_constraint, bias_constraint)
         self.input_channels = positive_int("Conv2D", "input_channels", input_channels, optional=True)
-        self.output_channels = positive_int("Conv2D", "output_channels", output_channels)
+        self.output_channels = filters
         self.kernel_size = win.pair("Conv2D", "kernel_size", kernel_size)
-        self.stride = win.pair("Conv2D", "stride", stride)
-        self.dilation = win.pair("Conv2D", "dilation", dilation)
+        pair = lambda key, value: win.pair("Conv2D", key, value)  # noqa: E731
+        self.stride = either(owner, "strides", strides, (1, 1), "stride", stride, pair)
+        self.dilation = either(owner, "dilation_rate", dilation_rate, (1, 1), "dilation", dilation, pair)
         self.padding = win.padding_spec("Conv2D", padding)
-        weight_options(self, "Conv2D", f"Conv2D {self.name!r}", activation, use_bias, kernel_initializer,
+        weight_options(self, "Conv2D", owner, activation, use_bias, kernel_initializer,
                        bias_initializer, kernel_regularizer, bias_regularizer, dtype)
         if input_channels is not None:  # the weights do not depend on the image size
             self.build((None, None, input_channels))

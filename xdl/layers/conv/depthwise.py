@@ -7,11 +7,12 @@ kernel offsets, one strided slice and one broadcast product each (see ``_windows
 
 from __future__ import annotations
 
-from ...core.checks import boolean, positive_int
+from ...core import regularizers
+from ...core.checks import boolean, channels_last, either, no_constraints, positive_int
 from . import windows as win
 from ...errors import ArgumentTypeError
 from ..activations import Activated, activation_layer, activation_name
-from ..base import Layer, initializer, register_layer
+from ..base import Layer, initializer, register_layer, regularizer
 from ..dense import _name
 
 
@@ -46,15 +47,18 @@ class _Depthwise(Activated, Layer):
 
     sized_axes = ((-1, None),)
 
-    def __init__(self, kernel_size, stride, padding, dilation, depth_multiplier, activation, use_bias,
-                 depthwise_initializer, bias_initializer, name, dtype):
-        super().__init__(name=name, dtype=dtype)
+    def _options(self, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation,
+                 use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                 constraints, stride, dilation, dtype):
         owner = f"{type(self).__name__} {self.name!r}"
         if kernel_size is None:
             raise ArgumentTypeError(f"{owner}: kernel_size is required")
+        channels_last(owner, data_format)
+        no_constraints(owner, **constraints)
         self.kernel_size = win.pair(owner, "kernel_size", kernel_size)
-        self.stride = win.pair(owner, "stride", stride)
-        self.dilation = win.pair(owner, "dilation", dilation)
+        self.stride = either(owner, "strides", strides, (1, 1), "stride", stride, lambda k, v: win.pair(owner, k, v))
+        self.dilation = either(owner, "dilation_rate", dilation_rate, (1, 1), "dilation", dilation,
+                               lambda k, v: win.pair(owner, k, v))
         self.padding = win.padding_spec(owner, padding)
         self.depth_multiplier = positive_int(owner, "depth_multiplier", depth_multiplier)
         self.activation = activation_name(owner, activation)
@@ -64,17 +68,21 @@ class _Depthwise(Activated, Layer):
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
         self._init_D = initializer(owner, "depthwise_initializer", depthwise_initializer)
         self._init_b = initializer(owner, "bias_initializer", bias_initializer)
+        self.depthwise_regularizer = regularizer(f"{owner}: depthwise_regularizer", depthwise_regularizer)
+        self.bias_regularizer = regularizer(f"{owner}: bias_regularizer", bias_regularizer)
         self.depthwise_kernel = self.b = None
 
     def build(self, input_shape):
         win.expect_image(self, input_shape)
         super().build(input_shape)
         shape = self.kernel_size + (input_shape[-1], self.depth_multiplier)
-        self.depthwise_kernel = self.add_parameter("depthwise_kernel", self._init_D(self.backend, shape, self.dtype))
+        self.depthwise_kernel = self.add_parameter("depthwise_kernel", self._init_D(self.backend, shape, self.dtype),
+                                                   regularizer=self.depthwise_regularizer)
 
     def _add_bias(self, channels):
         if self.use_bias:
-            self.b = self.add_parameter("bias", self._init_b(self.backend, (channels,), self.dtype))
+            self.b = self.add_parameter("bias", self._init_b(self.backend, (channels,), self.dtype),
+                                        regularizer=self.bias_regularizer)
         if self._activation is not None:
             self._activation.build((None, None, channels))
 
@@ -95,7 +103,7 @@ class _Depthwise(Activated, Layer):
                 "dilation": list(self.dilation), "depth_multiplier": self.depth_multiplier,
                 "activation": self.activation, "use_bias": self.use_bias,
                 "depthwise_initializer": _name(self.depthwise_initializer),
-                "bias_initializer": _name(self.bias_initializer)}
+                "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 
 
 @register_layer
@@ -107,11 +115,16 @@ class DepthwiseConv2D(_Depthwise):
     (kh, kw, C, M) and ``bias`` (C * M,).
     """
 
-    def __init__(self, kernel_size=None, *, stride=1, padding="valid", dilation=1, depth_multiplier=1,
-                 activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", name=None, dtype=None):
-        super().__init__(kernel_size, stride, padding, dilation, depth_multiplier, activation, use_bias,
-                         depthwise_initializer, bias_initializer, name, dtype)
+    def __init__(self, kernel_size=None, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, *, stride=None,
+                 dilation=None, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
+        self._options(kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation, use_bias,
+                      depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                      {"depthwise_constraint": depthwise_constraint, "bias_constraint": bias_constraint}, stride,
+                      dilation, dtype)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -143,11 +156,20 @@ class SeparableConv2D(_Depthwise):
     ``pointwise_kernel`` (1, 1, C * M, filters) and ``bias`` (filters,).
     """
 
-    def __init__(self, filters=None, kernel_size=None, *, stride=1, padding="valid", dilation=1,
-                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", name=None, dtype=None):
-        super().__init__(kernel_size, stride, padding, dilation, depth_multiplier, activation, use_bias,
-                         depthwise_initializer, bias_initializer, name, dtype)
+    def __init__(self, filters=None, kernel_size=None, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, *, stride=None, dilation=None, name=None,
+                 dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
+        self._options(kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation, use_bias,
+                      depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                      {"depthwise_constraint": depthwise_constraint, "pointwise_constraint": pointwise_constraint,
+                       "bias_constraint": bias_constraint}, stride, dilation, dtype)
+        self.pointwise_regularizer = regularizer(f"SeparableConv2D {self.name!r}: pointwise_regularizer",
+                                                 pointwise_regularizer)
         if filters is None:
             raise ArgumentTypeError(f"SeparableConv2D {self.name!r}: filters is required")
         self.filters = positive_int(f"SeparableConv2D {self.name!r}", "filters", filters)
@@ -158,7 +180,8 @@ class SeparableConv2D(_Depthwise):
     def build(self, input_shape):
         super().build(input_shape)
         shape = (1, 1, input_shape[-1] * self.depth_multiplier, self.filters)
-        self.pointwise_kernel = self.add_parameter("pointwise_kernel", self._init_P(self.backend, shape, self.dtype))
+        self.pointwise_kernel = self.add_parameter("pointwise_kernel", self._init_P(self.backend, shape, self.dtype),
+                                                   regularizer=self.pointwise_regularizer)
         self._add_bias(self.filters)
 
     def output_shape(self, input_shape):

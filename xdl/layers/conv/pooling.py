@@ -10,6 +10,7 @@ to the first maximum of each window, in row-major order, as PyTorch and TensorFl
 from __future__ import annotations
 
 from . import windows as win
+from ...core.checks import boolean, channels_last, either
 from ...errors import ArgumentError
 from ..base import Layer, register_layer
 
@@ -17,11 +18,14 @@ from ..base import Layer, register_layer
 class _Pool2D(Layer):
     """Shared arguments and shape logic; subclasses reduce the windows."""
 
-    def __init__(self, pool_size=2, stride=None, padding="valid", *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, *, stride=None, name=None,
+                 dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         kind = type(self).__name__
+        channels_last(kind, data_format)
         self.pool_size = win.pair(kind, "pool_size", pool_size)
-        self.stride = self.pool_size if stride is None else win.pair(kind, "stride", stride)
+        strides = either(kind, "strides", strides, None, "stride", stride, lambda k, v: win.pair(kind, k, v))
+        self.stride = self.pool_size if strides is None else strides
         self.padding = win.padding_spec(kind, padding)
         if isinstance(self.padding, tuple) and any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
             raise ArgumentError(f"{kind}: padding {padding!r} exceeds half the pool size {self.pool_size}; "
@@ -77,8 +81,8 @@ class AvgPool2D(_Pool2D):
     """Mean over ``pool_size`` windows every ``stride`` (default: ``pool_size``) pixels:
     (N, H, W, C) -> (N, OH, OW, C). Padding is left out of each window's count."""
 
-    def __init__(self, pool_size=2, stride=None, padding="valid", *, name=None, dtype=None):
-        super().__init__(pool_size, stride, padding, name=name, dtype=dtype)
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
         self._counts = {}  # (geometry, dtype) -> inverse window counts
 
     def apply(self, x, training=False):
@@ -111,8 +115,35 @@ class AvgPool2D(_Pool2D):
         return self._counts[key]
 
 
+class GlobalPool(Layer):
+    """Base of the global poolings: Keras's ``keepdims=True`` keeps the reduced axes as ones,
+    (N, 1, 1, C) for images; subclasses' ``reduce`` gives the (N, C) result and its backprop."""
+
+    def __init__(self, data_format=None, keepdims=False, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        channels_last(type(self).__name__, data_format)
+        self.keepdims = boolean(type(self).__name__, "keepdims", keepdims)
+
+    def output_shape(self, input_shape):
+        return (1,) * (len(input_shape) - 1) * self.keepdims + (input_shape[-1],)
+
+    def apply(self, x, training=False):
+        return self.kept(x, *self.reduce(x))
+
+    def kept(self, x, y, backprop):
+        """``(y, backprop)`` with the reduced axes kept when ``keepdims``."""
+        if not self.keepdims:
+            return y, backprop
+        xp, flat = self.backend.xp, tuple(y.shape)
+        return (xp.reshape(y, (flat[0],) + (1,) * (x.ndim - 2) + flat[-1:]),
+                lambda dy, need_dx=True: backprop(xp.reshape(dy, flat), need_dx))
+
+    def get_config(self):
+        return {**super().get_config(), **({"keepdims": True} if self.keepdims else {})}
+
+
 @register_layer
-class GlobalAveragePooling2D(Layer):
+class GlobalAveragePooling2D(GlobalPool):
     """Mean over height and width: (N, H, W, C) -> (N, C)."""
 
     def build(self, input_shape):
@@ -122,10 +153,7 @@ class GlobalAveragePooling2D(Layer):
     def check_input_shape(self, input_shape):
         win.expect_image(self, input_shape, built_for=_channels(self))
 
-    def output_shape(self, input_shape):
-        return (input_shape[-1],)
-
-    def apply(self, x, training=False):
+    def reduce(self, x):
         xp, shape = self.backend.xp, tuple(x.shape)
 
         def backprop(dy, need_dx=True):

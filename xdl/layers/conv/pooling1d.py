@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import math
 
-from ..base import Layer, register_layer
+from ..base import register_layer
+from ...core.checks import either
 from .conv1d import expect_sequence, length_arg
 from . import windows as win
-from .pooling import AvgPool2D, MaxPool2D
+from .pooling import AvgPool2D, GlobalPool, MaxPool2D
 
 
 class _Pool1D:
     """Mixin before a 2-D pooling class: 1-D arguments in, the 2-D layer on a (1, L) image."""
 
-    def __init__(self, pool_size=2, stride=None, padding="valid", *, name=None, dtype=None):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, *, stride=None, **kwargs):
         owner = type(self).__name__
         size = length_arg(owner, "pool_size", pool_size)
-        step = size if stride is None else length_arg(owner, "stride", stride)
+        strides = either(owner, "strides", strides, None, "stride", stride, lambda k, v: length_arg(owner, k, v))
+        step = size if strides is None else strides
         if not isinstance(padding, str):
             padding = (0, length_arg(owner, "padding", padding, minimum=0))
-        super().__init__((1, size), (1, step), padding, name=name, dtype=dtype)
+        super().__init__((1, size), (1, step), padding, data_format, **kwargs)
 
     def check_input_shape(self, input_shape):
         expect_sequence(self, input_shape)
@@ -64,7 +66,7 @@ class AvgPool1D(_Pool1D, AvgPool2D):
     (N, L, C) -> (N, OL, C); padding is left out of each window's count."""
 
 
-class _Global(Layer):
+class _Global(GlobalPool):
     """Reduce every axis but the batch and the last: ``rank`` is the per-sample rank."""
 
     rank = 2
@@ -79,9 +81,6 @@ class _Global(Layer):
         self.check_input_shape(input_shape)
         super().build(input_shape)
 
-    def output_shape(self, input_shape):
-        return (input_shape[-1],)
-
 
 @register_layer
 class GlobalAveragePooling1D(_Global):
@@ -90,7 +89,7 @@ class GlobalAveragePooling1D(_Global):
 
     supports_masking = True
 
-    def apply(self, x, training=False):
+    def reduce(self, x):
         xp, shape = self.backend.xp, tuple(x.shape)
         return xp.mean(x, axis=1), lambda dy, need_dx=True: xp.broadcast_to((dy / shape[1])[:, None, :], shape)
 
@@ -108,14 +107,15 @@ class GlobalAveragePooling1D(_Global):
         keep = xp.astype(mask, x.dtype)[..., None]  # (N, L, 1)
         count = xp.sum(keep, axis=1, keepdims=True)
         scale = keep / xp.where(count > 0, count, 1.0)  # a sequence with no step counted gives zeros
-        return xp.sum(x * scale, axis=1), None, lambda dy, need_dx=True: dy[:, None, :] * scale
+        y, backprop = self.kept(x, xp.sum(x * scale, axis=1), lambda dy, need_dx=True: dy[:, None, :] * scale)
+        return y, None, backprop
 
 
 class _GlobalMax(_Global):
     """Maximum over the inner axes; the gradient goes to the first maximum (row-major), as
     MaxPool2D's does."""
 
-    def apply(self, x, training=False):
+    def reduce(self, x):
         xp, shape = self.backend.xp, tuple(x.shape)
         flat = xp.reshape(x, (shape[0], math.prod(shape[1:-1]), shape[-1]))  # no -1: N may be 0
         first = xp.argmax(flat, axis=1)  # (N, C): the first maximum's position

@@ -71,8 +71,8 @@ class UpSampling2D(Layer):
     "nearest" repeats each pixel; "bilinear" interpolates with half-pixel centres (PyTorch's
     ``interpolate(..., mode="bilinear", align_corners=False)``)."""
 
-    def __init__(self, size=(2, 2), interpolation="nearest", *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, size=(2, 2), interpolation="nearest", *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.size = win.pair(f"UpSampling2D {self.name!r}", "size", size)
         interpolation = one_of(f"UpSampling2D {self.name!r}", "interpolation", interpolation, ("nearest", "bilinear"))
         self.interpolation = interpolation
@@ -123,8 +123,8 @@ class ZeroPadding2D(Layer):
     """Zeros around (N, H, W, C) images: ``padding`` an int, (rows, cols) or
     ((top, bottom), (left, right)), as Keras."""
 
-    def __init__(self, padding=(1, 1), *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, padding=(1, 1), *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.padding = _sides(f"ZeroPadding2D {self.name!r}", "padding", padding)
 
     def build(self, input_shape):
@@ -155,8 +155,8 @@ class Cropping2D(Layer):
     """Rows and columns cut off (N, H, W, C) images: ``cropping`` an int, (rows, cols) or
     ((top, bottom), (left, right)), as Keras."""
 
-    def __init__(self, cropping=((0, 0), (0, 0)), *, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, cropping=((0, 0), (0, 0)), *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         self.cropping = _sides(f"Cropping2D {self.name!r}", "cropping", cropping)
 
     def build(self, input_shape):

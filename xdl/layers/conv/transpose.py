@@ -7,13 +7,13 @@ Conv2D's forward (im2col, then one product): the same ``_windows`` machinery, ro
 from __future__ import annotations
 
 from ...core import regularizers
-from ...core.checks import positive_int
+from ...core.checks import either, positive_int
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, shape_str
 from . import windows as win
 from ..activations import Activated
 from ...tutorial import TutorialWeights
 from ..base import Layer, register_layer
-from .conv2d import weight_options
+from .conv2d import keras_conv_options, weight_options
 from ..dense import _name, build_weights
 
 
@@ -66,20 +66,26 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
 
     sized_axes = ((-1, "input_channels"),)
 
-    def __init__(self, filters=None, kernel_size=None, *, stride=1, padding="valid", output_padding=None,
-                 dilation=1, activation=None, use_bias=True, input_channels=None,
+    def __init__(self, filters=None, kernel_size=None, strides=(1, 1), padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None, *,
+                 input_channels=None, output_channels=None, stride=None, dilation=None, name=None, dtype=None,
+                 **kwargs):
+        super().__init__(name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
         owner = f"Conv2DTranspose {self.name!r}"
+        filters = either(owner, "filters", filters, None, "output_channels", output_channels,
+                         lambda key, value: positive_int(owner, key, value))
         if filters is None or kernel_size is None:
-            raise ArgumentTypeError(f"{owner}: filters and kernel_size are required, "
-                                    "e.g. Conv2DTranspose(filters=16, kernel_size=3, stride=2)")
-        self.output_channels = positive_int(owner, "filters", filters)
+            raise ArgumentTypeError(f"{owner}: filters (xdl's output_channels) and kernel_size are required, "
+                                    "e.g. Conv2DTranspose(16, 3, strides=2)")
+        keras_conv_options(owner, data_format, 1, kernel_constraint, bias_constraint)
+        self.output_channels = filters
         self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
         self.kernel_size = win.pair(owner, "kernel_size", kernel_size)
-        self.stride = win.pair(owner, "stride", stride)
-        self.dilation = win.pair(owner, "dilation", dilation)
+        self.stride = either(owner, "strides", strides, (1, 1), "stride", stride, lambda k, v: win.pair(owner, k, v))
+        self.dilation = either(owner, "dilation_rate", dilation_rate, (1, 1), "dilation", dilation,
+                               lambda k, v: win.pair(owner, k, v))
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ArgumentError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
         self.padding = padding.lower()

@@ -17,8 +17,18 @@ from ..activations import ACTIVATIONS, activation_name
 from ...tutorial import TutorialCell
 from ..base import Layer, initializer, register_layer, regularizer
 from ...core.backend import convert
-from ...core.checks import positive_int
+from ...core.checks import boolean, either, int_at_least, no_constraints, number, positive_int, short
 from ..dense import _name
+
+
+def keras_cell_options(owner, recurrent_activation, use_bias, *constraints) -> None:
+    """Keras's recurrent arguments xdl takes only at their defaults."""
+    if not isinstance(recurrent_activation, str) or recurrent_activation != "sigmoid":
+        raise ArgumentError(f"{owner}: recurrent_activation must be 'sigmoid' (the gates' activation, Keras's "
+                            f"default), got {short(recurrent_activation)}")
+    if boolean(owner, "use_bias", use_bias) is False:
+        raise ArgumentError(f"{owner}: use_bias=False is not supported by xdl's recurrent layers")
+    no_constraints(owner, **dict(zip(("kernel_constraint", "recurrent_constraint", "bias_constraint"), constraints)))
 
 
 class RecurrentCell(TutorialCell, Layer):
@@ -29,7 +39,10 @@ class RecurrentCell(TutorialCell, Layer):
     The state is h (N, H) for SimpleRNN and GRU cells and a tuple (h, c) for LSTM cells.
 
     ``activation`` is Keras's: the candidate activation, "tanh" (the default, and the only
-    one LSTM and GRU cells take; see ``activations``).
+    one LSTM and GRU cells take; see ``activations``). Keras's signature, ``units`` and
+    ``activation`` first; xdl's ``hidden_size`` and ``input_size`` are keywords. Keras's
+    defaults: ``recurrent_initializer="orthogonal"``, gates through the sigmoid. Taken only at
+    their defaults: ``recurrent_activation="sigmoid"``, ``use_bias=True``, no constraints.
     """
 
     gates = 1  # blocks of H columns in the kernels
@@ -38,19 +51,32 @@ class RecurrentCell(TutorialCell, Layer):
     #: the ``activation`` names the cell supports (None: every name in ``ACTIVATIONS``)
     activations = ("tanh",)
 
-    def __init__(self, hidden_size=None, input_size=None, *, activation="tanh", kernel_initializer="glorot_uniform",
-                 recurrent_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 recurrent_regularizer=None, bias_regularizer=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, units=None, activation="tanh", *, hidden_size=None, input_size=None,
+                 recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, name=None, dtype=None,
+                 **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
         kind = type(self).__name__
+        owner = f"{kind} {self.name!r}"
+        hidden_size = either(owner, "units", units, None, "hidden_size", hidden_size,
+                             lambda key, value: positive_int(kind, key, value))
         if hidden_size is None:
-            raise ArgumentTypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
+            raise ArgumentTypeError(f"{owner}: units (xdl's hidden_size) is required, e.g. {kind}(32)")
+        keras_cell_options(owner, recurrent_activation, use_bias, kernel_constraint, recurrent_constraint,
+                           bias_constraint)
+        if number(owner, "dropout", dropout, 0.0, 1.0, high_open=True) or number(
+                owner, "recurrent_dropout", recurrent_dropout, 0.0, 1.0, high_open=True):
+            raise ArgumentError(f"{owner}: dropout is not supported on a cell used alone; give dropout= to the "
+                                "sequence layer (SimpleRNN, LSTM, GRU)")
+        int_at_least(kind, "seed", seed, 0, optional=True)
         self.activation = activation_name(f"{kind} {self.name!r}", activation)
         if self.activations is not None and self.activation not in self.activations:
             raise ArgumentError(f"{kind} {self.name!r}: activation={activation!r} is not supported; it takes "
                                 f"{' or '.join(map(repr, self.activations))} (its candidate activation). SimpleRNN "
                                 "takes any of " + ", ".join(map(repr, ACTIVATIONS)))
-        self.hidden_size = positive_int(kind, "hidden_size", hidden_size)
+        self.hidden_size = hidden_size
         self.input_size = positive_int(kind, "input_size", input_size, optional=True)
         self.initializer_names = {"kernel_initializer": kernel_initializer,
                                   "recurrent_initializer": recurrent_initializer,

@@ -4,6 +4,8 @@ PyTorch and cuDNN, Keras' ``reset_after=True``)."""
 from __future__ import annotations
 
 from ...core import initializers
+from ...core.checks import boolean
+from ...errors import ArgumentError
 from ..base import register_layer
 from .cells import RecurrentCell
 
@@ -15,6 +17,13 @@ class GRUCell(RecurrentCell):
     ``xw = x @ kernel + bias`` and ``hw = h_prev @ recurrent_kernel + recurrent_bias``; the
     columns hold the gates in the order r, z, n.
     """
+
+    def __init__(self, units=None, activation="tanh", *, reset_after=True, **kwargs):
+        super().__init__(units, activation, **kwargs)
+        if boolean(type(self).__name__, "reset_after", reset_after) is False:
+            raise ArgumentError(f"{self.describe()}: reset_after=False (Keras 2's GRU) is not supported; xdl's GRU "
+                                "applies the reset gate after the recurrent product (reset_after=True, Keras 3's "
+                                "default, PyTorch's and cuDNN's)")
 
     gates = 3
 

@@ -19,9 +19,9 @@ class LSTMCell(RecurrentCell):
     gates = 4
     state_names = ("h", "c")
 
-    def __init__(self, hidden_size=None, input_size=None, *, unit_forget_bias=True, **kwargs):
+    def __init__(self, units=None, activation="tanh", *, unit_forget_bias=True, **kwargs):
         self.unit_forget_bias = boolean(type(self).__name__, "unit_forget_bias", unit_forget_bias)
-        super().__init__(hidden_size, input_size, **kwargs)
+        super().__init__(units, activation, **kwargs)
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, missing_method, shape_str
 from ...tutorial import TutorialRecurrent
-from ..base import Layer, register_layer
+from ..base import LAYER_KEYWORDS, Layer, register_layer
 from .cells import SimpleRNNCell, previous
-from ...core.checks import boolean, positive_int
+from ...core.checks import boolean, either, int_at_least, number, one_of, positive_int
 from .gru import GRUCell
 from .lstm import LSTMCell
+from ..dropout import Dropout
 from ..masking import masked_scan, masked_scan_back
 
 
@@ -39,21 +40,41 @@ class Recurrent(TutorialRecurrent, Layer):
     #: a mask on the input (padded steps) is honoured: see masking.py
     supports_masking = True
 
-    def __init__(self, hidden_size=None, input_size=None, *, return_sequences=False, return_state=False,
-                 zero_output_for_mask=False, name=None, dtype=None, **cell_options):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, units=None, activation="tanh", *, hidden_size=None, input_size=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, use_cudnn="auto", zero_output_for_mask=False, name=None, dtype=None,
+                 **options):
+        layer_options = {k: options.pop(k) for k in LAYER_KEYWORDS if k in options}
+        super().__init__(name=name, dtype=dtype, **layer_options)
         kind = type(self).__name__
+        owner = f"{kind} {self.name!r}"
         if self.cell_class is None:
             raise missing_method(self, "cell_class (the base of SimpleRNN, LSTM and GRU: use one of those)")
+        hidden_size = either(owner, "units", units, None, "hidden_size", hidden_size,
+                             lambda key, value: positive_int(kind, key, value))
         if hidden_size is None:
-            raise ArgumentTypeError(f"{kind} {self.name!r}: hidden_size is required, e.g. {kind}(hidden_size=32)")
-        self.cell = self.cell_class(hidden_size, name=f"{self.name}.cell", dtype=dtype, **cell_options)
+            raise ArgumentTypeError(f"{owner}: units (xdl's hidden_size) is required, e.g. {kind}(32)")
+        self.cell = self.cell_class(hidden_size, activation, name=f"{self.name}.cell", dtype=dtype, **options)
         self.hidden_size = self.cell.hidden_size
         self.input_size = positive_int(type(self).__name__, "input_size", input_size, optional=True)
         self.return_sequences = boolean(kind, "return_sequences", return_sequences)
         self.return_state = boolean(kind, "return_state", return_state)
         #: Keras's: a masked step's output is zero (True) or repeats the previous one (False)
         self.zero_output_for_mask = boolean(kind, "zero_output_for_mask", zero_output_for_mask)
+        #: Keras's: the sequence is read last step first, and the output sequence is in that order
+        self.go_backwards = boolean(kind, "go_backwards", go_backwards)
+        #: Keras's input dropout: one mask per sequence, the same at every step
+        self.dropout = number(owner, "dropout", dropout, 0.0, 1.0, high_open=True)
+        self._input_dropout = None  # made in build
+        self.seed = int_at_least(kind, "seed", seed, 0, optional=True)
+        if number(owner, "recurrent_dropout", recurrent_dropout, 0.0, 1.0, high_open=True):
+            raise ArgumentError(f"{owner}: recurrent_dropout is not supported (xdl's fused time loop has no mask on "
+                                "the state); use dropout= (on the inputs) or a Dropout layer after")
+        if boolean(kind, "stateful", stateful):
+            raise ArgumentError(f"{owner}: stateful=True is not supported; pass the state yourself with "
+                                "return_state=True and initial_state=")
+        boolean(kind, "unroll", unroll)  # Keras's speed hints: xdl's loop is the same either way
+        one_of(kind, "use_cudnn", use_cudnn, ("auto", True, False))
         if input_size is not None:  # the tutorial uses the layer before any sequence is seen
             self.build((None, input_size))
 
@@ -64,6 +85,16 @@ class Recurrent(TutorialRecurrent, Layer):
         self.input_size = input_shape[-1]
         self.cell.build((self.input_size,))
         self._parameters = self.cell._parameters
+        self._input_dropout = None
+        if self.dropout:
+            self._input_dropout = Dropout(self.dropout, (None, 1, None), self.seed, name=f"{self.name}.dropout",
+                                          dtype=self.dtype_name)
+            self._input_dropout.build(tuple(input_shape))
+            self.seed = self._input_dropout.seed
+
+    def start_epoch(self, epoch, stream=0):
+        if getattr(self, "_input_dropout", None) is not None:
+            self._input_dropout.start_epoch(epoch, stream)
 
     def check_input_shape(self, input_shape):
         size = self.input_size or "features"
@@ -92,7 +123,9 @@ class Recurrent(TutorialRecurrent, Layer):
             cell.pop(key, None)
         return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "zero_output_for_mask": self.zero_output_for_mask, **cell}
+                "zero_output_for_mask": self.zero_output_for_mask, **cell,
+                **({"go_backwards": True} if self.go_backwards else {}),
+                **({"dropout": self.dropout, "seed": self.seed} if self.dropout else {})}
 
     def compute_mask(self, x, mask):
         out = mask if self.return_sequences else None
@@ -115,6 +148,12 @@ class Recurrent(TutorialRecurrent, Layer):
         n, steps, features = x.shape
         if steps == 0:
             raise ShapeError(f"{self.describe()}: got a sequence of length 0, expected at least one step")
+        if self.go_backwards:
+            x = xp.flip(x, axis=1)
+            mask = None if mask is None else xp.flip(mask, axis=1)
+        dropped = self._input_dropout.apply(x, True) if training and self._input_dropout is not None else None
+        if dropped is not None:
+            x = dropped[0]
         states = cell.fill(cell.unpack(initial_state, n, "initial_state"), n)
         x = xp.reshape(x, (n * steps, features))
         xw = cell.project(x)  # every step's input projection at once
@@ -139,6 +178,10 @@ class Recurrent(TutorialRecurrent, Layer):
             cell.add_grads(x, h_prev, dxw, dhw)
             # the first layer of a model needs no dx: its product is skipped
             dx = xp.reshape(dxw @ cell.kernel.value.T, (n, steps, self.input_size)) if need_dx else None
+            if dx is not None and dropped is not None:
+                dx = dropped[1](dx)
+            if dx is not None and self.go_backwards:
+                dx = xp.flip(dx, axis=1)
             return dx if initial_state is None else [dx, *dstates0]  # the states given are inputs too
 
         return ((y,) + tuple(final) if self.return_state else y), self.compute_mask(x, mask), backprop
