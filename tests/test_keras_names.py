@@ -36,7 +36,7 @@ def test_batch_normalization_has_keras_defaults_and_momentum_rule(be):
 def test_xdl_names_keep_their_defaults():
     assert xdl.BatchNorm().momentum == 0.9 and xdl.BatchNorm().epsilon == 1e-3
     assert xdl.LayerNorm().epsilon == 1e-5
-    assert xdl.LeakyReLU().alpha == 0.01
+    assert xdl.LeakyReLU().alpha == 0.3  # a Keras name: Keras's default (activation="leaky_relu" keeps 0.01)
 
 
 def test_layer_normalization_has_keras_defaults(be):

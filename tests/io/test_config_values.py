@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import xdl
+from xdl.layers.operation import Operation
 from tests import fuzz_files
 from xdl.core import initializers
 from xdl.io.spec import MAX_ELEMENTS
@@ -70,6 +71,7 @@ SAMPLES = {
     "GRUCell": (lambda: xdl.GRUCell(3), floats(2)), "LSTMCell": (lambda: xdl.LSTMCell(3), floats(2)),
     "SimpleRNNCell": (lambda: xdl.SimpleRNNCell(3), floats(2)),
     "Masking": (xdl.Masking, floats(5, 2)),
+    "Operation": (lambda: Operation("clip", [{"tensor": 0}], {"min": -1.0, "max": {"float": "inf"}}), floats(3)),
     "MultiHeadAttention": (lambda: xdl.MultiHeadAttention(2, 2, dropout=0.1, seed=1),
                            [floats(5, 4), floats(5, 4), floats(5, 4)]),
     "PositionEmbedding": (lambda: xdl.PositionEmbedding(6, 4), floats(5, 4)),

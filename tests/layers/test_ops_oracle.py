@@ -187,7 +187,7 @@ GELU_C = math.sqrt(2.0 / math.pi)
 ACTIVATION = {  # the layers' formulas, from exp/log/tanh (arguments moderate: no overflow guards)
     "linear": lambda x: x,
     "relu": lambda x: ops.where(ops.greater(x, 0.0), x, 0.0),
-    "leaky_relu": lambda x: ops.where(ops.greater(x, 0.0), x, 0.01 * x),  # xdl's LeakyReLU: alpha 0.01
+    "leaky_relu": lambda x: ops.where(ops.greater(x, 0.0), x, 0.01 * x),  # activation="leaky_relu": slope 0.01
     "sigmoid": sigmoid,
     "tanh": ops.tanh,
     "softmax": lambda x: ops.exp(x) / ops.sum(ops.exp(x), axis=-1, keepdims=True),
@@ -268,7 +268,7 @@ def test_dense_without_bias(be):
 
 ACTIVATION_LAYERS = [
     ("relu", lambda: xdl.ReLU(dtype="float64")),
-    ("leaky_relu", lambda: xdl.LeakyReLU(dtype="float64")),
+    ("leaky_relu", lambda: xdl.LeakyReLU(0.01, dtype="float64")),
     ("sigmoid", lambda: xdl.Sigmoid(dtype="float64")),
     ("tanh", lambda: xdl.Tanh(dtype="float64")),
     ("softmax", lambda: xdl.Softmax(dtype="float64")),

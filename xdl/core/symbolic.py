@@ -114,6 +114,20 @@ def is_symbolic(x) -> bool:
     return isinstance(x, (list, tuple)) and any(isinstance(t, SymbolicTensor) for t in x)
 
 
+def record_op(op, args, kwargs):
+    """``xdl.ops.<op>(*args, **kwargs)`` with a symbolic tensor among the arguments: a graph
+    node. layers/operation.py installs the function (core does not import layers)."""
+    raise XdlError(f"ops.{op} on a symbolic tensor needs xdl.layers imported")
+
+
+def symbolic_in(values) -> bool:
+    """Whether a symbolic tensor is among ``values`` (or inside a list or tuple of them)."""
+    for v in values:
+        if type(v) is SymbolicTensor or (type(v) in (list, tuple) and any(type(t) is SymbolicTensor for t in v)):
+            return True
+    return False
+
+
 def connect(layer, inputs, kwargs=None):
     """``layer(inputs, **kwargs)`` on symbolic tensors: build or check the layer for their
     shapes and return its symbolic output (a list of them for a layer with several outputs).

@@ -9,6 +9,7 @@ from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Mish, R
                           Softplus, Softsign, Swish, Tanh)
 from .attention import MultiHeadAttention, PositionEmbedding, TransformerBlock
 from .base import LAYERS, Layer, register_layer
+from . import operation  # ops on symbolic tensors record Operation nodes from here on
 from .conv import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose,
                    Cropping2D, DepthwiseConv2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
                    GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D, SeparableConv2D,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 
 from ..core import initializers, regularizers, symbolic, tape
@@ -349,6 +350,13 @@ class Layer(TutorialLayer):
                               f"{self.describe()}: add_weight {name!r}")
         trainable = boolean(self.describe(), "add_weight trainable", trainable)
         return self.add_parameter(name, value, trainable, regularizers.get(regularizer, self.describe()))
+
+    def count_params(self) -> int:
+        """Keras's: the number of scalars in the layer's weights (trainable or not)."""
+        if not self.built:
+            raise NotBuiltAttributeError(f"{self.describe()}: count_params needs the layer built (call it on data, "
+                                         "or build it) first")
+        return sum(math.prod(p.value.shape) for p in self.weights)
 
     @property
     def trainable_weights(self) -> list:

@@ -88,18 +88,19 @@ def collected_losses(layer) -> list:
 
 def output_shape(layer, input_shape):
     """A Keras-style layer's per-sample output shape, for one without ``compute_output_shape``:
-    found by running ``call`` on zeros, twice where the input has free (None) sizes, so that
+    found by running ``call`` on ones, twice where the input has free (None) sizes, so that
     sizes following them come out free too."""
     several = layer.multiple_inputs
     trials = []
     for fill in (2, 3):
         shapes = input_shape if several else [input_shape]
-        xs = [layer.backend.xp.zeros((1, *(fill if d is None else d for d in s)), dtype=layer.dtype,
-                                     device=layer.backend.device) for s in shapes]
+        # ones, not zeros: a trial of x / sum(x) or log(x) must not warn of a division by zero
+        xs = [layer.backend.xp.ones((1, *(fill if d is None else d for d in s)), dtype=layer.dtype,
+                                    device=layer.backend.device) for s in shapes]
         try:
             y = infer(layer, xs if several else xs[0], False)
         except Exception as e:
-            raise ShapeError(f"{layer.describe()}: its output shape could not be found by running call on zeros of "
+            raise ShapeError(f"{layer.describe()}: its output shape could not be found by running call on ones of "
                              f"shape {[tuple(x.shape) for x in xs]} ({type(e).__name__}: {e}); define "
                              "compute_output_shape(input_shape)") from e
         trials.append([tuple(o.shape[1:]) for o in y] if isinstance(y, (list, tuple)) else tuple(y.shape[1:]))

@@ -338,7 +338,7 @@ class Model(Trainer, TutorialModel, Layer):
                     layer.check_values(a, f"{self.name}: {argument}")
 
     def check_values(self, x, where):
-        self._check_input_values(x if self.multiple_inputs else [x], where)
+        self._check_input_values(list(x) if isinstance(x, (list, tuple)) else [x], where)  # accept gives the first
 
     def _split_inputs(self, X, argument):
         names = [t.name for t in self.graph.inputs]

@@ -14,7 +14,7 @@ from .. import metrics as _metrics
 from .. import optimizers
 from ..core import ops, regularizers, tape
 from ..core.backend import convert, get_backend
-from ..core.checks import boolean
+from ..core.checks import as_int, boolean, one_of, positive_int, short
 from ..errors import ArgumentError, ArgumentTypeError, NotBuiltError
 from ..layers import traced
 from . import loop
@@ -35,10 +35,23 @@ class Trainer:
     _loss_layers = ()  # the layers that may add_loss (Keras-style ones, nested models)
 
     # -- compiling ---------------------------------------------------------------------------------
-    def compile(self, loss="mse", optimizer="sgd", metrics=None, loss_weights=None) -> None:
-        """Choose the loss (one, a list per output or a dict by output name), the optimizer
-        and the metrics to report: instances, or names such as "cross_entropy", "adam" and
-        "accuracy". ``loss_weights`` weighs each output's loss in the total."""
+    def compile(self, optimizer="sgd", loss="mse", loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True) -> None:
+        """Choose the optimizer, the loss (one, a list per output or a dict by output name) and
+        the metrics to report: instances, or names such as "adam", "cross_entropy" and
+        "accuracy". ``loss_weights`` weighs each output's loss in the total. Keras's order and
+        keywords (its defaults are "rmsprop" and no loss: xdl's "sgd" and "mse" stay). Keras's
+        execution hints (``run_eagerly``, ``steps_per_execution``, ``jit_compile``,
+        ``auto_scale_loss``) are accepted and change nothing: xdl runs every step eagerly;
+        ``weighted_metrics`` is taken only as None."""
+        where = f"{self.name}: compile"
+        for key, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+            boolean(where, key, value)
+        positive_int(where, "steps_per_execution", steps_per_execution)
+        one_of(where, "jit_compile", jit_compile, ("auto", True, False))
+        if weighted_metrics is not None:
+            raise ArgumentError(f"{where}: weighted_metrics is not supported; metrics are not weighted by "
+                                "sample_weight in xdl")
         self.objectives = Objectives(self._output_names(), loss, metrics, loss_weights)
         self.optimizer = optimizers.get(optimizer)
         self._loss_tracker = _metrics.Mean(name="loss")  # for a train_step of the user's, as Keras gives
@@ -220,10 +233,12 @@ class Trainer:
         return self.accept_inputs(xs if self.multiple_inputs else xs[0], where)[0]
 
     # -- training and inference (loop.py) ----------------------------------------------------------
-    def fit(self, x, y=None, epochs=1, batch_size=32, verbose=1, validation_data=None, validation_split=0.0,
-            shuffle=True, callbacks=None, seed=None, initial_epoch=0, check_finite=False, distributed=False, *,
-            sample_weight=None, class_weight=None, steps_per_epoch=None, validation_steps=None, prefetch=2):
-        """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, *, seed=None,
+            check_finite=False, distributed=False, prefetch=2):
+        """Train on ``x``, ``y``; returns a ``History`` of per-epoch loss and metrics. Keras's
+        positional order; ``batch_size`` None is 32, ``verbose="auto"`` is 1.
 
         ``x`` may instead be a stream of batches (``y=None``): an iterable or generator of
         ``(x, y)`` or ``(x, y, sample_weight)``, or an ``xdl.data.Sequence``; ``steps_per_epoch``
@@ -242,13 +257,20 @@ class Trainer:
         processes of an ``mpiexec`` launch, ``batch_size`` being the global batch (see
         train/distributed.py). Every batch goes through ``train_step``.
         """
-        return loop.fit(self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
+        where = f"{self.name}: fit"
+        if validation_batch_size is not None or as_int(validation_freq) != 1:
+            raise ArgumentError(f"{where}: validation_batch_size and validation_freq are taken only at their defaults "
+                                f"(None and 1), got {short(validation_batch_size)} and {short(validation_freq)}")
+        if x is None:
+            raise ArgumentTypeError(f"{where}: x is required: arrays, or a stream of batches")
+        return loop.fit(self, x, y, epochs=epochs, batch_size=32 if batch_size is None else batch_size,
+                        verbose=loop.verbosity(where, verbose),
                         validation_data=validation_data, validation_split=validation_split, shuffle=shuffle,
                         callbacks=callbacks, seed=seed, initial_epoch=initial_epoch, check_finite=check_finite,
                         strategy=resolve(distributed), sample_weight=sample_weight, class_weight=class_weight,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, prefetch=prefetch)
 
-    def predict(self, x, batch_size=None, check_finite=False, *, verbose=0, callbacks=None, steps=None, prefetch=2):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, *, check_finite=False, prefetch=2):
         """The model's output for ``x`` (arrays, or a stream of batches as ``fit`` takes), as an
         array of the model's backend (a list of them for several outputs), ``batch_size`` rows
         at a time (default 1024: memory stays bounded), each through ``predict_step``.
@@ -258,12 +280,14 @@ class Trainer:
                             steps=steps, prefetch=prefetch)
         return outs[0] if self._single_output else outs
 
-    def evaluate(self, x, y=None, batch_size=None, return_dict=False, check_finite=False, *, verbose=0,
-                 sample_weight=None, callbacks=None, steps=None, prefetch=2):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
+                 return_dict=False, *, check_finite=False, prefetch=2):
         """Mean loss over ``x``, ``y`` as a float; with compiled metrics or several outputs,
         ``[loss, ...]`` (Keras's convention), or a dict of them all with ``return_dict=True``.
         ``x`` may be a stream of batches, as for ``fit``; ``sample_weight`` weighs samples. Every
         batch goes through ``test_step``. ``verbose`` is accepted as in Keras; nothing is printed."""
+        if x is None:
+            raise ArgumentTypeError(f"{self.name}: evaluate: x is required: arrays, or a stream of batches")
         loop.verbosity(f"{self.name}: evaluate", verbose)
         scores = loop.evaluate(self, x, y, batch_size=batch_size, check_finite=check_finite,
                                sample_weight=sample_weight, callbacks=callbacks, steps=steps, prefetch=prefetch)

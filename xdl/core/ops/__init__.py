@@ -39,3 +39,24 @@ __all__ = ['shape',
            'squeeze', 'stack', 'std', 'stop_gradient', 'subtract', 'sum', 'swish', 'take', 'tan', 'tanh', 'tensordot',
            'transpose', 'tril', 'triu', 'true_divide', 'trunc', 'unbroadcast', 'unique_all', 'unique_counts',
            'unique_inverse', 'unique_values', 'var', 'vecdot', 'where', 'zeros', 'zeros_like', 'operators']
+
+
+def _symbolic_aware(name, op):
+    """``op``, recording a graph node instead when a symbolic tensor (``xdl.Input``, a layer's
+    output) takes part: Keras's ops between layers (layers/operation.py)."""
+    def call(*args, **kwargs):
+        if _symbolic_in(args) or (kwargs and _symbolic_in(kwargs.values())):
+            return _symbolic.record_op(name, args, kwargs)
+        return op(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = op.__name__
+    call.__doc__, call.__wrapped__ = op.__doc__, op
+    return call
+
+
+from .. import symbolic as _symbolic  # noqa: E402
+from ..symbolic import symbolic_in as _symbolic_in  # noqa: E402
+
+for _name in __all__:
+    if _name not in ("operators", "shape", "unbroadcast") and callable(globals()[_name]):
+        globals()[_name] = _symbolic_aware(_name, globals()[_name])

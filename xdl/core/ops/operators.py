@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from ..parameter import Parameter
+from .. import symbolic
+from ..symbolic import SymbolicTensor
 from ..tape import Tensor
 from . import elementwise as ew
 from . import linalg, shape
@@ -35,3 +37,21 @@ Tensor.T = property(lambda self: shape.permute_dims(self, tuple(range(self.ndim)
 Tensor.mT = property(linalg.matrix_transpose)
 for _cls in (Tensor, Parameter):  # NumPy hands ``array * tensor`` to the reflected operator
     _cls.__array_ufunc__ = None
+
+
+def _recorded(name, flipped=False):
+    """A symbolic tensor's operator: a graph node of op ``name`` (layers/operation.py)."""
+    def operator(self, *other):
+        return symbolic.record_op(name, (other[0], self) if flipped else (self, *other), {})
+    return operator
+
+
+# Symbolic tensors (xdl.Input, layers' outputs) keep identity equality: graphs key on them
+SYMBOLIC = {dunder: (op.__name__, False) for dunder, op in ARITHMETIC.items() if not dunder.startswith("__r")}
+SYMBOLIC.update({f"__r{dunder[2:]}": (name, True) for dunder, (name, _) in list(SYMBOLIC.items())
+                 if f"__r{dunder[2:]}" in ARITHMETIC})
+SYMBOLIC.update({dunder: (op.__name__, False) for dunder, op in COMPARISONS.items() if dunder not in ("__eq__", "__ne__")})
+for _name, (_op, _flipped) in SYMBOLIC.items():
+    setattr(SymbolicTensor, _name, _recorded(_op, _flipped))
+SymbolicTensor.__array_ufunc__ = None
+SymbolicTensor.__array_priority__ = 100

@@ -7,6 +7,7 @@ import math
 from ...errors import ArgumentError
 from ..backend import backend_of, convert, floatx, get_backend, namespace_of
 from ..parameter import Parameter
+from ..symbolic import SymbolicTensor
 from ..tape import Tensor, primitive, unwrap
 from .elementwise import _shape, unbroadcast
 
@@ -263,5 +264,8 @@ def stop_gradient(x):
 
 
 def shape(x) -> tuple:
-    """``x``'s shape as a tuple (Keras's ``ops.shape``)."""
+    """``x``'s shape as a tuple (Keras's ``ops.shape``); a symbolic tensor's has its batch axis,
+    None, first."""
+    if type(x) is SymbolicTensor:
+        return (None, *x.shape)
     return tuple(unwrap(x).shape)

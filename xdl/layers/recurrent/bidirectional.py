@@ -30,12 +30,16 @@ class Bidirectional(TutorialRecurrent, Layer):
 
     supports_masking = True
 
-    def __init__(self, layer=None, merge_mode="concat", *, name=None, dtype=None):
+    def __init__(self, layer=None, merge_mode="concat", weights=None, backward_layer=None, *, name=None, dtype=None,
+                 **kwargs):
         if not isinstance(layer, Recurrent):
             raise ArgumentTypeError(f"Bidirectional: layer must be a recurrent layer (SimpleRNN, LSTM, GRU), "
                                     f"got {type(layer).__name__}")
         merge_mode = one_of("Bidirectional", "merge_mode", merge_mode, MERGE_MODES)
-        super().__init__(name=name, dtype=layer.dtype_name if dtype is None else dtype)
+        if weights is not None or backward_layer is not None:
+            raise ArgumentError("Bidirectional: weights= and backward_layer= are not supported; the backward layer "
+                                "is a copy of the forward one with its own weights (set them after building)")
+        super().__init__(name=name, dtype=layer.dtype_name if dtype is None else dtype, **kwargs)
         self.merge_mode = merge_mode
         self.forward_layer = _copy(layer, f"forward_{layer.name}")
         self.backward_layer = _copy(layer, f"backward_{layer.name}")
