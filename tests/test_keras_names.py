@@ -84,8 +84,9 @@ def test_normalization_axis_last_is_accepted_other_axes_are_refused(be):
 
 def test_input_takes_keras_keywords():
     assert layers.Input is xdl.Input
-    assert xdl.Input(batch_shape=(None, 4)).shape == (4,)  # per sample, as xdl.Input(shape=(4,))
-    assert xdl.Input(batch_shape=(8, 2, 3), batch_size=8).shape == (2, 3)
+    assert xdl.Input(batch_shape=(None, 4)).shape == (None, 4) == xdl.Input(shape=(4,)).shape
+    assert xdl.Input(batch_shape=(8, 2, 3), batch_size=8).shape == (8, 2, 3)
+    assert xdl.Input((2, 3), batch_size=8).sample_shape == (2, 3)
     assert xdl.Input(shape=(5,), batch_size=3, dtype="int64", name="tokens").name == "tokens"
     with pytest.raises(xdl.ArgumentError, match="sparse=True is not supported"):
         xdl.Input(shape=(3,), sparse=True)
@@ -118,7 +119,7 @@ def test_concatenate_axis_and_layer_kwargs(be):
     a = np.ones((2, 3, 4), dtype=np.float32)
     assert layers.concatenate([a, a], axis=1).shape == (2, 6, 4)
     x = xdl.Input((3, 4))
-    assert layers.concatenate([x, x], axis=1, name="joined").shape == (6, 4)
+    assert layers.concatenate([x, x], axis=1, name="joined").shape == (None, 6, 4)
 
 
 def test_leaky_relu_takes_negative_slope(be):

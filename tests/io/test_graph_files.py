@@ -631,4 +631,4 @@ def test_fuzzed_graph_metadata_loads_cleanly_or_raises_model_file_error(tmp_path
         model = xdl.Model.load(bad)
     except xdl.ModelFileError:
         return
-    model.predict(np.ones((2, *[d or 8 for d in model.input_shape]), np.float32))  # a clean load works
+    model.predict(np.ones((2, *[d or 8 for d in model.sample_input_shape]), np.float32))  # a clean load works

@@ -255,7 +255,7 @@ def test_fuzzed_files_load_cleanly_or_raise_model_file_error(tmp_path, version, 
         model = load_bytes(tmp_path, bytes(blob))
     except xdl.ModelFileError:
         return
-    model.predict(np.ones((2, *model.input_shape)))  # a clean load gives a working model
+    model.predict(np.ones((2, *model.sample_input_shape)))  # a clean load gives a working model
 
 
 VALID = {}

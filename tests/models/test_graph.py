@@ -104,7 +104,7 @@ def test_residual_convolution(f64):
 def test_recurrent_states_as_outputs(f64):
     x = xdl.Input(shape=(3, 2))
     seq, h, c = xdl.LSTM(hidden_size=2, return_sequences=True, return_state=True)(x)
-    assert seq.shape == (3, 2) and h.shape == (2,) and c.shape == (2,)
+    assert seq.shape == (None, 3, 2) and h.shape == (None, 2) and c.shape == (None, 2)
     out = xdl.Dense(output_size=2)(xdl.Concatenate()([xdl.GRU(hidden_size=2)(seq), c]))
     model = xdl.Model(inputs=x, outputs=out)
     model.compile(loss="mse")

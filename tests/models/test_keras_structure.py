@@ -21,7 +21,7 @@ def _lines(model):
 # -- 1. Input in a Sequential ---------------------------------------------------------------------
 def test_input_first_in_list_builds_at_once():
     model = xdl.Sequential([xdl.Input(shape=(4,)), xdl.Dense(units=8, activation="relu"), xdl.Dense(units=3)])
-    assert model.built and model.input_shape == (4,)
+    assert model.built and model.input_shape == (None, 4)
     assert any("Total params: 67" in line for line in _lines(model))  # no data needed
     assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]  # the Input is no layer
     assert model.predict(_x()).shape == (5, 3)
@@ -32,9 +32,9 @@ def test_add_input_then_layers():
     model.add(xdl.Input(shape=(4,)))
     assert not model.built  # no layers yet
     model.add(xdl.Dense(units=2))
-    assert model.built and model.output.shape == (2,)
+    assert model.built and model.output.shape == (None, 2)
     model.add(xdl.Dense(units=5))
-    assert model.output.shape == (5,)
+    assert model.output.shape == (None, 5)
     _lines(model)
 
 
@@ -69,7 +69,7 @@ def test_pop_rebuilds():
     model = xdl.Sequential([xdl.Input(shape=(4,)), xdl.Dense(units=8), xdl.Dense(units=3)])
     last = model.pop()
     assert isinstance(last, xdl.Dense) and len(model.layers) == 1
-    assert model.built and model.output.shape == (8,)
+    assert model.built and model.output.shape == (None, 8)
     assert model.predict(_x()).shape == (5, 8)
     assert len(model.parameters()) == 2
     model.add(xdl.Dense(units=2))
@@ -94,23 +94,23 @@ def test_pop_unbuilt_and_to_empty():
 def test_build_batch_first_or_per_sample(shape):
     model = xdl.Sequential([xdl.Dense(units=3)])
     model.build(shape)
-    assert model.input_shape == (4,)
+    assert model.input_shape == (None, 4)
     assert any("Total params: 15" in line for line in _lines(model))
 
 
 def test_build_sequences_of_any_length():
     model = xdl.Sequential([xdl.SimpleRNN(hidden_size=3)])
     model.build((None, None, 2))  # Keras's: batch, free length, 2 features
-    assert model.input_shape == (None, 2)
+    assert model.sample_input_shape == (None, 2) and model.input_shape == (None, None, 2)
     model = xdl.Sequential([xdl.Embedding(vocab_size=10, dim=2)])
     model.build((None,))  # xdl's per-sample shape with one free axis stays as it is
-    assert model.input_shape == (None,)
+    assert model.input_shape == (None, None)
 
 
 def test_build_from_input_and_bad_shape():
     model = xdl.Sequential([xdl.Input(shape=(4,)), xdl.Dense(units=3)])
     model.build()
-    assert model.input_shape == (4,)
+    assert model.input_shape == (None, 4)
     with pytest.raises(XdlError, match="needs input_shape"):
         xdl.Sequential([xdl.Dense(units=3)]).build()
     with pytest.raises(XdlError, match="tuple of ints"):
@@ -124,14 +124,14 @@ def test_saved_sequence_model_loads(tmp_path):
     path = tmp_path / "rnn.safetensors"
     model.save(path)
     again = xdl.Model.load(path)
-    assert again.input_shape == (None, 2)
+    assert again.sample_input_shape == (None, 2)
 
 
 def test_nested_sequential_in_functional_model():
     inner = xdl.Sequential([xdl.SimpleRNN(hidden_size=3)])
     inputs = xdl.Input(shape=(None, 2))
     outer = xdl.Model(inputs, xdl.Dense(units=1)(inner(inputs)))
-    assert inner.input_shape == (None, 2)
+    assert inner.sample_input_shape == (None, 2)
     x = np.zeros((2, 5, 2), dtype="float32")
     assert outer.predict(x).shape == (2, 1)
 
@@ -171,7 +171,7 @@ def test_model_input_output():
     with pytest.raises(XdlError, match="needs the input shape"):
         unbuilt.outputs  # noqa: B018
     first_sized = xdl.Sequential([xdl.Dense(input_size=4, output_size=3)])
-    assert first_sized.input.shape == (4,)  # built from its first layer's size
+    assert first_sized.input.shape == (None, 4)  # built from its first layer's size
 
 
 def test_rebuilt_sequential_layers_point_at_the_new_chain():

@@ -212,7 +212,7 @@ def test_a_user_layer_of_two_inputs_and_two_outputs(be):
 
     inputs = xdl.Input(shape=(4,))
     z, kl = Sampling()([xdl.Dense(units=2)(inputs), xdl.Dense(units=2)(inputs)])
-    assert z.shape == (2,) and kl.shape == (1,)
+    assert z.shape == (None, 2) and kl.shape == (None, 1)
     model = xdl.Model(inputs, xdl.Dense(units=1)(z))
     model.compile(loss="mse", optimizer=xdl.Adam(0.01))
     losses = model.fit(X.astype(np.float32), Y.astype(np.float32), epochs=10, verbose=0).history["loss"]

@@ -31,17 +31,28 @@ def unique_name(base: str) -> str:
 
 
 class SymbolicTensor:
-    """A placeholder for a batch of arrays of per-sample ``shape`` in a graph under construction."""
+    """A placeholder for a batch of arrays of per-sample shape ``sample_shape`` in a graph under
+    construction. ``shape`` is Keras's, the batch axis first: ``Input((4,)).shape == (None, 4)``
+    (the batch size where ``Input(batch_size=...)`` gave one)."""
 
-    __slots__ = ("shape", "node", "index", "name", "dtype", "masked")
+    __slots__ = ("sample_shape", "node", "index", "name", "dtype", "masked", "batch_size")
 
-    def __init__(self, shape, node, index, name, dtype=None, masked=False):
-        self.shape, self.node, self.index, self.name, self.dtype = tuple(shape), node, index, name, dtype
+    def __init__(self, shape, node, index, name, dtype=None, masked=False, batch_size=None):
+        self.sample_shape, self.node, self.index, self.name, self.dtype = tuple(shape), node, index, name, dtype
         #: a mask (which steps count) comes with this tensor's values: see Layer.compute_mask
         self.masked = masked
+        self.batch_size = batch_size
+
+    @property
+    def shape(self) -> tuple:
+        return (self.batch_size, *self.sample_shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.sample_shape) + 1
 
     def __repr__(self):
-        return f"<SymbolicTensor {self.name!r} shape={shape_str(self.shape)}>"
+        return f"<SymbolicTensor {self.name!r} shape={shape_str(self.sample_shape)}>"
 
     def __bool__(self):
         raise XdlError(f"{self!r} holds no data: it only describes a graph; build an xdl.Model from it "
@@ -102,7 +113,8 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, 
     if name is not None and not valid_name(name):
         raise ArgumentError(f"Input: name must be a non-empty string without '/', got {name!r}")
     node = Node(None, [], False)
-    tensor = SymbolicTensor(dims, node, 0, name or unique_name("input"), dtype)
+    tensor = SymbolicTensor(dims, node, 0, name or unique_name("input"), dtype,
+                            batch_size=batch_size if batch_shape is None else batch_shape[0])
     node.outputs.append(tensor)
     return tensor
 
@@ -151,7 +163,7 @@ def connect(layer, inputs, kwargs=None):
             raise XdlError(f"{layer.describe()}: takes one tensor, got a list of {len(tensors)}; "
                            "merge them first, e.g. xdl.Concatenate()([a, b])")
         listed = False
-    shapes = [t.shape for t in tensors] if listed else tensors[0].shape
+    shapes = [t.sample_shape for t in tensors] if listed else tensors[0].sample_shape
     if not layer.built:
         with _building(layer):
             # a Sequential's own build reads Keras's batch-first shapes; shapes here are per sample

@@ -44,20 +44,20 @@ def _boxes(model, options):
         for k, t in enumerate(graph.inputs):
             lines = [f"{t.name} (InputLayer)" if options["show_layer_names"] else "InputLayer"]
             if options["show_shapes"]:
-                lines.append("output: " + _shape(t.shape))
+                lines.append("output: " + _shape(t.sample_shape))
             if options["show_dtype"] and t.dtype:
                 lines.append(f"dtype: {t.dtype}")
             boxes.append([f"input_{k}", lines])
             source[id(t)] = f"input_{k}"
         for k, node in enumerate(graph.nodes):
-            boxes.append([f"node_{k}", _label(node.layer, [t.shape for t in node.outputs], options)])
+            boxes.append([f"node_{k}", _label(node.layer, [t.sample_shape for t in node.outputs], options)])
             for t in node.outputs:
                 source[id(t)] = f"node_{k}"
             edges += [(source[id(t)], f"node_{k}") for t in node.inputs if id(t) in source]
         return boxes, edges
     layers = list(getattr(model, "layers", []))
-    shape = tuple(model.input_shape) if getattr(model, "built", False) and \
-        getattr(model, "input_shape", None) is not None else None
+    shape = getattr(model, "sample_input_shape", None) if getattr(model, "built", False) else None
+    shape = tuple(shape) if shape is not None else None
     boxes = []
     if shape is not None:
         boxes.append(["input_0", ["input (InputLayer)", *(["output: " + _shape(shape)] if options["show_shapes"]

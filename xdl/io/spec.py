@@ -80,12 +80,12 @@ def check_sizes(model, fail):
         tensors = [(None, t) for t in graph.inputs] + [(node.layer, t) for node in graph.nodes for t in node.outputs]
         for layer, t in tensors:
             n = 1
-            for d in t.shape:
+            for d in t.sample_shape:
                 n *= 1 if d is None else d
             if n > MAX_ELEMENTS:
                 what = f"input {short(t.name)}" if layer is None else f"{layer.describe()}: its output"
                 count = f"{n:,}" if n < 10**15 else f"about 10**{len(str(n)) - 1}"
-                fail(f"{what} has shape {short(t.shape)}, {count} elements per sample, more than "
+                fail(f"{what} has shape {short(t.sample_shape)}, {count} elements per sample, more than "
                      f"{MAX_ELEMENTS:,} (a size, factor, stride or padding too large)")
         graphs.extend(node.layer.graph for node in graph.nodes if is_model_class(type(node.layer)))
 

@@ -20,7 +20,7 @@ def graph_config(model) -> dict:
         return t.name if t.node.layer is None else [index[id(t.node)], t.index]
 
     return {"name": model.name,
-            "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in graph.inputs],
+            "inputs": [{"name": t.name, "shape": list(t.sample_shape), "dtype": t.dtype} for t in graph.inputs],
             "layers": [layer_spec(layer) for layer in graph.layers],
             "nodes": [{"layer": node.layer.name, "inputs": [ref(t) for t in node.inputs], "listed": node.listed,
                        "num_outputs": len(node.outputs), **({"kwargs": dict(node.kwargs)} if node.kwargs else {})}

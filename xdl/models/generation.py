@@ -79,7 +79,7 @@ def context_length(model):
     visit(model)
     if found:
         return min(found)
-    shape = model.graph.inputs[0].shape
+    shape = model.graph.inputs[0].sample_shape
     return shape[0] if shape and shape[0] is not None else None
 
 

@@ -224,8 +224,8 @@ class Graph:
     def _propagate(self, input_shapes, check_declared):
         shapes = [None] * self.size
         for k, (t, shape) in enumerate(zip(self.inputs, input_shapes)):
-            if check_declared and not _fits(t.shape, shape):
-                raise ShapeError(f"{self.owner}: input {t.name!r} expects shape {shape_str(t.shape)}, "
+            if check_declared and not _fits(t.sample_shape, shape):
+                raise ShapeError(f"{self.owner}: input {t.name!r} expects shape {shape_str(t.sample_shape)}, "
                                  f"got {shape_str(shape)}")
             shapes[k] = tuple(shape)
         for step in self.steps:

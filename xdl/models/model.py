@@ -53,6 +53,37 @@ class CallOf(Layer):
         return Layer.named_parameters(self._owner())
 
 
+class KerasShape(tuple):
+    """Keras's ``model.output_shape`` (a tuple, or a list in ``shapes``' place for several
+    outputs) that is also callable as the layer protocol's ``output_shape(input_shape)``."""
+
+    def __new__(cls, shape, protocol):
+        several = isinstance(shape, list)
+        self = super().__new__(cls, () if several else shape)
+        self._list, self._protocol = (shape if several else None), protocol
+        return self
+
+    def __call__(self, input_shape):
+        return self._protocol(input_shape)
+
+    def __eq__(self, other):
+        return self._list == other if self._list is not None else tuple.__eq__(self, other)
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self):
+        return repr(self._list) if self._list is not None else tuple.__repr__(self)
+
+    def __iter__(self):
+        return iter(self._list) if self._list is not None else tuple.__iter__(self)
+
+    def __len__(self):
+        return len(self._list) if self._list is not None else tuple.__len__(self)
+
+    def __getitem__(self, k):
+        return self._list[k] if self._list is not None else tuple.__getitem__(self, k)
+
+
 @register_layer
 class Model(Trainer, TutorialModel, Layer):
     """A graph of layers from ``inputs`` to ``outputs`` (symbolic tensors, or lists of them):
@@ -99,7 +130,8 @@ class Model(Trainer, TutorialModel, Layer):
         self.graph = graph
         self.backend = graph.backend or get_backend()
         self.multiple_inputs = len(graph.inputs) > 1
-        self.input_shape = [t.shape for t in graph.inputs] if self.multiple_inputs else graph.inputs[0].shape
+        self.input_shape = ([t.sample_shape for t in graph.inputs] if self.multiple_inputs
+                            else graph.inputs[0].sample_shape)
         self.built = True
         self.dtype_name = self.dtype_name or floatx()
         self.dtype = self.backend.dtype(self.dtype_name)
@@ -257,9 +289,35 @@ class Model(Trainer, TutorialModel, Layer):
     def check_input_shape(self, input_shape):
         self.output_shape(input_shape)
 
-    def output_shape(self, input_shape):
+    def output_shapes(self, input_shape):
+        """The layer protocol's ``output_shape`` (per-sample shapes in and out): models keep
+        that name for Keras's property (see ``output_shape``)."""
         shapes = self.graph.propagate(input_shape if self.multiple_inputs else [input_shape])
         return shapes[0] if self._single_output else shapes
+
+    @property
+    def output_shape(self):
+        """Keras's: the output's shape with the batch axis first, ``(None, 10)`` (a list for
+        several outputs). Called with per-sample input shapes it is the layer protocol's
+        ``output_shape(input_shape)``, so a model nests as a layer."""
+        outputs = getattr(self.graph, "outputs", None) if self.built else None
+        shape = () if outputs is None else (
+            outputs[0].shape if self._single_output else [t.shape for t in outputs])
+        return KerasShape(shape, self.output_shapes)
+
+    @property
+    def input_shape(self):
+        """Keras's: the input's shape with the batch axis first, ``(None, 8, 8, 1)`` (a list for
+        several inputs); None before the model is built. ``sample_input_shape`` is xdl's
+        per-sample form, which layers keep as ``input_shape``."""
+        shape = self.sample_input_shape
+        if shape is None:
+            return None
+        return [(None, *s) for s in shape] if self.multiple_inputs else (None, *shape)
+
+    @input_shape.setter
+    def input_shape(self, value):
+        self.sample_input_shape = value
 
     def input_dtype(self, be, k=0):
         """What input ``k`` is cast to: its ``Input(dtype=...)``, else integers kept where every
@@ -320,7 +378,7 @@ class Model(Trainer, TutorialModel, Layer):
         for k, (t, part) in enumerate(zip(self.graph.inputs, parts)):
             label = f"{self.name}: {argument}" if len(parts) == 1 else f"{self.name}: {argument}[{t.name!r}]"
             a = convert(be, part, self.input_dtype(be, k), label)
-            if a.ndim != len(t.shape) + 1:
+            if a.ndim != len(t.sample_shape) + 1:
                 raise ShapeError(f"{label} must have shape {shape_str(t.shape)}, got {shape_str(a.shape, None)}")
             arrays.append(a)
         if len({a.shape[0] for a in arrays}) > 1:
@@ -446,3 +504,9 @@ def restore_trainable(model, trainable):
         raise ArgumentTypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
     model._trainable_flag = trainable
     return model
+
+
+def sample_input_shape(layer):
+    """A built layer's per-sample input shape (a model's is ``sample_input_shape``: its
+    ``input_shape`` is Keras's, batch-first)."""
+    return layer.sample_input_shape if isinstance(layer, Model) else layer.input_shape

@@ -20,7 +20,7 @@ from ..errors import (
 from ..io.spec import build_spec, layer_spec
 from ..layers.base import Layer, register_layer
 from .graph import Graph
-from .model import Model, restore_trainable
+from .model import Model, restore_trainable, sample_input_shape
 
 
 @register_layer
@@ -70,9 +70,9 @@ class NeuralNetwork(Model):
         if not self.trainable:  # a frozen model freezes what joins it
             layer.trainable = False
         if self.built:  # extend the built chain through the new layer
-            self._build_sample(self.input_shape)
+            self._build_sample(self.sample_input_shape)
         elif self._input_tensor is not None:
-            self._build_sample(self._input_tensor.shape)
+            self._build_sample(self._input_tensor.sample_shape)
 
     def _add_input(self, tensor) -> None:
         if tensor.node.layer is not None:
@@ -94,7 +94,7 @@ class NeuralNetwork(Model):
             raise ArgumentTypeError(f"{self.name}: pop on a model without layers")
         layer = self._layers.pop()
         was_built = self.built
-        shape = self.input_shape
+        shape = self.sample_input_shape
         self._drop_graph()
         if was_built and rebuild and self._layers:
             self._build_sample(shape)
@@ -121,7 +121,7 @@ class NeuralNetwork(Model):
             if self._input_tensor is None:
                 raise NotBuiltError(f"{self.name}: build needs input_shape, e.g. model.build((None, 4)), "
                                     "or an xdl.Input first in the model")
-            self._build_sample(self._input_tensor.shape)
+            self._build_sample(self._input_tensor.sample_shape)
             return
         if isinstance(input_shape, int) and not isinstance(input_shape, bool):
             input_shape = (input_shape,)
@@ -147,7 +147,7 @@ class NeuralNetwork(Model):
         counts = {id(layer): len(layer.__dict__.get("_inbound_nodes", ())) for layer in layers}
         try:
             with use_backend(be):
-                if given is not None and tuple(given.shape) == tuple(input_shape):
+                if given is not None and tuple(given.sample_shape) == tuple(input_shape):
                     x = inputs = given
                 else:
                     x = inputs = Input(tuple(input_shape), name=f"{self.name}_input",
@@ -179,7 +179,7 @@ class NeuralNetwork(Model):
             return self.output_names
         return [self._layers[-1].name] if self._layers else ["output"]
 
-    def output_shape(self, input_shape):
+    def output_shapes(self, input_shape):
         if not self.built:
             self._build_sample(input_shape)
         return self.graph.propagate([input_shape], check_declared=False)[0]
@@ -212,7 +212,7 @@ class NeuralNetwork(Model):
             if not first.built:
                 raise NotBuiltError(f"{self.name}: {what} needs the input shape; call model.build(input_shape), "
                                     "fit or predict first, or give the first layer its input size")
-            self._build_sample(first.input_shape)
+            self._build_sample(sample_input_shape(first))
 
     def summary(self, print_fn=print) -> None:
         self._require_built("summary")
@@ -228,7 +228,7 @@ class NeuralNetwork(Model):
 
     # -- files ---------------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        config = {"name": self.name, "input_shape": None if not self.built else list(self.input_shape),
+        config = {"name": self.name, "input_shape": None if not self.built else list(self.sample_input_shape),
                   "layers": [layer_spec(layer) for layer in self._layers]}
         if self._input_tensor is not None and self._input_tensor.dtype is not None:
             config["input_dtype"] = self._input_tensor.dtype

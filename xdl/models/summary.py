@@ -30,7 +30,8 @@ def _require_graph(model):
     if not layers or not layers[0].built:
         raise NotBuiltError(f"{model.name}: summary needs the input shape; call model.build(input_shape), "
                             "fit or predict first, or give the first layer its input size")
-    model.build(layers[0].input_shape)
+    first = layers[0]
+    model.build((None, *getattr(first, "sample_input_shape", first.input_shape)))
     return model.graph
 
 
@@ -83,9 +84,9 @@ def summary_rows(model):
     rows, seen = [], set()
     if functional:
         for t in graph.inputs:
-            rows.append(([f"{t.name} (Input)"], [shape_str(t.shape)], ["0"], ["-"]))
+            rows.append(([f"{t.name} (Input)"], [shape_str(t.sample_shape)], ["0"], ["-"]))
     for node in graph.nodes:
-        row = ([node.layer.describe()], [shape_str(t.shape) for t in node.outputs], [_params_cell(node.layer, seen)])
+        row = ([node.layer.describe()], [shape_str(t.sample_shape) for t in node.outputs], [_params_cell(node.layer, seen)])
         if functional:
             row += (_wrap([names[id(t)] for t in node.inputs]),)
         rows.append(row)

@@ -228,7 +228,7 @@ def _metric_list(value, k, what):
 def _last_axis(layer, graph, k):
     """Whether ``layer`` (Softmax's axis) acts on the last axis of output ``k``."""
     axis = getattr(layer, "axis", -1)
-    return axis == -1 or axis == len(graph.outputs[k].shape)
+    return axis == -1 or axis == len(graph.outputs[k].sample_shape)
 
 
 def _as_probabilities(loss):

@@ -56,7 +56,7 @@ def _from_classes(model, class_weight, ys, where):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ArgumentError(f"{where}: class_weight[{key}] must be a finite number, got {value!r}")
     be, xp, t = model.backend, model.backend.xp, ys[0]
-    width = model.graph.outputs[0].shape[-1] if model.graph.outputs[0].shape else 1
+    width = model.graph.outputs[0].sample_shape[-1] if model.graph.outputs[0].sample_shape else 1
     size = max(max(class_weight) + 1, int(width or 1), 2)
     table = convert(be, [float(class_weight.get(i, 1.0)) for i in range(size)], model.output_dtype(0),
                     f"{where}: class_weight")

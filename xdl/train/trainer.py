@@ -135,7 +135,7 @@ class Trainer:
         if self._running is None:
             if self.graph is None:
                 self._require_built("get_metrics_result")
-            self._running = Tally(self.backend, self.objectives, [t.shape for t in self.graph.outputs])
+            self._running = Tally(self.backend, self.objectives, [t.sample_shape for t in self.graph.outputs])
         return self._running
 
     # -- the steps -----------------------------------------------------------------------------------

@@ -267,5 +267,5 @@ def shape(x) -> tuple:
     """``x``'s shape as a tuple (Keras's ``ops.shape``); a symbolic tensor's has its batch axis,
     None, first."""
     if type(x) is SymbolicTensor:
-        return (None, *x.shape)
+        return x.shape
     return tuple(unwrap(x).shape)
