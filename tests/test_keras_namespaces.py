@@ -281,5 +281,9 @@ def test_registry_lookups():
     assert saving.get_registered_object("x", custom_objects={"x": len}) is len
     assert saving.get_registered_object("nothing") is None
     assert saving.get_registered_name(Shift) == "KerasNamespaces>Shift"
-    with pytest.raises(xdl.ArgumentError, match="already registered"):
-        saving.register_keras_serializable(package="KerasNamespaces", name="Shift")(TwiceSquares)
+    class Shift2(Shift):  # the class made again (a notebook cell run twice): the latest counts, as in Keras
+        pass
+
+    saving.register_keras_serializable(package="KerasNamespaces", name="Shift")(Shift2)
+    assert saving.get_registered_object("KerasNamespaces>Shift") is Shift2
+    saving.register_keras_serializable(package="KerasNamespaces", name="Shift")(Shift)

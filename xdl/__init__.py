@@ -38,7 +38,7 @@ from .losses import (MAE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy, Cros
                      MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossEntropy)
 from .metrics import AUC, Accuracy, F1Score, Mean, Precision, Recall, RootMeanSquaredError, Sum, TopKAccuracy
 from .models.generation import generate
-from .io import utils
+from .io import config, utils
 from .models import saving
 from .models.model import Model
 from .models.sequential import NeuralNetwork, Sequential
@@ -54,7 +54,8 @@ from .train.history import History
 # inside the floors; each is also reachable under its short name.
 for _name, _module in {"callbacks": callbacks, "data": data, "distributed": distributed, "schedules": schedules,
                        "regularizers": regularizers, "initializers": initializers, "ops": ops, "random": random,
-                       "activations": activations, "utils": utils, "saving": saving}.items():
+                       "activations": activations, "utils": utils, "saving": saving, "config": config,
+                       "backend": config}.items():
     _sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ = [
@@ -85,5 +86,6 @@ __all__ = [
     "Accuracy", "TopKAccuracy", "AUC", "F1Score", "Precision", "Recall", "RootMeanSquaredError", "Mean", "Sum",
     "DataParallel", "export_weights", "import_weights",
     "layers", "losses", "metrics", "optimizers", "schedules", "callbacks", "data", "distributed", "regularizers",
-    "initializers",
+    "initializers", "config",
 ]
+backend = config  # keras.backend: the same settings

@@ -67,6 +67,8 @@ class TutorialWeights:
     bias = property(lambda self: _array(self, "b", "value"), lambda self, v: _set(self, "b", "value", v))
     dweights = property(lambda self: _array(self, "W", "grad"), lambda self, v: _set(self, "W", "grad", v))
     dbias = property(lambda self: _array(self, "b", "grad"), lambda self, v: _set(self, "b", "grad", v))
+    #: Keras's: the kernel as a Variable (``weights`` and ``bias`` stay the tutorial's arrays)
+    kernel = property(lambda self: getattr(self, "W", None))
 
 
 def _array(layer, attr, field):

@@ -198,8 +198,8 @@ def test_a_free_feature_axis_in_a_graph_is_refused_by_every_recurrent_layer(shap
 
 
 @pytest.mark.parametrize("key,value,match", [
-    ("hidden_size", None, r"hidden_size\) is required"),
-    ("hidden_size", "5", r"hidden_size must be a positive int"),
+    ("units", None, r"units \(xdl's hidden_size\) is required"),
+    ("units", "5", r"units must be a positive int"),
     ("return_sequences", "yes", r"return_sequences must be True or False"),
     ("kernel_initializer", ["glorot_uniform"], r"kernel_initializer: unknown initializer"),
     ("kernel_regularizer", {"class": ["L2"], "config": {}}, r"kernel_regularizer: a regularizer's config"),
@@ -215,8 +215,8 @@ def test_a_bad_lstm_config_value_names_the_file_the_layer_and_the_key(tmp_path, 
 
 
 @pytest.mark.parametrize("index,key,value", [(0, "padding", [[2**30, 2**30], [1, 1]]),
-                                             (8, "size", [2**16, 2**16]), (1, "stride", [2**20, 2**20]),
-                                             (1, "dilation", [1, 2**40])])
+                                             (8, "size", [2**16, 2**16]), (1, "strides", [2**20, 2**20]),
+                                             (1, "dilation_rate", [1, 2**40])])
 def test_tensors_past_max_elements_are_refused(tmp_path, index, key, value):
     """Layers without weights for the file to pay for describe outputs (or temporaries) of
     terabytes from a few bytes: refused before any data is made."""

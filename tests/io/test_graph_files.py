@@ -516,13 +516,13 @@ def test_raw_json_values_a_python_writer_would_not_make(graph_file):
 
 # Faults only building can find (sizes, shapes, counts), and files whose JSON and tensors disagree.
 BUILT = {
-    "huge-parameters": (lambda s: layer(s, "cls")["config"].update(output_size=10**9), None,
+    "huge-parameters": (lambda s: layer(s, "cls")["config"].update(units=10**9), None,
                         "the architecture asks for a parameter of shape \\(16, 1000000000\\), more than the file's"),
     "num-outputs-mismatch": (lambda s: s["config"]["nodes"][node(s, "cls")].update(num_outputs=2), None,
                              r"gives 1 outputs, the config says 2"),
     "input-shape-mismatch": (lambda s: s["config"]["inputs"][0].update(shape=[5]), None,
                              r"cannot be built \(ShapeError: da \(Dense\): expected input shape \(N, ..., 4\)"),
-    "json-size-not-tensor-size": (lambda s: layer(s, "cls")["config"].update(output_size=4), None,
+    "json-size-not-tensor-size": (lambda s: layer(s, "cls")["config"].update(units=4), None,
                                   r"tensor 'cls/bias' has shape \(3,\), cls expects \(4,\)"),  # in name order
     "renamed-layer": (lambda s: _rename(s, "cls", "classes"), None, "missing tensor 'classes/weights' for classes"),
     "extra-tensor": (None, lambda t: t.update({"ghost/weights": np.zeros(2, np.float32)}),

@@ -82,7 +82,7 @@ HOSTILE = {  # version 2 files
     "overlapping": (lambda h: h["dense_in/bias"].update(data_offsets=h["dense_in/weights"]["data_offsets"]),
                     "not a safetensors model file"),
     "huge-config": (lambda h: with_meta(h, "model", lambda m: _set(m, ["config", "layers", 0, "config",
-                                                                       "output_size"], 10**9)),
+                                                                       "units"], 10**9)),
                     "more than the file's"),
     "config-injection": (lambda h: with_meta(h, "model", lambda m: _set(m, ["config", "layers", 0, "config",
                                                                             "__init__"], "os.system")),
@@ -417,7 +417,7 @@ def test_conv_dilation_that_would_pad_gigabytes(tmp_path, dilation):
     model = xdl.NeuralNetwork([xdl.Conv2D(2, 3, input_channels=1, padding="same")])
     model.predict(np.ones((1, 8, 8, 1)))
     data = _architecture_file(tmp_path, model,
-                              lambda m: _set(m, ["config", "layers", 0, "config", "dilation"], dilation))
+                              lambda m: _set(m, ["config", "layers", 0, "config", "dilation_rate"], dilation))
     refused(tmp_path, data, "dilation .* spreads its 3-tap window")
     with pytest.raises(xdl.ShapeError, match="outer taps would read padding only"):
         xdl.Conv2D(2, 3, input_channels=1, padding="same", dilation=dilation).forward(np.ones((1, 8, 8, 1)))

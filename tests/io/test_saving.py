@@ -201,8 +201,7 @@ def test_a_dangling_symlink_creates_its_target(model, tmp_path):
     assert link.is_symlink() and (tmp_path / "new.xdl").is_file()
 
 
-@pytest.mark.parametrize("name, fmt", [("model.h5", "HDF5"), ("model.pt", "PyTorch"), ("m.keras", "Keras"),
-                                       ("m.pkl", "pickle")])
+@pytest.mark.parametrize("name, fmt", [("model.h5", "HDF5"), ("model.pt", "PyTorch"), ("m.pkl", "pickle")])
 def test_a_name_that_promises_another_format_warns(model, tmp_path, name, fmt):
     with pytest.warns(UserWarning, match=rf"{fmt}.*safetensors.*\.xdl or \.safetensors") as record:
         model.save(tmp_path / name)
@@ -210,7 +209,7 @@ def test_a_name_that_promises_another_format_warns(model, tmp_path, name, fmt):
     assert xdl.NeuralNetwork.load(tmp_path / name).layers[0].weights.shape == (2, 3)
 
 
-@pytest.mark.parametrize("name", ["m.xdl", "m.safetensors", "model", "run.ckpt"])
+@pytest.mark.parametrize("name", ["m.xdl", "m.safetensors", "model", "run.ckpt", "m.keras", "m.weights.h5"])
 def test_fitting_names_do_not_warn(model, tmp_path, name):
     import warnings
 

@@ -44,8 +44,9 @@ def test_embedding_gradient_matches_finite_differences(be):
 
 def test_embedding_rejects_float_inputs_and_bad_arguments(be):
     layer = xdl.Embedding(4, 2, name="tokens")
-    with pytest.raises(TypeError, match=r"tokens \(Embedding\): expected integer indices, got dtype"):
-        layer.forward(np.ones((2, 3)))
+    assert_close(layer.forward(np.ones((2, 3))), layer.forward(np.ones((2, 3), np.int64)))  # whole floats, as Keras
+    with pytest.raises(TypeError, match=r"tokens \(Embedding\) takes integer indices; got floats .* not whole"):
+        layer.forward(np.full((2, 3), 1.5))
     with pytest.raises(ValueError, match="dim must be a positive int"):
         xdl.Embedding(4, 0)
 

@@ -119,6 +119,8 @@ def either(owner, name, value, default, old, old_value, check=None):
     Both given and different is refused. ``check(key, value)``, when given, checks and converts
     a value that is not None, its errors naming the key the caller used."""
     key = name
+    if value is None and old_value is None:
+        return default  # given as None (a config's null): Keras's default
     if old_value is not None:
         if value is not None and not _same(value, default) and not _same(value, old_value):
             raise ArgumentError(f"{owner}: {name}={short(value)} and {old}={short(old_value)} disagree; "

@@ -8,6 +8,7 @@ back from its outputs. Shapes are checked here, as the graph is built, before an
 
 from __future__ import annotations
 
+import contextvars
 import re
 import warnings
 from collections import Counter
@@ -16,11 +17,19 @@ from ..errors import ArgumentError, ShapeError, XdlError, shape_str
 from .checks import boolean, one_of, positive_int
 
 _counts = Counter()
+#: the dtypes ("int64"... or None: floats) of the tensors a layer is being connected to, for
+#: layers that find their output shape by a trial run (layers/traced.py)
+probe_dtypes = contextvars.ContextVar("probe_dtypes", default=None)
 
 
 def valid_name(name) -> bool:
     """What layers, models and inputs may be called: names are parts of parameter paths."""
     return isinstance(name, str) and name != "" and "/" not in name
+
+
+def reset_names() -> None:
+    """Default names count from the start again (Keras's ``clear_session``)."""
+    _counts.clear()
 
 
 def unique_name(base: str) -> str:
@@ -170,7 +179,11 @@ def connect(layer, inputs, kwargs=None):
             getattr(layer, "_build_sample", layer.build)(shapes)
     else:
         layer.check_input_shape(shapes)
-    out = layer.output_shape(shapes, **kwargs)
+    token = probe_dtypes.set([t.dtype for t in tensors])
+    try:
+        out = layer.output_shape(shapes, **kwargs)
+    finally:
+        probe_dtypes.reset(token)
     several = isinstance(out, list)
     node = Node(layer, tensors, listed, several, kwargs)
     masked = _output_masked(layer, tensors, listed, len(out) if several else 1)

@@ -69,7 +69,7 @@ def load_error(path, cause: OSError) -> ModelLoadError:
     return err
 
 
-def _save_error(path, cause: OSError, reason=None) -> ModelSaveError:
+def save_error(path, cause: OSError, reason=None) -> ModelSaveError:
     """A ``ModelSaveError`` that is also ``type(cause)``, naming the user's ``path``."""
     cls = _like(ModelSaveError, cause)
     folder = os.path.dirname(os.path.abspath(path)) if path else ""
@@ -160,26 +160,26 @@ def atomic_write(path, data: bytes) -> None:
     if isinstance(given, bytes):
         given = os.fsdecode(given)
     if not given:
-        raise _save_error(given, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)), "the path is empty")
+        raise save_error(given, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)), "the path is empty")
     target = os.path.realpath(given)  # through a symlink, to its target
     if os.path.isdir(target):
-        raise _save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+        raise save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
     if os.path.basename(given) in ("", ".", ".."):  # "out/" (os.sep or os.altsep), "out/.": a folder's name
-        raise _save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)),
+        raise save_error(given, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)),
                           f"the path names a folder; give a file name such as {os.path.join(given, 'model.xdl')!r}")
     if os.path.exists(target) and not os.path.isfile(target):  # a device or a pipe: no file to replace
         try:
             with open(target, "wb") as f:
                 f.write(data)
         except OSError as e:
-            raise _save_error(given, e) from None
+            raise save_error(given, e) from None
         return
     folder, name = os.path.split(target)
     _remove_stale_temporaries(folder)
     try:
         fd, tmp = _open_temporary(folder, name)
     except OSError as e:
-        raise _save_error(given, e) from None
+        raise save_error(given, e) from None
     try:
         try:
             if fcntl is not None:
@@ -198,7 +198,7 @@ def atomic_write(path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise _save_error(given, e) from None
+            raise save_error(given, e) from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)

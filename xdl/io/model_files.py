@@ -156,15 +156,18 @@ def load_weights(model, path) -> None:
 
 
 # Suffixes that promise another format: the file is still written (safetensors), with a warning.
+# Keras's own names (``model.keras``, ``model.weights.h5``) are what Keras programs write: they
+# get xdl's format without one (README: "Coming from Keras"), and load back with xdl.
 OTHER_FORMATS = {".h5": "HDF5 (Keras)", ".hdf5": "HDF5 (Keras)", ".keras": "Keras", ".pt": "PyTorch",
                  ".pth": "PyTorch", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
                  ".npz": "NumPy", ".npy": "NumPy", ".onnx": "ONNX", ".pb": "TensorFlow"}
+KERAS_NAMES = (".keras", ".weights.h5")
 
 
 def _warn_if_misnamed(path):
     name = os.fsdecode(os.fspath(path))
     suffix = os.path.splitext(name)[1].lower()
-    if suffix in OTHER_FORMATS:
+    if suffix in OTHER_FORMATS and not name.lower().endswith(KERAS_NAMES):
         warnings.warn(f"{name}: the name says {OTHER_FORMATS[suffix]} ({suffix}), but xdl writes a safetensors "
                       "file; name it .xdl or .safetensors", UserWarning, stacklevel=4)
 

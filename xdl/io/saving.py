@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from ..core import initializers
-from ..errors import ArgumentError, ArgumentTypeError, ModelFileError
+from ..errors import ArgumentTypeError, ModelFileError
 from ..layers.base import LAYERS, Layer, register_layer
 from . import model_files
 from .bounded_json import parse_json
@@ -35,10 +35,7 @@ def register_keras_serializable(package="Custom", name=None):
     def decorate(obj):
         if not callable(obj) or not isinstance(getattr(obj, "__name__", None), str):
             raise ArgumentTypeError(f"register_keras_serializable: decorates a class or a function, got {obj!r:.80}")
-        key = f"{package}>{name or obj.__name__}"
-        if key in REGISTERED and REGISTERED[key] is not obj:
-            raise ArgumentError(f"register_keras_serializable: {key!r} is already registered "
-                                f"({REGISTERED[key]!r:.80})")
+        key = f"{package}>{name or obj.__name__}"  # registered again (a notebook cell run twice): the latest, as Keras
         if isinstance(obj, type) and issubclass(obj, Layer):
             register_layer(obj)
         REGISTERED[key] = BY_NAME[obj.__name__] = obj

@@ -440,7 +440,11 @@ class Layer(TutorialLayer):
         return xs
 
     def _accept_one(self, be, x):
-        x = convert(be, x, self.input_dtype(be), self.describe())
+        dtype = self.input_dtype(be)
+        if self.keras_style and dtype is not None:  # Keras casts floating inputs only: ids stay integers
+            x = convert(be, x, None, self.describe())
+            dtype = None if be.xp.isdtype(x.dtype, ("integral", "bool")) else dtype
+        x = convert(be, x, dtype, self.describe())
         if x.ndim < 1:
             raise ShapeError(f"{self.describe()}: expected an array with a batch axis, got a scalar")
         return x

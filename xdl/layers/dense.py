@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from ..core import regularizers
+from ..core import initializers, regularizers
 from ..core.checks import as_int, boolean, either, no_constraints, positive_int
 from ..errors import ArgumentError, ArgumentTypeError
 from .activations import Activated, activation_layer, activation_name
@@ -98,7 +98,7 @@ class Dense(Activated, TutorialWeights, Layer):
         return y, backprop
 
     def get_config(self):
-        return {**super().get_config(), "input_size": self.input_size, "output_size": self.output_size,
+        return {**super().get_config(), "units": self.output_size, "input_size": self.input_size,
                 "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": _name(self.kernel_initializer), "bias_initializer": _name(self.bias_initializer),
                 **regularizers.configs(self)}
@@ -121,4 +121,4 @@ def _fold(layer, x, size):
 
 
 def _name(initializer):
-    return initializer if isinstance(initializer, str) else getattr(initializer, "__name__", repr(initializer))
+    return initializers.spec(initializer)

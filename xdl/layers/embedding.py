@@ -57,6 +57,7 @@ class Embedding(Layer):
         self.table = None
 
     input_dim = property(lambda self: self.vocab_size)
+    embeddings = property(lambda self: self.table, doc="Keras's: the table, a Variable")
     output_dim = property(lambda self: self.dim)
 
     def build(self, input_shape):
@@ -72,23 +73,29 @@ class Embedding(Layer):
 
     def check_values(self, x, where):
         """Indices outside [0, vocab_size) are refused: -1 would read the last row, and
-        vocab_size an array's end. One device read per call (fit, predict, forward)."""
+        vocab_size an array's end; so are float indices with a fraction (whole floats are
+        taken, as Keras casts them). One device read per call (fit, predict, forward)."""
         xp = self.backend.xp
-        if x.shape[0] == 0 or not xp.isdtype(x.dtype, "integral"):
+        if x.shape[0] == 0 or xp.isdtype(x.dtype, "bool"):
             return
-        low, high = (int(v) for v in self.backend.to_numpy(xp.stack([xp.min(x), xp.max(x)])))
+        whole = xp.isdtype(x.dtype, "integral")
+        parts = [xp.min(x), xp.max(x)] if whole else [xp.min(x), xp.max(x), xp.max(xp.abs(x - xp.round(x)))]
+        found = self.backend.to_numpy(xp.stack([xp.astype(p, xp.float64) for p in parts]))
+        if not whole and (found != found).any() or not whole and found[2] > 0:
+            raise ArgumentTypeError(f"{where}: {self.describe()} takes integer indices; got floats ({x.dtype}) "
+                                    "that are not whole numbers: encode tokens as integers in [0, vocab_size)")
+        low, high = int(found[0]), int(found[1])
         if low < 0 or high >= self.vocab_size:
             raise IndexRangeError(f"{where}: {self.describe()} takes indices in [0, {self.vocab_size - 1}] "
-                              f"(vocab_size {self.vocab_size}); got indices from {low} to {high}")
+                                  f"(vocab_size {self.vocab_size}); got indices from {low} to {high}")
 
     def output_shape(self, input_shape):
         return tuple(input_shape) + (self.dim,)
 
     def apply(self, x, training=False):
         xp = self.backend.xp
-        if not xp.isdtype(x.dtype, "integral"):
-            raise ArgumentTypeError(f"{self.describe()}: expected integer indices, got dtype {x.dtype}; "
-                                    "encode tokens as integers in [0, vocab_size)")
+        if not xp.isdtype(x.dtype, "integral"):  # whole floats (check_values refuses others), as Keras casts
+            x = xp.astype(x, xp.int64)
         indices, out_shape = xp.reshape(x, (-1,)), tuple(x.shape) + (self.dim,)
         rows = xp.take(self.table.value, indices, axis=0)
 
@@ -108,7 +115,7 @@ class Embedding(Layer):
         return self.mask_zero
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
+        return {**super().get_config(), "input_dim": self.vocab_size, "output_dim": self.dim,
                 "embeddings_initializer": _name(self.embeddings_initializer), "mask_zero": self.mask_zero,
                 **regularizers.configs(self)}
 

@@ -84,16 +84,12 @@ class _KerasOptions:
 
     def _keras_config(self):
         config = {"axis": self.axis, "center": self.center, "scale": self.scale,
-                  "beta_initializer": _initializer_name(self.beta_initializer),
-                  "gamma_initializer": _initializer_name(self.gamma_initializer)}
+                  "beta_initializer": initializers.spec(self.beta_initializer),
+                  "gamma_initializer": initializers.spec(self.gamma_initializer)}
         for key in ("beta_regularizer", "gamma_regularizer"):
             if getattr(self, key) is not None:
                 config[key] = regularizers.spec(getattr(self, key))
         return config
-
-
-def _initializer_name(init):
-    return init if isinstance(init, str) else getattr(init, "__name__", repr(init))
 
 
 @register_layer
@@ -233,8 +229,8 @@ class BatchNormalization(_KerasOptions, BatchNorm):
 
     def get_config(self):
         return {**super().get_config(), **self._keras_config(),
-                "moving_mean_initializer": _initializer_name(self.moving_mean_initializer),
-                "moving_variance_initializer": _initializer_name(self.moving_variance_initializer)}
+                "moving_mean_initializer": initializers.spec(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.spec(self.moving_variance_initializer)}
 
 
 @register_layer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 
-from ..core import tape
+from ..core import symbolic, tape
 from ..core.backend import namespace_of
 from ..core.tape import Tensor, unwrap
 from ..errors import ShapeError
@@ -94,9 +94,13 @@ def output_shape(layer, input_shape):
     trials = []
     for fill in (2, 3):
         shapes = input_shape if several else [input_shape]
-        # ones, not zeros: a trial of x / sum(x) or log(x) must not warn of a division by zero
-        xs = [layer.backend.xp.ones((1, *(fill if d is None else d for d in s)), dtype=layer.dtype,
-                                    device=layer.backend.device) for s in shapes]
+        # ones, not zeros: a trial of x / sum(x) or log(x) must not warn of a division by zero;
+        # integer inputs (token ids) as the graph declares them
+        declared = symbolic.probe_dtypes.get() or [None] * len(shapes)
+        be = layer.backend
+        xs = [be.xp.ones((1, *(fill if d is None else d for d in s)), device=be.device,
+                         dtype=layer.dtype if kind is None or kind.startswith("float") else be.dtype(kind))
+              for s, kind in zip(shapes, declared)]
         try:
             y = infer(layer, xs if several else xs[0], False)
         except Exception as e:

@@ -22,6 +22,7 @@ import functools
 import inspect
 import math
 
+from ..losses import fit_targets
 from ..core.backend import FLOAT_DTYPES, backend_of, convert, floatx, get_backend, host_floats, namespace_of
 from ..core.checks import one_of, short, text
 from ..core.symbolic import Named
@@ -153,7 +154,7 @@ class Metric(Named):
         if type(self).statistics is Metric.statistics:
             raise missing_method(self, DEFINE)
         y_true, y_pred, sample_weight = _accept(self, y_true, y_pred, sample_weight)
-        stats = self.statistics(y_true, y_pred, sample_weight)
+        stats = self.aligned_statistics(y_true, y_pred, sample_weight)
         self._sums = list(stats) if self._sums is None else [a + b for a, b in zip(self._sums, stats)]
 
     def result(self, sums=None):
@@ -189,8 +190,14 @@ class Metric(Named):
             return self.result()
         return self._batch_figure(*args, **kwargs)
 
+    def aligned_statistics(self, y_true, y_pred, sample_weight=None):
+        """``statistics`` with targets (N,) against predictions (N, 1) (or the reverse) given
+        the predictions' shape first, as Keras's metrics (and xdl's losses) read them; else a
+        comparison would broadcast to (N, N)."""
+        return self.statistics(fit_targets(namespace_of(y_pred), y_true, y_pred), y_pred, sample_weight)
+
     def _batch_figure(self, y_true, y_pred, sample_weight=None):
-        stats = self.statistics(y_true, y_pred, sample_weight)
+        stats = self.aligned_statistics(y_true, y_pred, sample_weight)
         xp = namespace_of(y_pred)
         flat = xp.concat([xp.reshape(xp.asarray(s, dtype=y_pred.dtype, device=y_pred.device), (-1,))
                           for s in stats])

@@ -19,7 +19,7 @@ from ..core.backend import backend_of, convert, namespace_of
 from ..core.checks import boolean, number, positive_int, short, text
 from ..core.tape import unwrap
 from ..errors import ArgumentError, ArgumentTypeError, missing_method
-from ..losses import BinaryCrossEntropy, function_name, same_rank, weights_for
+from ..losses import BinaryCrossEntropy, fit_targets, function_name, same_rank, weights_for
 from .base import Metric
 
 
@@ -45,7 +45,7 @@ class MeanMetric(Metric):
         if sample_weight is not None:
             return super().__call__(y_true, y_pred, sample_weight)
         xp = namespace_of(y_pred)
-        return xp.mean(xp.astype(self.values(y_true, y_pred), y_pred.dtype))
+        return xp.mean(xp.astype(self.values(fit_targets(xp, y_true, y_pred), y_pred), y_pred.dtype))
 
 
 def _as_labels(xp, y_true, y_pred):

@@ -13,9 +13,12 @@ What trains it (``compile``, ``fit``, the steps) is the ``Trainer`` it inherits 
 
 from __future__ import annotations
 
+import errno
+import os
+
 from ..core import flat
 from ..core.backend import backend_named, convert, floatx, get_backend
-from ..core.checks import boolean, file_path, text
+from ..core.checks import boolean, file_path, int_at_least, text
 from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (
     ArgumentError,
@@ -27,6 +30,7 @@ from ..errors import (
     shape_str,
 )
 from ..io import model_files, saving
+from ..io.files import save_error
 from ..layers import traced
 from ..layers.base import Layer, attribute_layers, register_layer
 from ..train.trainer import Trainer
@@ -212,8 +216,16 @@ class Model(Trainer, TutorialModel, Layer):
         name of the layer that makes it (made distinct where one layer makes two outputs)."""
         return list(self.graph.output_names)
 
-    def get_layer(self, name):
-        """The layer called ``name`` (nested models are searched too)."""
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name`` (nested models are searched too), or Keras's ``index``
+        into ``layers``."""
+        if index is not None:
+            if name is not None:
+                raise ArgumentError(f"{self.name}: get_layer takes name= or index=, not both")
+            k = int_at_least(f"{self.name}: get_layer", "index", index, 0)
+            if k >= len(self.layers):
+                raise ArgumentError(f"{self.name}: get_layer index {k} is past its {len(self.layers)} layers")
+            return self.layers[k]
         text(f"{self.name}: get_layer", "name", name)
         for layer in self.layers:
             if layer.name == name:
@@ -390,8 +402,8 @@ class Model(Trainer, TutorialModel, Layer):
 
     def _check_input_values(self, arrays, argument):
         """Each input through its readers' value checks (Embedding's index range)."""
-        for k, a in enumerate(arrays):
-            if self.backend.xp.isdtype(a.dtype, "integral"):
+        for k, a in enumerate(arrays):  # ids as whole floats too: Embedding casts them, as Keras's
+            if not self.backend.xp.isdtype(a.dtype, "bool"):
                 for layer in self.graph.consumers(k):
                     layer.check_values(a, f"{self.name}: {argument}")
 
@@ -430,22 +442,33 @@ class Model(Trainer, TutorialModel, Layer):
             return [f"{self.name}_call"] if self.keras_call else ["output"]
         return self.output_names
 
-    def summary(self, print_fn=print) -> None:
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None) -> None:
         """Print a table of layers, output shapes and parameter counts (and, for graphs,
-        what each layer is connected to)."""
+        what each layer is connected to). Keras's layout options (``line_length``,
+        ``positions``, ``expand_nested``, ``show_trainable``, ``layer_range``) are accepted
+        and change nothing."""
+        print_fn = print if print_fn is None else print_fn
         if not callable(print_fn):
             raise ArgumentTypeError(f"{self.name}: summary's print_fn must be callable (print), got {print_fn!r:.80}")
         for line in summary_lines(self):
             print_fn(line)
 
     # -- files (io/model_files.py) ---------------------------------------------------------------------
-    def save(self, path, include_optimizer=False) -> None:
-        """Write the architecture, weights and compile settings to one safetensors file,
-        atomically. ``include_optimizer=True`` makes a checkpoint: the optimizer's state and
-        step count, the epochs completed and the data-order seed join it, so that
-        ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run."""
+    def save(self, path, overwrite=True, include_optimizer=None) -> None:
+        """Write the architecture, weights, compile settings and (as Keras's ``save``) the
+        optimizer's state to one safetensors file, atomically: with the state, the step count,
+        the epochs completed and the data-order seed, the file is a checkpoint, and
+        ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run.
+        ``include_optimizer`` None (the default): the state when the model is compiled; False
+        leaves it out. ``overwrite=False`` refuses to replace an existing file."""
         path = file_path(f"{self.name}: save", "path", path)
+        if include_optimizer is None:
+            include_optimizer = getattr(self, "optimizer", None) is not None
         include_optimizer = boolean(f"{self.name}: save", "include_optimizer", include_optimizer)
+        if not boolean(f"{self.name}: save", "overwrite", overwrite) and os.path.exists(path):
+            raise save_error(path, FileExistsError(errno.EEXIST, "the file exists and save was given overwrite=False"),
+                             "the file exists")
         if self.graph is None and self.layers and self.layers[0].built:
             self._require_built("save")  # a Sequential whose first layer knows its input size
         model_files.save_model(self, path, include_optimizer=include_optimizer)

@@ -214,9 +214,10 @@ class NeuralNetwork(Model):
                                     "fit or predict first, or give the first layer its input size")
             self._build_sample(sample_input_shape(first))
 
-    def summary(self, print_fn=print) -> None:
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None) -> None:
         self._require_built("summary")
-        super().summary(print_fn)
+        super().summary(line_length, positions, print_fn, expand_nested, show_trainable, layer_range)
 
     def get_weights(self) -> list:
         self._require_built("get_weights")

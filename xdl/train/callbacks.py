@@ -49,6 +49,10 @@ class Callbacks:
     def __iter__(self):
         return iter(self.callbacks)
 
+    def set_params(self, verbose, epochs, steps):
+        for cb in self.callbacks:
+            cb.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})
+
     def wants(self, hook) -> bool:
         return bool(self._used[hook])
 
@@ -123,20 +127,28 @@ class ModelCheckpoint(_Monitor):
     """Save the model after each epoch (or only when ``monitor`` improves, with
     ``save_best_only``). ``filepath`` may hold fields such as "{epoch:02d}" or "{val_loss:.3f}";
     writes are atomic, so an interrupted save leaves the previous file whole. With
-    ``include_optimizer`` each file is a checkpoint that training can resume from. In
+    the optimizer's state (``include_optimizer``: None, the default, when the model is compiled, as
+    Keras's ``save``) each file is a checkpoint that training can resume from. In
     data-parallel training only rank 0 writes."""
 
     chief_only = True
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
-                 include_optimizer=False):
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None, *, include_optimizer=None):
         super().__init__(monitor, mode, verbose=verbose)
         self.filepath = file_path("ModelCheckpoint", "filepath", filepath)
         self.save_best_only = boolean("ModelCheckpoint", "save_best_only", save_best_only)
-        self.include_optimizer = boolean("ModelCheckpoint", "include_optimizer", include_optimizer)
+        #: Keras's: the weights alone (``model.save_weights``), not the architecture
+        self.save_weights_only = boolean("ModelCheckpoint", "save_weights_only", save_weights_only)
+        self.include_optimizer = boolean("ModelCheckpoint", "include_optimizer", include_optimizer, optional=True)
+        if not isinstance(save_freq, str) or save_freq != "epoch":
+            raise ArgumentError(f"ModelCheckpoint: save_freq must be 'epoch' (saving every k batches is not "
+                                f"supported), got {short(save_freq)}")
+        self.initial_value_threshold = None if initial_value_threshold is None else number(
+            "ModelCheckpoint", "initial_value_threshold", initial_value_threshold, low=-math.inf)
 
     def on_train_begin(self, logs=None):
-        self.best = None
+        self.best = self.initial_value_threshold
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -147,7 +159,10 @@ class ModelCheckpoint(_Monitor):
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
         try:
-            self.model.save(path, include_optimizer=self.include_optimizer)
+            if self.save_weights_only:
+                self.model.save_weights(path)
+            else:
+                self.model.save(path, include_optimizer=self.include_optimizer)
         except OSError as e:  # a ModelSaveError (full disk, no permission): say where training stands
             if hasattr(e, "message"):
                 e.message = (f"ModelCheckpoint after epoch {epoch + 1}: {e.message}; training stopped with epoch "

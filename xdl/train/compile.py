@@ -170,7 +170,7 @@ class Objectives:
             if m.keras_style():
                 out.append(functools.partial(m.update_state, ys[k], outs[k], sample_weight=w))
             else:
-                out.append(m.statistics(ys[k], outs[k], w))
+                out.append(m.aligned_statistics(ys[k], outs[k], w))
         return out
 
     def split_weights(self, sample_weight, where):

@@ -48,9 +48,15 @@ class Callback:
 
     model = None
     chief_only = False
+    #: Keras's: what the call runs, {"verbose", "epochs", "steps"} (steps per epoch; None when a
+    #: stream's length is not known), set before the first hook
+    params = None
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = params
 
     def on_train_begin(self, logs=None):
         pass

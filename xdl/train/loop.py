@@ -73,6 +73,7 @@ def fit(model, X, y, *, epochs, batch_size, verbose, validation_data, validation
             validation = ArrayFeed(*(rows(part, a, b) for part in validation), batch_size)
         model.data_seed = strategy.agree_seed(_data_seed(model, seed, initial_epoch))
         progress = Progress(verbose if strategy.is_chief else 0, epochs, feed.steps, feed.samples or 0)
+        callbacks.set_params(verbose, epochs, feed.steps)
         model.stop_training = False
         previous, model.distribute_strategy = model.distribute_strategy, strategy
         try:
@@ -288,6 +289,7 @@ def predict(model, X, *, batch_size=None, check_finite=False, callbacks=None, st
             xs = accept(X)
             n, size = xs[0].shape[0], batch_size or DEFAULT_BATCH_SIZE
             chunks = [xs] if size >= n else (rows(xs, i, min(i + size, n)) for i in range(0, n, size))
+        callbacks.set_params(0, 1, steps)
         callbacks.call("on_predict_begin", {})
         parts = []
         for k, xb in enumerate(chunks):
@@ -321,6 +323,7 @@ def evaluate(model, X, y, *, batch_size=None, check_finite=False, sample_weight=
         else:
             xs, ys, ws = inputs.weighed(model, X, y, sample_weight, None, "evaluate", check_finite)
             feed = ArrayFeed(xs, ys, ws, batch_size or DEFAULT_BATCH_SIZE)
+        callbacks.set_params(0, 1, getattr(feed, "steps", None))
         callbacks.call("on_test_begin", {})
         scores = _scores(model, feed, None, callbacks)
         callbacks.call("on_test_end", dict(scores))

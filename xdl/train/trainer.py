@@ -112,6 +112,26 @@ class Trainer:
             total = extra if total is None else ops.add(total, extra)
         return total
 
+    @property
+    def metrics_names(self) -> list:
+        """Keras's: the names of ``metrics``, "loss" first."""
+        return [m.name for m in self.metrics]
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Keras's: add the batch to the compiled metrics (``update_state`` on each output's)
+        and return every metric's result so far, the loss tracker's ("loss") first, by the
+        names ``fit`` logs. For a ``train_step`` of the user's."""
+        if self.objectives is None:
+            raise NotBuiltError(f"{self.name}: call compile(...) before compute_metrics")
+        objectives = self.objectives
+        preds = list(y_pred) if objectives.several else [y_pred]
+        ys = objectives.split(y, "compute_metrics")
+        ws = objectives.split_weights(sample_weight, "compute_metrics")
+        for k, metric in objectives.metric_pairs:
+            metric.update_state(ys[k], tape.unwrap(preds[k]), None if ws is None else ws[k])
+        names = ["loss", *objectives.names[len(objectives.names) - len(objectives.metric_pairs):]]
+        return {name: metric.result() for name, metric in zip(names, self.metrics)}
+
     def reset_metrics(self) -> None:
         """Start the running loss and metrics afresh (``fit`` does at every epoch, ``evaluate``
         at its start)."""

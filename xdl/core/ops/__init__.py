@@ -12,6 +12,7 @@ from .elementwise import (CONSTANT, abs, acos, acosh, add, asin, asinh, atan, at
                           erf, exp, expm1, gelu, hypot, leaky_relu, log, log1p, log2, log10, logaddexp, maximum,
                           minimum, multiply, negative, positive, pow, relu, relu6, sigmoid, silu, sin, sinh, softplus,
                           softsign, sqrt, square, subtract, swish, tan, tanh, unbroadcast)
+from .composed import convert_to_numpy, dot, isclose, mod, moments, pad, repeat, rsqrt, size, split, tile
 from .linalg import (matmul, matrix_transpose, tensordot, vecdot)
 from .nn import (log_softmax, logsumexp, norm, one_hot, softmax)
 from .reduce import (cumsum, cumulative_sum, max, mean, min, prod, std, sum, var)
@@ -23,7 +24,8 @@ from .shape import (shape, arange, astype, broadcast_to, cast, clip, concat, con
 globals().update({name: getattr(elementwise, name) for name in CONSTANT})  # comparisons, logical ops, rounding...
 true_divide, power, absolute = divide, pow, abs
 
-__all__ = ['shape',
+__all__ = ['shape', 'convert_to_numpy', 'dot', 'isclose', 'mod', 'moments', 'pad', 'repeat', 'rsqrt', 'size', 'split',
+           'tile',
            'abs', 'absolute', 'acos', 'acosh', 'add', 'all', 'any', 'arange', 'argmax', 'argmin', 'argsort', 'asin',
            'asinh', 'astype', 'atan', 'atan2', 'atanh', 'bitwise_and', 'bitwise_invert', 'bitwise_left_shift',
            'bitwise_or', 'bitwise_right_shift', 'bitwise_xor', 'broadcast_to', 'cast', 'ceil', 'clip', 'concat',
@@ -58,5 +60,5 @@ from .. import symbolic as _symbolic  # noqa: E402
 from ..symbolic import symbolic_in as _symbolic_in  # noqa: E402
 
 for _name in __all__:
-    if _name not in ("operators", "shape", "unbroadcast") and callable(globals()[_name]):
+    if _name not in ("operators", "shape", "unbroadcast", "convert_to_numpy", "size") and callable(globals()[_name]):
         globals()[_name] = _symbolic_aware(_name, globals()[_name])

@@ -142,6 +142,8 @@ def astype(x, dtype):
     def rule(xp, g, out, need, v):
         return (xp.astype(g, v.dtype) if xp.isdtype(v.dtype, "real floating") else None,)
 
+    if not hasattr(x, "shape"):  # a Python number (Keras's cast(ops.size(x), "float32"))
+        x = convert_to_tensor(x)
     return primitive(forward, rule, x)
 
 

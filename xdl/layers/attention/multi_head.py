@@ -276,9 +276,6 @@ class MultiHeadAttention(Layer):
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-                "output_shape": self.output_dim, "kernel_initializer": _name(self.kernel_initializer),
-                "bias_initializer": _name(self.bias_initializer), "seed": self._dropout.seed}
+                "output_shape": self.output_dim, "kernel_initializer": initializers.spec(self.kernel_initializer),
+                "bias_initializer": initializers.spec(self.bias_initializer), "seed": self._dropout.seed}
 
-
-def _name(initializer):
-    return initializer if isinstance(initializer, str) else getattr(initializer, "__name__", repr(initializer))

@@ -111,7 +111,7 @@ class Conv1D(Conv2D):
     def get_config(self):
         padding = "causal" if self.causal else (self.padding if isinstance(self.padding, str) else self.padding[1])
         return {**Layer.get_config(self), "filters": self.output_channels,
-                "kernel_size": self.kernel_size[1], "stride": self.stride[1], "padding": padding,
-                "dilation": self.dilation[1], "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_size": self.kernel_size[1], "strides": self.stride[1], "padding": padding,
+                "dilation_rate": self.dilation[1], "activation": self.activation, "use_bias": self.use_bias,
                 "input_channels": self.input_channels, "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}

@@ -161,9 +161,9 @@ class Conv2D(Activated, TutorialWeights, Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_channels": self.input_channels,
-                "output_channels": self.output_channels, "kernel_size": list(self.kernel_size),
-                "stride": list(self.stride), "padding": _config_padding(self.padding),
-                "dilation": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
+                "filters": self.output_channels, "kernel_size": list(self.kernel_size),
+                "strides": list(self.stride), "padding": _config_padding(self.padding),
+                "dilation_rate": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 

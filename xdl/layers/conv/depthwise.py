@@ -98,9 +98,9 @@ class _Depthwise(Activated, Layer):
                              self.padding)
 
     def get_config(self):
-        return {**super().get_config(), "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+        return {**super().get_config(), "kernel_size": list(self.kernel_size), "strides": list(self.stride),
                 "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
-                "dilation": list(self.dilation), "depth_multiplier": self.depth_multiplier,
+                "dilation_rate": list(self.dilation), "depth_multiplier": self.depth_multiplier,
                 "activation": self.activation, "use_bias": self.use_bias,
                 "depthwise_initializer": _name(self.depthwise_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}

@@ -52,7 +52,7 @@ class _Pool2D(Layer):
         return win.crop(dx, geom)
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size), "stride": list(self.stride),
+        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.stride),
                 "padding": self.padding if isinstance(self.padding, str) else list(self.padding)}
 
 

@@ -50,7 +50,7 @@ class _Pool1D:
     def get_config(self):
         config = super().get_config()
         padding = config["padding"]
-        return {**config, "pool_size": self.pool_size[1], "stride": self.stride[1],
+        return {**config, "pool_size": self.pool_size[1], "strides": self.stride[1],
                 "padding": padding if isinstance(padding, str) else padding[1]}
 
 

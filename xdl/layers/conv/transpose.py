@@ -165,9 +165,9 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.output_channels, "kernel_size": list(self.kernel_size),
-                "stride": list(self.stride), "padding": self.padding,
+                "strides": list(self.stride), "padding": self.padding,
                 "output_padding": None if self.output_padding is None else list(self.output_padding),
-                "dilation": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
+                "dilation_rate": list(self.dilation), "activation": self.activation, "use_bias": self.use_bias,
                 "input_channels": self.input_channels, "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 

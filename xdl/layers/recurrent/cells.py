@@ -121,7 +121,7 @@ class RecurrentCell(TutorialCell, Layer):
 
     def get_config(self):
         names = {key: _name(value) for key, value in self.initializer_names.items()}
-        return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
+        return {**super().get_config(), "units": self.hidden_size, "input_size": self.input_size,
                 "activation": self.activation, **names, **regularizers.configs(self)}
 
     def add_grads(self, x, h_prev, dxw, dhw):

@@ -119,9 +119,9 @@ class Recurrent(TutorialRecurrent, Layer):
 
     def get_config(self):
         cell = self.cell.get_config()
-        for key in ("name", "dtype", "hidden_size", "input_size", "trainable"):
+        for key in ("name", "dtype", "units", "input_size", "trainable"):
             cell.pop(key, None)
-        return {**super().get_config(), "hidden_size": self.hidden_size, "input_size": self.input_size,
+        return {**super().get_config(), "units": self.hidden_size, "input_size": self.input_size,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "zero_output_for_mask": self.zero_output_for_mask, **cell,
                 **({"go_backwards": True} if self.go_backwards else {}),
