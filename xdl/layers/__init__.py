@@ -9,13 +9,13 @@ from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Mish, R
                           Softplus, Softsign, Swish, Tanh)
 from .attention import MultiHeadAttention, PositionEmbedding, TransformerBlock
 from .base import LAYERS, Layer, register_layer
-from . import operation  # ops on symbolic tensors record Operation nodes from here on
+from . import operation  # noqa: F401 (ops on symbolic tensors record Operation nodes from here on)
 from .conv import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose,
                    Cropping2D, DepthwiseConv2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
                    GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D, SeparableConv2D,
                    UpSampling2D, ZeroPadding2D)
 from .dense import Dense
-from .dropout import Dropout
+from .dropout import Dropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .masking import Masking
 from ..core.symbolic import Input
@@ -24,7 +24,8 @@ from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtr
 from .normalization import BatchNorm, BatchNormalization, LayerNorm, LayerNormalization
 from .recurrent import (GRU, LSTM, Bidirectional, GRUCell, LSTMCell, Recurrent, RecurrentCell, SimpleRNN,
                         SimpleRNNCell)
-from .reshape import Flatten, Reshape
+from .reshape import Flatten, Identity, Permute, RepeatVector, Reshape
+from .wrappers import Lambda, TimeDistributed
 
 __all__ = ["LAYERS", "Layer", "register_layer", "ACTIVATIONS", "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "ELU", "GELU", "Mish", "SiLU", "Swish", "Softplus", "Softsign", "Dense", "Dropout", "BatchNorm",
@@ -36,4 +37,5 @@ __all__ = ["LAYERS", "Layer", "register_layer", "ACTIVATIONS", "Activation", "Re
            "MaxPooling1D", "AvgPool1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
            "UpSampling2D", "ZeroPadding2D", "Cropping2D",
            "Recurrent", "SimpleRNN", "LSTM", "GRU", "RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell",
-           "Bidirectional", "MultiHeadAttention", "PositionEmbedding", "TransformerBlock"]
+           "Bidirectional", "MultiHeadAttention", "PositionEmbedding", "TransformerBlock", "RepeatVector", "Permute",
+           "Identity", "TimeDistributed", "Lambda", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+
 from ..core import random
+from ..core.backend import namespace_of
 from ..core.checks import as_int, int_at_least, number, short
 from ..errors import ArgumentError, ShapeError
-from .base import Layer, register_layer
+from .base import Layer, constructor_keys, register_layer
 
 
 @register_layer
@@ -23,9 +27,12 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5, noise_shape=None, seed=None, *, name=None, dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype, **kwargs)
-        self.rate = number(f"Dropout {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
-        self.seed = int_at_least(type(self).__name__, "seed", seed, 0, optional=True)
+        self._randomness(rate, seed)
         self.noise_shape = _noise_shape(f"Dropout {self.name!r}", noise_shape)
+
+    def _randomness(self, rate, seed):
+        self.rate = number(f"{type(self).__name__} {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
+        self.seed = int_at_least(type(self).__name__, "seed", seed, 0, optional=True)
 
     def build(self, input_shape):
         self.check_input_shape(input_shape)
@@ -68,3 +75,88 @@ def _noise_shape(owner, value):
             d is None or (as_int(d) is not None and d >= 1) for d in value):
         raise ArgumentError(f"{owner}: noise_shape must be a tuple of positive ints or None, got {short(value)}")
     return tuple(None if d is None else int(d) for d in value)
+
+
+class _Spatial(Dropout):
+    """Dropout of whole channels: one draw per sample and channel, shared over the other axes."""
+
+    rank = 1
+
+    @classmethod
+    def config_keys(cls):
+        return _own_keys(cls)
+
+    def __init__(self, rate=0.5, seed=None, *, name=None, dtype=None, **kwargs):
+        Layer.__init__(self, name=name, dtype=dtype, **kwargs)  # not Dropout's: no noise_shape to take
+        self._randomness(rate, seed)
+        self.noise_shape = None
+
+    def check_input_shape(self, input_shape):
+        if len(input_shape) != self.rank + 1:
+            raise ShapeError(f"{self.describe()}: expected input shape (N, {', '.join(['...'] * self.rank)}, C), got "
+                             f"per-sample {tuple(input_shape)}")
+        self.noise_shape = (None, *([1] * self.rank), None)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("noise_shape", None)
+        return config
+
+
+@register_layer
+class SpatialDropout1D(_Spatial):
+    """Keras's: drops whole channels of (N, T, C) sequences (one draw per sample and channel)."""
+
+
+@register_layer
+class SpatialDropout2D(_Spatial):
+    """Keras's: drops whole channels of (N, H, W, C) images."""
+
+    rank = 2
+
+
+@register_layer
+class GaussianNoise(Dropout):
+    """Keras's: adds normal noise of standard deviation ``stddev`` in training (a regularizer);
+    the identity in inference. Drawn from the layer's generator, reseeded each epoch as
+    Dropout's masks are."""
+
+    def __init__(self, stddev, seed=None, *, name=None, dtype=None, **kwargs):
+        Layer.__init__(self, name=name, dtype=dtype, **kwargs)  # not Dropout's: no rate to take
+        self._randomness(0.0, seed)
+        self.noise_shape = None
+        self.stddev = number(f"GaussianNoise {self.name!r}", "stddev", stddev)
+
+    @classmethod
+    def config_keys(cls):
+        return _own_keys(cls)
+
+    def start_epoch(self, epoch, stream=0):
+        super().start_epoch(epoch, stream)
+        self._normal = random_normal_from(self._uniform)
+
+    def apply(self, x, training=False):
+        if not training or self.stddev == 0.0:
+            return x, lambda dy, need_dx=True: dy
+        return x + self.stddev * self._normal(tuple(x.shape), x.dtype), lambda dy, need_dx=True: dy
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("rate", None)
+        return {**config, "stddev": self.stddev}
+
+
+def random_normal_from(uniform):
+    """Standard normal draws from a uniform generator ``uniform(shape, dtype)`` (Box-Muller)."""
+    def normal(shape, dtype):
+        u1, u2 = uniform(shape, dtype), uniform(shape, dtype)
+        xp = namespace_of(u1)
+        return xp.sqrt(-2.0 * xp.log(1.0 - u1)) * xp.cos(2.0 * math.pi * u2)  # 1 - u1 > 0: u1 < 1
+    return normal
+
+
+def _own_keys(cls):
+    """The config keys of a Dropout subclass whose constructor calls Layer's, not Dropout's."""
+    own = inspect.signature(cls.__init__).parameters.values()
+    return ({p.name for p in own if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}) \
+        | constructor_keys(Layer) | {"trainable"}
