@@ -125,3 +125,26 @@ def test_embedding_takes_whole_float_ids(be):
     assert_close(model.predict(ids.astype(np.float32)), model.predict(ids))
     with pytest.raises(xdl.ArgumentTypeError, match="not whole numbers"):
         model.predict(np.array([[1.5, 2, 3, 0]]))
+
+
+def test_learning_rate_assign_and_py_dataset(be):
+    optimizer = xdl.optimizers.Adam(1e-3)
+    optimizer.learning_rate.assign(0.25)  # Keras's Variable method, as a callback writes it
+    assert optimizer.learning_rate == 0.25 and ops.convert_to_numpy(optimizer.learning_rate) == 0.25
+
+    class Batches(xdl.utils.PyDataset):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.x, self.y = np.ones((12, 3), np.float32), np.zeros((12, 1), np.float32)
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return self.x[4 * i:4 * i + 4], self.y[4 * i:4 * i + 4]
+
+    model = _binary_model()
+    history = model.fit(Batches(workers=2, use_multiprocessing=False), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    with pytest.raises(xdl.ArgumentError, match="workers"):
+        Batches(workers=0)

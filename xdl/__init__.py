@@ -89,3 +89,5 @@ __all__ = [
     "initializers", "config",
 ]
 backend = config  # keras.backend: the same settings
+utils.PyDataset, utils.Sequence = data.PyDataset, data.Sequence  # keras.utils' names (the class lives in train/)
+utils.__all__ = [*utils.__all__, "PyDataset", "Sequence"]

@@ -78,9 +78,10 @@ class Optimizer(TutorialOptimizer):
     # -- the learning rate ------------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
-        """The rate the next step uses."""
+        """The rate the next step uses: a float that also has Keras's ``assign(value)`` (as
+        setting ``optimizer.learning_rate = value`` does) and ``numpy()``."""
         lr = self._learning_rate
-        return float(lr(self.iterations)) if callable(lr) else float(lr)
+        return LearningRate(float(lr(self.iterations)) if callable(lr) else float(lr), self)
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -103,7 +104,7 @@ class Optimizer(TutorialOptimizer):
         owned = [unit.flat is not None for unit, _ in work]  # flat gradients may be overwritten
         if self.clipvalue is not None or self.clipnorm is not None:
             grads = self.clipped(be, grads, owned)
-        lr = self.learning_rate
+        lr = float(self.learning_rate)
         self.iterations += 1
         self.begin_step()
         decay = self.weight_decay if self.couples_weight_decay else 0.0
@@ -205,7 +206,7 @@ class Optimizer(TutorialOptimizer):
         lr = self._learning_rate
         if isinstance(lr, Schedule):
             lr = {"class": type(lr).__name__, "config": lr.get_config()}
-        config = {"learning_rate": lr if isinstance(lr, (dict, int, float)) else self.learning_rate}
+        config = {"learning_rate": lr if isinstance(lr, (dict, int, float)) else float(self.learning_rate)}
         for key in ("clipnorm", "clipvalue"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
@@ -231,3 +232,19 @@ def _add(g, term, in_place):
         g += term
         return g
     return g + term
+
+
+class LearningRate(float):
+    """An optimizer's current rate, a float with Keras's Variable methods: ``assign(value)``
+    sets the optimizer's rate (a number, or a schedule), ``numpy()`` reads it."""
+
+    def __new__(cls, value, optimizer):
+        self = super().__new__(cls, value)
+        self._optimizer = optimizer
+        return self
+
+    def assign(self, value):
+        self._optimizer.learning_rate = float(value) if hasattr(value, "__float__") and not callable(value) else value
+
+    def numpy(self) -> float:
+        return float(self)

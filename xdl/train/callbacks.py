@@ -189,7 +189,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 class TerminateOnNaN(Callback):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 
+from ..core.checks import boolean, positive_int
 from ..errors import ArgumentError, missing_method
 
 #: the rows ``predict`` and ``evaluate`` run at once when given no ``batch_size`` (Keras: 32;
@@ -42,6 +43,17 @@ class Sequence:
 
     def on_epoch_end(self):
         pass
+
+
+class PyDataset(Sequence):
+    """Keras 3's name for ``Sequence``. Its loading options (``workers``,
+    ``use_multiprocessing``, ``max_queue_size``) are accepted: xdl reads the batches on one
+    background thread, ``fit(..., prefetch=n)`` batches ahead."""
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        positive_int("PyDataset", "workers", workers)
+        boolean("PyDataset", "use_multiprocessing", use_multiprocessing)
+        positive_int("PyDataset", "max_queue_size", max_queue_size)
 
 
 def _is_sequence(x):
