@@ -273,9 +273,12 @@ def unit_apart(a, b) -> bool:
 def fit_targets(xp, y_true, y_pred):
     """Elementwise targets as the predictions' shape: (N,) against (N, 1), or (N, 1) against (N,),
     reshaped (a view, no copy), as Keras's ``squeeze_or_expand_to_same_rank`` gives the same
-    values; any other shape as it is."""
-    if tuple(y_true.shape) != tuple(y_pred.shape) and unit_apart(y_true.shape, y_pred.shape):
-        return xp.reshape(y_true, tuple(y_pred.shape))
+    values; any other shape as it is. ``xp``: the arrays' namespace (None: found if needed)."""
+    na, nb = y_true.ndim, y_pred.ndim  # a step calls this per output: the common cases return at once
+    if na == nb + 1 and y_true.shape[-1] == 1 or nb == na + 1 and y_pred.shape[-1] == 1:
+        a, b = y_true.shape, y_pred.shape
+        if unit_apart(a, b):
+            return (xp or namespace_of(y_pred)).reshape(y_true, tuple(b))
     return y_true
 
 

@@ -25,17 +25,14 @@ class CustomModel(keras.Model):
         trainable_vars = self.trainable_variables
         gradients = tape.gradient(loss, trainable_vars)
         self.optimizer.apply(gradients, trainable_vars)
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(y, y_pred)
-        return {m.name: m.result() for m in self.metrics}
+        return self.track(loss, y, y_pred)
 
     def test_step(self, data):
         x, y = data
         y_pred = self(x, training=False)
-        loss = self.compute_loss(y=y, y_pred=y_pred)
+        return self.track(self.compute_loss(y=y, y_pred=y_pred), y, y_pred)
+
+    def track(self, loss, y, y_pred):
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)

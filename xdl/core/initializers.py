@@ -102,8 +102,11 @@ def he_normal(be, shape, dtype):
 
 
 def _truncated(shape, stddev):
+    return _cut(random.generator(), shape, stddev)
+
+
+def _cut(rng, shape, stddev):
     """Normal draws with |x| < 2 stddev (redrawn beyond), as Keras's TruncatedNormal."""
-    rng, out = random.generator(), None
     out = rng.normal(0.0, stddev, shape)
     bad = abs(out) >= 2 * stddev
     while bad.any():
@@ -324,15 +327,6 @@ class Identity(Initializer):
 CLASSES = {cls.__name__: cls for cls in (Constant, Zeros, Ones, RandomUniform, RandomNormal, TruncatedNormal,
                                          VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal,
                                          LecunUniform, LecunNormal, Orthogonal, Identity)}
-
-
-def _cut(rng, shape, stddev):
-    out = rng.normal(0.0, stddev, shape)
-    bad = abs(out) >= 2 * stddev
-    while bad.any():
-        out[bad] = rng.normal(0.0, stddev, int(bad.sum()))
-        bad = abs(out) >= 2 * stddev
-    return out
 
 
 def spec(initializer):

@@ -194,7 +194,7 @@ class Metric(Named):
         """``statistics`` with targets (N,) against predictions (N, 1) (or the reverse) given
         the predictions' shape first, as Keras's metrics (and xdl's losses) read them; else a
         comparison would broadcast to (N, N)."""
-        return self.statistics(fit_targets(namespace_of(y_pred), y_true, y_pred), y_pred, sample_weight)
+        return self.statistics(fit_targets(None, y_true, y_pred), y_pred, sample_weight)
 
     def _batch_figure(self, y_true, y_pred, sample_weight=None):
         stats = self.aligned_statistics(y_true, y_pred, sample_weight)

@@ -80,8 +80,11 @@ class Optimizer(TutorialOptimizer):
     def learning_rate(self) -> float:
         """The rate the next step uses: a float that also has Keras's ``assign(value)`` (as
         setting ``optimizer.learning_rate = value`` does) and ``numpy()``."""
+        return LearningRate(self._rate(), self)
+
+    def _rate(self) -> float:
         lr = self._learning_rate
-        return LearningRate(float(lr(self.iterations)) if callable(lr) else float(lr), self)
+        return float(lr(self.iterations)) if callable(lr) else float(lr)
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -104,7 +107,7 @@ class Optimizer(TutorialOptimizer):
         owned = [unit.flat is not None for unit, _ in work]  # flat gradients may be overwritten
         if self.clipvalue is not None or self.clipnorm is not None:
             grads = self.clipped(be, grads, owned)
-        lr = float(self.learning_rate)
+        lr = self._rate()
         self.iterations += 1
         self.begin_step()
         decay = self.weight_decay if self.couples_weight_decay else 0.0

@@ -25,6 +25,7 @@ import copy
 import functools
 import math
 
+from ..losses import fit_targets
 from .. import losses
 from .. import metrics as metrics_module
 from ..core.backend import namespace_of
@@ -164,13 +165,15 @@ class Objectives:
         for a Keras-style metric, its ``update_state`` on the batch, to run when the running
         figures take the batch (``Tally.add``: after a reset, never before). ``weights``: what
         ``value_and_grad`` returned for the batch."""
-        out = []
+        out, aligned = [], {}
         for k, m in self.metric_pairs:
             w = None if weights is None else weights[k]
             if m.keras_style():
                 out.append(functools.partial(m.update_state, ys[k], outs[k], sample_weight=w))
-            else:
-                out.append(m.aligned_statistics(ys[k], outs[k], w))
+            else:  # targets (N,) against outputs (N, 1) as Keras's metrics read them, once per output
+                if k not in aligned:
+                    aligned[k] = fit_targets(None, ys[k], outs[k])
+                out.append(m.statistics(aligned[k], outs[k], w))
         return out
 
     def split_weights(self, sample_weight, where):

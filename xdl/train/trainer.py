@@ -80,12 +80,7 @@ class Trainer:
         ``y``, weighted per output, plus the weight penalties and what layers gave ``add_loss``
         in their latest call. Differentiable: a Tensor when ``y_pred`` is one (a model called
         under a GradientTape or with ``training=True``)."""
-        if self.objectives is None:
-            raise NotBuiltError(f"{self.name}: call compile(loss=...) before compute_loss")
-        objectives = self.objectives
-        preds = list(y_pred) if objectives.several else [y_pred]
-        ys = objectives.split(y, "compute_loss")
-        ws = objectives.split_weights(sample_weight, "compute_loss")
+        objectives, preds, ys, ws = self._batch_parts(y, y_pred, sample_weight, "compute_loss")
         be = self.backend or get_backend()
         total = None
         for k in objectives.scored:
@@ -112,6 +107,15 @@ class Trainer:
             total = extra if total is None else ops.add(total, extra)
         return total
 
+    def _batch_parts(self, y, y_pred, sample_weight, where):
+        """``(objectives, predictions, targets, weights)`` per output, for ``where``."""
+        if self.objectives is None:
+            raise NotBuiltError(f"{self.name}: call compile(...) before {where}")
+        objectives = self.objectives
+        preds = list(y_pred) if objectives.several else [y_pred]
+        return (objectives, preds, objectives.split(y, where),
+                objectives.split_weights(sample_weight, where))
+
     @property
     def metrics_names(self) -> list:
         """Keras's: the names of ``metrics``, "loss" first."""
@@ -121,12 +125,7 @@ class Trainer:
         """Keras's: add the batch to the compiled metrics (``update_state`` on each output's)
         and return every metric's result so far, the loss tracker's ("loss") first, by the
         names ``fit`` logs. For a ``train_step`` of the user's."""
-        if self.objectives is None:
-            raise NotBuiltError(f"{self.name}: call compile(...) before compute_metrics")
-        objectives = self.objectives
-        preds = list(y_pred) if objectives.several else [y_pred]
-        ys = objectives.split(y, "compute_metrics")
-        ws = objectives.split_weights(sample_weight, "compute_metrics")
+        objectives, preds, ys, ws = self._batch_parts(y, y_pred, sample_weight, "compute_metrics")
         for k, metric in objectives.metric_pairs:
             metric.update_state(ys[k], tape.unwrap(preds[k]), None if ws is None else ws[k])
         names = ["loss", *objectives.names[len(objectives.names) - len(objectives.metric_pairs):]]
