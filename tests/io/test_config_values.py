@@ -71,6 +71,7 @@ SAMPLES = {
     "GRUCell": (lambda: xdl.GRUCell(3), floats(2)), "LSTMCell": (lambda: xdl.LSTMCell(3), floats(2)),
     "SimpleRNNCell": (lambda: xdl.SimpleRNNCell(3), floats(2)),
     "Masking": (xdl.Masking, floats(5, 2)),
+    "Conv1DTranspose": (lambda: xdl.layers.Conv1DTranspose(2, 3, 2, output_padding=1), floats(5, 2)),
     "TimeDistributed": (lambda: xdl.layers.TimeDistributed(xdl.Dense(2)), floats(4, 3)),
     "RepeatVector": (lambda: xdl.layers.RepeatVector(2), floats(3)),
     "Permute": (lambda: xdl.layers.Permute((2, 1)), floats(4, 3)),

@@ -10,8 +10,8 @@ from .activations import (ACTIVATIONS, ELU, GELU, Activation, LeakyReLU, Mish, R
 from .attention import MultiHeadAttention, PositionEmbedding, TransformerBlock
 from .base import LAYERS, Layer, register_layer
 from . import operation  # noqa: F401 (ops on symbolic tensors record Operation nodes from here on)
-from .conv import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose,
-                   Cropping2D, DepthwiseConv2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+from .conv import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, Conv1D, Conv1DTranspose, Conv2D,
+                   Conv2DTranspose, Cropping2D, DepthwiseConv2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
                    GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D, SeparableConv2D,
                    UpSampling2D, ZeroPadding2D)
 from .dense import Dense
@@ -32,7 +32,8 @@ __all__ = ["LAYERS", "Layer", "register_layer", "ACTIVATIONS", "Activation", "Re
            "LayerNorm", "BatchNormalization", "LayerNormalization", "Input", "Flatten", "Reshape", "Masking",
            "Embedding", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
-           "Conv2D", "Conv1D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "MaxPool2D", "MaxPooling2D",
+           "Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D",
+           "MaxPool2D", "MaxPooling2D",
            "AvgPool2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPool1D",
            "MaxPooling1D", "AvgPool1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
            "UpSampling2D", "ZeroPadding2D", "Cropping2D",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ...core import regularizers
 from ...core.checks import either, positive_int
+from .conv1d import expect_sequence, length_arg
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, shape_str
 from . import windows as win
 from ..activations import Activated
@@ -73,12 +74,12 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
                  input_channels=None, output_channels=None, stride=None, dilation=None, name=None, dtype=None,
                  **kwargs):
         super().__init__(name=name, dtype=dtype, activity_regularizer=activity_regularizer, **kwargs)
-        owner = f"Conv2DTranspose {self.name!r}"
+        owner = f"{type(self).__name__} {self.name!r}"
         filters = either(owner, "filters", filters, None, "output_channels", output_channels,
                          lambda key, value: positive_int(owner, key, value))
         if filters is None or kernel_size is None:
             raise ArgumentTypeError(f"{owner}: filters (xdl's output_channels) and kernel_size are required, "
-                                    "e.g. Conv2DTranspose(16, 3, strides=2)")
+                                    f"e.g. {type(self).__name__}(16, 3, strides=2)")
         keras_conv_options(owner, data_format, 1, kernel_constraint, bias_constraint)
         self.output_channels = filters
         self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
@@ -92,7 +93,7 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
         self.output_padding = None if output_padding is None else win.pair(
             owner, "output_padding", output_padding, minimum=0)
         if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.stride)):
-            raise ArgumentError(f"{owner}: output_padding {self.output_padding} must be smaller than the stride "
+            raise ArgumentError(f"{owner}: output_padding {self.output_padding} must be smaller than the strides "
                                 f"{self.stride}")
         weight_options(self, "Conv2DTranspose", owner, activation, use_bias, kernel_initializer, bias_initializer,
                        kernel_regularizer, bias_regularizer, dtype)
@@ -171,3 +172,64 @@ class Conv2DTranspose(Activated, TutorialWeights, Layer):
                 "input_channels": self.input_channels, "kernel_initializer": _name(self.kernel_initializer),
                 "bias_initializer": _name(self.bias_initializer), **regularizers.configs(self)}
 
+
+
+@register_layer
+class Conv1DTranspose(Conv2DTranspose):
+    """Transposed convolution of (N, L, C_in) sequences with a (k, C_out, C_in) kernel (Keras's
+    layout): Conv2DTranspose on an (N, 1, L, C) view, so Keras's output lengths: "valid"
+    ``L * stride + max(span - stride, 0)``, "same" ``L * stride``, or with ``output_padding``
+    p ``(L - 1) * stride + span - 2 * pad + p``. PyTorch's ``conv_transpose1d`` with the kernel
+    permuted to (C_in, C_out, k). Parameters: ``weights`` (k, C_out, C_in), ``bias`` (C_out,)."""
+
+    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, *, input_channels=None, output_channels=None,
+                 stride=None, dilation=None, name=None, dtype=None, **kwargs):
+        owner = "Conv1DTranspose"
+        length = lambda key, value: length_arg(owner, key, value)  # noqa: E731
+        k = None if kernel_size is None else length("kernel_size", kernel_size)
+        s = either(owner, "strides", strides, 1, "stride", stride, length)
+        d = either(owner, "dilation_rate", dilation_rate, 1, "dilation", dilation, length)
+        p = None if output_padding is None else length_arg(owner, "output_padding", output_padding, minimum=0)
+        if p is not None and p >= s:
+            raise ArgumentError(f"{owner}: output_padding {p} must be smaller than the strides {s}")
+        super().__init__(filters, None if k is None else (1, k), (1, s), padding, None if p is None else (0, p),
+                         data_format, (1, d), activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint,
+                         output_channels=output_channels, name=name, dtype=dtype, **kwargs)
+        self.input_channels = positive_int(owner, "input_channels", input_channels, optional=True)
+        if input_channels is not None:
+            self.build((None, input_channels))
+
+    def build(self, input_shape):
+        expect_sequence(self, input_shape, self.input_channels)
+        Layer.build(self, input_shape)
+        self.input_channels = input_shape[-1]
+        build_weights(self, (self.kernel_size[1], self.output_channels, self.input_channels), self.output_channels,
+                      (None, self.output_channels))
+
+    def check_input_shape(self, input_shape):
+        expect_sequence(self, input_shape, self.input_channels)
+        self.output_shape(input_shape)
+
+    def output_shape(self, input_shape):
+        return Conv2DTranspose.output_shape(self, (1, *input_shape))[1:]
+
+    def apply_linear(self, x, training=False):
+        xp = self.backend.xp
+        n, length, c = x.shape
+        y, back = Conv2DTranspose.apply_linear(self, xp.reshape(x, (n, 1, length, c)), training)
+
+        def backprop(dy, need_dx=True):
+            dx = back(xp.reshape(dy, (dy.shape[0], 1, *dy.shape[1:])), need_dx)
+            return None if dx is None else xp.reshape(dx, (n, length, c))
+
+        return xp.reshape(y, (n, *y.shape[2:])), backprop
+
+    def get_config(self):
+        config = super().get_config()
+        return {**config, "kernel_size": self.kernel_size[1], "strides": self.stride[1],
+                "dilation_rate": self.dilation[1], "input_channels": self.input_channels,
+                "output_padding": None if self.output_padding is None else self.output_padding[1]}
