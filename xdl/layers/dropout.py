@@ -12,8 +12,29 @@ from ..errors import ArgumentError, ShapeError
 from .base import Layer, constructor_keys, register_layer
 
 
+class Seeded(Layer):
+    """A layer that draws random numbers on its device in training (Dropout, the random
+    augmentation layers): ``seed`` (drawn from ``xdl.seed``'s generator when None) and the
+    epoch seed a generator, ``self._uniform(shape, dtype)``, anew at every epoch."""
+
+    def _seeded(self, seed):
+        self.seed = int_at_least(type(self).__name__, "seed", seed, 0, optional=True)
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+        if self.seed is None:
+            self.seed = int(random.generator().integers(2**62))
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch, stream=0):
+        # distinct, decorrelated per epoch and per process
+        mixed = (self.seed ^ (epoch * 0x9E3779B97F4A7C15) ^ (stream * 0xBF58476D1CE4E5B9)) % 2**63
+        self._uniform = self.backend.random_uniform(mixed)
+
+
 @register_layer
-class Dropout(Layer):
+class Dropout(Seeded):
     """Inverted dropout: in training, each element is zeroed with probability ``rate`` and the
     survivors scaled by ``1 / (1 - rate)``, so evaluation is the identity with the same mean.
 
@@ -32,19 +53,7 @@ class Dropout(Layer):
 
     def _randomness(self, rate, seed):
         self.rate = number(f"{type(self).__name__} {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
-        self.seed = int_at_least(type(self).__name__, "seed", seed, 0, optional=True)
-
-    def build(self, input_shape):
-        self.check_input_shape(input_shape)
-        super().build(input_shape)
-        if self.seed is None:
-            self.seed = int(random.generator().integers(2**62))
-        self.start_epoch(0)
-
-    def start_epoch(self, epoch, stream=0):
-        # distinct, decorrelated per epoch and per process
-        mixed = (self.seed ^ (epoch * 0x9E3779B97F4A7C15) ^ (stream * 0xBF58476D1CE4E5B9)) % 2**63
-        self._uniform = self.backend.random_uniform(mixed)
+        self._seeded(seed)
 
     def apply(self, x, training=False):
         if not training or self.rate == 0.0:

@@ -1,0 +1,199 @@
+"""Keras's image preprocessing layers on (N, H, W, C) images, on the device: Resizing, and the
+random augmentations RandomFlip and RandomContrast (active in training only, drawn from the
+layer's seeded generator, so a run repeats). Each passes gradients back.
+
+Resizing is two products with interpolation matrices, (H_out, H) along the rows and
+(W_out, W) along the columns: bilinear or nearest with half-pixel centers, as Keras's (and
+TensorFlow's ``resize`` without antialiasing, PyTorch's ``interpolate(align_corners=False)``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..core.checks import boolean, channels_last, number, one_of, positive_int, short
+from ..errors import ArgumentError, ShapeError, shape_str
+from .base import Layer, register_layer
+from .dropout import Seeded
+
+
+def _images(layer, input_shape):
+    if len(input_shape) != 3:
+        raise ShapeError(f"{layer.describe()}: expected images (N, H, W, C), got per-sample shape "
+                         f"{shape_str(input_shape)}")
+
+
+def interpolation(size_in, size_out, method):
+    """The (size_out, size_in) matrix taking a row of ``size_in`` pixels to ``size_out``, as
+    nested lists (made once per size, on the host)."""
+    rows = [[0.0] * size_in for _ in range(size_out)]
+    scale = size_in / size_out
+    for i in range(size_out):
+        if method == "nearest":
+            rows[i][min(math.floor((i + 0.5) * scale), size_in - 1)] = 1.0
+            continue
+        source = min(max((i + 0.5) * scale - 0.5, 0.0), size_in - 1)
+        low = math.floor(source)
+        high, w = min(low + 1, size_in - 1), source - low
+        rows[i][low] += 1.0 - w
+        rows[i][high] += w
+    return rows
+
+
+@register_layer
+class Resizing(Layer):
+    """Images resized to ``height`` x ``width`` ("bilinear" or "nearest").
+    ``crop_to_aspect_ratio=True`` first crops the largest central window of the target's
+    aspect ratio, as Keras's."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, *,
+                 name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.height, self.width = positive_int("Resizing", "height", height), positive_int("Resizing", "width", width)
+        self.interpolation = one_of("Resizing", "interpolation", interpolation, ("bilinear", "nearest"))
+        self.crop_to_aspect_ratio = boolean("Resizing", "crop_to_aspect_ratio", crop_to_aspect_ratio)
+        for key, value in (("pad_to_aspect_ratio", pad_to_aspect_ratio), ("antialias", antialias)):
+            if boolean("Resizing", key, value):
+                raise ArgumentError(f"Resizing: {key}=True is not supported")
+        one_of("Resizing", "fill_mode", fill_mode, ("constant",))
+        number("Resizing", "fill_value", fill_value, low=-math.inf)
+        channels_last("Resizing", data_format)
+        self._matrices = {}  # (in size, out size) -> interpolation matrix on the device
+
+    def check_input_shape(self, input_shape):
+        _images(self, input_shape)
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+
+    def output_shape(self, input_shape):
+        return (self.height, self.width, input_shape[2])
+
+    def _matrix(self, size_in, size_out):
+        key = (size_in, size_out)
+        if key not in self._matrices:
+            be = self.backend
+            self._matrices[key] = be.xp.asarray(interpolation(size_in, size_out, self.interpolation),
+                                                dtype=self.dtype, device=be.device)
+        return self._matrices[key]
+
+    def _crop(self, h, w):
+        """The central window (top, left, height, width) of the target's aspect ratio."""
+        if not self.crop_to_aspect_ratio:
+            return 0, 0, h, w
+        target = self.width / self.height
+        ch, cw = (h, max(1, round(h * target))) if w / h > target else (max(1, round(w / target)), w)
+        return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+    def apply(self, x, training=False):
+        xp, (n, h, w, c) = self.backend.xp, tuple(x.shape)
+        top, left, ch, cw = self._crop(h, w)
+        window = x[:, top:top + ch, left:left + cw, :] if (ch, cw) != (h, w) else x
+        rows, cols = self._matrix(ch, self.height), self._matrix(cw, self.width)
+        # (Ho, ch) @ (N, ch, cw * C): rows; then the columns with the channels moved before them
+        y = xp.reshape(xp.matmul(rows, xp.reshape(window, (n, ch, cw * c))), (n, self.height, cw, c))
+        y = xp.permute_dims(xp.matmul(xp.permute_dims(y, (0, 1, 3, 2)), xp.matrix_transpose(cols)), (0, 1, 3, 2))
+
+        def backprop(dy, need_dx=True):
+            g = xp.permute_dims(xp.matmul(xp.permute_dims(dy, (0, 1, 3, 2)), cols), (0, 1, 3, 2))  # (N, Ho, cw, C)
+            g = xp.reshape(xp.matmul(xp.matrix_transpose(rows), xp.reshape(g, (n, self.height, cw * c))),
+                           (n, ch, cw, c))
+            if (ch, cw) == (h, w):
+                return g
+            dx = xp.zeros((n, h, w, c), dtype=g.dtype, device=g.device)
+            dx[:, top:top + ch, left:left + cw, :] = g
+            return dx
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
+@register_layer
+class RandomFlip(Seeded):
+    """In training, each image flipped left-right ("horizontal"), top-bottom ("vertical") or
+    either ("horizontal_and_vertical", Keras's default, each with probability 1/2); the
+    identity in inference."""
+
+    MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, *, name=None, dtype=None,
+                 **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.mode = one_of("RandomFlip", "mode", mode, self.MODES)
+        channels_last("RandomFlip", data_format)
+        self._seeded(seed)
+
+    def check_input_shape(self, input_shape):
+        _images(self, input_shape)
+
+    def apply(self, x, training=False):
+        if not training:
+            return x, lambda dy, need_dx=True: dy
+        xp = self.backend.xp
+        axes = [a for a, key in ((2, "horizontal"), (1, "vertical")) if key in self.mode]
+        flips = [self._uniform((x.shape[0], 1, 1, 1), x.dtype) < 0.5 for _ in axes]
+
+        def flip(v):
+            for axis, chosen in zip(axes, flips):
+                v = xp.where(chosen, xp.flip(v, axis=axis), v)
+            return v
+
+        def backprop(dy, need_dx=True):
+            for axis, chosen in reversed(list(zip(axes, flips))):
+                dy = xp.where(chosen, xp.flip(dy, axis=axis), dy)
+            return dy
+
+        return flip(x), backprop
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "seed": self.seed}
+
+
+@register_layer
+class RandomContrast(Seeded):
+    """In training, each image's contrast scaled by a factor drawn in ``[1 - lower, 1 + upper]``
+    (``factor`` a number for both, or a pair): ``(x - mean) * f + mean``, the mean per image and
+    channel, then clipped to ``value_range`` (Keras's default (0, 255)); the identity in
+    inference."""
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        pair = tuple(factor) if isinstance(factor, (list, tuple)) else (factor, factor)
+        if len(pair) != 2:
+            raise ArgumentError(f"RandomContrast: factor must be a number or a pair of them, got {short(factor)}")
+        self.lower = number("RandomContrast", "factor", pair[0], 0.0, 1.0)
+        self.upper = number("RandomContrast", "factor", pair[1], 0.0)
+        self.factor = factor if not isinstance(factor, (list, tuple)) else list(pair)
+        if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+            raise ArgumentError(f"RandomContrast: value_range must be a pair (low, high), got {short(value_range)}")
+        self.value_range = [number("RandomContrast", "value_range", v, low=-math.inf) for v in value_range]
+        if self.value_range[0] >= self.value_range[1]:
+            raise ArgumentError(f"RandomContrast: value_range must rise, got {short(value_range)}")
+        self._seeded(seed)
+
+    def check_input_shape(self, input_shape):
+        _images(self, input_shape)
+
+    def apply(self, x, training=False):
+        if not training:
+            return x, lambda dy, need_dx=True: dy
+        xp = self.backend.xp
+        f = 1.0 - self.lower + (self.lower + self.upper) * self._uniform((x.shape[0], 1, 1, 1), x.dtype)
+        mean = xp.mean(x, axis=(1, 2), keepdims=True)
+        scaled = (x - mean) * f + mean
+        low, high = self.value_range
+        inside = xp.astype((scaled >= low) & (scaled <= high), x.dtype)
+
+        def backprop(dy, need_dx=True):
+            g = dy * inside
+            return g * f + xp.mean(g, axis=(1, 2), keepdims=True) * (1.0 - f)
+
+        return xp.clip(scaled, low, high), backprop
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
