@@ -78,11 +78,14 @@ class Node:
     flags (names in the layer's ``call_arguments``, JSON values), passed to its ``apply`` and
     ``output_shape`` at every run and saved with the graph."""
 
-    __slots__ = ("layer", "inputs", "outputs", "listed", "several", "kwargs")
+    __slots__ = ("layer", "inputs", "outputs", "listed", "several", "kwargs", "tensor_kwargs")
 
-    def __init__(self, layer, inputs, listed, several=False, kwargs=None):
+    def __init__(self, layer, inputs, listed, several=False, kwargs=None, tensor_kwargs=()):
         self.layer, self.inputs, self.listed, self.several, self.outputs = layer, list(inputs), listed, several, []
         self.kwargs = dict(kwargs or {})
+        #: keyword arguments that are tensors (an RNN's ``initial_state=[h, c]``): ``(name, count,
+        #: given as a list)`` each, their tensors at the end of ``inputs`` in this order
+        self.tensor_kwargs = tuple(tensor_kwargs)
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,  # noqa: N802 (Keras's name)
@@ -154,6 +157,18 @@ def connect(layer, inputs, kwargs=None):
     shapes and return its symbolic output (a list of them for a layer with several outputs).
     ``kwargs`` may name only the layer's ``call_arguments``."""
     kwargs = dict(kwargs or {})
+    tensor_kwargs, extra = [], []
+    for name in list(kwargs):
+        value = kwargs[name]
+        if name in getattr(layer, "tensor_arguments", ()) and symbolic_in([value]):
+            parts = list(value) if isinstance(value, (list, tuple)) else [value]
+            if not all(type(t) is SymbolicTensor for t in parts):
+                raise XdlError(f"{layer.describe()}: {name} mixes symbolic tensors with data; give tensors from "
+                               "xdl.Input or other layers")
+            layer.check_tensor_argument(name, [t.sample_shape for t in parts])
+            tensor_kwargs.append((name, len(parts), isinstance(value, (list, tuple))))
+            extra += parts
+            del kwargs[name]
     unknown = sorted(set(kwargs) - set(getattr(layer, "call_arguments", ())))
     if unknown:
         raise XdlError(f"{layer.describe()}: called on symbolic tensors with arguments {unknown} it does not take "
@@ -165,6 +180,8 @@ def connect(layer, inputs, kwargs=None):
         raise XdlError(f"{layer.describe()}: called on symbolic tensors mixed with data ({', '.join(mixed)}); "
                        "in a graph every input must come from xdl.Input or another layer; feed data to "
                        "the Model's fit or predict")
+    if tensor_kwargs and listed:
+        raise XdlError(f"{layer.describe()}: keyword tensors go with one input tensor, not a list")
     if listed != layer.multiple_inputs:
         if layer.multiple_inputs:
             raise XdlError(f"{layer.describe()}: takes a list of tensors, e.g. {type(layer).__name__}()([a, b])")
@@ -185,7 +202,7 @@ def connect(layer, inputs, kwargs=None):
     finally:
         probe_dtypes.reset(token)
     several = isinstance(out, list)
-    node = Node(layer, tensors, listed, several, kwargs)
+    node = Node(layer, tensors + extra, listed, several, kwargs, tensor_kwargs)
     masked = _output_masked(layer, tensors, listed, len(out) if several else 1)
     for k, shape in enumerate(out if several else [out]):
         name = f"{layer.name}_{k}" if several else layer.name

@@ -163,8 +163,11 @@ class _Checker:
             if not isinstance(node.get("layer"), str) or node["layer"] not in names:
                 self.fail(f"{where}node {k} applies an unknown layer {short(node.get('layer'))}")
             refs = self.nonempty_list(node.get("inputs"), f"{where}node {k}: inputs")
-            if not isinstance(node.get("listed"), bool) or (not node["listed"] and len(refs) != 1):
-                self.fail(f"{where}node {k}: 'listed' must be true (a list of inputs) or false (exactly one)")
+            extra = self.tensor_kwargs(node.get("tensor_kwargs", []), len(refs), f"{where}node {k}")
+            if not isinstance(node.get("listed"), bool) or (not node["listed"] and len(refs) - extra != 1) \
+                    or (node["listed"] and extra):
+                self.fail(f"{where}node {k}: 'listed' must be true (a list of inputs) or false (exactly one)"
+                          + (", then its keyword tensors" if extra else ""))
             n = node.get("num_outputs", 1)
             if type(n) is not int or not 1 <= n <= MAX_OUTPUTS:
                 self.fail(f"{where}node {k}: num_outputs must be an int in 1..{MAX_OUTPUTS}, got {short(n)}")
@@ -212,6 +215,18 @@ class _Checker:
         if index >= counts[node]:
             self.fail(f"{where}: a reference to output {index} of node {node}, which has {counts[node]}")
         return node
+
+    def tensor_kwargs(self, entries, refs, where):
+        """A node's keyword tensors, ``[[name, count, listed], ...]``: names, counts within its
+        inputs. Returns how many of the inputs they take."""
+        ok = isinstance(entries, list) and len(entries) <= MAX_OUTPUTS and all(
+            isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) and type(e[1]) is int and e[1] >= 1
+            and isinstance(e[2], bool) and (e[2] or e[1] == 1) for e in entries)
+        total = sum(e[1] for e in entries) if ok else 0
+        if not ok or total >= refs or len({e[0] for e in entries}) != len(entries):
+            self.fail(f"{where}: tensor_kwargs must list [name, count, listed] entries, distinct names, fewer "
+                      f"tensors than the node's inputs, got {short(entries)}")
+        return total
 
     def kwargs(self, kwargs, where):
         """A node's call flags: a small dict of names to JSON scalars (the layer checks names)."""

@@ -74,6 +74,9 @@ class Layer(TutorialLayer):
     #: keyword flags of ``apply`` (and ``output_shape``) a graph node records and saves,
     #: e.g. MultiHeadAttention's ``use_causal_mask``; their values must be JSON-able
     call_arguments = ()
+    #: keyword arguments of ``apply`` that may be tensors in a graph (an RNN's ``initial_state``):
+    #: recorded as inputs of the node, differentiated through, saved with the graph
+    tensor_arguments = ()
     #: Keras's flag: the layer takes inputs that carry a mask (padded sequences, see
     #: ``compute_mask``); a mask reaching a layer without it is dropped, with a warning
     supports_masking = False
@@ -199,6 +202,9 @@ class Layer(TutorialLayer):
         and ``stream`` (the process's rank in data-parallel training, so ranks differ)."""
         for layer in self._sublayers():
             layer.start_epoch(epoch, stream)
+
+    def check_tensor_argument(self, name, shapes) -> None:
+        """Raise ``ShapeError`` if per-sample ``shapes`` do not fit keyword tensor ``name``."""
 
     def check_values(self, x, where) -> None:
         """Checks that need the values of an input (on the host: one read per call of
@@ -400,7 +406,7 @@ class Layer(TutorialLayer):
         if self.keras_style and not self.built:  # a user's layer takes a list where it is given one
             self.multiple_inputs = isinstance(x, (list, tuple))
         if symbolic.is_symbolic(x):
-            flags = {k: v for k, v in kwargs.items() if k in self.call_arguments}
+            flags = {k: v for k, v in kwargs.items() if k in self.call_arguments or k in self.tensor_arguments}
             if args or len(flags) != len(kwargs):
                 extra = {k: v for k, v in kwargs.items() if k not in flags}
                 raise ArgumentTypeError(f"{self.describe()}: called on symbolic tensors with extra arguments "

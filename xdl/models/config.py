@@ -23,7 +23,8 @@ def graph_config(model) -> dict:
             "inputs": [{"name": t.name, "shape": list(t.sample_shape), "dtype": t.dtype} for t in graph.inputs],
             "layers": [layer_spec(layer) for layer in graph.layers],
             "nodes": [{"layer": node.layer.name, "inputs": [ref(t) for t in node.inputs], "listed": node.listed,
-                       "num_outputs": len(node.outputs), **({"kwargs": dict(node.kwargs)} if node.kwargs else {})}
+                       "num_outputs": len(node.outputs), **({"kwargs": dict(node.kwargs)} if node.kwargs else {}),
+                       **({"tensor_kwargs": [list(entry) for entry in node.tensor_kwargs]} if node.tensor_kwargs else {})}
                       for node in graph.nodes],
             "outputs": [ref(t) for t in graph.outputs],
             "single_output": model._single_output}
@@ -56,7 +57,12 @@ def graph_from_config(cls, config, build_layer=None):
         if layer is None:
             raise ArgumentError(f"node {k} applies an unknown layer {node['layer']!r}")
         tensors = [resolve(r, f"node {k}") for r in node["inputs"]]
-        out = connect(layer, tensors if node["listed"] else tensors[0], node.get("kwargs"))
+        keywords = dict(node.get("kwargs") or {})
+        at = len(tensors) - sum(count for _, count, _ in node.get("tensor_kwargs", ()))
+        main, at = tensors[:at], at
+        for name, count, listed in node.get("tensor_kwargs", ()):  # checked by io/spec.py
+            keywords[name], at = (tensors[at:at + count] if listed else tensors[at]), at + count
+        out = connect(layer, main if node["listed"] else main[0], keywords)
         out = out if isinstance(out, list) else [out]
         if len(out) != node.get("num_outputs", 1):
             raise ArgumentError(f"node {k} ({layer.describe()}) gives {len(out)} outputs, the config says "

@@ -25,17 +25,32 @@ class Step:
     writes. ``arg`` and ``out`` are the one input and output slot of a plain node (None for
     merges and for layers with several outputs), so the common case is one index each way."""
 
-    __slots__ = ("layer", "apply", "call", "ins", "outs", "listed", "several", "arg", "out", "reads_mask", "kwargs")
+    __slots__ = ("layer", "apply", "call", "ins", "outs", "listed", "several", "arg", "out", "reads_mask", "kwargs",
+                 "tensor_kwargs")
 
-    def __init__(self, layer, ins, outs, listed, several, reads_mask=False, kwargs=None, apply=None):
+    def __init__(self, layer, ins, outs, listed, several, reads_mask=False, kwargs=None, apply=None, tensor_kwargs=()):
         self.layer, self.ins, self.outs, self.listed, self.several = layer, ins, outs, listed, several
         self.apply = apply or layer.apply
         self.call = layer.infer if apply is None else (lambda x, training=False: apply(x, training)[0])
         self.kwargs = kwargs or {}  # the call's flags (Node.kwargs): such a node is never plain
-        plain = not listed and not several and not self.kwargs
+        #: keyword tensors (Node.tensor_kwargs): their slots follow the input's in ``ins``, and the
+        #: layer's backprop returns a gradient for each slot, the input's first
+        self.tensor_kwargs = tensor_kwargs
+        plain = not listed and not several and not self.kwargs and not tensor_kwargs
         self.arg, self.out = (ins[0], outs[0]) if plain else (None, None)
         #: some input carries a mask and the layer supports masking: it gets the mask
         self.reads_mask = reads_mask
+
+    def arguments(self, values):
+        """``(x, keywords)`` for the layer: its input(s) and flags, and its keyword tensors."""
+        ins = self.ins
+        if not self.tensor_kwargs:
+            return ([values[i] for i in ins] if self.listed else values[ins[0]]), self.kwargs
+        keywords, at = dict(self.kwargs), 1
+        for name, count, listed in self.tensor_kwargs:
+            part = [values[i] for i in ins[at:at + count]]
+            keywords[name], at = (part if listed else part[0]), at + count
+        return values[ins[0]], keywords
 
 
 class Graph:
@@ -67,7 +82,8 @@ class Graph:
             raise XdlError(f"{owner}: input(s) {unused} are not used by any output; remove them from inputs "
                            "or connect them")
         steps = [Step(n.layer, [slot[id(t)] for t in n.inputs], [slot[id(t)] for t in n.outputs], n.listed,
-                      n.several, n.layer.supports_masking and any(t.masked for t in n.inputs), n.kwargs)
+                      n.several, n.layer.supports_masking and any(t.masked for t in n.inputs), n.kwargs,
+                      tensor_kwargs=n.tensor_kwargs)
                  for n in self.nodes]
         #: some layer makes a mask: the graph runs through ``_run_masked`` (others never pay for masks)
         self.masked = any(t.masked for n in self.nodes for t in n.outputs)
@@ -101,8 +117,8 @@ class Graph:
             if arg is not None:  # one input, one output
                 values[step.out], back = step.apply(values[arg], training)
             else:
-                y, back = step.apply([values[i] for i in step.ins] if step.listed else values[step.ins[0]],
-                                     training, **step.kwargs)
+                x, keywords = step.arguments(values)
+                y, back = step.apply(x, training, **keywords)
                 _store(values, step, y)
             keep(back)
         slots = self.output_slots if slots is None else slots
@@ -121,8 +137,8 @@ class Graph:
             if arg is not None:
                 values[step.out] = step.call(values[arg], False)
             else:
-                _store(values, step, step.call([values[i] for i in step.ins] if step.listed
-                                               else values[step.ins[0]], False, **step.kwargs))
+                x, keywords = step.arguments(values)
+                _store(values, step, step.call(x, False, **keywords))
         return [values[s] for s in (self.output_slots if slots is None else slots)]
 
     def _run_masked(self, xs, training, slots=None, keep=True):
@@ -130,11 +146,11 @@ class Graph:
         values, masks, tapes = [None] * self.size, [None] * self.size, []
         values[:len(xs)] = xs
         for step in self.steps:
-            x = [values[i] for i in step.ins] if step.listed else values[step.ins[0]]
+            x, keywords = step.arguments(values)
             mask = None
             if step.reads_mask:
                 mask = [masks[i] for i in step.ins] if step.listed else masks[step.ins[0]]
-            y, out_mask, back = step.layer.apply_masked(x, mask, training, **step.kwargs)
+            y, out_mask, back = step.layer.apply_masked(x, mask, training, **keywords)
             _store(values, step, y)
             if out_mask is not None:
                 _store(masks, step, out_mask)
@@ -182,7 +198,7 @@ class Graph:
                 grads[s] = None
             dx = tapes[k](dy, need_dx)
             if need_dx:
-                for s, d in (zip(step.ins, dx) if step.listed else ((step.ins[0], dx),)):
+                for s, d in (zip(step.ins, dx) if step.listed or step.tensor_kwargs else ((step.ins[0], dx),)):
                     if d is not None and keep[s]:
                         grads[s] = d if grads[s] is None else grads[s] + d
         return grads[:len(self.inputs)] if need_input_grads else None

@@ -4,7 +4,7 @@ backwards over the sequence, the two outputs merged (Keras's wrapper)."""
 from __future__ import annotations
 
 from ...core.checks import one_of
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError
 from ...tutorial import TutorialRecurrent
 from ..base import LAYERS, Layer, register_layer
 from .rnn import Recurrent
@@ -29,6 +29,7 @@ class Bidirectional(TutorialRecurrent, Layer):
     """
 
     supports_masking = True
+    tensor_arguments = ("initial_state",)
 
     def __init__(self, layer=None, merge_mode="concat", weights=None, backward_layer=None, *, name=None, dtype=None,
                  **kwargs):
@@ -49,6 +50,14 @@ class Bidirectional(TutorialRecurrent, Layer):
 
     def _sublayers(self):
         return [self.forward_layer, self.backward_layer]
+
+    def check_tensor_argument(self, name, shapes):
+        k = len(self.forward_layer.cell.state_names)
+        if len(shapes) != 2 * k:
+            raise ShapeError(f"{self.describe()}: {name} must be {2 * k} tensors (the forward layer's states, then "
+                             f"the backward layer's), got {len(shapes)}")
+        self.forward_layer.check_tensor_argument(name, shapes[:k])
+        self.backward_layer.check_tensor_argument(name, shapes[k:])
 
     def parameters(self):
         return self.forward_layer.parameters() + self.backward_layer.parameters()

@@ -36,6 +36,7 @@ class Recurrent(TutorialRecurrent, Layer):
 
     cell_class = None
     sized_axes = ((-1, "input_size"),)
+    tensor_arguments = ("initial_state",)  # LSTM(...)(x, initial_state=[h, c]) in a graph
 
     #: a mask on the input (padded steps) is honoured: see masking.py
     supports_masking = True
@@ -112,6 +113,12 @@ class Recurrent(TutorialRecurrent, Layer):
 
     def _sublayers(self):
         return [self.cell]
+
+    def check_tensor_argument(self, name, shapes):
+        expected = [(self.hidden_size,)] * len(self.cell.state_names)
+        if [tuple(s) for s in shapes] != expected:
+            raise ShapeError(f"{self.describe()}: {name} must be {self.cell._state_form()}, each of per-sample shape "
+                             f"({self.hidden_size},), got {[shape_str(s) for s in shapes]}")
 
     @classmethod
     def config_keys(cls):
