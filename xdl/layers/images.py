@@ -113,8 +113,21 @@ class Resizing(Layer):
                 "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
 
 
+class RandomImage(Seeded):
+    """Base of the random augmentations: the identity in inference; in training ``augment(x)``
+    gives ``(y, backprop)`` from the layer's draws."""
+
+    def check_input_shape(self, input_shape):
+        _images(self, input_shape)
+
+    def apply(self, x, training=False):
+        if not training:
+            return x, lambda dy, need_dx=True: dy
+        return self.augment(x)
+
+
 @register_layer
-class RandomFlip(Seeded):
+class RandomFlip(RandomImage):
     """In training, each image flipped left-right ("horizontal"), top-bottom ("vertical") or
     either ("horizontal_and_vertical", Keras's default, each with probability 1/2); the
     identity in inference."""
@@ -128,12 +141,7 @@ class RandomFlip(Seeded):
         channels_last("RandomFlip", data_format)
         self._seeded(seed)
 
-    def check_input_shape(self, input_shape):
-        _images(self, input_shape)
-
-    def apply(self, x, training=False):
-        if not training:
-            return x, lambda dy, need_dx=True: dy
+    def augment(self, x):
         xp = self.backend.xp
         axes = [a for a, key in ((2, "horizontal"), (1, "vertical")) if key in self.mode]
         flips = [self._uniform((x.shape[0], 1, 1, 1), x.dtype) < 0.5 for _ in axes]
@@ -155,7 +163,7 @@ class RandomFlip(Seeded):
 
 
 @register_layer
-class RandomContrast(Seeded):
+class RandomContrast(RandomImage):
     """In training, each image's contrast scaled by a factor drawn in ``[1 - lower, 1 + upper]``
     (``factor`` a number for both, or a pair): ``(x - mean) * f + mean``, the mean per image and
     channel, then clipped to ``value_range`` (Keras's default (0, 255)); the identity in
@@ -176,12 +184,7 @@ class RandomContrast(Seeded):
             raise ArgumentError(f"RandomContrast: value_range must rise, got {short(value_range)}")
         self._seeded(seed)
 
-    def check_input_shape(self, input_shape):
-        _images(self, input_shape)
-
-    def apply(self, x, training=False):
-        if not training:
-            return x, lambda dy, need_dx=True: dy
+    def augment(self, x):
         xp = self.backend.xp
         f = 1.0 - self.lower + (self.lower + self.upper) * self._uniform((x.shape[0], 1, 1, 1), x.dtype)
         mean = xp.mean(x, axis=(1, 2), keepdims=True)
