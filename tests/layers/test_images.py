@@ -76,3 +76,40 @@ def test_in_a_model_trained_and_saved(be, tmp_path):
         layers.Resizing(2, 2).forward(np.ones((2, 3, 3)))
     with pytest.raises(xdl.ArgumentError, match="pad_to_aspect_ratio"):
         layers.Resizing(2, 2, pad_to_aspect_ratio=True)
+
+
+def test_translation_zoom_and_rotation_by_fixed_amounts(be):
+    img = np.arange(25.0).reshape(1, 5, 5, 1)
+    down = layers.RandomTranslation((0.2, 0.2), 0.0, fill_mode="constant", fill_value=-1.0, seed=1)
+    want = np.vstack([np.full((1, 5), -1.0), img[0, :4, :, 0]])
+    assert_close(host(down.forward(img, training=True))[0, :, :, 0], want)
+    reflected = host(layers.RandomTranslation((0.2, 0.2), 0.0, seed=1).forward(img, training=True))[0, :, :, 0]
+    assert_close(reflected[0], img[0, 0, :, 0])  # d c b a | a b c d: row -1 reads row 0
+    assert_close(layers.RandomZoom((0.0, 0.0), seed=1).forward(img, training=True), img)
+    quarter = layers.RandomRotation((0.25, 0.25), interpolation="nearest", seed=1)
+    assert_close(host(quarter.forward(img, training=True))[0, :, :, 0], np.rot90(img[0, :, :, 0]))  # counter-clockwise
+    for layer in (down, quarter):
+        assert_close(layer.forward(img), img)  # inference: the identity
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.RandomTranslation((0.13, 0.13), (-0.21, -0.21), seed=1, dtype="float64"),
+    lambda: layers.RandomZoom((0.3, 0.3), (-0.2, -0.2), fill_mode="wrap", seed=1, dtype="float64"),
+    lambda: layers.RandomRotation((0.07, 0.07), fill_mode="constant", fill_value=0.5, seed=1, dtype="float64"),
+])
+def test_geometric_gradients(be, make):
+    check_gradients(make(), RNG.standard_normal((2, 4, 5, 2)), be)
+
+
+def test_geometric_draws_repeat_with_the_seed_and_save(be, tmp_path):
+    images = RNG.random((4, 6, 6, 1)).astype(np.float32)
+    a = layers.RandomRotation(0.2, seed=5).forward(images, training=True)
+    assert_close(a, layers.RandomRotation(0.2, seed=5).forward(images, training=True))
+    model = xdl.Sequential([xdl.Input((6, 6, 1)), layers.RandomZoom(0.2, seed=1), layers.RandomTranslation(0.1, 0.1),
+                            layers.RandomRotation(0.1), layers.Flatten(), layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(images, np.zeros((4, 1)), epochs=1, verbose=0)
+    model.save(tmp_path / "aug.keras")
+    assert_close(xdl.models.load_model(tmp_path / "aug.keras").predict(images), model.predict(images), atol=1e-6)
+    with pytest.raises(xdl.ArgumentError, match="fill_mode"):
+        layers.RandomZoom(0.1, fill_mode="mirror")

@@ -200,3 +200,185 @@ class RandomContrast(RandomImage):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
+
+
+# -- geometric augmentations: one affine sampler ---------------------------------------------------------
+FILL_MODES = ("reflect", "wrap", "nearest", "constant")
+
+
+def _fill(xp, coord, size, mode):
+    """Keras's fill modes on continuous coordinates: reflect (d c b a | a b c d | d c b a),
+    wrap (a b c d | a b c d), nearest (a a | a b c d | d d); constant keeps them (reads
+    outside the image give ``fill_value``)."""
+    if mode == "constant":
+        return coord
+    if mode == "nearest" or size == 1:
+        return xp.clip(coord, 0.0, size - 1.0)
+    if mode == "wrap":
+        return xp.clip(coord - size * xp.floor(coord / size), 0.0, size - 1.0)
+    period = 2.0 * size
+    t = coord - period * xp.floor(coord / period)
+    return xp.clip(xp.where(t >= size, period - t - 1.0, t), 0.0, size - 1.0)
+
+
+def affine_sample(layer, x, transform, mode, interpolation, fill_value):
+    """(N, H, W, C) images sampled where ``transform`` (N, 6): ``a0 a1 a2 b0 b1 b2`` takes each
+    output pixel (column x, row y) to the input's ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``,
+    as Keras's transforms; bilinear (or nearest) reads, gathered from the flattened batch.
+    Returns ``(y, backprop)``: the backward scatters the gradient back with ``index_add``."""
+    be, xp = layer.backend, layer.backend.xp
+    n, h, w, c = x.shape
+    cols = xp.reshape(xp.arange(w, dtype=x.dtype, device=x.device), (1, 1, w))
+    rows = xp.reshape(xp.arange(h, dtype=x.dtype, device=x.device), (1, h, 1))
+    t = [xp.reshape(transform[:, k], (n, 1, 1)) for k in range(6)]
+    sx = _fill(xp, t[0] * cols + t[1] * rows + t[2], w, mode)
+    sy = _fill(xp, t[3] * cols + t[4] * rows + t[5], h, mode)
+    if interpolation == "nearest":
+        corners = [(xp.round(sy), xp.round(sx), xp.ones_like(sx))]
+    else:
+        x0, y0 = xp.floor(sx), xp.floor(sy)
+        wx, wy = sx - x0, sy - y0
+        corners = [(y0, x0, (1 - wy) * (1 - wx)), (y0, x0 + 1, (1 - wy) * wx), (y0 + 1, x0, wy * (1 - wx)),
+                   (y0 + 1, x0 + 1, wy * wx)]
+    base = xp.reshape(xp.arange(n, dtype=xp.int64, device=x.device) * (h * w), (n, 1, 1))
+    flat = xp.reshape(x, (n * h * w, c))
+    reads, y = [], None
+    for cy, cx, full in corners:
+        inside = xp.astype((cy >= 0) & (cy <= h - 1) & (cx >= 0) & (cx <= w - 1), x.dtype)
+        index = xp.reshape(base + xp.astype(xp.clip(cy, 0, h - 1), xp.int64) * w
+                           + xp.astype(xp.clip(cx, 0, w - 1), xp.int64), (-1,))
+        weight = full * inside  # a read outside the image gives fill_value instead
+        part = xp.reshape(xp.take(flat, index, axis=0), (n, h, w, c)) * weight[..., None]
+        if fill_value:
+            part = part + (fill_value * (full - weight))[..., None]
+        y = part if y is None else y + part
+        reads.append((index, weight))
+
+    def backprop(dy, need_dx=True):
+        if not need_dx:
+            return None
+        grad = None
+        for index, weight in reads:
+            rows_ = xp.reshape(dy * weight[..., None], (n * h * w, c))
+            part = be.index_add(index, rows_, n * h * w)
+            grad = part if grad is None else grad + part
+        return xp.reshape(grad, (n, h, w, c))
+
+    return y, backprop
+
+
+def _range(owner, key, factor, low=-math.inf):
+    """Keras's factor: a number f for [-f, f], or a pair (lower, upper)."""
+    pair = tuple(factor) if isinstance(factor, (list, tuple)) else None
+    if pair is not None and len(pair) != 2:
+        raise ArgumentError(f"{owner}: {key} must be a number or a pair (lower, upper), got {short(factor)}")
+    if pair is None:
+        f = number(owner, key, factor, 0.0)
+        return -f, f
+    lower, upper = (number(owner, key, v, low) for v in pair)
+    if lower > upper:
+        raise ArgumentError(f"{owner}: {key} must be (lower, upper) with lower <= upper, got {short(factor)}")
+    return lower, upper
+
+
+class _Geometric(RandomImage):
+    """Shared by RandomTranslation, RandomZoom and RandomRotation: a per-image affine transform
+    drawn in training, applied by ``affine_sample`` with Keras's fill modes and interpolation."""
+
+    def _sampling(self, fill_mode, interpolation, fill_value, seed):
+        kind = type(self).__name__
+        self.fill_mode = one_of(kind, "fill_mode", fill_mode, FILL_MODES)
+        self.interpolation = one_of(kind, "interpolation", interpolation, ("bilinear", "nearest"))
+        self.fill_value = number(kind, "fill_value", fill_value, low=-math.inf)
+        self._seeded(seed)
+
+    def _draw(self, n, dtype, low, high):
+        return low + (high - low) * self._uniform((n,), dtype)
+
+    def augment(self, x):
+        n, h, w, _ = x.shape
+        return affine_sample(self, x, self.transform(n, h, w, x.dtype), self.fill_mode, self.interpolation,
+                             self.fill_value)
+
+    def sampling_config(self):
+        return {"fill_mode": self.fill_mode, "interpolation": self.interpolation, "fill_value": self.fill_value,
+                "seed": self.seed}
+
+
+@register_layer
+class RandomTranslation(_Geometric):
+    """In training, each image shifted by a fraction of its height and width drawn in
+    ``height_factor`` and ``width_factor`` (a number f for [-f, f], or (lower, upper); positive
+    moves the image down and right); the uncovered pixels follow ``fill_mode``."""
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        channels_last("RandomTranslation", data_format)
+        self.height_factor = _range("RandomTranslation", "height_factor", height_factor, -1.0)
+        self.width_factor = _range("RandomTranslation", "width_factor", width_factor, -1.0)
+        self._sampling(fill_mode, interpolation, fill_value, seed)
+
+    def transform(self, n, h, w, dtype):
+        xp = self.backend.xp
+        dy = self._draw(n, dtype, *self.height_factor) * h
+        dx = self._draw(n, dtype, *self.width_factor) * w
+        one, zero = xp.ones_like(dx), xp.zeros_like(dx)
+        return xp.stack([one, zero, -dx, zero, one, -dy], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": list(self.height_factor),
+                "width_factor": list(self.width_factor), **self.sampling_config()}
+
+
+@register_layer
+class RandomZoom(_Geometric):
+    """In training, each image zoomed about its center by ``1 + f``, f drawn in
+    ``height_factor`` (positive zooms out, negative in) and ``width_factor`` (None: the same f,
+    keeping the aspect ratio), as Keras's."""
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        channels_last("RandomZoom", data_format)
+        self.height_factor = _range("RandomZoom", "height_factor", height_factor, -1.0)
+        self.width_factor = None if width_factor is None else _range("RandomZoom", "width_factor", width_factor,
+                                                                     -1.0)
+        self._sampling(fill_mode, interpolation, fill_value, seed)
+
+    def transform(self, n, h, w, dtype):
+        xp = self.backend.xp
+        zy = 1.0 + self._draw(n, dtype, *self.height_factor)
+        zx = zy if self.width_factor is None else 1.0 + self._draw(n, dtype, *self.width_factor)
+        zero = xp.zeros_like(zx)
+        return xp.stack([zx, zero, (w - 1) / 2.0 * (1.0 - zx), zero, zy, (h - 1) / 2.0 * (1.0 - zy)], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": list(self.height_factor),
+                "width_factor": None if self.width_factor is None else list(self.width_factor),
+                **self.sampling_config()}
+
+
+@register_layer
+class RandomRotation(_Geometric):
+    """In training, each image rotated about its center by an angle drawn in ``factor`` (a
+    fraction of a full turn: a number f for [-f, f], or (lower, upper)), as Keras's rotation
+    matrix defines it."""
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
+                 data_format=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        channels_last("RandomRotation", data_format)
+        self.factor = _range("RandomRotation", "factor", factor)
+        self._sampling(fill_mode, interpolation, fill_value, seed)
+
+    def transform(self, n, h, w, dtype):
+        xp = self.backend.xp
+        angle = self._draw(n, dtype, *self.factor) * (2.0 * math.pi)
+        cos, sin = xp.cos(angle), xp.sin(angle)
+        x_offset = ((w - 1) - (cos * (w - 1) - sin * (h - 1))) / 2.0
+        y_offset = ((h - 1) - (sin * (w - 1) + cos * (h - 1))) / 2.0
+        return xp.stack([cos, -sin, x_offset, sin, cos, y_offset], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor), **self.sampling_config()}
