@@ -71,6 +71,7 @@ SAMPLES = {
     "GRUCell": (lambda: xdl.GRUCell(3), floats(2)), "LSTMCell": (lambda: xdl.LSTMCell(3), floats(2)),
     "SimpleRNNCell": (lambda: xdl.SimpleRNNCell(3), floats(2)),
     "Masking": (xdl.Masking, floats(5, 2)),
+    "IntegerLookup": (lambda: xdl.layers.IntegerLookup(vocabulary=[3, 1, 7]), np.array([[1, 2], [7, 3]])),
     "RandomTranslation": (lambda: xdl.layers.RandomTranslation(0.1, 0.2, seed=1), floats(3, 3, 2)),
     "RandomZoom": (lambda: xdl.layers.RandomZoom(0.1, seed=1), floats(3, 3, 2)),
     "RandomRotation": (lambda: xdl.layers.RandomRotation(0.1, seed=1), floats(3, 3, 2)),

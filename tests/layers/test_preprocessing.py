@@ -89,3 +89,29 @@ def test_discretization_as_keras_documents_it(be, tmp_path):
         layers.Discretization()
     with pytest.raises(xdl.ArgumentError, match="sorted"):
         layers.Discretization(bin_boundaries=[1.0, 0.0])
+
+
+def test_integer_lookup_as_keras_documents_it(be, tmp_path):
+    vocab = [12, 36, 1138, 42]
+    data = np.array([[12, 1138, 42], [42, 1000, 36]])
+    assert host(layers.IntegerLookup(vocabulary=vocab).forward(data)).tolist() == [[1, 3, 4], [4, 0, 2]]
+    learnt = layers.IntegerLookup()
+    learnt.adapt(data)
+    assert learnt.get_vocabulary() == [-1, 42, 1138, 1000, 36, 12]
+    masked = layers.IntegerLookup(vocabulary=vocab, mask_token=0)
+    assert host(masked.forward(np.array([[12, 1138, 42], [42, 0, 36]]))).tolist() == [[2, 4, 5], [5, 0, 3]]
+    inverse = layers.IntegerLookup(vocabulary=vocab, invert=True)
+    assert host(inverse.forward(np.array([[1, 3, 4], [4, 0, 2]]))).tolist() == [[12, 1138, 42], [42, -1, 36]]
+    hot = layers.IntegerLookup(vocabulary=vocab, output_mode="multi_hot")
+    assert_close(hot.forward(np.array([[12, 7], [42, 42]])), [[1, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
+    model = xdl.Sequential([xdl.Input((3,), dtype="int64"), learnt, layers.Embedding(6, 2),
+                            layers.GlobalAveragePooling1D()])
+    model.save(tmp_path / "lookup.keras")
+    again = xdl.models.load_model(tmp_path / "lookup.keras")
+    assert again.layers[0].get_vocabulary() == learnt.get_vocabulary()
+    assert_close(again.predict(data), model.predict(data))
+    strict = xdl.Sequential([xdl.Input((3,), dtype="int64"), layers.IntegerLookup(num_oov_indices=0, vocabulary=vocab)])
+    with pytest.raises(xdl.IndexRangeError, match="outside its vocabulary"):
+        strict.predict(data)
+    with pytest.raises(xdl.ArgumentError, match="distinct"):
+        layers.IntegerLookup(vocabulary=[1, 1])

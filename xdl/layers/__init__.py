@@ -25,7 +25,7 @@ from .normalization import BatchNorm, BatchNormalization, LayerNorm, LayerNormal
 from .recurrent import (GRU, LSTM, Bidirectional, GRUCell, LSTMCell, Recurrent, RecurrentCell, SimpleRNN,
                         SimpleRNNCell)
 from .images import RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Resizing
-from .preprocessing import CategoryEncoding, CenterCrop, Discretization, Normalization, Rescaling
+from .preprocessing import CategoryEncoding, CenterCrop, Discretization, IntegerLookup, Normalization, Rescaling
 from .reshape import Flatten, Identity, Permute, RepeatVector, Reshape
 from .wrappers import Lambda, TimeDistributed
 
@@ -43,4 +43,4 @@ __all__ = ["LAYERS", "Layer", "register_layer", "ACTIVATIONS", "Activation", "Re
            "Bidirectional", "MultiHeadAttention", "PositionEmbedding", "TransformerBlock", "RepeatVector", "Permute",
            "Identity", "TimeDistributed", "Lambda", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
            "Rescaling", "Normalization", "CenterCrop", "CategoryEncoding", "Discretization", "Resizing", "RandomFlip",
-           "RandomContrast", "RandomTranslation", "RandomZoom", "RandomRotation"]
+           "RandomContrast", "RandomTranslation", "RandomZoom", "RandomRotation", "IntegerLookup"]
