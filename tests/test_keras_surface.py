@@ -148,3 +148,22 @@ def test_learning_rate_assign_and_py_dataset(be):
     assert len(history.history["loss"]) == 2
     with pytest.raises(xdl.ArgumentError, match="workers"):
         Batches(workers=0)
+
+
+def test_from_config_takes_custom_objects(be):
+    class Thrice(xdl.layers.Layer):
+        def call(self, x):
+            return x * 3.0
+
+    inputs = xdl.Input((2,))
+    model = xdl.Model(inputs, Thrice()(layers.Dense(2)(inputs)))
+    config = model.get_config()
+    for again in (xdl.Model.from_config(config, custom_objects={"Thrice": Thrice}),
+                  xdl.Model.from_config(config, {"Thrice": Thrice})):  # Keras's second place
+        again.set_weights(model.get_weights())
+        assert_close(again.predict(np.ones((1, 2))), model.predict(np.ones((1, 2))))
+    with pytest.raises(xdl.ModelFileError, match="unknown layer type 'Thrice'"):
+        xdl.Model.from_config(config)
+    chain = xdl.Sequential([xdl.Input((2,)), Thrice()])
+    assert_close(xdl.Sequential.from_config(chain.get_config(), custom_objects={"Thrice": Thrice}).predict(
+        np.ones((1, 2))), np.full((1, 2), 3.0))

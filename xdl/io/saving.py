@@ -95,7 +95,6 @@ def model_from_json(json_string, custom_objects=None):
     if not isinstance(json_string, str):
         raise ArgumentTypeError(f"model_from_json: expected the JSON text model.to_json() wrote, got "
                                 f"{short(json_string)}")
-    custom = with_registered(custom_objects)
     source = _Source("model_from_json")
     arch = parse_json(json_string, "model", lambda message: source.fail(f"the JSON {message}"))
     if not isinstance(arch, dict) or "class" not in arch:
@@ -103,5 +102,16 @@ def model_from_json(json_string, custom_objects=None):
     check_spec(arch, lambda message: source.fail(f"malformed architecture: {message}"))
     with initializers.limit(MAX_ELEMENTS, lambda message: ModelFileError(f"model_from_json: {message}")), \
             source.refusing("the architecture cannot be built"):
-        return LAYERS[arch["class"]].from_config(
-            arch["config"], lambda spec: model_files._build(source, spec, LAYERS, "layer type", custom))
+        return LAYERS[arch["class"]].from_config(arch["config"], layer_builder(source, custom_objects))
+
+
+def layer_builder(source, custom_objects):
+    """What builds each layer of an architecture: registered classes and Keras's
+    ``custom_objects`` (checked as a file's are), its errors naming ``source``."""
+    custom = with_registered(custom_objects)
+    return lambda spec: model_files._build(source, spec, LAYERS, "layer type", custom)
+
+
+def from_config_builder(where, custom_objects):
+    """``layer_builder`` for ``Model.from_config(config, custom_objects=...)``."""
+    return layer_builder(_Source(where), custom_objects)

@@ -505,7 +505,14 @@ class Model(Trainer, TutorialModel, Layer):
         return config
 
     @classmethod
-    def from_config(cls, config, build_layer=None):
+    def from_config(cls, config, build_layer=None, custom_objects=None):
+        """The model ``get_config`` described, with fresh weights. Keras's ``custom_objects``
+        (``{name: class}``, also accepted in the second place, as Keras's signature has it)
+        add to the registered classes."""
+        if isinstance(build_layer, dict):
+            build_layer, custom_objects = None, build_layer
+        if build_layer is None:  # a user's call: layers checked as a file's are, custom_objects added
+            build_layer = saving.from_config_builder(f"{cls.__name__}.from_config", custom_objects)
         config = dict(config)
         trainable = config.pop("trainable", True)
         return restore_trainable(graph_from_config(cls, config, build_layer), trainable)

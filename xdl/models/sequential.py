@@ -17,6 +17,7 @@ from ..errors import (
     XdlError,
     shape_str,
 )
+from ..io import saving
 from ..io.spec import build_spec, layer_spec
 from ..layers.base import Layer, register_layer
 from .graph import Graph
@@ -238,7 +239,11 @@ class NeuralNetwork(Model):
         return config
 
     @classmethod
-    def from_config(cls, config, build_layer=None):
+    def from_config(cls, config, build_layer=None, custom_objects=None):
+        if isinstance(build_layer, dict):  # Keras's from_config(config, custom_objects)
+            build_layer, custom_objects = None, build_layer
+        if build_layer is None:  # a user's call: layers checked as a file's are, custom_objects added
+            build_layer = saving.from_config_builder(f"{cls.__name__}.from_config", custom_objects)
         layers = [build_spec(spec, build_layer) for spec in config["layers"]]
         model = cls(layers, name=config.get("name"))
         if config.get("input_dtype") is not None and config.get("input_shape") is not None:
