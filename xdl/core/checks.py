@@ -126,7 +126,7 @@ def either(owner, name, value, default, old, old_value, check=None):
             raise ArgumentError(f"{owner}: {name}={short(value)} and {old}={short(old_value)} disagree; "
                                 "give one of them")
         value, key = old_value, old
-    return value if check is None or value is None else check(key, value)
+    return value if check is None else check(key, value)
 
 
 def _same(a, b) -> bool:

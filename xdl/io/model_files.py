@@ -192,8 +192,8 @@ def _check_saveable(model):
 
 
 def _check_registered(layer):
-    layer.get_config()  # a layer that cannot be saved (a Lambda's code) says why first
     if LAYERS.get(type(layer).__name__) is not type(layer):
+        layer.get_config()  # a layer that cannot be saved at all (a Lambda's code) says why
         raise ModelFileError(f"{layer.describe()}: unregistered layer type; decorate it with xdl.register_layer")
 
 

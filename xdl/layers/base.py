@@ -238,6 +238,12 @@ class Layer(TutorialLayer):
         keys = constructor_keys(cls)
         return None if keys is None else keys | {"trainable"}
 
+    @property
+    def sample_input_shape(self):
+        """The per-sample input shape the layer was built for (a model's ``input_shape`` is
+        Keras's, batch-first: this is the same for every layer)."""
+        return self.input_shape
+
     # -- graph nodes (Keras's layer.input / layer.output) -------------------------------------
     @property
     def input(self):

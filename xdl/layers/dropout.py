@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 from ..core import random
 from ..core.backend import namespace_of
 from ..core.checks import as_int, int_at_least, number, short
 from ..errors import ArgumentError, ShapeError
-from .base import Layer, constructor_keys, register_layer
+from .base import Layer, register_layer
 
 
 class Seeded(Layer):
@@ -48,12 +47,9 @@ class Dropout(Seeded):
 
     def __init__(self, rate=0.5, noise_shape=None, seed=None, *, name=None, dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype, **kwargs)
-        self._randomness(rate, seed)
-        self.noise_shape = _noise_shape(f"Dropout {self.name!r}", noise_shape)
-
-    def _randomness(self, rate, seed):
-        self.rate = number(f"{type(self).__name__} {self.name!r}", "rate", rate, 0.0, 1.0, high_open=True)
+        self.rate = _rate(self, rate)
         self._seeded(seed)
+        self.noise_shape = _noise_shape(f"Dropout {self.name!r}", noise_shape)
 
     def apply(self, x, training=False):
         if not training or self.rate == 0.0:
@@ -86,19 +82,19 @@ def _noise_shape(owner, value):
     return tuple(None if d is None else int(d) for d in value)
 
 
-class _Spatial(Dropout):
-    """Dropout of whole channels: one draw per sample and channel, shared over the other axes."""
+class _Spatial(Seeded):
+    """Dropout of whole channels: one draw per sample and channel, shared over the other axes
+    (Dropout's masks with a noise shape of ones but for the batch and the channels)."""
 
     rank = 1
-
-    @classmethod
-    def config_keys(cls):
-        return _own_keys(cls)
+    supports_masking = True
+    apply = Dropout.apply
 
     def __init__(self, rate=0.5, seed=None, *, name=None, dtype=None, **kwargs):
-        Layer.__init__(self, name=name, dtype=dtype, **kwargs)  # not Dropout's: no noise_shape to take
-        self._randomness(rate, seed)
-        self.noise_shape = None
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.rate = _rate(self, rate)
+        self._seeded(seed)
+        self.noise_shape = None  # set for the input's rank in check_input_shape
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != self.rank + 1:
@@ -107,9 +103,7 @@ class _Spatial(Dropout):
         self.noise_shape = (None, *([1] * self.rank), None)
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("noise_shape", None)
-        return config
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 @register_layer
@@ -125,20 +119,17 @@ class SpatialDropout2D(_Spatial):
 
 
 @register_layer
-class GaussianNoise(Dropout):
+class GaussianNoise(Seeded):
     """Keras's: adds normal noise of standard deviation ``stddev`` in training (a regularizer);
     the identity in inference. Drawn from the layer's generator, reseeded each epoch as
     Dropout's masks are."""
 
-    def __init__(self, stddev, seed=None, *, name=None, dtype=None, **kwargs):
-        Layer.__init__(self, name=name, dtype=dtype, **kwargs)  # not Dropout's: no rate to take
-        self._randomness(0.0, seed)
-        self.noise_shape = None
-        self.stddev = number(f"GaussianNoise {self.name!r}", "stddev", stddev)
+    supports_masking = True
 
-    @classmethod
-    def config_keys(cls):
-        return _own_keys(cls)
+    def __init__(self, stddev, seed=None, *, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.stddev = number(f"GaussianNoise {self.name!r}", "stddev", stddev)
+        self._seeded(seed)
 
     def start_epoch(self, epoch, stream=0):
         super().start_epoch(epoch, stream)
@@ -150,9 +141,7 @@ class GaussianNoise(Dropout):
         return x + self.stddev * self._normal(tuple(x.shape), x.dtype), lambda dy, need_dx=True: dy
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("rate", None)
-        return {**config, "stddev": self.stddev}
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
 
 
 def random_normal_from(uniform):
@@ -164,8 +153,5 @@ def random_normal_from(uniform):
     return normal
 
 
-def _own_keys(cls):
-    """The config keys of a Dropout subclass whose constructor calls Layer's, not Dropout's."""
-    own = inspect.signature(cls.__init__).parameters.values()
-    return ({p.name for p in own if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}) \
-        | constructor_keys(Layer) | {"trainable"}
+def _rate(layer, rate):
+    return number(f"{type(layer).__name__} {layer.name!r}", "rate", rate, 0.0, 1.0, high_open=True)

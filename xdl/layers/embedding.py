@@ -81,7 +81,7 @@ class Embedding(Layer):
         whole = xp.isdtype(x.dtype, "integral")
         parts = [xp.min(x), xp.max(x)] if whole else [xp.min(x), xp.max(x), xp.max(xp.abs(x - xp.round(x)))]
         found = self.backend.to_numpy(xp.stack([xp.astype(p, xp.float64) for p in parts]))
-        if not whole and (found != found).any() or not whole and found[2] > 0:
+        if not whole and not found[2] == 0:  # a fraction (NaN compares unequal too)
             raise ArgumentTypeError(f"{where}: {self.describe()} takes integer indices; got floats ({x.dtype}) "
                                     "that are not whole numbers: encode tokens as integers in [0, vocab_size)")
         low, high = int(found[0]), int(found[1])

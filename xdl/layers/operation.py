@@ -111,6 +111,7 @@ class Operation(Layer):
         if isinstance(tensors, bool) or not isinstance(tensors, int) or not 1 <= tensors <= 64:
             raise ArgumentError(f"Operation {self.name!r}: tensors must be an int in [1, 64], got {short(tensors)}")
         self.op, self.arguments, self.keywords, self.tensors = op, list(arguments), dict(keywords or {}), tensors
+        self._first = None  # (input shape, output shape) of build's trial
         self.multiple_inputs = tensors > 1
         placeholders = list(range(tensors))
         # a malformed file fails here, not at the first data
@@ -122,8 +123,17 @@ class Operation(Layer):
             raise ArgumentTypeError(f"{self.describe()}: arguments and keywords do not fit ops.{op} ({e})") from None
 
     def build(self, input_shape):
-        super().build(input_shape)
-        traced.output_shape(self, input_shape)  # a trial: arguments the op does not take fail here, named
+        # Keras's build (the layer is bound already): shapes with the batch axis. A trial run:
+        # arguments the op does not take fail here, named; its result is the first
+        # output_shape asked for (a graph asks next)
+        shape = [tuple(s[1:]) for s in input_shape] if self.multiple_inputs else tuple(input_shape[1:])
+        self._first = (shape, traced.output_shape(self, shape))
+
+    def output_shape(self, input_shape):
+        first, self._first = self._first, None
+        if first is not None and first[0] == input_shape:
+            return first[1]
+        return traced.output_shape(self, input_shape)
 
     def call(self, inputs):
         parts = list(inputs) if self.multiple_inputs else [inputs]

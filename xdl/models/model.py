@@ -329,7 +329,11 @@ class Model(Trainer, TutorialModel, Layer):
 
     @input_shape.setter
     def input_shape(self, value):
-        self.sample_input_shape = value
+        self._sample_input_shape = value
+
+    @property
+    def sample_input_shape(self):
+        return self._sample_input_shape
 
     def input_dtype(self, be, k=0):
         """What input ``k`` is cast to: its ``Input(dtype=...)``, else integers kept where every
@@ -534,9 +538,3 @@ def restore_trainable(model, trainable):
         raise ArgumentTypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
     model._trainable_flag = trainable
     return model
-
-
-def sample_input_shape(layer):
-    """A built layer's per-sample input shape (a model's is ``sample_input_shape``: its
-    ``input_shape`` is Keras's, batch-first)."""
-    return layer.sample_input_shape if isinstance(layer, Model) else layer.input_shape

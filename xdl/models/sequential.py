@@ -21,7 +21,7 @@ from ..io import saving
 from ..io.spec import build_spec, layer_spec
 from ..layers.base import Layer, register_layer
 from .graph import Graph
-from .model import Model, restore_trainable, sample_input_shape
+from .model import Model, restore_trainable
 
 
 @register_layer
@@ -213,7 +213,7 @@ class NeuralNetwork(Model):
             if not first.built:
                 raise NotBuiltError(f"{self.name}: {what} needs the input shape; call model.build(input_shape), "
                                     "fit or predict first, or give the first layer its input size")
-            self._build_sample(sample_input_shape(first))
+            self._build_sample(first.sample_input_shape)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None) -> None:

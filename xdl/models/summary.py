@@ -30,8 +30,7 @@ def _require_graph(model):
     if not layers or not layers[0].built:
         raise NotBuiltError(f"{model.name}: summary needs the input shape; call model.build(input_shape), "
                             "fit or predict first, or give the first layer its input size")
-    first = layers[0]
-    model.build((None, *getattr(first, "sample_input_shape", first.input_shape)))
+    model.build((None, *layers[0].sample_input_shape))
     return model.graph
 
 
