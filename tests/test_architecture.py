@@ -9,7 +9,7 @@ from tests.helpers import ROOT
 from xdl import backends
 
 ARRAY_LIBRARIES = {"numpy", "cupy", "torch", "array_api_strict", "jax"}
-HOST_BOUNDARY = "xdl/io/"  # files read and written through NumPy
+HOST_BOUNDARY = ("xdl/io/", "xdl/text/")  # files, and strings, handled through NumPy
 
 
 def imported_modules(path):
@@ -99,7 +99,7 @@ def test_xdl_modules_import_no_circle():
 
 #: xdl's floors, lowest first: a module imports from its own floor and those below, never above
 #: (a package's __init__ only gathers names, and ``xdl/__init__.py`` stands above them all)
-FLOORS = [("core", ("xdl.errors", "xdl.tutorial", "xdl.core")),
+FLOORS = [("core", ("xdl.errors", "xdl.tutorial", "xdl.core", "xdl.text")),
           ("layers", ("xdl.layers",)),
           ("losses and optimizers", ("xdl.losses", "xdl.optimizers")),
           ("metrics", ("xdl.metrics",)),

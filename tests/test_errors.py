@@ -58,7 +58,7 @@ REQUIRED = {"units": 2, "filters": 2, "kernel_size": 3, "hidden_size": 2, "vocab
             "learning_rate": 0.1, "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "step_size": 3,
             "num_classes": 3, "activation": "relu", "layer": None, "n": 2, "dims": (2, 1), "stddev": 0.1,
             "scale": 0.5, "height": 2, "width": 2, "num_tokens": 3, "bin_boundaries": [0.0],
-            "factor": 0.2, "height_factor": 0.1, "width_factor": 0.1}
+            "factor": 0.2, "height_factor": 0.1, "width_factor": 0.1, "num_bins": 3}
 INTERNAL = {"callbacks.BatchLogs", "callbacks.Callbacks"}  # made by fit, not by users
 
 

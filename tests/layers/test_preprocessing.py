@@ -113,5 +113,5 @@ def test_integer_lookup_as_keras_documents_it(be, tmp_path):
     strict = xdl.Sequential([xdl.Input((3,), dtype="int64"), layers.IntegerLookup(num_oov_indices=0, vocabulary=vocab)])
     with pytest.raises(xdl.IndexRangeError, match="outside its vocabulary"):
         strict.predict(data)
-    with pytest.raises(xdl.ArgumentError, match="distinct"):
+    with pytest.raises(xdl.ArgumentError, match="repeats"):
         layers.IntegerLookup(vocabulary=[1, 1])

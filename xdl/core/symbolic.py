@@ -99,7 +99,9 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, 
     ``sparse=True`` is refused (xdl has no sparse tensors).
 
     ``dtype`` None: floats in the model's dtype, unless the layers it feeds take integer
-    indices (``Embedding``); "int32"/"int64" keep integers; "float32"/"float64" cast to that.
+    indices (``Embedding``); "int32"/"int64" keep integers; "float32"/"float64" cast to that;
+    "string": text, kept on the host for the layers that read strings (``TextVectorization``,
+    ``StringLookup``, ``Hashing``), with ``shape=(1,)`` or ``shape=()`` for one string a sample.
     """
     if boolean("Input", "sparse", sparse, optional=True):
         raise ArgumentError("Input: sparse=True is not supported (xdl has no sparse tensors); feed dense arrays")
@@ -121,7 +123,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, 
     dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in dims):
         raise ArgumentError(f"Input: shape must hold positive ints or None (a free size), got {shape!r}")
-    one_of("Input", "dtype", dtype, (None, "float32", "float64", "int32", "int64"))
+    one_of("Input", "dtype", dtype, (None, "float32", "float64", "int32", "int64", "string"))
     if name is not None and not valid_name(name):
         raise ArgumentError(f"Input: name must be a non-empty string without '/', got {name!r}")
     node = Node(None, [], False)

@@ -17,11 +17,8 @@ from ..errors import ArgumentTypeError, ModelFileError
 from ..layers.base import LAYERS, Layer, register_layer
 from . import model_files
 from .bounded_json import parse_json
+from ..core.registry import BY_NAME, REGISTERED, get_registered_name, get_registered_object  # noqa: F401 (re-exported)
 from .spec import MAX_ELEMENTS, check_spec, short
-
-#: "package>name" -> the class or function; and by the name files write (its ``__name__``)
-REGISTERED, BY_NAME = {}, {}
-
 
 def register_keras_serializable(package="Custom", name=None):
     """Keras's decorator: ``@register_keras_serializable()`` over a layer, loss or metric class
@@ -42,23 +39,6 @@ def register_keras_serializable(package="Custom", name=None):
         return obj
 
     return decorate
-
-
-def get_registered_name(obj) -> str:
-    """The key ``obj`` is registered under (``"package>name"``), else its ``__name__``."""
-    for key, value in REGISTERED.items():
-        if value is obj:
-            return key
-    return getattr(obj, "__name__", type(obj).__name__)
-
-
-def get_registered_object(name, custom_objects=None, module_objects=None):
-    """Keras's lookup: ``custom_objects``, then the registry (by ``"package>name"`` or by the
-    object's own name), then ``module_objects``; None when none has it."""
-    for table in (custom_objects, REGISTERED, BY_NAME, module_objects):
-        if table and name in table:
-            return table[name]
-    return None
 
 
 def with_registered(given=None) -> dict:

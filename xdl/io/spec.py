@@ -24,7 +24,7 @@ MAX_WORK = 2**18
 # tensors, but a layer without any (UpSampling2D's size, ZeroPadding2D's padding, a transposed
 # convolution's stride) could otherwise describe terabytes of activations in a few bytes of JSON.
 MAX_ELEMENTS = MAX_SIZE
-INPUT_DTYPES = (None, "float32", "float64", "int32", "int64")
+INPUT_DTYPES = (None, "float32", "float64", "int32", "int64", "string")
 
 
 def short(value, limit=100) -> str:

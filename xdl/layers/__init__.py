@@ -25,7 +25,10 @@ from .normalization import BatchNorm, BatchNormalization, LayerNorm, LayerNormal
 from .recurrent import (GRU, LSTM, Bidirectional, GRUCell, LSTMCell, Recurrent, RecurrentCell, SimpleRNN,
                         SimpleRNNCell)
 from .images import RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Resizing
-from .preprocessing import CategoryEncoding, CenterCrop, Discretization, IntegerLookup, Normalization, Rescaling
+from .hashing import Hashing
+from .lookup import IntegerLookup, StringLookup
+from .preprocessing import CategoryEncoding, CenterCrop, Discretization, Normalization, Rescaling
+from .text import TextVectorization
 from .reshape import Flatten, Identity, Permute, RepeatVector, Reshape
 from .wrappers import Lambda, TimeDistributed
 
@@ -43,4 +46,5 @@ __all__ = ["LAYERS", "Layer", "register_layer", "ACTIVATIONS", "Activation", "Re
            "Bidirectional", "MultiHeadAttention", "PositionEmbedding", "TransformerBlock", "RepeatVector", "Permute",
            "Identity", "TimeDistributed", "Lambda", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
            "Rescaling", "Normalization", "CenterCrop", "CategoryEncoding", "Discretization", "Resizing", "RandomFlip",
-           "RandomContrast", "RandomTranslation", "RandomZoom", "RandomRotation", "IntegerLookup"]
+           "RandomContrast", "RandomTranslation", "RandomZoom", "RandomRotation", "IntegerLookup",
+           "StringLookup", "Hashing", "TextVectorization"]

@@ -10,6 +10,7 @@ from ..core import initializers, regularizers, symbolic, tape
 from ..core.backend import convert, floatx, get_backend, to_numpy
 from ..core.checks import MAX_SIZE, boolean, one_of, positive_int, short
 from ..core.parameter import Parameter
+from ..text.strings import STRING
 from ..core.symbolic import unique_name, valid_name
 from ..core.variable import initial_value
 from ..errors import (
@@ -67,7 +68,8 @@ class Layer(TutorialLayer):
     read and write the parameters as NumPy arrays.
     """
 
-    #: "float" inputs are cast to the layer's dtype; "int" inputs (indices) keep theirs
+    #: "float" inputs are cast to the layer's dtype; "int" inputs (indices) keep theirs;
+    #: "string": text, kept on the host (xdl/text/strings.py)
     input_kind = "float"
     #: True: the layer takes a list of inputs (merge layers)
     multiple_inputs = False
@@ -429,7 +431,7 @@ class Layer(TutorialLayer):
     def input_dtype(self, be):
         """The dtype inputs are cast to on ``be`` (None: keep theirs, e.g. integer indices)."""
         if self.input_kind != "float":
-            return None
+            return STRING if self.input_kind == STRING else None
         return self.dtype or be.dtype(self.dtype_name or floatx())
 
     def accept(self, x):

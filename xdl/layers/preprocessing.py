@@ -205,17 +205,18 @@ class _Encoding(Layer):
     input_kind = "int"
     modes = ("one_hot", "multi_hot", "count")
 
-    def _encode(self, xp, codes, n_tokens):
-        if self.output_mode == "int":
+    def _encode(self, xp, codes, n_tokens, mode=None):
+        mode = mode or self.output_mode
+        if mode == "int":
             return codes
         classes = xp.arange(n_tokens, dtype=codes.dtype, device=codes.device)
-        if self.output_mode == "one_hot":  # a vector per code; a last axis of one is the code's
+        if mode == "one_hot":  # a vector per code; a last axis of one is the code's
             if codes.ndim >= 2 and codes.shape[-1] == 1:
                 codes = xp.reshape(codes, tuple(codes.shape[:-1]))
             return xp.astype(codes[..., None] == classes, self.dtype)
         flat = codes if codes.ndim >= 2 else codes[:, None]  # (N,): one code per sample
         counts = xp.sum(xp.astype(flat[..., None] == classes, self.dtype), axis=-2)
-        return counts if self.output_mode == "count" else xp.astype(counts > 0, self.dtype)
+        return counts if mode == "count" else xp.astype(counts > 0, self.dtype)
 
     def _encoded_shape(self, input_shape, n_tokens):
         shape = tuple(input_shape)
@@ -358,22 +359,23 @@ def _array_like(key, value):
     raise ArgumentTypeError(f"Normalization: {key} must be a number or an array, got {short(value)}")
 
 
-def _batches(layer, data, batch_size, steps):
+def _batches(layer, data, batch_size, steps, read=None):
     """What ``adapt`` reads: an array's rows, ``batch_size`` at a time (default all), or a
     stream's batches, ``steps`` of them (default all): a Sequence or any iterable; of a tuple
-    batch, its first element (adapt takes inputs only)."""
+    batch, its first element (adapt takes inputs only). ``read``: makes an array of the data
+    (default: on the active backend)."""
     batch_size = positive_int(f"{layer.describe()}: adapt", "batch_size", batch_size, optional=True)
     steps = positive_int(f"{layer.describe()}: adapt", "steps", steps, optional=True)
     first = lambda b: b[0] if isinstance(b, tuple) else b  # noqa: E731
     if hasattr(data, "shape") or isinstance(data, list):
-        array = convert(get_backend(), data, None, f"{layer.describe()}: adapt")
+        array = read(data) if read else convert(get_backend(), data, None, f"{layer.describe()}: adapt")
         n = array.shape[0] if array.ndim else 1
         size = batch_size or max(n, 1)
         for start in range(0, n, size):
             yield array[start:start + size, ...]
         return
     if hasattr(data, "__len__") and hasattr(data, "__getitem__"):
-        data = (data[i] for i in range(len(data)))
+        data = (sequence[i] for sequence in [data] for i in range(len(sequence)))  # bound now, not when read
     elif not hasattr(data, "__iter__"):
         raise ArgumentTypeError(f"{layer.describe()}: adapt takes an array or a stream of batches, got "
                                 f"{type(data).__name__}")
@@ -381,154 +383,3 @@ def _batches(layer, data, batch_size, steps):
         if steps is not None and k >= steps:
             return
         yield first(batch)
-
-
-@register_layer
-class IntegerLookup(_Encoding):
-    """Keras's: integer tokens to indices of a vocabulary (given, or learnt by ``adapt``: the
-    distinct tokens by count, most frequent first, ties by the larger token first, as Keras's
-    documented example orders them), on the device with one
-    sorted search. Indices: ``mask_token`` (when given) is 0, then ``num_oov_indices`` (0 or 1)
-    for tokens outside the vocabulary, then the vocabulary in order; ``invert=True`` maps
-    indices back to tokens (an out-of-vocabulary index to ``oov_token``). ``output_mode`` "int",
-    or "one_hot", "multi_hot", "count" over the indices. The vocabulary is saved with the
-    layer; with ``num_oov_indices=0`` a token outside it is refused (one host read per call)."""
-
-    input_kind = "int"
-    modes = ("int", "one_hot", "multi_hot", "count")
-
-    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, vocabulary=None,
-                 vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int", sparse=False,
-                 pad_to_max_tokens=False, *, name=None, dtype=None, **kwargs):
-        super().__init__(name=name, dtype=dtype, **kwargs)
-        owner = "IntegerLookup"
-        self.max_tokens = positive_int(owner, "max_tokens", max_tokens, optional=True)
-        self.num_oov_indices = as_int(num_oov_indices)
-        if self.num_oov_indices not in (0, 1):
-            raise ArgumentError(f"{owner}: num_oov_indices must be 0 or 1 (several hashed out-of-vocabulary indices "
-                                f"are not supported), got {short(num_oov_indices)}")
-        self.mask_token = None if mask_token is None else _token(owner, "mask_token", mask_token)
-        self.oov_token = _token(owner, "oov_token", oov_token)
-        one_of(owner, "vocabulary_dtype", vocabulary_dtype, ("int64", "int32"))
-        self.invert = _flag(owner, "invert", invert)
-        self.output_mode = one_of(owner, "output_mode", output_mode, self.modes)
-        if self.invert and self.output_mode != "int":
-            raise ArgumentError(f"{owner}: invert=True gives tokens: output_mode must be 'int'")
-        for key, value in (("sparse", sparse), ("pad_to_max_tokens", pad_to_max_tokens)):
-            if _flag(owner, key, value):
-                raise ArgumentError(f"{owner}: {key}=True is not supported")
-        if idf_weights is not None:
-            raise ArgumentError(f"{owner}: idf_weights (output_mode 'tf_idf') is not supported")
-        self.vocabulary = None
-        if vocabulary is not None:
-            self.set_vocabulary(vocabulary)
-
-    @property
-    def _offset(self):
-        return (self.mask_token is not None) + self.num_oov_indices
-
-    def set_vocabulary(self, vocabulary):
-        """Keras's: the tokens, in index order (distinct, neither the mask nor the OOV token)."""
-        if not isinstance(vocabulary, (list, tuple)) and getattr(vocabulary, "ndim", 0) != 1:
-            raise ArgumentTypeError(f"IntegerLookup: vocabulary must be a list of integer tokens, got "
-                                    f"{short(vocabulary)}")
-        tokens = list(vocabulary.tolist() if hasattr(vocabulary, "tolist") else vocabulary)
-        tokens = [_token("IntegerLookup", "vocabulary", t) for t in tokens]
-        if len(set(tokens)) != len(tokens) or self.mask_token in tokens:
-            raise ArgumentError("IntegerLookup: the vocabulary must hold distinct tokens, without the mask token")
-        if self.max_tokens is not None and len(tokens) + self._offset > self.max_tokens:
-            raise ArgumentError(f"IntegerLookup: {len(tokens)} tokens and {self._offset} reserved indices exceed "
-                                f"max_tokens={self.max_tokens}")
-        self.vocabulary = tokens
-        self._tables = {}
-
-    def get_vocabulary(self):
-        """Keras's: every index's token, the reserved ones first."""
-        return ([self.mask_token] if self.mask_token is not None else []) + [self.oov_token] * self.num_oov_indices \
-            + list(self.vocabulary or [])
-
-    def vocabulary_size(self):
-        return len(self.get_vocabulary())
-
-    def adapt(self, data, batch_size=None, steps=None):
-        """The distinct tokens of ``data`` by count, most frequent first (ties: the larger first), at most
-        ``max_tokens`` minus the reserved indices; the mask token is left out."""
-        be = get_backend()
-        xp = be.xp
-        parts = [xp.reshape(xp.astype(convert(be, b, None, f"{self.describe()}: adapt"), xp.int64), (-1,))
-                 for b in _batches(self, data, batch_size, steps)]
-        if not parts:
-            raise ArgumentError(f"{self.describe()}: adapt got no data")
-        found = xp.unique_counts(xp.concat(parts))
-        values, counts = (to_numpy(a).tolist() for a in (found.values, found.counts))  # one read each
-        ranked = sorted((t for t in zip(values, counts) if t[0] != self.mask_token), key=lambda t: (-t[1], -t[0]))
-        room = None if self.max_tokens is None else max(self.max_tokens - self._offset, 0)
-        self.set_vocabulary([int(v) for v, _ in ranked[:room]])
-
-    def _table(self, dtype, device):
-        """(sorted tokens, their indices) on the device, made once per dtype."""
-        key = (str(dtype), str(device))
-        if key not in self._tables:
-            xp = self.backend.xp
-            order = sorted(range(len(self.vocabulary)), key=self.vocabulary.__getitem__)
-            self._tables[key] = (xp.asarray([self.vocabulary[k] for k in order], dtype=dtype, device=device),
-                                 xp.asarray([k + self._offset for k in order], dtype=xp.int64, device=device))
-        return self._tables[key]
-
-    def check_values(self, x, where):
-        if self.vocabulary is None:
-            raise NotBuiltError(f"{where}: {self.describe()} has no vocabulary: give vocabulary= or call adapt")
-        if self.num_oov_indices or self.invert or x.shape[0] == 0:
-            return
-        xp = self.backend.xp
-        known = self._lookup(xp, x)[1]
-        if self.mask_token is not None:
-            known = known | (x == self.mask_token)
-        if not bool(to_numpy(xp.all(known))):
-            raise IndexRangeError(f"{where}: {self.describe()} got tokens outside its vocabulary, and has "
-                                  "num_oov_indices=0")
-
-    def _lookup(self, xp, x):
-        """``(indices, found)``: each token's index (the OOV index where it is not in the
-        vocabulary) and whether it is in the vocabulary."""
-        oov = 1 if self.mask_token is not None and self.num_oov_indices else 0
-        if not self.vocabulary:
-            return (xp.full(x.shape, oov, dtype=xp.int64, device=x.device),
-                    xp.zeros(x.shape, dtype=xp.bool, device=x.device))
-        keys, positions = self._table(x.dtype, x.device)
-        at = xp.clip(xp.searchsorted(keys, xp.reshape(x, (-1,))), 0, keys.shape[0] - 1)
-        hit = xp.reshape(xp.take(keys, at), x.shape) == x
-        out = xp.where(hit, xp.reshape(xp.take(positions, at), x.shape), oov)
-        return (out if self.mask_token is None else xp.where(x == self.mask_token, 0, out)), hit
-
-    def _invert(self, xp, x):
-        tokens = xp.asarray(self.get_vocabulary(), dtype=xp.int64, device=x.device)
-        inside = (x >= self._offset) & (x < tokens.shape[0])
-        read = xp.reshape(xp.take(tokens, xp.reshape(xp.clip(x, 0, tokens.shape[0] - 1), (-1,))), x.shape)
-        reserved = x < self._offset  # the mask index gives the mask token back, an OOV index the OOV token
-        mask_back = (x == 0) if self.mask_token is not None else xp.zeros(x.shape, dtype=xp.bool, device=x.device)
-        return xp.where(inside, read, xp.where(mask_back & reserved, read, self.oov_token))
-
-    def output_shape(self, input_shape):
-        return self._encoded_shape(input_shape, self.vocabulary_size())
-
-    def apply(self, x, training=False):
-        if self.vocabulary is None:
-            raise NotBuiltError(f"{self.describe()}: has no vocabulary: give vocabulary= or call adapt")
-        xp = self.backend.xp
-        x = x if xp.isdtype(x.dtype, "integral") else xp.astype(x, xp.int64)
-        if self.invert:
-            return self._invert(xp, x), lambda dy, need_dx=True: None
-        return self._encode(xp, self._lookup(xp, x)[0], self.vocabulary_size()), lambda dy, need_dx=True: None
-
-    def get_config(self):
-        return {**super().get_config(), "max_tokens": self.max_tokens, "num_oov_indices": self.num_oov_indices,
-                "mask_token": self.mask_token, "oov_token": self.oov_token, "vocabulary": self.vocabulary,
-                "invert": self.invert, "output_mode": self.output_mode}
-
-
-def _token(owner, key, value):
-    token = as_int(value)
-    if token is None:
-        raise ArgumentTypeError(f"{owner}: {key} must hold integers, got {short(value)}")
-    return token

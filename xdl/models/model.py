@@ -19,6 +19,7 @@ import os
 from ..core import flat
 from ..core.backend import backend_named, convert, floatx, get_backend
 from ..core.checks import boolean, file_path, int_at_least, text
+from ..text.strings import STRING, is_host_strings, one_string_a_sample
 from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (
     ArgumentError,
@@ -337,13 +338,16 @@ class Model(Trainer, TutorialModel, Layer):
 
     def input_dtype(self, be, k=0):
         """What input ``k`` is cast to: its ``Input(dtype=...)``, else integers kept where every
-        layer reading it takes indices (Embedding), else the model's float dtype."""
+        layer reading it takes indices (Embedding), strings where every such layer reads text
+        (kept on the host: xdl/text/strings.py), else the model's float dtype."""
         declared = self.graph.inputs[k].dtype
         if declared is not None:
-            return be.dtype(declared)
+            return STRING if declared == STRING else be.dtype(declared)
         kinds = [layer.input_dtype(be) for layer in self.graph.consumers(k)]
         if kinds and all(kind is None for kind in kinds):
             return None
+        if kinds and all(isinstance(kind, str) and kind == STRING for kind in kinds):
+            return STRING
         return self.dtype or be.dtype(self.dtype_name or floatx())
 
     def apply(self, x, training=False):
@@ -394,8 +398,10 @@ class Model(Trainer, TutorialModel, Layer):
         for k, (t, part) in enumerate(zip(self.graph.inputs, parts)):
             label = f"{self.name}: {argument}" if len(parts) == 1 else f"{self.name}: {argument}[{t.name!r}]"
             a = convert(be, part, self.input_dtype(be, k), label)
+            if is_host_strings(a):
+                a = one_string_a_sample(a, t.sample_shape)
             if a.ndim != len(t.sample_shape) + 1:
-                raise ShapeError(f"{label} must have shape {shape_str(t.shape)}, got {shape_str(a.shape, None)}")
+                raise ShapeError(f"{label} must have shape {shape_str(t.sample_shape)}, got {shape_str(a.shape, None)}")
             arrays.append(a)
         if len({a.shape[0] for a in arrays}) > 1:
             raise ShapeError(f"{self.name}: {argument} arrays hold different numbers of samples: "
@@ -407,7 +413,7 @@ class Model(Trainer, TutorialModel, Layer):
     def _check_input_values(self, arrays, argument):
         """Each input through its readers' value checks (Embedding's index range)."""
         for k, a in enumerate(arrays):  # ids as whole floats too: Embedding casts them, as Keras's
-            if not self.backend.xp.isdtype(a.dtype, "bool"):
+            if self.backend.owns(a) and not self.backend.xp.isdtype(a.dtype, "bool"):
                 for layer in self.graph.consumers(k):
                     layer.check_values(a, f"{self.name}: {argument}")
 

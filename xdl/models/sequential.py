@@ -7,6 +7,7 @@ data, or ``build``), so it trains, saves and nests exactly as a functional model
 from __future__ import annotations
 
 from ..core.backend import convert, get_backend, use_backend
+from ..text.strings import STRING
 from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (
     ArgumentError,
@@ -195,8 +196,9 @@ class NeuralNetwork(Model):
         """``[X]`` on the model's backend and dtype, the model built for it on first use;
         returns ``([X], [per-sample output shape])``."""
         be = self.backend or get_backend()
-        X = convert(be, X, self.input_dtype(be), f"{self.name}: {argument}")
-        if X.ndim < 2:
+        dtype = self.input_dtype(be)
+        X = convert(be, X, dtype, f"{self.name}: {argument}")
+        if X.ndim < (1 if isinstance(dtype, str) and dtype == STRING else 2):  # text: one string a sample
             raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got "
                              f"{shape_str(X.shape, None)}")
         if not self.built:

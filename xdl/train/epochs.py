@@ -13,6 +13,7 @@ import itertools
 import warnings
 
 from ..core.checks import int_at_least
+from ..text.strings import take_rows
 from .data import Stream, batches, prefetched, unpack
 
 
@@ -52,13 +53,12 @@ class ArrayFeed:
             for i, j in batches(n, self.batch_size):
                 yield pack(rows(xs, i, j), rows(ys, i, j), rows(ws, i, j)), 1.0, j, j - i
             return
-        xp = backend.xp
         # the order is drawn on the host for reproducibility; one gather of this process's rows
         order = backend.asarray(rng.permutation(n)) if rng is not None else None
         order, steps = strategy.shard(backend, order, n, self.batch_size)
         if order is not None:
             def take(arrays):
-                return None if arrays is None else [None if a is None else xp.take(a, order, axis=0) for a in arrays]
+                return None if arrays is None else [None if a is None else take_rows(backend, a, order) for a in arrays]
             xs, ys, ws = take(xs), take(ys), take(ws)
         for i, j, share, done in itertools.islice(steps, self.steps):
             yield pack(rows(xs, i, j), rows(ys, i, j), rows(ws, i, j)), share, done, j - i
