@@ -21,7 +21,7 @@ from .core.variable import Variable
 from .core.random import seed
 from .core.tape import GradientTape, Tensor, grad, value_and_grad
 from .core.symbolic import Input, SymbolicTensor
-from .errors import (ArgumentError, ArgumentTypeError, BackendError, DependencyError, IndexRangeError, InputError,
+from .errors import (ArgumentError, ArgumentTypeError, BackendError, DependencyError, ExportError, IndexRangeError, InputError,
                      MissingMethodError, ModelFileError, NotBuiltError, NotFoundError, ShapeError, XdlError)
 from .io.files import ModelLoadError, ModelSaveError
 from .io.weights import export_weights, import_weights
@@ -63,7 +63,7 @@ __all__ = [
     "use_backend", "use_floatx", "seed", "activations", "utils", "saving", "random", "models",
     "XdlError", "ArgumentError", "ArgumentTypeError", "BackendError", "ShapeError", "NotBuiltError", "ModelFileError",
     "ModelSaveError", "ModelLoadError", "IndexRangeError", "InputError", "NotFoundError", "MissingMethodError",
-    "DependencyError",
+    "DependencyError", "ExportError",
     "Parameter", "Variable", "Tensor", "GradientTape", "grad", "value_and_grad", "ops", "Layer", "register_layer",
     "Input", "SymbolicTensor",
     "Dense", "Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "ELU", "GELU", "Mish", "SiLU", "Swish",

@@ -61,6 +61,10 @@ class DependencyError(XdlError, ImportError):
     """An optional package a feature needs is not installed."""
 
 
+class ExportError(XdlError, ValueError):
+    """A model holds a layer (or an op) that has no form in the format it is exported to."""
+
+
 def missing_method(obj, signature: str) -> MissingMethodError:
     """The error for a subclass of xdl's ``Layer``, ``Loss``, ``Metric``... without ``signature``."""
     return MissingMethodError(f"{type(obj).__name__} must define {signature}")
