@@ -1,8 +1,8 @@
-"""``python -m benchmarks [--backend NAME] [--quick] [--json FILE] [--only NAME...] [--ops]``
+"""``python -m benchmarks [--backend NAME] [--quick] [--json FILE] [--only NAME...] [--ops] [--neighbour]``
 
-Runs every workload module's workloads on xdl (the chosen backend), PyTorch and plain-NumPy
-twins in one process, and prints one table. A module that is not there yet is skipped with
-a note; so is PyTorch when it is not installed.
+Runs every workload module's workloads on xdl (the chosen backend), PyTorch, plain-NumPy
+(and, for the MLP rows, jitted JAX) twins in one process, and prints one table. A module that
+is not there yet is skipped with a note; so are PyTorch and JAX when they are not installed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def parse(argv=None):
                    help="time in CPU seconds of this process, not wall-clock: steady on a busy "
                         "machine, meaningful with one thread (BENCH_THREADS=1)")
     p.add_argument("--reps", type=int, default=None, help="repetitions per candidate (default 7, quick 3)")
+    p.add_argument("--neighbour", "--busy-neighbour", action="store_true", dest="neighbour",
+                   help="run the rows beside a CPU-bound process pinned to one core (the first this "
+                        "process may use): a reproducible stand-in for a core a busy host steals")
     p.add_argument("--ops", action="store_true",
                    help="instead of timing, count kernel ops per training step (xdl on the torch "
                         "backend against PyTorch eager; see benchmarks/ops.py)")
@@ -70,11 +73,24 @@ def meta(args):
         versions["torch"] = torch.__version__
     except ImportError:
         versions["torch"] = None
+    versions["jax"] = _version("jax")  # without importing it: XLA_FLAGS is set first (harness.load_jax)
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()} {_cpu()} ({os.cpu_count()} cores)",
             "backend": args.backend, "quick": args.quick,
             "clock": "cpu" if args.cpu_time else "wall", "versions": versions,
-            "threads": harness.threads_line(), "load": _load()}
+            "threads": harness.threads_line(), "load": _load(), "neighbour": None}
+
+
+def _version(name):
+    """An installed distribution's version, None when it is not installed (or stubbed out)."""
+    import importlib.metadata
+
+    if name in sys.modules and sys.modules[name] is None:
+        return None
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _load():
@@ -99,6 +115,7 @@ def main(argv=None, out=print):
         from . import ops
 
         return ops.table(out)
+    harness.set_xla_flags()  # before JAX is imported, and before the header shows them
     info = meta(args)
     if args.cpu_time:
         harness.clock = time.process_time
@@ -114,18 +131,38 @@ def main(argv=None, out=print):
     reps = args.reps or (3 if args.quick else 7)
     names, wanted = select(args.only)
     rows, lines = [], []
-    for module in load(names, out):
-        chosen = [w for w in module.workloads(args.backend, args.quick) if wanted(w.name)]
-        found = harness.run(chosen, reps=reps, warmup=1 if args.quick else 3,
-                            target_s=0.02 if args.quick else 0.2)
-        rows += found
-        lines += getattr(module, "summaries", lambda rows: [])(found)
+    neighbour = harness.Neighbour() if args.neighbour else None
+    if neighbour:
+        out(f"busy-neighbour mode: {neighbour.describe()}, started before the rows and stopped after them")
+        neighbour.start()
+    try:
+        for module in load(names, out):
+            chosen = [w for w in module.workloads(args.backend, args.quick) if wanted(w.name)]
+            found = harness.run(chosen, reps=reps, warmup=1 if args.quick else 3,
+                                target_s=0.02 if args.quick else 0.2)
+            rows += found
+            lines += getattr(module, "summaries", lambda rows: [])(found)
+    finally:
+        if neighbour:
+            neighbour.stop()
     harness.report(rows, out)
     for line in lines:
         out(line)
+    if neighbour:
+        info["neighbour"] = neighbour.info()
+        out(_neighbour_line(info["neighbour"]))
     if args.json:
         harness.write_json(args.json, rows, {**info, "summaries": lines})
     return rows
+
+
+def _neighbour_line(n):
+    share = f", it had {n['core_share']:.0%} of a core" if n.get("core_share") is not None else ""
+    early = (f"; it exited early (status {n['exited_early_with']}): the rows after that ran without it"
+             if n.get("exited_early_with") is not None else "")
+    core = f"core {n['core']}" if n.get("core") is not None else "no core (unpinned)"
+    wall = f" over {n['wall_s']:.1f} s" if n.get("wall_s") else ""
+    return f"busy-neighbour mode: on (a {n['kind']} pinned to {core}{wall}{share}{early})"
 
 
 if __name__ == "__main__":

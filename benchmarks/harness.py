@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
+import select
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -111,21 +115,202 @@ def load_average():
 def unreliable(seconds, load, cores=None):
     """Why a row's figures mean little, as short reasons ([] when they look sound): its
     repetitions spread beyond ``SPREAD_LIMIT`` (max/min), or other processes kept the
-    machine busy: a load average, less this benchmark's own running thread, above half
-    the cores."""
+    machine busy: a load average, less this benchmark's own running thread (and the busy
+    neighbour's share of it, in that mode), above half the cores."""
     cores = cores or os.cpu_count() or 1
     reasons = []
     if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > SPREAD_LIMIT:
         reasons.append(f"spread {max(seconds) / min(seconds):.1f}x")
-    if load is not None and load - 1 > cores / 2:
+    if load is not None and load - 1 - neighbour_load() > cores / 2:
         reasons.append(f"load {load:.1f} on {cores} cores")
     return reasons
 
 
 def threads_line():
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-             "OPENBLAS_THREAD_TIMEOUT")
+             "OPENBLAS_THREAD_TIMEOUT", "XLA_FLAGS")
     return "threads: " + ", ".join(f"{n}={os.environ.get(n, '-')}" for n in names)
+
+
+# -- JAX: the same thread count as the others --------------------------------------------------------
+def bench_threads():
+    """The thread count every library is pinned to (``BENCH_THREADS``, see __init__.py)."""
+    from . import THREADS
+
+    return int(THREADS)
+
+
+def xla_flags(threads, flags=None):
+    """``XLA_FLAGS`` for JAX with ``threads`` threads: one thread turns off Eigen's multi-threaded
+    kernels (``--xla_cpu_multi_thread_eigen=false``); a flag already set is left as it is.
+
+    (The often-quoted ``intra_op_parallelism_threads=N`` is a TensorFlow session option, not an
+    XLA flag: XLA ignores it, so it is not added. The pool's size is set by ``load_jax``.)"""
+    flags = (flags or "").strip()
+    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        flags = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    return flags
+
+
+def set_xla_flags():
+    """``XLA_FLAGS`` for ``bench_threads()`` threads, set while JAX is not imported yet (it reads
+    them once); called before the header is printed, so the header shows them."""
+    if sys.modules.get("jax") is None:
+        flags = xla_flags(bench_threads(), os.environ.get("XLA_FLAGS"))
+        if flags:
+            os.environ["XLA_FLAGS"] = flags
+
+
+def _tasks():
+    """Thread ids of this process (Linux), or [] where /proc does not tell."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
+def load_jax():
+    """``(jax, None)`` with JAX's CPU client made for ``bench_threads()`` threads, or
+    ``(None, why not)``.
+
+    XLA sizes its CPU thread pool (the threads named ``tf_XLAEigen``) from the process's CPU
+    affinity when the client is created, and has no flag for it. So the affinity is narrowed to
+    the first N allowed cores while the client is made, then every thread of the process,
+    XLA's new ones included, gets its affinity back (the allowed set: they float as the other
+    libraries' threads do). ``XLA_FLAGS`` is set before JAX is imported (``xla_flags``)."""
+    threads = bench_threads()
+    set_xla_flags()
+    try:
+        import jax
+    except ImportError:
+        return None, "JAX is not installed (pip install jax)"
+    if not hasattr(os, "sched_setaffinity"):
+        jax.devices()
+        return jax, None
+    allowed = sorted(os.sched_getaffinity(0))
+    before = {}
+    for tid in _tasks():
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+        except OSError:
+            pass
+    if threads < len(allowed):
+        os.sched_setaffinity(0, allowed[:threads])
+    try:
+        jax.devices()  # makes the clients (a no-op when they exist: the pool then stays as it was)
+    finally:
+        for tid in _tasks() or [0]:
+            try:
+                os.sched_setaffinity(tid, before.get(tid, allowed))
+            except OSError:
+                pass
+    return jax, None
+
+
+def xla_pool_threads():
+    """How many threads XLA's CPU pool has (threads named ``tf_XLAEigen``), None if unknown."""
+    names = []
+    for tid in _tasks():
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return sum(n.startswith("tf_XLAEigen") for n in names) or None
+
+
+# -- a busy neighbour: a CPU-bound process on one core -----------------------------------------------
+#: a pure-Python spin loop that says it runs, then spins until told to stop or its parent is gone
+_SPIN = """
+import os, sys
+parent = int(sys.argv[1])
+core = int(sys.argv[2])
+if core >= 0:
+    os.sched_setaffinity(0, {core})
+print("spinning", flush=True)
+while os.getppid() == parent:
+    for _ in range(200_000):
+        pass
+"""
+
+_neighbour_since = None  # time.monotonic() when a neighbour started, None without
+
+
+def neighbour_load():
+    """What a running neighbour adds to the 1-minute load average by now (0 without one): the
+    kernel's average moves toward 1 with a one-minute time constant."""
+    if _neighbour_since is None:
+        return 0.0
+    return 1 - math.exp(-(time.monotonic() - _neighbour_since) / 60)
+
+
+class Neighbour:
+    """A CPU-bound process pinned to the first core this process may run on (Linux; unpinned
+    elsewhere), started with ``start`` and stopped with ``stop``, or as a context manager. The
+    benchmark keeps its own affinity. ``info()`` is what the run records."""
+
+    def __init__(self):
+        allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.core = allowed[0] if allowed and hasattr(os, "sched_setaffinity") else None
+        self.allowed = allowed
+        self.proc, self.started, self.cpu_s, self.wall_s, self.died = None, None, None, None, None
+
+    def start(self, timeout=60):
+        global _neighbour_since
+        core = -1 if self.core is None else self.core
+        self.proc = subprocess.Popen([sys.executable, "-c", _SPIN, str(os.getpid()), str(core)],
+                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)  # its line, or EOF if it died
+        if not ready or self.proc.stdout.readline().strip() != "spinning":
+            self.stop()
+            raise RuntimeError("the busy neighbour did not start")
+        self.started = _neighbour_since = time.monotonic()
+        return self
+
+    def _cpu_seconds(self):
+        """The neighbour's CPU seconds so far (Linux), None where /proc does not tell."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self):
+        global _neighbour_since
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.cpu_s = self._cpu_seconds()
+            if self.started is not None:
+                self.wall_s = time.monotonic() - self.started
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        elif self.started is not None:
+            self.died = self.proc.returncode  # it stopped before the rows did: the run says so
+        self.proc.stdout.close()
+        _neighbour_since = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def describe(self):
+        where = (f"pinned to core {self.core} of {{{','.join(map(str, self.allowed))}}}" if self.core is not None
+                 else "unpinned (no sched_setaffinity here)")
+        return f"a CPU-bound process (pure-Python spin loop) {where}; the benchmark keeps its affinity"
+
+    def info(self):
+        share = self.cpu_s / self.wall_s if self.cpu_s is not None and self.wall_s else None
+        return {"on": True, "kind": "pure-Python spin loop", "core": self.core, "allowed": self.allowed,
+                "pid": self.proc.pid if self.proc else None, "cpu_s": self.cpu_s, "wall_s": self.wall_s,
+                "core_share": share, "exited_early_with": self.died}
 
 
 MEMORY_NOTE = ("peak MB: the most NumPy-allocated memory (tracemalloc) one call holds beyond what "
@@ -133,9 +318,10 @@ MEMORY_NOTE = ("peak MB: the most NumPy-allocated memory (tracemalloc) one call 
 
 
 def report(rows, out=print):
-    """Print a table of rows as produced by ``run``; ratios divide by the torch candidate's median."""
+    """Print a table of rows as produced by ``run``; ratios divide by the torch (and the jax)
+    candidate's median: "vs jax" on the xdl row is xdl's throughput over the jitted JAX step's."""
     header = (f"{'workload':38} {'candidate':9} {'median':>10} {'min':>10} {'max':>10} {'unit':9} "
-              f"{'vs torch':>8} {'peak MB':>7}")
+              f"{'vs torch':>8} {'vs jax':>7} {'peak MB':>7}")
     out(header)
     out("-" * len(header))
     flagged = []
@@ -144,10 +330,11 @@ def report(rows, out=print):
             out(f"{r['workload']:38} {r['candidate']:9} ({r['note']})")
             continue
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") else "-"
+        ratio_jax = f"{r['ratio_jax']:.2f}x" if r.get("ratio_jax") else "-"
         peak = f"{r['peak_bytes'] / 2**20:.1f}" if r.get("peak_bytes") is not None else "-"
         mark = f" {MARK} " + ", ".join(r["unreliable"]) if r.get("unreliable") else ""
         out(f"{r['workload']:38} {r['candidate']:9} {r['median']:10,.0f} {r['min']:10,.0f} "
-            f"{r['max']:10,.0f} {r['unit']:9} {ratio:>8} {peak:>7}{mark}")
+            f"{r['max']:10,.0f} {r['unit']:9} {ratio:>8} {ratio_jax:>7} {peak:>7}{mark}")
         flagged += [r] if mark else []
     out(MEMORY_NOTE)
     if flagged:
@@ -165,6 +352,7 @@ def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
         timings = measure(w, reps=reps, warmup=warmup, target_s=target_s)
         load = load_average()  # over the minute the workload ran in, roughly
         torch_rate = throughput(w, timings["torch"])[0] if "torch" in timings else None
+        jax_rate = throughput(w, timings["jax"])[0] if "jax" in timings else None
         for label in w.candidates:
             if label not in timings:
                 rows.append({"workload": w.name, "candidate": label, "median": None,
@@ -174,6 +362,7 @@ def run(workloads, reps=7, warmup=3, target_s=0.2, memory=True):
             peak = peak_host_memory(w.candidates[label]) if memory and label in w.traced else None
             rows.append({"workload": w.name, "candidate": label, "unit": w.unit, "median": median,
                          "min": lo, "max": hi, "ratio": median / torch_rate if torch_rate else None,
+                         "ratio_jax": median / jax_rate if jax_rate else None,
                          "peak_bytes": peak, "seconds": timings[label].seconds, "load": load,
                          "unreliable": unreliable(timings[label].seconds, load)})
     return rows

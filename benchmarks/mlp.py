@@ -3,7 +3,9 @@ the share of the training step spent in its matrix products.
 
 Every network is built once per library from the same initial weights and data; each
 candidate is a closure running one step. The plain-NumPy twin is the same network written
-by hand: it is what xdl's abstractions must cost nothing against.
+by hand: it is what xdl's abstractions must cost nothing against. With JAX installed, a
+``jax`` candidate runs the same step compiled whole by XLA (``jax.jit``): the anchor for
+what a step costs beyond its arithmetic.
 """
 
 from __future__ import annotations
@@ -24,19 +26,23 @@ def workloads(backend, quick=False):
 
     be = xdl.set_backend(backend, fallback=False)
     torch, why = _torch(be)
+    jax, jax_why = _jax(be)
     loss = "cross_entropy" if hasattr(xdl, "CrossEntropy") else "mse"
     mlp = Problem(SIZES, BATCH, loss, seed=0)
     probe = Problem((PROBE_WIDTH,) * (PROBE_LAYERS + 1), PROBE_BATCH, loss, seed=1)
     short = {"cross_entropy": "ce"}.get(loss, loss)
+    anchor = (jax, jax_why)
     return [
-        _workload(f"mlp train 784-256-256-10 b{BATCH} {short}", mlp, "train", be, torch, why),
-        _workload(f"mlp infer 784-256-256-10 b{BATCH}", mlp, "infer", be, torch, why),
-        _workload(f"probe train 10x32 b{PROBE_BATCH} {short}", probe, "train", be, torch, why),
+        _workload(f"mlp train 784-256-256-10 b{BATCH} {short}", mlp, "train", be, torch, why, anchor),
+        _workload(f"mlp infer 784-256-256-10 b{BATCH}", mlp, "infer", be, torch, why, anchor),
+        _workload(f"probe train 10x32 b{PROBE_BATCH} {short}", probe, "train", be, torch, why, anchor),
         _workload(f"{GEMMS} b{BATCH}", mlp, "gemms", be, torch, why),
     ]
 
 
 GEMMS = "mlp train: its GEMMs alone"
+#: issue 36's goal for the probe: xdl's step at least this fraction of the jitted JAX step's rate
+PROBE_JAX_GOAL = 0.6
 
 
 def summaries(rows):
@@ -70,7 +76,26 @@ def summaries(rows):
         if xdl_rate and graph:
             lines.append(f"{name}: the same layers as a functional Model run at {graph / xdl_rate:.3f}x the Sequential"
                          + mark((name, "xdl"), (name, "xdl graph")))
+        jax_rate = rate.get((name, "jax"))
+        if xdl_rate and jax_rate:
+            what = "forward" if " infer " in f" {name} " else "step"
+            goal = f" (goal >= {PROBE_JAX_GOAL}x)" if name.startswith("probe train") else ""
+            lines.append(f"{name}: xdl runs at {xdl_rate / jax_rate:.2f}x the jitted JAX {what}{goal}"
+                         + mark((name, "xdl"), (name, "jax")))
+    if any(r["candidate"] == "jax" and r.get("median") for r in rows):
+        lines.append(jax_threads_line())
     return lines
+
+
+def jax_threads_line():
+    """How JAX was held to the suite's thread count, for the lines under the table."""
+    import os
+
+    from . import harness
+
+    pool = harness.xla_pool_threads()
+    return (f"jax: XLA's CPU pool has {pool if pool is not None else 'an unknown number of'} thread(s) "
+            f"(BENCH_THREADS={harness.bench_threads()}; XLA_FLAGS={os.environ.get('XLA_FLAGS') or '-'})")
 
 
 class Problem:
@@ -102,7 +127,86 @@ def _torch(be):
     return torch, None
 
 
-def _workload(name, problem, kind, be, torch, why):
+def _jax(be):
+    """(jax module, None) when a jitted JAX twin can run beside ``be``, else (None, why not)."""
+    from .harness import load_jax
+
+    jax, why = load_jax()
+    if jax is None:
+        return None, why
+    on_gpu = be.name == "cupy" or str(be.device).startswith("cuda")
+    if on_gpu:
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            return None, "JAX has no GPU here (xdl runs on one)"
+    return jax, None
+
+
+def _jax_device(jax, be):
+    on_gpu = be.name == "cupy" or str(be.device).startswith("cuda")
+    return jax.devices("gpu" if on_gpu else "cpu")[0]
+
+
+def _jax_forward(jnp, params, x, relu):
+    """The network's logits: Dense, ReLU between, as xdl's and PyTorch's Sequential."""
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = h @ w + b
+        if i < len(params) - 1:
+            h = relu(h)
+    return h
+
+
+def jax_train(problem, jax, be):
+    """One SGD step (lr as the others'), forward, loss, gradients and update, all in one
+    ``jax.jit``; parameters are threaded through the step functionally (donated, so XLA may
+    update them in place) and the closure blocks until the new ones are ready."""
+    from .mlp_twins import LR
+
+    jnp = jax.numpy
+    device = _jax_device(jax, be)
+    params = [tuple(jax.device_put(a, device) for a in wb) for wb in zip(problem.weights, problem.biases)]
+    x = jax.device_put(problem.x, device)
+    ce = problem.loss == "cross_entropy"
+    y = jax.device_put(problem.labels.astype(np.int32) if ce else problem.onehot, device)
+
+    def loss_fn(params, x, y):
+        out = _jax_forward(jnp, params, x, jax.nn.relu)
+        if ce:  # softmax cross-entropy on integer labels, the batch's mean
+            logp = jax.nn.log_softmax(out, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+        return jnp.mean((out - y) ** 2)
+
+    def sgd_step(params, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        return jax.tree.map(lambda p, g: p - LR * g, params, grads), loss
+
+    update = jax.jit(sgd_step, donate_argnums=0)
+    state = [params]
+
+    def step():
+        state[0], loss = update(state[0], x, y)
+        jax.block_until_ready((state[0], loss))
+    step()  # compiles: the warm-up then times the compiled step
+    return step
+
+
+def jax_infer(problem, jax, be):
+    """One forward pass, jitted."""
+    jnp = jax.numpy
+    device = _jax_device(jax, be)
+    params = [tuple(jax.device_put(a, device) for a in wb) for wb in zip(problem.weights, problem.biases)]
+    x = jax.device_put(problem.x, device)
+    forward = jax.jit(lambda params, x: _jax_forward(jnp, params, x, jax.nn.relu))
+
+    def step():
+        forward(params, x).block_until_ready()
+    step()
+    return step
+
+
+def _workload(name, problem, kind, be, torch, why, anchor=None):
     from . import mlp_twins
 
     items = problem.batch if kind != "gemms" else 1
@@ -118,5 +222,10 @@ def _workload(name, problem, kind, be, torch, why):
         candidates["numpy"] = getattr(mlp_twins, f"numpy_{kind}")(problem)
     else:
         candidates["numpy"], notes["numpy"] = None, "plain-NumPy twin runs with --backend numpy"
+    if anchor is not None:  # the jitted JAX twin (train and infer rows)
+        jax, jax_why = anchor
+        candidates["jax"] = (jax_train if kind == "train" else jax_infer)(problem, jax, be) if jax else None
+        if jax is None:
+            notes["jax"] = jax_why
     unit = "steps/s" if kind == "gemms" else "samples/s"
     return Workload(name, items, unit, candidates=candidates, notes=notes, traced=traced)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -22,8 +23,12 @@ def fast_harness(monkeypatch):
     monkeypatch.setattr(harness.gc, "collect", lambda: 0)
 
 
+HAS_JAX = importlib.util.find_spec("jax") is not None
+
+
 def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    monkeypatch.setitem(sys.modules, "jax", None)  # and import jax
     lines, path = [], tmp_path / "out.json"
     rows = bench.main(["--quick", "--reps", "2", "--only", "mlp", "--json", str(path)], out=lines.append)
     by_name = {}
@@ -32,10 +37,13 @@ def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tm
     assert len(by_name) == 4
     for name, candidates in by_name.items():  # training steps also run as a functional Model and custom layers
         extra = {"xdl graph", "xdl custom"} if " train " in name else set()
+        extra |= set() if "GEMMs" in name else {"jax"}  # the jitted JAX twin: train and infer rows
         assert set(candidates) == {"xdl", "torch", "numpy"} | extra, name
     for r in rows:
         if r["candidate"] == "torch":
             assert r["median"] is None and r["note"] == "PyTorch is not installed"
+        elif r["candidate"] == "jax":
+            assert r["median"] is None and r["note"].startswith("JAX is not installed")
         else:
             assert r["median"] > 0 and r["min"] <= r["median"] <= r["max"] and len(r["seconds"]) == 2
     text = "\n".join(lines)
@@ -48,14 +56,93 @@ def test_suite_runs_every_workload_without_pytorch(fast_harness, monkeypatch, tm
     assert "the layers written with add_weight/call (the tape's backward) run at" in text
     data = json.loads(path.read_text())
     assert data["meta"]["versions"]["torch"] is None and len(data["rows"]) == len(rows)
+    assert data["meta"]["versions"]["jax"] is None and data["meta"]["neighbour"] is None
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_suite_runs_pytorch_beside_xdl(fast_harness):
     rows = bench.main(["--quick", "--reps", "1", "--only", "probe", "infer"], out=lambda line: None)
-    assert {r["candidate"] for r in rows} == {"xdl", "xdl graph", "xdl custom", "torch", "numpy"}
+    assert {r["candidate"] for r in rows} == {"xdl", "xdl graph", "xdl custom", "torch", "numpy"} | (
+        {"jax"} if HAS_JAX else set())
     assert all(r["median"] > 0 for r in rows)
     assert all(r["ratio"] for r in rows)  # every row compares with PyTorch
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="jax not installed")
+def test_jax_candidate_runs_the_jitted_step_beside_xdl(fast_harness, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)  # only JAX's column is under test
+    lines, path = [], tmp_path / "out.json"
+    rows = bench.main(["--quick", "--reps", "1", "--only", "mlp", "probe", "--json", str(path)], out=lines.append)
+    by = {r["candidate"]: r for r in rows}
+    assert by["jax"]["median"] > 0 and by["jax"]["ratio_jax"] == pytest.approx(1.0)
+    assert by["xdl"]["ratio_jax"] == pytest.approx(by["xdl"]["median"] / by["jax"]["median"])
+    text = "\n".join(lines)
+    assert "vs jax" in text and "probe train 10x32: xdl runs at" in text
+    assert "the jitted JAX step (goal >= 0.6x)" in text
+    assert "jax: XLA's CPU pool has" in text
+    assert json.loads(path.read_text())["meta"]["versions"]["jax"]
+
+
+def test_jax_step_is_the_same_sgd_step_as_the_numpy_twin():
+    pytest.importorskip("jax")
+    import numpy as np
+
+    import xdl
+    from benchmarks import mlp, mlp_twins
+
+    be = xdl.set_backend("numpy", fallback=False)
+    jax, why = mlp._jax(be)
+    assert why is None
+    problem = mlp.Problem((8, 6, 6, 3), 5, "cross_entropy", seed=0)
+    step = mlp.jax_train(problem, jax, be)  # one step taken (it compiles)
+    step()
+    twin = mlp_twins.numpy_train(problem)
+    twin(), twin()
+    params = dict(zip(step.__code__.co_freevars, (c.cell_contents for c in step.__closure__)))["state"][0]
+    ws = dict(zip(twin.__code__.co_freevars, (c.cell_contents for c in twin.__closure__)))["ws"]
+    for (w, _), want in zip(params, ws):
+        np.testing.assert_allclose(np.asarray(w), want, rtol=1e-5, atol=1e-6)
+
+
+def test_xla_flags_hold_jax_to_one_thread_only_when_asked():
+    assert harness.xla_flags(1, None) == "--xla_cpu_multi_thread_eigen=false"
+    assert harness.xla_flags(2, None) == ""
+    assert harness.xla_flags(1, "--xla_dump_to=/tmp/x") == "--xla_dump_to=/tmp/x --xla_cpu_multi_thread_eigen=false"
+    assert harness.xla_flags(1, "--xla_cpu_multi_thread_eigen=true") == "--xla_cpu_multi_thread_eigen=true"
+
+
+def test_busy_neighbour_mode_runs_and_is_recorded(fast_harness, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)  # fast: no PyTorch, no JAX compile
+    monkeypatch.setitem(sys.modules, "jax", None)
+    lines, path = [], tmp_path / "out.json"
+    rows = bench.main(["--quick", "--reps", "1", "--only", "mlp", "probe", "--busy-neighbour", "--json", str(path)],
+                      out=lines.append)
+    assert next(r for r in rows if r["candidate"] == "xdl")["median"] > 0
+    text = "\n".join(lines)
+    assert "busy-neighbour mode: a CPU-bound process" in text and "busy-neighbour mode: on" in text
+    neighbour = json.loads(path.read_text())["meta"]["neighbour"]
+    assert neighbour["on"] is True and neighbour["exited_early_with"] is None
+    if hasattr(os, "sched_setaffinity"):
+        assert neighbour["core"] == min(os.sched_getaffinity(0))
+    with pytest.raises(ProcessLookupError):  # stopped (and reaped) after the rows
+        os.kill(neighbour["pid"], 0)
+    assert harness.neighbour_load() == 0.0
+
+
+def test_step_profile_files_every_call_under_a_part_of_the_step():
+    from benchmarks import step_profile
+
+    lines = []
+    result = step_profile.main(["--steps", "4", "--warmup", "1", "--top", "3"], out=lines.append)
+    parts = result["parts"]
+    for part in ("layer forward", "layer backward", "loss", "optimizer"):
+        assert parts[part]["python_calls_per_step"] > 0, part
+    total = sum(p["python_calls_per_step"] + p["builtin_calls_per_step"] for p in parts.values())
+    assert total == pytest.approx(result["calls_per_step"])
+    text = "\n".join(lines)
+    assert "calls per step:" in text and "top 3 by own time" in text and "top 3 by cumulative time" in text
+    again = step_profile.main(["--steps", "4", "--warmup", "1", "--top", "1"], out=lambda line: None)
+    assert again["calls_per_step"] == result["calls_per_step"]  # deterministic
 
 
 def test_missing_workload_module_is_skipped_with_a_note(fast_harness, monkeypatch):
