@@ -156,6 +156,12 @@ def test_text_vectorization_refuses_what_it_cannot_do(be):
         layers.TextVectorization(split=lambda s: 3, vocabulary=["a"])(["a"])
     with pytest.raises(xdl.ArgumentError, match="adapt got no data"):
         layers.TextVectorization().adapt([])
+    with pytest.raises(xdl.XdlError, match="string input; strings go to TextVectorization"):
+        layers.Dense(2)(xdl.Input(shape=(1,), dtype="string"))
+    words = xdl.Input(shape=(1,), dtype="string")
+    model = xdl.Model(words, layers.StringLookup(vocabulary=["a"])(words))
+    with pytest.raises(xdl.ArgumentTypeError, match="expected strings"):
+        model.predict(np.ones((2, 1)))
 
 
 def _reviews(n, seed=0):

@@ -14,6 +14,7 @@ import warnings
 from collections import Counter
 
 from ..errors import ArgumentError, ShapeError, XdlError, shape_str
+from ..text.strings import STRING
 from .checks import boolean, one_of, positive_int
 
 _counts = Counter()
@@ -191,6 +192,9 @@ def connect(layer, inputs, kwargs=None):
             raise XdlError(f"{layer.describe()}: takes one tensor, got a list of {len(tensors)}; "
                            "merge them first, e.g. xdl.Concatenate()([a, b])")
         listed = False
+    if any(t.dtype == STRING for t in tensors) and getattr(layer, "input_kind", None) != STRING:
+        raise XdlError(f"{layer.describe()}: takes numbers, and is called on a string input; strings go to "
+                       "TextVectorization, StringLookup or Hashing first")
     shapes = [t.sample_shape for t in tensors] if listed else tensors[0].sample_shape
     if not layer.built:
         with _building(layer):
