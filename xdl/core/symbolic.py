@@ -21,6 +21,9 @@ _counts = Counter()
 #: the dtypes ("int64"... or None: floats) of the tensors a layer is being connected to, for
 #: layers that find their output shape by a trial run (layers/traced.py)
 probe_dtypes = contextvars.ContextVar("probe_dtypes", default=None)
+#: while the ONNX export traces a layer's ``call`` on symbolic tensors (xdl/io/export/trace.py):
+#: the function that records each op instead of a graph node (weights may be among its arguments)
+tracer = contextvars.ContextVar("tracer", default=None)
 
 
 def valid_name(name) -> bool:
@@ -67,6 +70,8 @@ class SymbolicTensor:
     def __bool__(self):
         raise XdlError(f"{self!r} holds no data: it only describes a graph; build an xdl.Model from it "
                        "and call fit or predict")
+
+    __float__ = __int__ = __bool__  # float(x), int(x): a value of the data, which a graph does not have
 
     def __array__(self, *args, **kwargs):
         raise XdlError(f"{self!r} is symbolic: it cannot become an array; build an xdl.Model(inputs, "

@@ -414,6 +414,8 @@ class Layer(TutorialLayer):
         if self.keras_style and not self.built:  # a user's layer takes a list where it is given one
             self.multiple_inputs = isinstance(x, (list, tuple))
         if symbolic.is_symbolic(x):
+            if symbolic.tracer.get() is not None:  # an export traces inference: a sublayer's training= is moot
+                kwargs.pop("training", None)
             flags = {k: v for k, v in kwargs.items() if k in self.call_arguments or k in self.tensor_arguments}
             if args or len(flags) != len(kwargs):
                 extra = {k: v for k, v in kwargs.items() if k not in flags}

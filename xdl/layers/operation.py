@@ -156,6 +156,9 @@ class Operation(Layer):
 def record(op, args, kwargs):
     """``xdl.ops.<op>(*args, **kwargs)`` where a symbolic tensor takes part: a graph node of
     an ``Operation``, and its symbolic output."""
+    trace = symbolic.tracer.get()
+    if trace is not None:
+        return trace(op, args, kwargs)
     tensors = []
     arguments = [encode(a, tensors) for a in args]
     keywords = {k: encode(v, tensors) for k, v in kwargs.items()}

@@ -3,7 +3,8 @@ runtime of opset 18 or newer) runs, its batch axis free.
 
 One emitter per layer class writes its ONNX nodes (builder.py holds the registry; the
 families in basic.py, conv.py, recurrent.py, attention.py and ops.py); graph.py walks the
-model as prediction does; model.py makes the typed, checked ``ModelProto``. The ``onnx``
+model as prediction does; trace.py writes layers of one's own (and subclassed models) by
+tracing their ``call`` on symbolic tensors; model.py makes the typed, checked ``ModelProto``. The ``onnx``
 package is imported here, at the first export, never with xdl (``pip install xdl[onnx]``).
 """
 

@@ -4,6 +4,7 @@ An emitter writes one xdl layer as ONNX nodes: ``emitter(b, layer, call) -> [out
 ``b`` the ``Builder``, ``call`` a ``Call`` (the ONNX names of the node's inputs, their
 per-sample shapes, the node's flags, their masks). Emitters are registered per exact class:
 a subclass may compute something else, so it is refused until it has an emitter of its own.
+Layers of one's own written Keras's way (``call`` with xdl.ops) are traced instead (trace.py).
 Weights are read once per parameter, as NumPy arrays (``xdl.to_numpy``): this is the host
 boundary, as io/weights.py's ``export_weights`` is.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.backend import to_numpy
+from ...core.parameter import Parameter
 from ...errors import ExportError
 
 #: the ONNX opset the emitters write (LayerNormalization needs 17; reductions take their axes
@@ -28,6 +30,16 @@ INT64_MIN = -2**63
 EMITTERS = {}
 #: the classes whose emitter reads ``Call.masks`` (padded steps): see graph.py
 READS_MASKS = set()
+#: the emitter of layers of one's own (a ``call`` with xdl.ops, a subclassed model's), which
+#: traces the call (trace.py registers it)
+TRACED = []
+
+
+def traced(layer) -> bool:
+    """Whether ``layer`` is written by tracing its ``call``: a layer of one's own (or a
+    ``Lambda``) written Keras's way, or a subclassed model."""
+    return type(layer) not in EMITTERS and (getattr(layer, "keras_style", False)
+                                            or getattr(layer, "keras_call", False))
 
 
 def emits(*classes, masks=False):
@@ -86,7 +98,7 @@ class Builder:
     def __init__(self, onnx, dtype):
         self.helper, self.numpy_helper, self.dtype = onnx.helper, onnx.numpy_helper, np.dtype(dtype)
         self.nodes, self.initializers = [], []
-        self._taken, self._weights, self._prefix = set(), {}, []
+        self._taken, self._weights, self._prefix, self._kept = set(), {}, [], []
         self.path = []  # the layers being written, outermost first (errors name them)
 
     # -- names -----------------------------------------------------------------------------
@@ -157,6 +169,19 @@ class Builder:
             self._weights[key] = self.const(self.array(parameter), base or getattr(parameter, "name", "weight"))
         return self._weights[key]
 
+    def constant(self, value, base="constant"):
+        """An initializer of a weight or array an op reads in a traced ``call`` (a ``Parameter``,
+        a value computed from weights): floats in the model's dtype, integers int64, booleans
+        as they are; once per object (kept alive, so that its id stays its own)."""
+        array = np.asarray(to_numpy(getattr(value, "value", value)))
+        if isinstance(value, Parameter) and array.dtype.kind == "f":
+            return self.weight(value)  # shared with the emitters that read it
+        key = ("constant", id(value))
+        if key not in self._weights:
+            self._weights[key] = self.const(array, getattr(value, "name", None) or base)
+            self._kept.append(value)
+        return self._weights[key]
+
     def derived(self, parameter, base, make):
         """An initializer of ``make(array)``, the parameter's value rearranged (a kernel in
         ONNX's layout), made once per parameter and ``base`` (a layer used twice reads it twice)."""
@@ -215,7 +240,8 @@ class Builder:
     def emit(self, layer, call):
         """Write ``layer`` applied as ``call`` says; returns its outputs' names."""
         with self.inside(layer):
-            return list(EMITTERS.get(type(layer), _refused)(self, layer, call))
+            emitter = TRACED[0] if TRACED and traced(layer) else EMITTERS.get(type(layer), _refused)
+            return list(emitter(self, layer, call))
 
     def refuse(self, layer, why):
         """The ``ExportError`` for ``layer``: its name and class, where it sits, and why."""
@@ -225,9 +251,8 @@ class Builder:
 
 
 def _refused(b, layer, call):
-    if getattr(layer, "keras_style", False):
-        why = (f"{type(layer).__name__} is a layer of your own written with call(); xdl exports its own layer "
-               "classes only (each has an ONNX form written for it)")
-    else:
-        why = f"xdl has no ONNX form for {type(layer).__name__} layers (README: Exporting to ONNX lists those it has)"
-    raise b.refuse(layer, why)
+    own = "" if type(layer).__module__.startswith("xdl.") else (
+        "; a layer of your own exports when it defines call() with xdl.ops, not apply(), and does not subclass a "
+        "built-in layer")
+    raise b.refuse(layer, f"xdl has no ONNX form for {type(layer).__name__} layers (README: Exporting to ONNX "
+                          f"lists those it has){own}")

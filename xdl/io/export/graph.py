@@ -29,7 +29,8 @@ def walk(b, graph, names):
         reads = layer.supports_masking and any(t.masked for t in node.inputs)  # as Graph decides
         call = Call([n for n, _ in read[:count]], [t.sample_shape for t in node.inputs[:count]], dict(node.kwargs),
                     [n for n, _ in read[count:]], masks if reads else [])
-        if hasattr(layer, "keras_call"):  # a model inside the model (io stands below models: no import)
+        # a model inside the model (io stands below models: no import); a subclassed one is traced
+        if hasattr(layer, "keras_call") and not layer.keras_call:
             with b.inside(layer):
                 check_graph(b, layer)
                 outputs, made = zip(*walk(b, layer.graph, call.inputs))  # masks from outside stay outside
@@ -50,10 +51,9 @@ def walk(b, graph, names):
 
 
 def check_graph(b, model):
-    """Refuse a subclassed model: its graph is one step, its own ``call``, which is Python code."""
-    if model.keras_call or model.graph is None:
-        raise b.refuse(model, "it is a subclassed model (its own call() is Python code); build it as a functional "
-                              "xdl.Model(inputs, outputs) or a Sequential to export it")
+    """Refuse a model that is not built: it has no graph to walk."""
+    if model.graph is None:
+        raise b.refuse(model, "it is not built; call it on data (model.predict(x[:1])) first")
 
 
 def output_mask(b, layer, call, masks):

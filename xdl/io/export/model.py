@@ -6,8 +6,9 @@ from __future__ import annotations
 from ... import __version__
 from ...errors import ExportError
 from . import attention, basic, conv, ops, recurrent  # noqa: F401 (each registers its emitters)
-from .builder import OPSET, Builder
+from .builder import OPSET, Builder, Call
 from .graph import check_graph, walk
+from .trace import trace
 
 #: ONNX element types of the dtypes xdl inputs take
 ELEMENT_TYPES = {"float32": 1, "int32": 6, "int64": 7, "float64": 11}  # TensorProto.FLOAT, INT32, INT64, DOUBLE
@@ -33,7 +34,14 @@ def to_proto(onnx, model, shapes, opset=OPSET):
         inputs.append(helper.make_tensor_value_info(b.reserve(t.name), ELEMENT_TYPES[dtype], dims))
     b.path.append(model)
     with b.scope(model.name):
-        results = walk(b, graph, [t.name for t in graph.inputs])
+        if model.keras_call:  # a subclassed model: its graph is one step, its own call, traced
+            call = Call([t.name for t in graph.inputs], [t.sample_shape for t in graph.inputs])
+            results = [(name, None) for name in trace(b, model, call)]
+            if len(results) != len(graph.outputs):
+                raise b.refuse(model, f"its call() gave {len(results)} outputs on symbolic tensors, "
+                                      f"{len(graph.outputs)} on data")
+        else:
+            results = walk(b, graph, [t.name for t in graph.inputs])
     names = [b.reserve(f"{name}_output" if b.taken(name) else name) for name in model.output_names]
     for name, (value, _) in zip(names, results):  # the masks stay inside
         b.op("Identity", [value], name=name)

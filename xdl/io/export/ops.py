@@ -16,19 +16,24 @@ DTYPES = {"float32": 1, "float64": 11, "float16": 10, "int32": 6, "int64": 7, "i
 
 
 class Value:
-    """A tensor among an op's arguments: its ONNX name and its rank (batch axis counted)."""
+    """A tensor among an op's arguments: its ONNX name and its rank (a graph's tensors count
+    their batch axis; a weight, in a layer's traced call, has none)."""
 
-    def __init__(self, name, sample_shape):
-        self.name, self.rank = name, len(sample_shape) + 1
+    def __init__(self, name, rank):
+        self.name, self.rank = name, rank
 
 
 @emits(Operation)
 def operation(b, layer, call):
+    return op_nodes(b, layer, [Value(name, len(shape) + 1) for name, shape in zip(call.inputs, call.shapes)])
+
+
+def op_nodes(b, layer, values):
+    """The ONNX nodes of Operation ``layer``, ``values`` (``Value``s) in its tensors' places."""
     handler = OPS.get(layer.op)
     if handler is None:
         raise b.refuse(layer, f"ops.{layer.op} has no ONNX form in xdl (xdl.io.export.ops.OPS lists the "
                               f"{len(OPS)} ops that have one)")
-    values = [Value(name, shape) for name, shape in zip(call.inputs, call.shapes)]
     args = decode(layer.arguments, values, layer.describe())
     kwargs = {k: decode(v, values, layer.describe()) for k, v in layer.keywords.items()}
     try:
@@ -151,7 +156,11 @@ def _norm(o, x, ord=None, axis=None, keepdims=False):
 def _reshape(o, x, shape):
     shape = list(shape) if isinstance(shape, (tuple, list)) else [shape]
     if not all(isinstance(d, int) and (d >= 1 or d == -1) for d in shape):
-        raise _Unsupported(f"takes a shape of positive sizes and one -1 here, got {shape}")
+        raise _Unsupported(f"takes a shape of positive sizes and one -1 here, got {shape} (None: a size read from "
+                           "x.shape that the graph leaves free, such as the batch size)")
+    if shape[0] != -1:
+        raise _Unsupported(f"to {tuple(shape)} fixes the batch size at {shape[0]}; write -1 first (the batch axis "
+                           "stays free)")
     return o.b.op("Reshape", [o.name(x), o.b.ints(shape, "shape")])
 
 
