@@ -536,11 +536,6 @@ class Model(Trainer, TutorialModel, Layer):
         ``json.dumps`` (``indent=2``)."""
         return saving.to_json(self, **kwargs)
 
-
-def restore_trainable(model, trainable):
-    """A model read from a config: its own ``trainable`` flag set, its layers left as their
-    configs say (one may have been unfrozen inside a frozen model)."""
-    if not isinstance(trainable, bool):
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs) -> None:
         """Keras 3's: the model as a file another runtime runs; xdl writes ``format="onnx"``
         (opset 18, the batch axis free; needs ``pip install xdl[onnx]``). See
@@ -548,6 +543,11 @@ def restore_trainable(model, trainable):
         from ..io.export import export  # onnx is imported there, at the first export
         export(self, filepath, format, verbose, input_signature, **kwargs)
 
+
+def restore_trainable(model, trainable):
+    """A model read from a config: its own ``trainable`` flag set, its layers left as their
+    configs say (one may have been unfrozen inside a frozen model)."""
+    if not isinstance(trainable, bool):
         raise ArgumentTypeError(f"{model.describe()}: trainable must be True or False, got {trainable!r}")
     model._trainable_flag = trainable
     return model
