@@ -3,7 +3,7 @@
 The promise (README): a model file either loads into a working model or raises
 ``ModelFileError``; nothing in it runs, and nothing makes xdl allocate without bound.
 
-    python tests/fuzz_files.py --files 12000 [--seed 0] [--out report.json]
+    python tests/fuzz_files.py --files 12000 [--seed 0] [--out report.json] [--keras]
 
 Seven valid files (an MLP checkpoint with Adam, a CNN with BatchNorm and SGD, Embedding+LSTM+GRU
 with RMSprop, an AdamW checkpoint with a schedule, a functional model using the merge layers,
@@ -22,12 +22,21 @@ from an error no check named: a check is missing), and the largest memory (trace
 a file cost. A model whose tensors are too large for the fuzzer's own inputs (RUN_LIMIT)
 loads but is not run ("large"). Not collected by pytest; tests/io/test_hostile_files.py runs
 the same mutations on a few hundred files in CI.
+
+``--keras`` does the same to the models saved as Keras 3 files (``.keras``; needs h5py): byte
+flips, truncations and splices of the zip, and structure-aware mutations of its members:
+config.json and metadata.json as JSON ("kjson"), values of the layers' and other objects'
+configs, input shapes and tensor references ("kconfig"), datasets of model.weights.h5 ("kweights":
+shapes, dtypes, links, huge or external or virtual storage) and the zip's entries ("kmember":
+missing, cut, twice, sizes that lie, a bomb, a thousand more); tests/io/test_keras_files.py
+runs a few hundred in CI.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import math
 import os
@@ -41,6 +50,7 @@ import time
 import tracemalloc
 import traceback
 import warnings
+import zipfile
 
 import numpy as np
 
@@ -238,6 +248,13 @@ def mutate_json(rng, header, body):
     meta, key, root = _document(rng, header, ("model", "training"))
     if root is None:
         return join(header, body)
+    meta[key] = _mutate_tree(rng, root)
+    return join(header, body)
+
+
+def _mutate_tree(rng, root) -> str:
+    """The JSON text of ``root`` after one structure-aware mutation (a value of another type,
+    an extreme or non-finite number, a deep nest; a key removed, added or written twice)."""
     paths = list(_paths(root))
     action = rng.randrange(10)
     path = rng.choice(paths)
@@ -264,8 +281,7 @@ def mutate_json(rng, header, body):
         parent[path[-1]] = _junk(rng, parent[path[-1]], root)
     if text is None:
         text = json.dumps(root)
-    meta[key] = _RAW_TEXT.sub(lambda m: m[1], text)
-    return join(header, body)
+    return _RAW_TEXT.sub(lambda m: m[1], text)
 
 
 def mutate_tensors(rng, header, body):
@@ -380,11 +396,180 @@ def mutate(rng, data, kind=None):
     return mutation(rng, header, body)
 
 
+# -- Keras files ------------------------------------------------------------------------------------
+
+#: mutations of ``.keras`` files (a zip of config.json, metadata.json and model.weights.h5): the
+#: byte-level ones above, and structure-aware ones of each member
+KERAS_KINDS = ("flip", "truncate", "splice", "kjson", "kjson", "kconfig", "kconfig", "kweights", "kweights",
+               "kmember")
+CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+
+
+def unzip(data) -> dict:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def rezip(members, compression=zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a name written twice, on purpose
+        with zipfile.ZipFile(buffer, "w", compression) as archive:
+            for name, data in (members.items() if isinstance(members, dict) else members):
+                archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def keras_valid_files(folder) -> dict:
+    """``{name: bytes}``: the seven models as ``.keras`` files (Keras's form where Keras has the
+    layer, xdl's classes as custom objects elsewhere; compile settings, xdl's training metadata
+    and the optimizer's variables), and each again without xdl's metadata ("{name}+keras"), as
+    Keras writes its files, so that its compile_config is what is read."""
+    files = {}
+    for name, make in MODELS.items():
+        xdl.seed(0)
+        model, X, y = make()
+        model.fit(X, y, epochs=1, batch_size=4, verbose=0)
+        path = pathlib.Path(folder) / f"{name}.keras"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # layers Keras lacks, written as xdl's classes
+            model.save(path, include_optimizer=True)
+        files[name] = path.read_bytes()
+        members = unzip(files[name])
+        metadata = json.loads(members[METADATA])
+        metadata.pop("xdl_training", None)
+        members[METADATA] = json.dumps(metadata).encode()
+        files[f"{name}+keras"] = rezip(members)
+    return files
+
+
+def _keras_targets(root):
+    """(container, key) of every value a Keras config mutation may replace: each key of each
+    serialized object's config (layers, nested models, initializers, the optimizer...), each
+    size of an input's batch_shape, each part of a tensor reference."""
+    targets = []
+    for path in _paths(root):
+        node = _get(root, path)
+        if isinstance(node, dict) and isinstance(node.get("config"), dict) and "class_name" in node:
+            targets += [(node["config"], key) for key in node["config"] if key != "layers"]
+            targets += [(node, key) for key in ("class_name", "module", "registered_name")]
+        if path and path[-1] in ("batch_shape", "keras_history", "input_layers", "output_layers") \
+                and isinstance(node, list):
+            targets += [(node, i) for i in range(len(node))]
+    return targets
+
+
+def _mutate_keras_config(rng, root) -> str:
+    targets = _keras_targets(root)
+    for _ in range(min(len(targets), rng.choice([1, 1, 1, 2, 3]))):
+        container, at = targets.pop(rng.randrange(len(targets)))
+        here = container[at] if isinstance(container, list) or at in container else None
+        values = CONFIG_VALUES + ("Lambda", "InputLayer", "Functional", "keras.src.ops.numpy", "xdl>Dense",
+                                  "leaky_relu", "channels_first", "__keras_tensor__")
+        others = [v for v in values if _json_type(v) != _json_type(here)]
+        container[at] = None if rng.random() < 0.3 else copy.deepcopy(rng.choice(others or values))
+    return json.dumps(root)
+
+
+def _mutate_h5(rng, data) -> bytes:
+    """model.weights.h5 with one dataset rewritten: another shape or dtype, gone, made a soft or
+    external link, a huge chunked dataset storing nothing, external or virtual storage, non-finite
+    values; or a group moved, or a variable added."""
+    import h5py
+
+    buffer = io.BytesIO(data)
+    with h5py.File(buffer, "r+") as f:
+        datasets = []
+        f.visititems(lambda n, o: datasets.append(n) if isinstance(o, h5py.Dataset) else None)
+        if not datasets:
+            return data
+        name = rng.choice(datasets)
+        value = f[name][()]
+        action = rng.randrange(11)
+        if action != 9:
+            del f[name]
+        if action == 0:
+            f[name] = rng.choice([value.reshape(-1), value[..., :-1] if value.ndim else value[None],
+                                  np.concatenate([value[None]] * 2), value.T[None]])
+        elif action == 1:
+            f[name] = value.astype(rng.choice([np.int64, np.bool_, np.complex64, np.float16, "S3"]))
+        elif action == 3:
+            f[name] = h5py.SoftLink("/" + rng.choice(datasets + ["vars", "layers", name]))
+        elif action == 4:
+            f[name] = h5py.ExternalLink(rng.choice(["/etc/passwd", "other.h5"]), "/x")
+        elif action == 5:
+            f.create_dataset(name, shape=rng.choice([(2**30,), (2**16, 2**16), value.shape + (2**20,)]), dtype="f4",
+                             chunks=True, compression="gzip")
+        elif action == 6:
+            f.create_dataset(name, shape=value.shape, dtype=value.dtype,
+                             external=[("/etc/hostname" if rng.random() < 0.5 else "missing.bin", 0, 2**20)])
+        elif action == 7:
+            layout = h5py.VirtualLayout(shape=value.shape, dtype=value.dtype)
+            layout[...] = h5py.VirtualSource("other.h5", "data", shape=value.shape)
+            f.create_virtual_dataset(name, layout)
+        elif action == 8:
+            f[name] = np.full(value.shape, rng.choice([np.nan, np.inf, 1e38]), np.float32)
+        elif action == 9:
+            group = name.rpartition("/")[0].rpartition("/")[0] or name
+            f.move(group, group + rng.choice(["_x", "/../zz"]).replace("/../", "_"))
+        elif action == 10:
+            f[name] = value
+            group = f[name.rpartition("/")[0]]
+            f[f"{group.name}/{len(group) + rng.choice([0, 0, 5])}"] = value
+    return buffer.getvalue()
+
+
+def _mutate_members(rng, members) -> bytes:
+    """The zip itself: a member gone, emptied or cut, written twice, compressed with sizes that lie,
+    a member that expands a thousandfold, or more entries than a .keras file has."""
+    action = rng.randrange(7)
+    names = list(members)
+    name = rng.choice(names)
+    if action == 0:
+        del members[name]
+    elif action == 1:
+        members[name] = members[name][:rng.randrange(len(members[name]) + 1)]
+    elif action == 2:
+        return rezip(list(members.items()) + [(name, members[rng.choice(names)])])
+    elif action == 3:
+        data = bytearray(rezip(members, zipfile.ZIP_DEFLATED))
+        at = data.find(b"PK\x01\x02")  # the first central directory entry: its uncompressed size
+        if at >= 0:
+            data[at + 24:at + 28] = struct.pack("<I", rng.choice([0, 1, 2**31, 2**32 - 1]))
+        return bytes(data)
+    elif action == 4:
+        members[name] = bytes(65 * 2**20)  # 65 MB of zeros: a few dozen KB compressed
+        return rezip(members, zipfile.ZIP_DEFLATED)
+    elif action == 5:
+        return rezip(list(members.items()) + [(f"assets/{i}", b"") for i in range(1001)])
+    else:
+        members[name] = json.dumps([members[name][:100].decode("latin-1")]).encode()
+    return rezip(members)
+
+
+def mutate_keras(rng, data, kind=None):
+    """``data`` (a valid .keras file's bytes) after one mutation of ``kind`` (default: drawn)."""
+    kind = kind or rng.choice(KERAS_KINDS)
+    if kind in ("flip", "truncate", "splice"):
+        return mutate(rng, data, kind)
+    members = unzip(data)
+    if kind == "kjson":
+        member = rng.choice([CONFIG, CONFIG, METADATA])
+        members[member] = _mutate_tree(rng, json.loads(members[member])).encode("utf-8", "surrogatepass")
+    elif kind == "kconfig":
+        members[CONFIG] = _mutate_keras_config(rng, json.loads(members[CONFIG])).encode()
+    elif kind == "kweights":
+        members[WEIGHTS] = _mutate_h5(rng, members[WEIGHTS])
+    else:
+        return _mutate_members(rng, members)
+    return rezip(members)
+
+
 # -- one file -----------------------------------------------------------------------------------------
 
 def sample_inputs(model):
     """Two rows for every input of ``model``: zeros of the dtype it takes."""
-    shapes = [t.shape for t in model.graph.inputs]
+    shapes = [t.sample_shape for t in model.graph.inputs]  # per sample (``shape`` has the batch axis first)
     be = model.backend
     xs = []
     for k, shape in enumerate(shapes):
@@ -440,18 +625,20 @@ def outcome(path):
     return ("escaped", details) if result == "escaped" else result
 
 
-def run(files, seed, folder, report_every=1000, measure=True, kinds=KINDS):
+def run(files, seed, folder, report_every=1000, measure=True, kinds=KINDS, keras=False):
+    """``keras``: mutate the models' ``.keras`` files (``KERAS_KINDS``) instead of xdl's."""
     rng = random.Random(seed)
-    originals = valid_files(folder)
+    originals = keras_valid_files(folder) if keras else valid_files(folder)
     names = list(originals)
     counts = {"refused": 0, "loaded": 0, "large": 0, "escaped": 0}
     by_type, unchecked = {}, []
     escapes, peak, peak_case, start = [], 0, None, time.monotonic()
-    path = pathlib.Path(folder) / "fuzzed.xdl"
+    suffix = ".keras" if keras else ".xdl"
+    path = pathlib.Path(folder) / f"fuzzed{suffix}"
     for i in range(files):
         name = names[i % len(names)]
         kind = rng.choice(kinds)
-        path.write_bytes(mutate(rng, originals[name], kind))
+        path.write_bytes((mutate_keras if keras else mutate)(rng, originals[name], kind))
         if measure:
             tracemalloc.start()
         with warnings.catch_warnings():
@@ -467,7 +654,7 @@ def run(files, seed, folder, report_every=1000, measure=True, kinds=KINDS):
             by_type[exception] = by_type.get(exception, 0) + 1
         if result == "escaped" and len(escapes) < 20:
             escapes.append({"file": i, "model": name, "kind": kind, "error": details})
-            (pathlib.Path(folder) / f"escape_{i}.xdl").write_bytes(path.read_bytes())
+            (pathlib.Path(folder) / f"escape_{i}{suffix}").write_bytes(path.read_bytes())
         elif details is not None and len(unchecked) < 20:
             unchecked.append({"file": i, "model": name, "kind": kind, "error": details})
         if report_every and (i + 1) % report_every == 0:
@@ -491,17 +678,20 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the report as JSON here")
     parser.add_argument("--keep", default=None, help="folder to keep the files that escaped in")
-    parser.add_argument("--kinds", default=",".join(KINDS),
-                        help=f"comma-separated mutation kinds, repeats weigh more (default: {','.join(KINDS)})")
+    parser.add_argument("--kinds", default=None,
+                        help=f"comma-separated mutation kinds, repeats weigh more (default: {','.join(KINDS)}; "
+                             f"with --keras: {','.join(KERAS_KINDS)})")
+    parser.add_argument("--keras", action="store_true", help="mutate Keras 3 files (.keras) the models are saved as")
     args = parser.parse_args(argv)
-    kinds = tuple(k for k in args.kinds.split(",") if k)
-    if not kinds or set(kinds) - set(KINDS):
-        parser.error(f"--kinds: choose from {sorted(set(KINDS))}")
+    allowed = KERAS_KINDS if args.keras else KINDS
+    kinds = tuple(k for k in (args.kinds or ",".join(allowed)).split(",") if k)
+    if not kinds or set(kinds) - set(allowed):
+        parser.error(f"--kinds: choose from {sorted(set(allowed))}")
     xdl.set_backend("numpy")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or tmp
         os.makedirs(folder, exist_ok=True)
-        report = run(args.files, args.seed, folder, kinds=kinds)
+        report = run(args.files, args.seed, folder, kinds=kinds, keras=args.keras)
     summary = {k: v for k, v in report.items() if k not in ("escapes", "unchecked")}
     print(json.dumps(summary, indent=1))
     for case in report["unchecked"]:

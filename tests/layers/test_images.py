@@ -70,8 +70,8 @@ def test_in_a_model_trained_and_saved(be, tmp_path):
                             layers.GlobalAveragePooling2D(), layers.Dense(1)])
     model.compile("adam", "mse")
     model.fit(x, np.zeros((16, 1)), epochs=2, verbose=0)
-    model.save(tmp_path / "m.keras")
-    assert_close(xdl.models.load_model(tmp_path / "m.keras").predict(x), model.predict(x), rtol=1e-6, atol=1e-6)
+    model.save(tmp_path / "m.xdl")
+    assert_close(xdl.models.load_model(tmp_path / "m.xdl").predict(x), model.predict(x), rtol=1e-6, atol=1e-6)
     with pytest.raises(xdl.ShapeError, match="expected images"):
         layers.Resizing(2, 2).forward(np.ones((2, 3, 3)))
     with pytest.raises(xdl.ArgumentError, match="pad_to_aspect_ratio"):
@@ -109,7 +109,7 @@ def test_geometric_draws_repeat_with_the_seed_and_save(be, tmp_path):
                             layers.RandomRotation(0.1), layers.Flatten(), layers.Dense(1)])
     model.compile("adam", "mse")
     model.fit(images, np.zeros((4, 1)), epochs=1, verbose=0)
-    model.save(tmp_path / "aug.keras")
-    assert_close(xdl.models.load_model(tmp_path / "aug.keras").predict(images), model.predict(images), atol=1e-6)
+    model.save(tmp_path / "aug.xdl")
+    assert_close(xdl.models.load_model(tmp_path / "aug.xdl").predict(images), model.predict(images), atol=1e-6)
     with pytest.raises(xdl.ArgumentError, match="fill_mode"):
         layers.RandomZoom(0.1, fill_mode="mirror")

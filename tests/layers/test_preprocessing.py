@@ -46,8 +46,8 @@ def test_normalization_adapts_saves_and_inverts(be, tmp_path):
     model.compile("adam", "mse")
     model.fit(data, data[:, :1], epochs=1, verbose=0)
     assert model.trainable_weights[0] is model.layers[1].kernel  # the statistics are not trained
-    model.save(tmp_path / "m.keras")
-    again = xdl.models.load_model(tmp_path / "m.keras")
+    model.save(tmp_path / "m.xdl")
+    again = xdl.models.load_model(tmp_path / "m.xdl")
     assert_close(again.predict(data), model.predict(data), rtol=1e-6, atol=1e-6)
     check_gradients(layers.Normalization(mean=1.0, variance=4.0, dtype="float64"), RNG.standard_normal((2, 3)), be)
     with pytest.raises(xdl.ArgumentError, match="both mean and variance"):
@@ -83,8 +83,8 @@ def test_discretization_as_keras_documents_it(be, tmp_path):
     hot = layers.Discretization(bin_boundaries=[0.0], output_mode="one_hot")
     assert_close(hot.forward(np.array([[-1.0], [2.0]])), [[1, 0], [0, 1]])
     model = xdl.Sequential([xdl.Input((4,)), learnt])
-    model.save(tmp_path / "d.keras")
-    assert xdl.models.load_model(tmp_path / "d.keras").layers[0].bin_boundaries == learnt.bin_boundaries
+    model.save(tmp_path / "d.xdl")
+    assert xdl.models.load_model(tmp_path / "d.xdl").layers[0].bin_boundaries == learnt.bin_boundaries
     with pytest.raises(xdl.ArgumentError, match="bin_boundaries or num_bins"):
         layers.Discretization()
     with pytest.raises(xdl.ArgumentError, match="sorted"):
@@ -106,8 +106,8 @@ def test_integer_lookup_as_keras_documents_it(be, tmp_path):
     assert_close(hot.forward(np.array([[12, 7], [42, 42]])), [[1, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
     model = xdl.Sequential([xdl.Input((3,), dtype="int64"), learnt, layers.Embedding(6, 2),
                             layers.GlobalAveragePooling1D()])
-    model.save(tmp_path / "lookup.keras")
-    again = xdl.models.load_model(tmp_path / "lookup.keras")
+    model.save(tmp_path / "lookup.xdl")
+    again = xdl.models.load_model(tmp_path / "lookup.xdl")
     assert again.layers[0].get_vocabulary() == learnt.get_vocabulary()
     assert_close(again.predict(data), model.predict(data))
     strict = xdl.Sequential([xdl.Input((3,), dtype="int64"), layers.IntegerLookup(num_oov_indices=0, vocabulary=vocab)])

@@ -195,8 +195,8 @@ def test_a_model_takes_raw_strings_through_fit_evaluate_predict_and_files(be, tm
     p = host(model.predict(probe))
     assert p[0, 0] > 0.5 > p[1, 0]
     assert_close(model(probe[:, None]), p, rtol=1e-5)
-    model.save(tmp_path / "text.keras")
-    again = xdl.models.load_model(tmp_path / "text.keras")
+    model.save(tmp_path / "text.xdl")
+    again = xdl.models.load_model(tmp_path / "text.xdl")
     assert again.layers[0].get_vocabulary() == vectorize.get_vocabulary()
     assert_close(again.predict(list(probe)), p, rtol=1e-6)
     again.fit(x, y, epochs=1, verbose=0)  # trains on after loading, optimizer state and all
@@ -234,8 +234,8 @@ def test_string_layers_in_models_save_their_state(be, tmp_path):
     merged = layers.Concatenate()([layers.Flatten()(layers.Embedding(7, 2)(ids)), bins])
     model = xdl.Model(words, layers.Dense(1)(merged))
     data = np.array([["a", "zz"], ["", "d"]])
-    model.save(tmp_path / "lookups.keras")
-    again = xdl.models.load_model(tmp_path / "lookups.keras")
+    model.save(tmp_path / "lookups.xdl")
+    again = xdl.models.load_model(tmp_path / "lookups.xdl")
     assert_close(again.predict(data), model.predict(data), rtol=1e-6)
     assert xdl.models.model_from_json(model.to_json()).layers[0].get_vocabulary() == ["", "[UNK]", "[UNK]"] + VOCAB
 
@@ -249,8 +249,8 @@ def test_text_functions_save_by_registered_name(be, tmp_path):
     inputs = xdl.Input(shape=(1,), dtype="string")
     vectorize = layers.TextVectorization(standardize=strip_html, vocabulary=["a", "b"], output_sequence_length=3)
     model = xdl.Model(inputs, vectorize(inputs))
-    model.save(tmp_path / "fn.keras")
-    again = xdl.models.load_model(tmp_path / "fn.keras")
+    model.save(tmp_path / "fn.xdl")
+    again = xdl.models.load_model(tmp_path / "fn.xdl")
     assert host(again.predict(np.array(["A<br />b"]))).tolist() == [[2, 3, 0]]
     unregistered = layers.TextVectorization(standardize=lambda s: s, vocabulary=["a"])
     with pytest.raises(xdl.ArgumentError, match="register it"):

@@ -39,7 +39,7 @@ from .. import metrics
 from .. import optimizers
 from ..optimizers import schedules
 from ..core.backend import get_backend, use_backend, use_floatx
-from ..errors import ArgumentTypeError, ModelFileError, NotBuiltError
+from ..errors import ModelFileError, NotBuiltError
 from .spec import MAX_DEPTH, MAX_ELEMENTS, MAX_LAYERS, MAX_WORK  # noqa: F401 (the limits, for readers of io)
 from .spec import check_sizes, check_spec, is_model_class, is_sequential_class, short, valid_name
 from ..layers.base import LAYERS, check_config_keys
@@ -79,14 +79,19 @@ def architecture(model, refuse) -> dict:
     return arch
 
 
-def save_model(model, path, include_optimizer=False) -> None:
-    def refuse(message):
-        raise ModelFileError(f"{model.name}: cannot be saved: {message}")
-
+def check_savable(model, include_optimizer) -> None:
+    """What ``save`` needs in either format: a built model, compiled when the optimizer's state is asked for."""
     if not model.built and not getattr(model, "keras_call", False):
         raise NotBuiltError(f"{model.name}: nothing to save yet; fit or build the model first")
     if include_optimizer and model.optimizer is None:
         raise NotBuiltError(f"{model.name}: include_optimizer=True needs a compiled model")
+
+
+def save_model(model, path, include_optimizer=False) -> None:
+    def refuse(message):
+        raise ModelFileError(f"{model.name}: cannot be saved: {message}")
+
+    check_savable(model, include_optimizer)
     arch = architecture(model, refuse)
     check_sizes(model, refuse)
     be = model.backend
@@ -156,8 +161,7 @@ def load_weights(model, path) -> None:
 
 
 # Suffixes that promise another format: the file is still written (safetensors), with a warning.
-# Keras's own names (``model.keras``, ``model.weights.h5``) are what Keras programs write: they
-# get xdl's format without one (README: "Coming from Keras"), and load back with xdl.
+# Keras's own names (``model.keras``, ``model.weights.h5``) get Keras's formats (keras_files.py).
 OTHER_FORMATS = {".h5": "HDF5 (Keras)", ".hdf5": "HDF5 (Keras)", ".keras": "Keras", ".pt": "PyTorch",
                  ".pth": "PyTorch", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
                  ".npz": "NumPy", ".npy": "NumPy", ".onnx": "ONNX", ".pb": "TensorFlow"}
@@ -169,7 +173,7 @@ def _warn_if_misnamed(path):
     suffix = os.path.splitext(name)[1].lower()
     if suffix in OTHER_FORMATS and not name.lower().endswith(KERAS_NAMES):
         warnings.warn(f"{name}: the name says {OTHER_FORMATS[suffix]} ({suffix}), but xdl writes a safetensors "
-                      "file; name it .xdl or .safetensors", UserWarning, stacklevel=4)
+                      "file; name it .xdl or .safetensors", UserWarning, stacklevel=5)
 
 
 def _check_saveable(model):
@@ -326,13 +330,11 @@ def _build(file, spec, registry, kind, custom=None):
         return cls.from_config(spec["config"])
 
 
-def load_model(path, backend, model_class, custom_objects=None):
+def load_model(path, backend, model_class, custom_objects=None, compile=True):
     """The model in ``path``, built on ``backend`` (None: the active one). ``model_class``
     (the class ``load`` was called on) must be the file's class or a base of it;
-    ``custom_objects``: the user's layer, loss and metric classes and functions by name."""
-    if custom_objects is not None and not isinstance(custom_objects, dict):
-        raise ArgumentTypeError(f"load: custom_objects must be a dict of names to classes or functions, got "
-                                f"{short(custom_objects)}")
+    ``custom_objects``: the user's layer, loss and metric classes and functions by name;
+    ``compile=False`` leaves the compile settings and training state out."""
     file = _File(path)
     arch, version = _architecture(file)
     cls = LAYERS[arch["class"]]
@@ -359,7 +361,7 @@ def load_model(path, backend, model_class, custom_objects=None):
     for key, path_key in keys.items():
         p = params[path_key]
         p.value = model.backend.asarray(file.read(key), dtype=p.dtype)
-    if training is not None:
+    if training is not None and compile:
         _restore_training(file, model, training, state_keys, version, custom_objects)
     return model
 

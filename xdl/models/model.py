@@ -30,7 +30,7 @@ from ..errors import (
     ShapeError,
     shape_str,
 )
-from ..io import model_files, saving
+from ..io import formats, saving
 from ..io.files import save_error
 from ..layers import traced
 from ..layers.base import Layer, attribute_layers, register_layer
@@ -464,10 +464,11 @@ class Model(Trainer, TutorialModel, Layer):
         for line in summary_lines(self):
             print_fn(line)
 
-    # -- files (io/model_files.py) ---------------------------------------------------------------------
+    # -- files (io/formats.py) -------------------------------------------------------------------------
     def save(self, path, overwrite=True, include_optimizer=None) -> None:
         """Write the architecture, weights, compile settings and (as Keras's ``save``) the
-        optimizer's state to one safetensors file, atomically: with the state, the step count,
+        optimizer's state to one file, atomically: Keras 3's zip for a ``.keras`` name
+        (io/keras_files.py), else xdl's safetensors file. With the state, the step count,
         the epochs completed and the data-order seed, the file is a checkpoint, and
         ``load(path).fit(X, y, epochs=n, initial_epoch=model.epoch)`` continues the run.
         ``include_optimizer`` None (the default): the state when the model is compiled; False
@@ -481,32 +482,36 @@ class Model(Trainer, TutorialModel, Layer):
                              "the file exists")
         if self.graph is None and self.layers and self.layers[0].built:
             self._require_built("save")  # a Sequential whose first layer knows its input size
-        model_files.save_model(self, path, include_optimizer=include_optimizer)
+        formats.save_model(self, path, include_optimizer=include_optimizer)
 
     def save_weights(self, path) -> None:
-        """Keras's: the weights alone (named by path) in one safetensors file, atomically; a
-        subclassed model is saved this way and rebuilt by its own code."""
+        """Keras's: the weights alone in one file, atomically: Keras's HDF5 for a ``.weights.h5``
+        name (a Sequential or functional model), else safetensors named by path; a subclassed
+        model is saved this way and rebuilt by its own code."""
         self._require_built("save_weights")
-        model_files.save_weights(self, file_path(f"{self.name}: save_weights", "path", path))
+        formats.save_weights(self, file_path(f"{self.name}: save_weights", "path", path))
 
     def load_weights(self, path) -> None:
-        """Keras's: set the weights from a file ``save_weights`` or ``save`` wrote; names and
-        shapes must match (a subclassed model: call it on data first, as Keras asks)."""
+        """Keras's: set the weights from a file ``save_weights`` or ``save`` wrote (or Keras:
+        ``.weights.h5``, ``.keras``); names and shapes must match (a subclassed model: call it
+        on data first, as Keras asks)."""
         self._require_built("load_weights")
         if self.graph is None and self.keras_call:
             raise NotBuiltError(f"{self.name}: load_weights needs the model's weights made: call it on data first "
                                 "(model.predict(x[:1])), as Keras asks")
-        model_files.load_weights(self, file_path(f"{self.name}: load_weights", "path", path))
+        formats.load_weights(self, file_path(f"{self.name}: load_weights", "path", path))
 
     @classmethod
-    def load(cls, path, backend=None, custom_objects=None):
-        """Read a model written by ``save`` onto ``backend`` (default: the active one).
-        ``custom_objects``: Keras's, ``{name: class or function}`` for the classes and
-        functions of one's own the file names (a loss or metric function by its name)."""
+    def load(cls, path, backend=None, custom_objects=None, compile=True):
+        """Read a model written by ``save`` (or by Keras 3: a ``.keras`` file) onto ``backend``
+        (default: the active one). ``custom_objects``: Keras's, ``{name: class or function}``
+        for the classes and functions of one's own the file names (a loss or metric function
+        by its name). ``compile=False``: leave a Keras file's compile settings out."""
         if backend is not None:
             backend = backend_named(backend)  # checked before the file is read
-        return model_files.load_model(file_path("load", "path", path), backend=backend, model_class=cls,
-                                      custom_objects=saving.with_registered(custom_objects))
+        return formats.load_model(file_path("load", "path", path), backend=backend, model_class=cls,
+                                      custom_objects=saving.with_registered(custom_objects),
+                                      compile=boolean("load", "compile", compile))
 
     def get_config(self) -> dict:
         config = graph_config(self)

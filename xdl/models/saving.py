@@ -10,10 +10,12 @@ from .model import Model
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Keras's: the model ``model.save(filepath)`` wrote, compiled as it was saved. Classes and
-    functions registered with ``register_keras_serializable`` are found without
-    ``custom_objects``. ``compile`` and ``safe_mode`` are accepted (xdl's files never run code)."""
-    return Model.load(filepath, custom_objects=with_registered(custom_objects))
+    """Keras's: the model ``model.save(filepath)`` (xdl's or Keras 3's: a ``.keras`` file)
+    wrote, compiled as it was saved; ``compile=False`` leaves the compile settings out. Classes
+    and functions registered with ``register_keras_serializable`` are found without
+    ``custom_objects``. ``safe_mode`` is accepted and changes nothing: xdl never runs code from a
+    file (a Keras ``Lambda`` layer is refused either way)."""
+    return Model.load(filepath, custom_objects=with_registered(custom_objects), compile=compile)
 
 
 def clone_model(model, input_tensors=None, clone_function=None, **kwargs):

@@ -62,8 +62,8 @@ def test_in_an_autoencoder_saved_and_loaded(be, tmp_path):
     model.compile("adam", "mse")
     model.fit(series, series, epochs=2, verbose=0)
     assert model.output_shape == (None, 16, 1)
-    model.save(tmp_path / "ae.keras")
-    assert_close(xdl.models.load_model(tmp_path / "ae.keras").predict(series), model.predict(series), atol=1e-6)
+    model.save(tmp_path / "ae.xdl")
+    assert_close(xdl.models.load_model(tmp_path / "ae.xdl").predict(series), model.predict(series), atol=1e-6)
     with pytest.raises(xdl.ShapeError, match=r"expected input shape \(N, L, C\)"):
         layers.Conv1DTranspose(2, 3).forward(np.ones((2, 4, 4, 1), np.float32))
     with pytest.raises(xdl.ArgumentError, match="output_padding"):

@@ -25,7 +25,7 @@ from ...core.parameter import Parameter
 from ...core.symbolic import Input, SymbolicTensor, connect, unique_name
 from ...core.tape import Tensor
 from ...errors import ExportError
-from ...layers import operation, traced
+from ...layers import traced
 from ...layers.operation import Operation, decode, encode
 from .builder import TRACED, emits
 from .graph import walk
