@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from ..errors import ArgumentTypeError, XdlError
+from . import _flash
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class Backend:
     #: the fast-path hooks: a portable form here, overridden by adapters that do better
     HOOKS = ("views", "sum_rows", "linear", "matmul_into", "sum_rows_into", "matmul_t", "buffers", "relu",
              "relu_backward",
-             "gelu", "gelu_backward", "log_softmax", "batched_matmul", "masked_softmax", "softmax_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
+             "gelu", "gelu_backward", "log_softmax", "batched_matmul", "masked_softmax", "softmax_backward", "attention",
+             "attention_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
              "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
              "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
              "gru_scan_back", "im2col", "col2im", "max_pool", "relu_max_pool", "max_pool_backward", "index_add",
@@ -261,6 +263,24 @@ class Backend:
         dp -= self.xp.sum(dp * p, axis=-1, keepdims=True)
         dp *= p
         return dp
+
+    def attention(self, q, k, v, mask, causal, scale, offset=0):
+        """Scaled dot-product attention over heads without the score matrix: ``(o, saved)``,
+        ``o = softmax(scale * q k^T, masked) v`` (N, H, Tq, Dv) and what ``attention_backward``
+        needs, memory linear in the lengths. ``q`` (N, H, Tq, Dk), ``k`` (N, H, Tk, Dk), ``v``
+        (N, H, Tk, Dv), any strides; ``mask`` None or (N, Tq, Tk), 0/1 in ``q``'s dtype (1: the
+        query may attend the key); ``causal``: query i attends keys j <= i + ``offset`` (its
+        position, when earlier keys are cached). A query left no key gives zeros, never NaN.
+        The portable form is blocked, in array API calls (``_flash``): per block of queries an
+        online softmax over blocks of keys, causal blocks above the diagonal skipped."""
+        o, lse = _flash.forward(self.xp, q, k, v, mask, causal, scale, offset)
+        return o, (q, k, v, o, lse, mask, causal, scale, offset)
+
+    def attention_backward(self, do, saved):
+        """``(dq, dk, dv)`` of ``attention`` for the output gradient ``do`` (N, H, Tq, Dv), each
+        block's probabilities recomputed from the saved per-row log-sum-exp (FlashAttention-2)."""
+        q, k, v, o, lse, mask, causal, scale, offset = saved
+        return _flash.backward(self.xp, do, q, k, v, o, lse, mask, causal, scale, offset)
 
     def label_nll_sum(self, log_prob, labels):
         """``-sum(log_prob[..., labels])``: the cross-entropy summed over rows (0-d), for class

@@ -12,7 +12,7 @@ from ..errors import ArgumentError
 from . import _numba
 from ._base import Backend, Status, consecutive_views, numpy_like_im2col
 from ._host_memory import keep_freed_memory
-from ._rows import BLAS_ONE_THREAD, RowThreads, allowed_threads
+from ._rows import BLAS_ONE_THREAD, ONE_THREAD, RowThreads, allowed_threads
 
 PRIORITY = 10
 
@@ -200,6 +200,48 @@ class NumpyBackend(Backend):
     def softmax_backward(self, p, dp):
         return _numba.softmax_norms.softmax_backward(p, dp)
 
+    def attention(self, q, k, v, mask, causal, scale, offset=0):
+        """Attention whose scores are few (``_WHOLE_SCORES_MOST``: decoding a token, short
+        sequences) formed whole, as ``batched_matmul`` and ``masked_softmax`` (fewer, larger
+        calls; their memory bounded all the same); else blocked, as numba's kernels
+        (``_numba.flash``) on threads of our own where they run here, the portable form
+        otherwise. ``saved`` says which form made it, for the backward."""
+        n, h, tq, _ = q.shape
+        if isinstance(q, numpy.ndarray) and n * h * tq * k.shape[2] <= _WHOLE_SCORES_MOST:
+            return self._whole_attention(q, k, v, mask, causal, scale, offset)
+        if _flash_fits(q, k, v, mask) and _numba.usable() and _numba.blas():
+            flash = _numba.flash
+            o, lse = flash.forward(q, k, v, mask, causal, scale, offset, self._flash_rows(q, k))
+            return o, (flash, (q, k, v, o, lse, mask, causal, scale, offset))
+        o, saved = super().attention(q, k, v, mask, causal, scale, offset)
+        return o, (None, saved)
+
+    def attention_backward(self, do, saved):
+        flash, saved = saved
+        if flash is None:
+            return super().attention_backward(do, saved)
+        if flash == "whole":
+            q, k, v, p, scale = saved
+            dv = self.batched_matmul(p.transpose(0, 1, 3, 2), do)
+            ds = self.softmax_backward(p, self.batched_matmul(do, v.transpose(0, 1, 3, 2)))
+            return self.batched_matmul(ds, k) * scale, self.batched_matmul(ds.transpose(0, 1, 3, 2), q) * scale, dv
+        q, k = saved[0], saved[1]
+        return flash.backward(numpy.asarray(do, dtype=q.dtype), *saved, self._flash_rows(q, k))
+
+    def _whole_attention(self, q, k, v, mask, causal, scale, offset):
+        tq, tk = q.shape[2], k.shape[2]
+        keep = None if mask is None else mask[:, None]
+        if causal and offset < tk - 1:  # else every key is at or before every query's position
+            tri = (numpy.arange(tk)[None, :] <= numpy.arange(offset, offset + tq)[:, None]).astype(q.dtype)
+            keep = tri[None, None] if keep is None else keep * tri
+        p = self.masked_softmax(self.batched_matmul(q * scale, k.transpose(0, 1, 3, 2)), keep, mask is not None)
+        return self.batched_matmul(p, v), ("whole", (q, k, v, p, scale))
+
+    def _flash_rows(self, q, k):
+        """The threads for attention's heads: one where the work is too small to pay a handoff."""
+        n, h, tq, d = q.shape
+        return self._rows if n * h * tq * k.shape[2] * d >= _FLASH_THREADED_MIN else ONE_THREAD
+
     @fused(lambda w, g, m, v, *_: _contiguous(w, g, m, v))
     def adam_step(self, w, g, m, v, lr_t, eps_t, beta_1, beta_2):
         return _numba.optimizers.adam(w, g, m, v, lr_t, eps_t, beta_1, beta_2)
@@ -225,6 +267,24 @@ def _relu_mask(x):
     """ReLU's portable form, ``x * (x > 0)``, without the namespace's ``astype`` wrapper."""
     mask = (x > 0).astype(x.dtype)
     return x * mask, mask
+
+
+#: the most scores (N * H * Tq * Tk) for which attention forms them whole: 256 kB in float32, a
+#: token decoded against 16k cached keys; the blocked kernels' overhead (a few BLAS calls and
+#: copies a head) is then most of their time
+_WHOLE_SCORES_MOST = 1 << 16
+#: the least multiply-adds of one attention call (N * H * Tq * Tk * D) split between threads:
+#: a token decoded with the cache is far less, and handing it to a thread costs more than it runs
+_FLASH_THREADED_MIN = 1 << 20
+
+
+def _flash_fits(q, k, v, mask):
+    """The attention kernels' arrays: NumPy float32 or float64 of one dtype, (N, H, T, D) with any
+    strides, a mask None or (N, Tq, Tk) of the same dtype."""
+    arrays = (q, k, v) if mask is None else (q, k, v, mask)
+    return (all(isinstance(a, numpy.ndarray) and a.dtype == q.dtype for a in arrays)
+            and q.dtype in (numpy.float32, numpy.float64) and q.ndim == k.ndim == v.ndim == 4
+            and (mask is None or (mask.ndim == 3 and mask.shape == (q.shape[0], q.shape[2], k.shape[2]))))
 
 
 def _contiguous(*arrays):

@@ -111,6 +111,64 @@ class TorchBackend(Backend):
         p = torch.softmax(s.masked_fill_(masked, float("-inf")), dim=-1)
         return p.masked_fill_(masked, 0.0) if empty_rows else p  # a row keeping no key: NaN -> 0
 
+    def attention(self, q, k, v, mask, causal, scale, offset=0):
+        """On the CPU, ATen's blocked attention (its CPU "flash" kernel): one operator each way,
+        the per-row log-sum-exp kept, no score matrix. The mask goes in as an additive one,
+        ``log(keep)`` (0 or -inf); a row that keeps no key gives zeros. ATen's ``is_causal`` puts
+        query i against keys j <= i, so a causal call with an ``offset`` (decoding with cached
+        keys) passes its causal part as an additive mask too, unless it leaves every key to every
+        query (one new token). On other devices (GPUs) without a mask, PyTorch's
+        ``scaled_dot_product_attention`` under its own autograd, which picks the device's fused
+        kernels; with a mask there (whose rows left no key those kernels may not give as zeros),
+        and where the kernels do not apply (value heads of another size than the keys', other
+        dtypes), the portable form."""
+        import torch
+
+        cpu = q.device.type == "cpu"
+        if not (q.dtype == k.dtype == v.dtype) or q.dtype not in (torch.float32, torch.float64) or (
+                cpu and q.shape[-1] != v.shape[-1]) or (not cpu and mask is not None):  # CPU: one head size
+            return self._portable_attention(q, k, v, mask, causal, scale, offset)
+        if causal and offset >= k.shape[2] - 1:
+            causal = False  # every key at or before every query's position
+        bias = None
+        if causal and offset:
+            bias = torch.full((q.shape[2], k.shape[2]), float("-inf"), dtype=q.dtype, device=q.device).triu_(
+                offset + 1)
+            causal = False
+        if not cpu:
+            return self._autograd_attention(q, k, v, bias, causal, scale)
+        if mask is not None:
+            bias = mask[:, None].log() if bias is None else mask[:, None].log() + bias
+        o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, attn_mask=bias,
+                                                                           scale=scale)
+        return o, ("cpu", (q, k, v, o, lse, causal, bias, scale))
+
+    def _autograd_attention(self, q, k, v, bias, causal, scale):
+        """``scaled_dot_product_attention`` on leaves of its own, its backward by autograd."""
+        import torch
+
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_() for t in (q, k, v)]
+            o = torch.nn.functional.scaled_dot_product_attention(*leaves, attn_mask=bias, is_causal=causal, scale=scale)
+        return o.detach(), ("autograd", (o, leaves))
+
+    def _portable_attention(self, q, k, v, mask, causal, scale, offset):
+        o, saved = super().attention(q, k, v, mask, causal, scale, offset)
+        return o, (None, saved)
+
+    def attention_backward(self, do, saved):
+        import torch
+
+        kind, saved = saved
+        if kind is None:
+            return super().attention_backward(do, saved)
+        if kind == "autograd":
+            o, leaves = saved
+            return torch.autograd.grad(o, leaves, do)
+        q, k, v, o, lse, causal, bias, scale = saved
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            do, q, k, v, o, lse, 0.0, causal, attn_mask=bias, scale=scale)
+
     def softmax_backward(self, p, dp):
         import torch
 

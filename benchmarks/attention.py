@@ -1,7 +1,11 @@
 """Attention: MultiHeadAttention forward+backward (causal self-attention, N=32, T=128, D=128,
 4 heads) and one TransformerBlock training step (MSE, SGD), against PyTorch's
 ``nn.MultiheadAttention`` and a PyTorch pre-norm block of the same shape; then the MHA at
-T = 64, 128, 256, 512 to show how time grows with the length.
+T = 64, 128, 256, 512, 1024, 2048 to show how time and memory grow with the length.
+
+Memory: the peak of one MHA call (forward and backward) beyond what existed before it, per T,
+printed after the table: NumPy's allocations through tracemalloc (the harness's "peak MB"),
+PyTorch's CPU allocations through its profiler's memory timeline (``torch_peak_memory``).
 
 Run: ``python -m benchmarks --only attention`` (with the other workloads' harness), or
 ``python -m benchmarks.attention [--quick]``. ``python -m benchmarks.attention --generate 500``
@@ -19,7 +23,7 @@ import time
 from . import THREADS, harness
 
 N, T, D, HEADS, MLP = 32, 128, 128, 4, 512
-LENGTHS = (64, 128, 256, 512)
+LENGTHS = (64, 128, 256, 512, 1024, 2048)
 LEARNING_RATE = 0.01
 
 
@@ -126,6 +130,41 @@ def _sync(torch, device):
         torch.cuda.synchronize(device)
 
 
+#: (workload, candidate) -> peak bytes of one call, for candidates tracemalloc does not see
+#: (PyTorch's), measured as ``workloads`` makes them
+PEAKS = {}
+
+
+def torch_peak_memory(fn):
+    """Peak bytes PyTorch's CPU allocator holds during one call of ``fn`` beyond what it held
+    before, from the profiler's memory timeline (tensors made and freed, in order); None where
+    this PyTorch's profiler lacks it (a private API)."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+        from torch.profiler._memory_profiler import Action
+
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,
+                     with_stack=True) as prof:
+            fn()
+        live = peak = 0
+        for _, action, _, size in prof._memory_profile().timeline:
+            if action == Action.CREATE:
+                live += size
+            elif action == Action.DESTROY:
+                live -= size
+            peak = max(peak, live)
+        return peak
+    except Exception:  # noqa: BLE001  the profiler's internals change between releases
+        return None
+
+
+def _measure_torch_memory(name, label, step):
+    """Record ``step``'s peak in ``PEAKS`` (two calls first: what the first allocates for good)."""
+    for _ in range(2):
+        step()
+    PEAKS[(name, label)] = torch_peak_memory(step)
+
+
 def workloads(backend="numpy", quick=False):
     n, t, lengths = sizes(quick)
     have_torch = importlib.util.find_spec("torch") is not None
@@ -147,23 +186,36 @@ def workloads(backend="numpy", quick=False):
             candidates["torch"] = theirs(device, n, length)
         else:
             candidates["torch"], notes["torch"] = None, "torch not installed"
+        if name.startswith("mha") and not quick and device is not None and device.type == "cpu":
+            for label in ("xdl", "torch"):  # what tracemalloc cannot see: PyTorch's allocations
+                if label not in traced and candidates[label] is not None:
+                    _measure_torch_memory(name, label, candidates[label])
         out.append(harness.Workload(name, items=n, unit="seqs/s", candidates=candidates, notes=notes, traced=traced))
     return out
 
 
 def summaries(rows):
-    """How the MHA's time per sequence grows with T (xdl and torch), from the rows measured."""
+    """How the MHA's time per sequence and the peak memory of one call grow with T (xdl and
+    torch), from the rows measured."""
     lines = []
     for label in ("xdl", "torch"):
-        by_t = {}
+        by_t, peaks = {}, {}
         for r in rows:
             if r["candidate"] == label and r.get("median") and r["workload"].startswith("mha fwd+bwd"):
                 length = int(r["workload"].split(" t")[1].split()[0])
                 by_t[length] = 1e3 / r["median"]  # ms per sequence
+                peak = r.get("peak_bytes")
+                peak = PEAKS.get((r["workload"], label)) if peak is None else peak
+                if peak is not None:
+                    peaks[length] = peak / 2**20
         if len(by_t) > 1:
             first = min(by_t)
             growth = ", ".join(f"T={k}: {v:.2f} ms ({v / by_t[first]:.1f}x)" for k, v in sorted(by_t.items()))
             lines.append(f"attention {label}, ms per sequence: {growth}")
+        if len(peaks) > 1:
+            first = min(peaks)
+            growth = ", ".join(f"T={k}: {v:.1f} MB ({v / peaks[first]:.1f}x)" for k, v in sorted(peaks.items()))
+            lines.append(f"attention {label}, peak memory of one call: {growth}")
     return lines
 
 

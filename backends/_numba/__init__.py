@@ -29,7 +29,7 @@ from .loader import blas, usable, version
 
 __all__ = ["blas", "loader", "usable", "version"]
 
-FAMILIES = ("elementwise", "gru", "lstm", "optimizers", "recurrent", "softmax_norms", "windows")
+FAMILIES = ("elementwise", "flash", "gru", "lstm", "optimizers", "recurrent", "softmax_norms", "windows")
 
 
 def __getattr__(name):

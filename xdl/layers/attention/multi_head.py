@@ -1,8 +1,11 @@
 """MultiHeadAttention: scaled dot-product attention over several heads, as Keras calls it.
 
-All heads run in one batched product: queries (N, H, Tq, K) @ keys (N, H, K, Tk), so no
-Python loop over heads or positions. The softmax is the backend's ``masked_softmax``: a
-masked key gets weight 0, and a row whose every key is masked gives zeros (never 0/0 = NaN).
+All heads run at once, with no Python loop over heads or positions, through the backend's
+``attention`` hook: blocked ("flash") attention whose memory grows linearly with the lengths,
+the (N, H, Tq, Tk) scores never formed whole; its backward recomputes each block's weights.
+A masked key gets weight 0, and a row whose every key is masked gives zeros (never 0/0 = NaN).
+Where the weights themselves are needed (``return_attention_scores``, or dropout on them in
+training) the layer forms them whole with ``batched_matmul`` and ``masked_softmax`` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from ...core.symbolic import is_symbolic
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, shape_str
 from ..base import Layer, check_sized_axes, initializer, register_layer
 from ..dropout import Dropout
+
 
 @register_layer
 class MultiHeadAttention(Layer):
@@ -129,9 +133,7 @@ class MultiHeadAttention(Layer):
         xp, (w, b) = self.backend.xp, self.proj[part]
         n, t = x.shape[0], x.shape[1]
         x2 = xp.reshape(x, (n * t, x.shape[2]))
-        y = x2 @ w.value
-        if b is not None:
-            y = y + b.value
+        y = self.backend.linear(x2, w.value, None if b is None else b.value)
         return xp.permute_dims(xp.reshape(y, (n, t, self.num_heads, -1)), (0, 2, 1, 3)), x2
 
     def _project_back(self, part, dy, x2, shape, need_dx):
@@ -164,44 +166,51 @@ class MultiHeadAttention(Layer):
                                             empty_rows)
 
     def _projections(self, query, value, key):
-        """(q scaled by 1/sqrt(key_dim), k, v), each (N, H, T, .), and their backward
-        ``back(dq, dk, dv, need_dx) -> [dquery, dvalue, dkey]``. Self-attention (one array
-        for all three) makes them in one product with the kernels side by side."""
-        scale = 1.0 / math.sqrt(self.key_dim)
+        """(q, k, v), each (N, H, T, .), and their backward ``back(grads, need_dx) -> [dquery,
+        dvalue, dkey]`` for ``grads`` the list [dq, dk, dv], which it empties as it goes (each
+        gradient freed once used: attention's backward peaks here). Self-attention (one array
+        for all three) makes them in one product with the kernels side by side, and its
+        backward sums the three parts' input gradients (no (N * T, 3 * width) concatenation)."""
+        be, xp = self.backend, self.backend.xp
         if not (query is value and value is key):
             (q, q2), (k, k2), (v, v2) = (self._project(part, x) for part, x in
                                          (("query", query), ("key", key), ("value", value)))
 
-            def back(dq, dk, dv, need_dx):
-                return [self._project_back("query", dq * scale, q2, query.shape, need_dx),
+            def back(grads, need_dx):
+                dq, dk, dv = (grads.pop(0) for _ in range(3))
+                return [self._project_back("query", dq, q2, query.shape, need_dx),
                         self._project_back("value", dv, v2, value.shape, need_dx),
                         self._project_back("key", dk, k2, key.shape, need_dx)]
 
-            return q * scale, k, v, back
-        xp, parts = self.backend.xp, ("query", "key", "value")
+            return q, k, v, back
+        parts = ("query", "key", "value")
         n, t = query.shape[0], query.shape[1]
         x2 = xp.reshape(query, (n * t, query.shape[2]))
         w = xp.concat([self.proj[part][0].value for part in parts], axis=1)
-        y = x2 @ w
-        if self.use_bias:
-            y = y + xp.concat([self.proj[part][1].value for part in parts], axis=0)
+        y = be.linear(x2, w, xp.concat([self.proj[part][1].value for part in parts], axis=0) if self.use_bias
+                      else None)
         widths = [self.num_heads * self.key_dim] * 2 + [self.num_heads * self.value_dim]
         cuts = [0, widths[0], widths[0] + widths[1], sum(widths)]
         q, k, v = (xp.permute_dims(xp.reshape(y[:, a:b], (n, t, self.num_heads, -1)), (0, 2, 1, 3))
                    for a, b in zip(cuts, cuts[1:]))
 
-        def back(dq, dk, dv, need_dx):
-            d2 = xp.concat([xp.reshape(xp.permute_dims(d, (0, 2, 1, 3)), (n * t, -1)) for d in (dq * scale, dk, dv)],
-                           axis=1)
-            dw = x2.T @ d2
-            db = self.backend.sum_rows(d2) if self.use_bias else None
-            for part, a, b in zip(parts, cuts, cuts[1:]):
-                self.proj[part][0].add_grad(dw[:, a:b])
-                if db is not None:
-                    self.proj[part][1].add_grad(db[a:b])
-            return [xp.reshape(d2 @ w.T, query.shape) if need_dx else None, None, None]
+        def back(grads, need_dx):
+            dx = None
+            for part in parts:
+                d2 = xp.reshape(xp.permute_dims(grads.pop(0), (0, 2, 1, 3)), (n * t, -1))
+                w, b = self.proj[part]
+                w.add_product(be, x2.T, d2)
+                if b is not None:
+                    b.add_row_sums(be, d2)
+                if need_dx:
+                    if dx is None:
+                        dx = d2 @ w.value.T
+                    else:
+                        dx += d2 @ w.value.T
+                del d2
+            return [xp.reshape(dx, query.shape) if need_dx else None, None, None]
 
-        return q * scale, k, v, back
+        return q, k, v, back
 
     def _merge_heads(self, o):
         """(N, H, Tq, Vd) -> (N, Tq, H * Vd)."""
@@ -210,9 +219,46 @@ class MultiHeadAttention(Layer):
         return xp.reshape(xp.permute_dims(o, (0, 2, 1, 3)), (n, t, self.num_heads * self.value_dim))
 
     def apply(self, xs, training=False, use_causal_mask=False, return_attention_scores=False):
+        if return_attention_scores or (training and self._dropout.rate > 0):
+            return self._apply_with_weights(xs, training, use_causal_mask, return_attention_scores)
         be, xp = self.backend, self.backend.xp
         query, value, key, mask = self._split(xs)
         q, k, v, project_back = self._projections(query, value, key)
+        keep = None if mask is None else xp.astype(mask != 0, self.dtype)
+        o, saved = be.attention(q, k, v, keep, use_causal_mask, 1.0 / math.sqrt(self.key_dim))
+        o2 = xp.reshape(self._merge_heads(o), (-1, self.num_heads * self.value_dim))
+        y = self._out(o2, query)
+
+        def backprop(dy, need_dx=True):
+            # do, the attention output's gradient, freed as soon as attention's backward is done
+            grads = project_back(list(be.attention_backward(self._output_back(dy, o2, q.shape), saved)), need_dx)
+            if not need_dx:
+                return None
+            return grads + ([None] if mask is not None else [])
+
+        return y, backprop
+
+    def _output_back(self, dy, o2, q_shape):
+        """The output projection's gradients; returns the attention output's, (N, H, Tq, Vd)."""
+        be, xp = self.backend, self.backend.xp
+        w, b = self.proj["output"]
+        dy2 = xp.reshape(dy, (o2.shape[0], -1))
+        w.add_product(be, o2.T, dy2)
+        if b is not None:
+            b.add_row_sums(be, dy2)
+        return xp.permute_dims(xp.reshape(dy2 @ w.value.T, (q_shape[0], q_shape[2], self.num_heads, -1)),
+                               (0, 2, 1, 3))
+
+    def _apply_with_weights(self, xs, training, use_causal_mask, return_attention_scores):
+        """The attention weights formed whole (N, H, Tq, Tk) and kept for the backward: where
+        they are an output (``return_attention_scores``) or dropout in training zeroes some of
+        them (the mask drawn once, over the whole matrix, as Dropout draws; a blocked pass would
+        have to draw the same mask again in its backward). Memory quadratic in the lengths."""
+        be, xp = self.backend, self.backend.xp
+        query, value, key, mask = self._split(xs)
+        q, k, v, project_back = self._projections(query, value, key)
+        scale = 1.0 / math.sqrt(self.key_dim)
+        q = q * scale
         p = self._weights(q, k, self._keep(q.shape[2], k.shape[2], mask, use_causal_mask), mask is not None)
         pd, drop_back = self._dropout.apply(p, training)
         o = self._merge_heads(be.batched_matmul(pd, v))
@@ -223,20 +269,14 @@ class MultiHeadAttention(Layer):
             dscores = None
             if return_attention_scores:
                 dy, dscores = dy
-            w, b = self.proj["output"]
-            dy2 = xp.reshape(dy, (o2.shape[0], -1))
-            w.add_product(be, o2.T, dy2)
-            if b is not None:
-                b.add_row_sums(be, dy2)
-            do = xp.permute_dims(xp.reshape(dy2 @ w.value.T, (q.shape[0], q.shape[2], self.num_heads, -1)),
-                                 (0, 2, 1, 3))
+            do = self._output_back(dy, o2, q.shape)
             dv = be.batched_matmul(xp.permute_dims(pd, (0, 1, 3, 2)), do)
             dp = drop_back(be.batched_matmul(do, xp.permute_dims(v, (0, 1, 3, 2))))
             if dscores is not None:
                 dp = dp + dscores
             ds = be.softmax_backward(p, dp)
-            grads = project_back(be.batched_matmul(ds, k), be.batched_matmul(xp.permute_dims(ds, (0, 1, 3, 2)), q), dv,
-                                 need_dx)
+            grads = project_back([be.batched_matmul(ds, k) * scale,
+                                  be.batched_matmul(xp.permute_dims(ds, (0, 1, 3, 2)), q), dv], need_dx)
             if not need_dx:
                 return None
             return grads + ([None] if mask is not None else [])
@@ -245,9 +285,7 @@ class MultiHeadAttention(Layer):
 
     def _out(self, o2, query):
         xp, (w, b) = self.backend.xp, self.proj["output"]
-        y = o2 @ w.value
-        if b is not None:
-            y = y + b.value
+        y = self.backend.linear(o2, w.value, None if b is None else b.value)
         return xp.reshape(y, (query.shape[0], query.shape[1], -1))
 
     def decode(self, xs, cache, use_causal_mask=False, return_attention_scores=False):
@@ -268,9 +306,8 @@ class MultiHeadAttention(Layer):
             offset = cache[0].shape[2]
             k, v = xp.concat([cache[0], k], axis=2), xp.concat([cache[1], v], axis=2)
         q, _ = self._project("query", query)
-        q = q * (1.0 / math.sqrt(self.key_dim))
-        p = self._weights(q, k, self._keep(q.shape[2], k.shape[2], None, use_causal_mask, offset), False)
-        o = self._merge_heads(self.backend.batched_matmul(p, v))
+        o, _ = self.backend.attention(q, k, v, None, use_causal_mask, 1.0 / math.sqrt(self.key_dim), offset)
+        o = self._merge_heads(o)
         return self._out(xp.reshape(o, (-1, o.shape[-1])), query), (k, v)
 
     def get_config(self):
