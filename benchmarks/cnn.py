@@ -117,14 +117,15 @@ def profile(backend="numpy", steps=20):
         return run
 
     def timed_layer(layer, apply):
-        def run(x, training=False):
-            y, backprop = timed(f"{layer.name} forward", apply)(x, training)
+        def run(x, training=False, **kwargs):  # kwargs: a fused step's (relu=True)
+            y, backprop = timed(f"{layer.name} forward", apply)(x, training, **kwargs)
             return y, timed(f"{layer.name} backward", backprop)
 
         return run
 
-    for layer in model.layers:  # instance attributes: the graph calls them in place of the methods
-        layer.apply = timed_layer(layer, layer.apply)
+    model.train_step((x, y))  # builds the graph, whose steps hold what they call (fused ones too)
+    for step in model.graph.steps:
+        step.apply = timed_layer(step.layer, step.apply)
     loss = model.loss
     loss.call, loss.backward = timed("loss forward", loss.call), timed("loss backward", loss.backward)
     model.optimizer.step = timed("optimizer", model.optimizer.step)
