@@ -15,7 +15,6 @@ warns when the class is xdl's own). Compile settings and the optimizer's state: 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
 import json
@@ -29,6 +28,7 @@ from ..core.backend import get_backend, use_backend
 from ..errors import ModelFileError, NotBuiltError, XdlError
 from . import keras_weights
 from .bounded_json import parse_json
+from .model_files import Source
 from .files import atomic_write, load_error
 from .keras_graph import Reader
 from .keras_nodes import check_masks
@@ -63,25 +63,6 @@ def is_keras_weights_name(path) -> bool:
     return _name(path).endswith(".weights.h5")
 
 
-class _Source:
-    """The file being read: ``fail`` and ``refusing`` name it (model_files' builder takes this)."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def fail(self, message):
-        raise ModelFileError(f"{os.fspath(self.path)}: {message}")
-
-    @contextlib.contextmanager
-    def refusing(self, what):
-        try:
-            yield
-        except ModelFileError:
-            raise
-        except Exception as e:
-            raise ModelFileError(f"{os.fspath(self.path)}: {what} ({type(e).__name__}: {e})") from e
-
-
 # -- loading ----------------------------------------------------------------------------------------
 
 
@@ -92,7 +73,7 @@ def load_model(path, backend, model_class, custom_objects=None, compile=True):
     from . import keras_training
     from .model_files import SLACK, _build
 
-    source = _Source(path)
+    source = Source(path)
     fail = source.fail
     members = read_zip(path, fail)
     config = read_json(members[CONFIG], CONFIG, fail)
@@ -231,7 +212,7 @@ def save_weights(model, path):
 def load_weights(model, path):
     """Weights a ``*.weights.h5`` file (or a ``.keras`` file) holds into ``model``:
     placed as Keras places them for this model's layers; every shape checked before any is set."""
-    source = _Source(path)
+    source = Source(path)
     if getattr(model, "keras_call", False):
         source.fail("a subclassed model (its own call) has no layer order to read Keras weights by")
     if magic(path).startswith(ZIP_MAGIC):  # a whole .keras file: its weights, as Keras's load_weights reads them

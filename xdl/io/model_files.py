@@ -204,12 +204,33 @@ def _check_registered(layer):
 # -- reading the header -------------------------------------------------------------------------
 
 
-class _File:
+class Source:
+    """Where a model's description comes from (a file's path, or a label such as
+    "model_from_json"), as the layer builder needs it: ``fail`` and ``refusing`` name it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, message):
+        raise ModelFileError(f"{os.fspath(self.path)}: {message}")
+
+    @contextlib.contextmanager
+    def refusing(self, what):
+        """Any other error raised while building from the source's data is the source's fault."""
+        try:
+            yield
+        except ModelFileError:
+            raise
+        except Exception as e:  # noqa: BLE001 (layers raise what their arguments provoke)
+            raise ModelFileError(f"{os.fspath(self.path)}: {what} ({type(e).__name__}: {e})") from e
+
+
+class _File(Source):
     """An open model file: metadata and each tensor's shape and dtype from the header alone;
     ``read(key)`` loads one tensor's data."""
 
     def __init__(self, path):
-        self.path = path
+        super().__init__(path)
         try:
             self._f = safe_open(os.fspath(path), framework="numpy")
             self.metadata = self._f.metadata() or {}
@@ -229,18 +250,6 @@ class _File:
     def elements(self) -> int:
         return sum(math.prod(shape) for shape, _ in self.header.values())
 
-    def fail(self, message):
-        raise ModelFileError(f"{self.path}: {message}")
-
-    @contextlib.contextmanager
-    def refusing(self, what):
-        """Any other error raised while building from the file's data is the file's fault."""
-        try:
-            yield
-        except ModelFileError:
-            raise
-        except Exception as e:  # noqa: BLE001 (layers raise what their arguments provoke)
-            raise ModelFileError(f"{self.path}: {what} ({type(e).__name__}: {e})") from e
 
 
 def _json(file, key, label, required=True):

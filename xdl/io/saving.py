@@ -57,16 +57,6 @@ def to_json(model, **kwargs) -> str:
     return json.dumps(model_files.architecture(model, refuse), **kwargs)
 
 
-class _Source:
-    """What the file loader's builder needs of its source: a name for errors, ``fail`` and ``refusing``."""
-
-    def __init__(self, label):
-        self.path = label
-
-    fail = model_files._File.fail
-    refusing = model_files._File.refusing
-
-
 def model_from_json(json_string, custom_objects=None):
     """A new model (fresh weights) from what ``model.to_json()`` wrote; Keras's
     ``custom_objects`` add to the registered classes."""
@@ -75,7 +65,7 @@ def model_from_json(json_string, custom_objects=None):
     if not isinstance(json_string, str):
         raise ArgumentTypeError(f"model_from_json: expected the JSON text model.to_json() wrote, got "
                                 f"{short(json_string)}")
-    source = _Source("model_from_json")
+    source = model_files.Source("model_from_json")
     arch = parse_json(json_string, "model", lambda message: source.fail(f"the JSON {message}"))
     if not isinstance(arch, dict) or "class" not in arch:
         source.fail(f"expected {{'class': ..., 'config': ...}} as model.to_json() writes, got {short(arch)}")
@@ -94,4 +84,4 @@ def layer_builder(source, custom_objects):
 
 def from_config_builder(where, custom_objects):
     """``layer_builder`` for ``Model.from_config(config, custom_objects=...)``."""
-    return layer_builder(_Source(where), custom_objects)
+    return layer_builder(model_files.Source(where), custom_objects)
