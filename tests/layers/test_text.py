@@ -240,6 +240,28 @@ def test_string_layers_in_models_save_their_state(be, tmp_path):
     assert xdl.models.model_from_json(model.to_json()).layers[0].get_vocabulary() == ["", "[UNK]", "[UNK]"] + VOCAB
 
 
+def test_a_train_step_of_ones_own_gets_strings_without_targets(be):
+    x, y = _reviews(64, seed=2)
+    labels = {text: label for text, label in zip(x.tolist(), y.tolist())}
+
+    class Scored(xdl.Model):
+        def train_step(self, data):  # x alone: the step reads the labels from the strings
+            targets = xdl.ops.convert_to_tensor([[labels[t]] for t in data[:, 0].tolist()])
+            with xdl.GradientTape() as tape:
+                loss = self.compute_loss(y=targets, y_pred=self(data, training=True))
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_weights), self.trainable_weights))
+            return {"loss": loss}
+
+    vectorize = layers.TextVectorization(max_tokens=40, output_sequence_length=5)
+    vectorize.adapt(x)
+    inputs = xdl.Input(shape=(1,), dtype="string")
+    model = Scored(inputs, layers.Dense(1, activation="sigmoid")(layers.GlobalAveragePooling1D()(
+        layers.Embedding(40, 4)(vectorize(inputs)))))
+    model.compile(optimizer=xdl.optimizers.Adam(0.05), loss="binary_crossentropy")
+    history = model.fit(x[:, None], epochs=3, batch_size=16, check_finite=True, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
 @xdl.saving.register_keras_serializable(package="tests")
 def strip_html(text):
     return text.replace("<br />", " ").lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..core.backend import _create, convert, floatx, get_backend
 from ..errors import ArgumentError, ShapeError
+from ..text.strings import STRING, is_host_strings, is_text
 from .data import Stream, batches, is_stream, unpack
 from .epochs import StreamFeed, rows
 from .sample_weights import sample_weights
@@ -78,15 +79,19 @@ def unlabelled(model, X, check_finite):
     be = model.backend or get_backend()
     dtype = model.dtype or be.dtype(model.dtype_name or floatx())
     xs = []
-    for part in X if isinstance(X, (list, tuple)) else [X]:
-        x = convert(be, part, None, f"{model.name}: x")
+    for part in X if isinstance(X, (list, tuple)) and not is_text(X) else [X]:
+        x = convert(be, part, STRING if is_text(part) else None, f"{model.name}: x")  # text stays on the host
+        if is_host_strings(x):
+            xs.append(x)
+            continue
         xs.append(be.xp.astype(x, dtype) if be.xp.isdtype(x.dtype, "real floating") and x.dtype != dtype else x)
     if any(x.ndim < 1 for x in xs) or len({x.shape[0] for x in xs}) > 1:
         raise ShapeError(f"{model.name}: x must be arrays with the same number of samples, got shapes "
                          f"{[tuple(x.shape) for x in xs]}")
     if check_finite:
         for x in xs:
-            check_finite_values(be, x, "fit: x")
+            if not is_host_strings(x):
+                check_finite_values(be, x, "fit: x")
     return xs
 
 
