@@ -156,6 +156,12 @@ def test_text_vectorization_refuses_what_it_cannot_do(be):
         layers.TextVectorization(split=lambda s: 3, vocabulary=["a"])(["a"])
     with pytest.raises(xdl.ArgumentError, match="adapt got no data"):
         layers.TextVectorization().adapt([])
+    with pytest.raises(xdl.ArgumentError, match="TextVectorization: max_tokens must be greater than 1"):
+        layers.TextVectorization(max_tokens=1)
+    with pytest.raises(xdl.ArgumentTypeError, match="not UTF-8"):
+        layers.TextVectorization(vocabulary=["a"])(np.array([b"\xff"]))
+    with pytest.raises(xdl.ArgumentTypeError, match="strings or integers"):
+        layers.Hashing(3)(np.array([[1.5]]))
     with pytest.raises(xdl.XdlError, match="string input; strings go to TextVectorization"):
         layers.Dense(2)(xdl.Input(shape=(1,), dtype="string"))
     words = xdl.Input(shape=(1,), dtype="string")

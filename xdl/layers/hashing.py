@@ -15,7 +15,12 @@ from .preprocessing import _Encoding, _flag
 def as_text(x):
     """Host strings as they come, or integers (device or host) written in decimal, as
     TensorFlow's ``as_string`` writes them before hashing."""
-    return x if is_host_strings(x) else decimal_text(to_numpy(x))
+    if is_host_strings(x):
+        return x
+    values = to_numpy(x)
+    if values.dtype.kind not in "iub":
+        raise ArgumentTypeError(f"Hashing: takes strings or integers, got an array of dtype {values.dtype}")
+    return decimal_text(values)
 
 
 @register_layer

@@ -41,6 +41,9 @@ class IndexLookup(_Encoding):
         layer's config keys are its subclass's constructor's)."""
         self.owner = owner
         self.max_tokens = positive_int(owner, "max_tokens", max_tokens, optional=True)
+        if self.max_tokens is not None and self.max_tokens < 2:
+            raise ArgumentError(f"{owner}: max_tokens must be greater than 1 (it counts the reserved indices too), "
+                                f"got {self.max_tokens}")
         self.num_oov_indices = as_int(num_oov_indices)
         if self.num_oov_indices is None or self.num_oov_indices < 0:
             raise ArgumentError(f"{owner}: num_oov_indices must be an int >= 0, got {short(num_oov_indices)}")

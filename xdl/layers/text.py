@@ -58,6 +58,9 @@ class TextVectorization(Layer):
         for key, value in (("sparse", sparse), ("ragged", ragged)):
             if _flag(owner, key, value):
                 raise ArgumentError(f"{owner}: {key}=True is not supported (xdl has dense arrays only)")
+        if positive_int(owner, "max_tokens", max_tokens, optional=True) == 1:
+            raise ArgumentError(f"{owner}: max_tokens must be greater than 1 (it counts the padding and OOV "
+                                "indices too), got 1")
         self.lookup = StringLookup(max_tokens=max_tokens, mask_token="", vocabulary=vocabulary,
                                    idf_weights=idf_weights, output_mode=self.output_mode,
                                    pad_to_max_tokens=pad_to_max_tokens, encoding=encoding,

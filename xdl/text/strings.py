@@ -50,6 +50,13 @@ def host_strings(x, where) -> numpy.ndarray:
         return array
     if array.size == 0:  # [] reads as floats
         return numpy.zeros(array.shape, dtype="<U1")
+    try:
+        return _as_str(array, where)
+    except UnicodeDecodeError as e:
+        raise ArgumentTypeError(f"{where}: bytes that are not UTF-8 text ({e})") from None
+
+
+def _as_str(array, where):
     if array.dtype.kind == "S":
         return numpy.char.decode(array, "utf-8")
     if array.dtype.kind == "O":
