@@ -34,6 +34,9 @@ def parse(argv=None):
     p.add_argument("--neighbour", "--busy-neighbour", action="store_true", dest="neighbour",
                    help="run the rows beside a CPU-bound process pinned to one core (the first this "
                         "process may use): a reproducible stand-in for a core a busy host steals")
+    p.add_argument("--steal", type=float, default=None, metavar="SHARE",
+                   help="with a neighbour that takes SHARE (0-1) of its core in bursts, at real-time "
+                        "priority where allowed (root): closer to a hypervisor's steal (implies --neighbour)")
     p.add_argument("--ops", action="store_true",
                    help="instead of timing, count kernel ops per training step (xdl on the torch "
                         "backend against PyTorch eager; see benchmarks/ops.py)")
@@ -131,10 +134,12 @@ def main(argv=None, out=print):
     reps = args.reps or (3 if args.quick else 7)
     names, wanted = select(args.only)
     rows, lines = [], []
-    neighbour = harness.Neighbour() if args.neighbour else None
+    if args.steal is not None and not 0 < args.steal < 1:
+        raise SystemExit(f"--steal takes a share of the core between 0 and 1, got {args.steal}")
+    neighbour = harness.Neighbour(args.steal) if args.neighbour or args.steal is not None else None
     if neighbour:
-        out(f"busy-neighbour mode: {neighbour.describe()}, started before the rows and stopped after them")
         neighbour.start()
+        out(f"busy-neighbour mode: {neighbour.describe()}, started before the rows and stopped after them")
     try:
         for module in load(names, out):
             chosen = [w for w in module.workloads(args.backend, args.quick) if wanted(w.name)]

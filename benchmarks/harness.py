@@ -233,7 +233,29 @@ while os.getppid() == parent:
         pass
 """
 
+#: a share of one core taken in bursts, at real-time priority where allowed (SCHED_FIFO: nothing
+#: of ours runs on that core during a burst, as when a hypervisor steals the vCPU); every 20 ms
+#: it spins ``share`` of the period, then sleeps
+_STEAL = """
+import os, sys, time
+parent, core, share = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+if core >= 0:
+    os.sched_setaffinity(0, {core})
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    print("spinning realtime", flush=True)
+except (AttributeError, PermissionError, OSError):
+    print("spinning ordinary", flush=True)
+period = 0.02
+while os.getppid() == parent:
+    start = time.perf_counter()
+    while time.perf_counter() - start < share * period:
+        pass
+    time.sleep((1 - share) * period)
+"""
+
 _neighbour_since = None  # time.monotonic() when a neighbour started, None without
+_neighbour_share = 1.0  # the share of its core it takes (``--steal``), 1 for the plain spin loop
 
 
 def neighbour_load():
@@ -241,7 +263,7 @@ def neighbour_load():
     kernel's average moves toward 1 with a one-minute time constant."""
     if _neighbour_since is None:
         return 0.0
-    return 1 - math.exp(-(time.monotonic() - _neighbour_since) / 60)
+    return _neighbour_share * (1 - math.exp(-(time.monotonic() - _neighbour_since) / 60))
 
 
 class Neighbour:
@@ -249,21 +271,28 @@ class Neighbour:
     elsewhere), started with ``start`` and stopped with ``stop``, or as a context manager. The
     benchmark keeps its own affinity. ``info()`` is what the run records."""
 
-    def __init__(self):
+    def __init__(self, steal=None):
         allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self.core = allowed[0] if allowed and hasattr(os, "sched_setaffinity") else None
         self.allowed = allowed
+        #: None: spin all the time, at ordinary priority; a share in (0, 1): take that share of
+        #: the core in bursts, at real-time priority where allowed (``--steal``)
+        self.steal, self.priority = steal, "ordinary"
         self.proc, self.started, self.cpu_s, self.wall_s, self.died = None, None, None, None, None
 
     def start(self, timeout=60):
-        global _neighbour_since
+        global _neighbour_since, _neighbour_share
         core = -1 if self.core is None else self.core
-        self.proc = subprocess.Popen([sys.executable, "-c", _SPIN, str(os.getpid()), str(core)],
+        script, args = (_SPIN, []) if self.steal is None else (_STEAL, [str(self.steal)])
+        self.proc = subprocess.Popen([sys.executable, "-c", script, str(os.getpid()), str(core), *args],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)  # its line, or EOF if it died
-        if not ready or self.proc.stdout.readline().strip() != "spinning":
+        said = self.proc.stdout.readline().strip() if ready else ""
+        if not said.startswith("spinning"):
             self.stop()
             raise RuntimeError("the busy neighbour did not start")
+        self.priority = "real-time (SCHED_FIFO)" if said.endswith("realtime") else "ordinary"
+        _neighbour_share = 1.0 if self.steal is None else self.steal
         self.started = _neighbour_since = time.monotonic()
         return self
 
@@ -301,14 +330,19 @@ class Neighbour:
     def __exit__(self, *exc):
         self.stop()
 
+    def kind(self):
+        if self.steal is None:
+            return "pure-Python spin loop"
+        return f"spin loop taking {self.steal:.0%} of the core in bursts every 20 ms, {self.priority} priority"
+
     def describe(self):
         where = (f"pinned to core {self.core} of {{{','.join(map(str, self.allowed))}}}" if self.core is not None
                  else "unpinned (no sched_setaffinity here)")
-        return f"a CPU-bound process (pure-Python spin loop) {where}; the benchmark keeps its affinity"
+        return f"a CPU-bound process ({self.kind()}) {where}; the benchmark keeps its affinity"
 
     def info(self):
         share = self.cpu_s / self.wall_s if self.cpu_s is not None and self.wall_s else None
-        return {"on": True, "kind": "pure-Python spin loop", "core": self.core, "allowed": self.allowed,
+        return {"on": True, "kind": self.kind(), "steal": self.steal, "core": self.core, "allowed": self.allowed,
                 "pid": self.proc.pid if self.proc else None, "cpu_s": self.cpu_s, "wall_s": self.wall_s,
                 "core_share": share, "exited_early_with": self.died}
 

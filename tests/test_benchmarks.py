@@ -224,3 +224,17 @@ def test_benchmark_and_generation_speed_run_tiny():
         "attention xdl, ms per sequence: T=8: 8.00 ms (1.0x), T=16: 16.00 ms (2.0x)"]
     speed = attention.generation_speed("numpy", chars=6, prompt=3, layers=1, reps=1, out=lambda line: None)
     assert set(speed) == {"cache", "no_cache"} and min(speed.values()) > 0
+
+
+def test_steal_mode_takes_a_share_in_bursts_and_says_at_which_priority(fast_harness, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "jax", None)
+    path = tmp_path / "steal.json"
+    lines = []
+    bench.main(["--quick", "--reps", "1", "--only", "probe", "--steal", "0.2", "--json", str(path)], out=lines.append)
+    neighbour = json.loads(path.read_text())["meta"]["neighbour"]
+    assert neighbour["steal"] == 0.2 and "20% of the core in bursts" in neighbour["kind"]
+    assert any("priority" in line for line in lines)
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        bench.main(["--quick", "--only", "probe", "--steal", "1.5"], out=lines.append)
+
