@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import xdl
-from tests.conftest import status
-from tests.io.test_onnx_export import export_and_compare, functional, randomize, refused, sequential
+from tests.io.test_onnx_export import export_and_compare, export_on, functional, randomize, refused, sequential
 from xdl import layers as L
 from xdl import ops
 from xdl.core import symbolic
@@ -173,12 +172,7 @@ def test_layers_of_ones_own_export(case, tmp_path):
 @pytest.mark.parametrize("backend", ["torch", "array_api_strict"])
 @pytest.mark.parametrize("case", ["built_in_sublayer_and_concatenate", "non_trainable_weights", "subclassed_model"])
 def test_layers_of_ones_own_export_on_other_backends(case, backend, tmp_path):
-    s = status(backend)
-    if not s.usable:
-        pytest.skip(f"{backend}: {s.reason}")
-    with xdl.use_backend(backend, fallback=False):
-        model, specs = CASES[case]()
-        export_and_compare(model, specs, tmp_path)
+    export_on(backend, CASES[case], tmp_path)
 
 
 def test_weights_are_initializers_once_and_non_trainable_ones_too(tmp_path):

@@ -373,11 +373,16 @@ def test_onnxruntime_equals_predict(case, tmp_path):
 @pytest.mark.parametrize("case", ["conv2d_same_strided", "lstm_sequences", "attention_masked_causal_scores",
                                   "transformer_learned_positions", "batch_norm"])
 def test_models_of_other_backends_export(case, backend, tmp_path):
+    export_on(backend, CASES[case], tmp_path)
+
+
+def export_on(backend, make, tmp_path):
+    """``make()``'s (model, input specs) built on ``backend`` (skipped where it cannot run), exported and compared."""
     s = status(backend)
     if not s.usable:
         pytest.skip(f"{backend}: {s.reason}")
     with xdl.use_backend(backend, fallback=False):
-        model, specs = CASES[case]()
+        model, specs = make()
         export_and_compare(model, specs, tmp_path)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from xdl.backends import _flash
 
 import xdl
 from tests.gradcheck import check_gradients
+from benchmarks.harness import peak_host_memory
 from tests.helpers import assert_close, host
 from xdl import backends
 
@@ -190,15 +190,6 @@ def test_blocked_attention_gradients(be, small_blocks, case):
     assert np.all(np.isfinite(host(out)))
 
 
-def _peak(fn):
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("form", ["adapter", "portable"])
 def test_attention_memory_grows_linearly_with_the_length(form):
     """NumPy reports its allocations to tracemalloc: a forward and backward at T = 2048 holds
@@ -214,7 +205,7 @@ def test_attention_memory_grows_linearly_with_the_length(form):
             backward(do, attention(q, k, v, None, True, 0.25)[1])
 
         run(*arrays)
-        peaks[t] = _peak(lambda arrays=arrays: run(*arrays))
+        peaks[t] = peak_host_memory(lambda arrays=arrays: run(*arrays))
     scores = 2 * 2048 * 2048 * 4  # both heads' scores in float32: 32 MB
     assert peaks[2048] < scores / 4, peaks
     assert peaks[2048] < 6 * peaks[512], peaks
