@@ -96,6 +96,9 @@ def _attention(layer):
 
 
 _NAMES = {"Dense": ("weights", "bias"), "Conv1D": ("weights", "bias"), "Conv2D": ("weights", "bias"),
+          "Conv1DTranspose": ("weights", "bias"), "Conv2DTranspose": ("weights", "bias"),  # (k..., out, in) both
+          "DepthwiseConv2D": ("depthwise_kernel", "bias"),
+          "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
           "Embedding": ("embeddings",), "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
           "BatchNorm": ("gamma", "beta", "moving_mean", "moving_variance"), "LayerNormalization": ("gamma", "beta"),
           "LayerNorm": ("gamma", "beta")}
