@@ -173,7 +173,8 @@ def zoo(lib):
     up = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(up)
     up = L.UpSampling2D((2, 1), interpolation="bilinear")(L.Conv2DTranspose(2, 3, strides=2, padding="same")(up))
     pooled += [L.GlobalAveragePooling2D()(L.UpSampling2D()(up)),
-               L.GlobalMaxPooling1D()(L.Conv1DTranspose(3, 3, strides=2)(seq))]
+               L.GlobalMaxPooling1D()(L.Conv1DTranspose(3, 3, strides=2)(seq)),
+               L.GlobalAveragePooling1D()(L.TimeDistributed(L.Dense(2, activation="tanh"))(seq))]
     flat = L.Flatten()(L.Permute((2, 1))(x))
     acts = [L.Dense(3, activation=name)(flat) for name in sorted(keras_config.ACTIVATIONS)]
     acts += [L.ReLU()(flat), L.LeakyReLU(0.2)(flat), L.Softmax()(flat), L.ELU(0.7)(flat), L.Identity()(flat),

@@ -27,13 +27,16 @@ KERAS_CLASS = {name: name for name in (
     "Cropping2D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention", "Add",
     "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Activation", "ReLU", "LeakyReLU",
     "Softmax", "ELU", "Identity", "Rescaling", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
-    "SeparableConv2D", "UpSampling2D")}
+    "SeparableConv2D", "UpSampling2D", "TimeDistributed")}
 KERAS_CLASS.update(MaxPool1D="MaxPooling1D", MaxPool2D="MaxPooling2D", AvgPool1D="AveragePooling1D",
                    AvgPool2D="AveragePooling2D", BatchNorm="BatchNormalization", LayerNorm="LayerNormalization")
 #: Keras's class -> xdl's (Keras 2's aliases too)
 XDL_CLASS = {keras: xdl for xdl, keras in KERAS_CLASS.items() if xdl not in ("BatchNorm", "LayerNorm")}
 XDL_CLASS.update(MaxPool1D="MaxPool1D", MaxPool2D="MaxPool2D", AvgPool1D="AvgPool1D", AvgPool2D="AvgPool2D")
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+#: wrappers whose config holds the layer they wrap (Keras saves its variables in the group "layer",
+#: Bidirectional's in "forward_layer" and "backward_layer")
+WRAPPERS = ("Bidirectional", "TimeDistributed")
 #: activation names both libraries compute alike ("leaky_relu" is not: Keras's slopes 0.2, xdl's 0.01)
 ACTIVATIONS = frozenset({"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "gelu", "silu", "swish", "softplus",
                          "softsign", "mish"})
@@ -131,7 +134,7 @@ def xdl_config(cls, config, where, fail, layer_spec):
             continue
         elif key == "activation":
             value = activation(value, where, fail)
-        elif key in ("layer", "backward_layer") and cls.__name__ == "Bidirectional":
+        elif key in ("layer", "backward_layer") and cls.__name__ in WRAPPERS:
             value = layer_spec(value, f"{where}: its {key}")
         elif isinstance(value, dict) and "class_name" in value:
             fail(f"{where}: {key} is an object {short(value.get('class_name'))}; xdl reads plain values there")
@@ -186,8 +189,8 @@ def keras_form(layer):
         return None
     if kind == "LeakyReLU":
         config["negative_slope"] = config.pop("alpha")
-    if kind == "Bidirectional":
-        inner = keras_form(layer.forward_layer)
+    if kind in WRAPPERS:
+        inner = keras_form(layer.forward_layer if kind == "Bidirectional" else layer.layer)
         if inner is None:
             return None
         config["layer"] = {"module": "keras.layers", "class_name": inner[0],

@@ -120,10 +120,10 @@ class Reader:
                       f"{sorted(XDL_CLASS)} and Sequential and functional models")
         cls = LAYERS[XDL_CLASS[kind]]
 
-        def inner(inner_spec, inner_where):  # Bidirectional's layers
+        def inner(inner_spec, inner_where):  # a wrapper's layer(s)
             self.entry(inner_spec, inner_where)
             out = self.convert(inner_spec, inner_where)[0]
-            if out["class"] not in RECURRENT:
+            if cls.__name__ == "Bidirectional" and out["class"] not in RECURRENT:
                 self.fail(f"{inner_where}: Bidirectional wraps SimpleRNN, LSTM or GRU in xdl, got {out['class']}")
             return out
 

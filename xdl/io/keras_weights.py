@@ -119,6 +119,10 @@ def layout(layer, mapped=True):
                 *_cell(layer.backward_layer, "backward_layer/cell", layer.backward_layer.name + "/")]
     if kind == "MultiHeadAttention":
         return _attention(layer)
+    if kind == "TimeDistributed":  # the wrapped layer's variables, in Keras's group "layer"
+        prefix = layer.layer.name + "/"
+        return [Var("layer/" + v.group if v.group else "layer", [prefix + k for k in v.keys], v.keras_shape,
+                    v.to_keras, v.from_keras) for v in layout(layer.layer)]
     names = [n for n in _NAMES.get(kind, ()) if n in params]
     if len(names) != len(params):  # a layer of the table whose parameters xdl has changed: never guess
         raise XdlError(f"{kind}: no Keras layout for parameters {sorted(set(params) - set(names))}")
