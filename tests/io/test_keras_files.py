@@ -115,6 +115,9 @@ def randomized(weights, names, seed=0):
 
 def randomize_keras(model):
     model.set_weights(randomized(model.get_weights(), [w.path for w in model.weights]))
+    for layer in model.layers:  # Keras's Normalization computes from its variables when it loads or adapts only
+        if hasattr(layer, "finalize_state") and type(layer).__name__ == "Normalization":
+            layer.finalize_state()
 
 
 def randomize_xdl(model):
@@ -177,8 +180,10 @@ def zoo(lib):
                L.GlobalAveragePooling1D()(L.TimeDistributed(L.Dense(2, activation="tanh"))(seq))]
     flat = L.Flatten()(L.Permute((2, 1))(x))
     acts = [L.Dense(3, activation=name)(flat) for name in sorted(keras_config.ACTIVATIONS)]
+    adapted = L.Normalization()
+    adapted.adapt(np.random.default_rng(9).standard_normal((16, 48)).astype("float32") * 2 + 1)
     acts += [L.ReLU()(flat), L.LeakyReLU(0.2)(flat), L.Softmax()(flat), L.ELU(0.7)(flat), L.Identity()(flat),
-             L.Rescaling(0.5, offset=0.1)(flat)]
+             L.Rescaling(0.5, offset=0.1)(flat), adapted(flat), L.Normalization(mean=0.5, variance=2.0)(flat)]
     norm = L.BatchNormalization(center=False)(L.LayerNormalization(scale=False)(L.Concatenate()(pooled + acts)))
     rep = L.RepeatVector(2)(L.Dense(4)(norm))
     return lib.Model(x, L.Flatten()(rep))

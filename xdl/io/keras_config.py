@@ -27,7 +27,7 @@ KERAS_CLASS = {name: name for name in (
     "Cropping2D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention", "Add",
     "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Activation", "ReLU", "LeakyReLU",
     "Softmax", "ELU", "Identity", "Rescaling", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
-    "SeparableConv2D", "UpSampling2D", "TimeDistributed")}
+    "SeparableConv2D", "UpSampling2D", "TimeDistributed", "Normalization")}
 KERAS_CLASS.update(MaxPool1D="MaxPooling1D", MaxPool2D="MaxPooling2D", AvgPool1D="AveragePooling1D",
                    AvgPool2D="AveragePooling2D", BatchNorm="BatchNormalization", LayerNorm="LayerNormalization")
 #: Keras's class -> xdl's (Keras 2's aliases too)
@@ -189,6 +189,10 @@ def keras_form(layer):
         return None
     if kind == "LeakyReLU":
         config["negative_slope"] = config.pop("alpha")
+    if kind == "Normalization":  # statistics given to the constructor live in Keras's config, adapted ones in variables
+        given = layer._given is not None
+        config["mean"], config["variance"] = ((layer.backend.to_numpy(p.value).tolist() for p in (layer.mean, layer.variance))
+                                              if given else (None, None))
     if kind in WRAPPERS:
         inner = keras_form(layer.forward_layer if kind == "Bidirectional" else layer.layer)
         if inner is None:

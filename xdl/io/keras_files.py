@@ -130,6 +130,8 @@ def read_weights(model, reader, places):
         layer = _layer_at(model, names, reader.fail)
         prefix = "/".join(names) + "/"
         values.update({prefix + k: v for k, v in keras_weights.read_layer(reader, group, layer, mapped).items()})
+        if mapped and not keras_weights.layout(layer):  # its parameters came from its config (a given mean)
+            values.update({prefix + k: layer.backend.to_numpy(p.value) for k, p in layer.named_parameters().items()})
     missing = sorted(set(model.named_parameters()) - set(values))
     if missing:
         reader.fail(f"no weights for {short(missing, 300)}")

@@ -40,10 +40,10 @@ class Var:
     """One Keras variable: its group below the layer's ("" for the layer's own, "cell", ...),
     the xdl parameters it is made of (keys below the layer's path), and the maps between."""
 
-    __slots__ = ("from_keras", "group", "keras_shape", "keys", "to_keras")
+    __slots__ = ("from_keras", "group", "integer", "keras_shape", "keys", "to_keras")
 
-    def __init__(self, group, keys, keras_shape, to_keras=None, from_keras=None):
-        self.group, self.keys, self.keras_shape = group, tuple(keys), tuple(keras_shape)
+    def __init__(self, group, keys, keras_shape, to_keras=None, from_keras=None, integer=False):
+        self.group, self.keys, self.keras_shape, self.integer = group, tuple(keys), tuple(keras_shape), integer
         self.to_keras = to_keras or (lambda arrays: arrays[0])
         self.from_keras = from_keras or (lambda array: [array])
 
@@ -119,6 +119,12 @@ def layout(layer, mapped=True):
                 *_cell(layer.backward_layer, "backward_layer/cell", layer.backward_layer.name + "/")]
     if kind == "MultiHeadAttention":
         return _attention(layer)
+    if kind == "Normalization":  # adapted: mean, variance and adapt's sample count (xdl keeps no count);
+        if layer._given is not None:  # given to the constructor: Keras keeps them in the config, no variables
+            return []
+        shape = params["mean"].shape
+        return [Var("", ["mean"], shape), Var("", ["variance"], shape),
+                Var("", [], (), lambda arrays: numpy.zeros((), numpy.int32), lambda array: [], integer=True)]
     if kind == "TimeDistributed":  # the wrapped layer's variables, in Keras's group "layer"
         prefix = layer.layer.name + "/"
         return [Var("layer/" + v.group if v.group else "layer", [prefix + k for k in v.keys], v.keras_shape,
@@ -208,7 +214,7 @@ def read_layer(reader, path, layer, mapped=True):
         index = counts[var.group] = counts.get(var.group, -1) + 1
         group = f"{path}/{var.group}" if var.group else path
         what = f"{layer.describe()}'s {' and '.join(var.keys)}"
-        arrays = var.from_keras(reader.array(f"{group}/vars/{index}", var.keras_shape, what))
+        arrays = var.from_keras(reader.array(f"{group}/vars/{index}", var.keras_shape, what, var.integer))
         values.update(zip(var.keys, arrays))
     for group, last in counts.items():  # as Keras's load_own_variables: the count must match too
         group = f"{path}/{group}" if group else path
@@ -227,7 +233,7 @@ def layer_groups(path, layer, mapped=True):
     for var in layout(layer, mapped):
         group = f"{path}/{var.group}" if var.group else path
         arrays = [be.to_numpy(params[k].value) for k in var.keys]
-        groups.setdefault(group, []).append(numpy.ascontiguousarray(var.to_keras(arrays)))
+        groups.setdefault(group, []).append(numpy.require(var.to_keras(arrays), requirements="C"))  # 0-d stays 0-d
     return groups
 
 
