@@ -178,6 +178,8 @@ def zoo(lib):
     pooled += [L.GlobalAveragePooling2D()(L.UpSampling2D()(up)),
                L.GlobalMaxPooling1D()(L.Conv1DTranspose(3, 3, strides=2)(seq)),
                L.GlobalAveragePooling1D()(L.TimeDistributed(L.Dense(2, activation="tanh"))(seq))]
+    aug = L.RandomTranslation(0.1, 0.1)(L.RandomZoom(0.1)(L.RandomRotation(0.1)(L.RandomFlip("horizontal")(img))))
+    pooled += [L.GlobalAveragePooling2D()(L.CenterCrop(5, 4)(L.Resizing(9, 7)(L.RandomContrast(0.2)(aug))))]
     flat = L.Flatten()(L.Permute((2, 1))(x))
     acts = [L.Dense(3, activation=name)(flat) for name in sorted(keras_config.ACTIVATIONS)]
     adapted = L.Normalization()
@@ -403,15 +405,15 @@ class Scaled(xdl.layers.Layer):
 
 def test_layers_keras_lacks_are_written_as_custom_objects_and_read_back(be, tmp_path):
     x = xdl.Input((6, 6, 1))
-    h = xdl.layers.Resizing(8, 8)(x)
-    out = Scaled(3, name="mine")(xdl.layers.Flatten()(xdl.layers.CenterCrop(4, 4)(h)))
+    h = xdl.layers.Discretization(bin_boundaries=[-0.5, 0.5], output_mode="one_hot")(x)
+    out = Scaled(3, name="mine")(xdl.layers.Flatten()(h))
     model = xdl.Model(x, out)
-    with pytest.warns(UserWarning, match=r"without a Keras form \(resizing.*CenterCrop.*name it \.xdl"):
+    with pytest.warns(UserWarning, match=r"without a Keras form \(discretization.*Discretization.*name it \.xdl"):
         model.save(tmp_path / "own.keras")
     config = json.loads(zipfile.ZipFile(tmp_path / "own.keras").read("config.json"))
     entries = {e["name"]: e for e in config["config"]["layers"]}
     assert entries["mine"]["registered_name"] == "Scaled" and entries["mine"]["class_name"] == "Scaled"
-    assert entries[model.layers[0].name]["registered_name"] == "xdl>Resizing"
+    assert entries[model.layers[0].name]["registered_name"] == "xdl>Discretization"
     probe = np.random.default_rng(0).standard_normal((2, 6, 6, 1))
     again = xdl.models.load_model(tmp_path / "own.keras")
     assert isinstance(again.get_layer("mine"), Scaled)

@@ -27,7 +27,8 @@ KERAS_CLASS = {name: name for name in (
     "Cropping2D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention", "Add",
     "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Activation", "ReLU", "LeakyReLU",
     "Softmax", "ELU", "Identity", "Rescaling", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
-    "SeparableConv2D", "UpSampling2D", "TimeDistributed", "Normalization")}
+    "SeparableConv2D", "UpSampling2D", "TimeDistributed", "Normalization", "RandomFlip", "RandomRotation",
+    "RandomZoom", "RandomTranslation", "RandomContrast", "CenterCrop", "Resizing")}
 KERAS_CLASS.update(MaxPool1D="MaxPooling1D", MaxPool2D="MaxPooling2D", AvgPool1D="AveragePooling1D",
                    AvgPool2D="AveragePooling2D", BatchNorm="BatchNormalization", LayerNorm="LayerNormalization")
 #: Keras's class -> xdl's (Keras 2's aliases too)
