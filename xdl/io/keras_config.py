@@ -28,7 +28,8 @@ KERAS_CLASS = {name: name for name in (
     "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Activation", "ReLU", "LeakyReLU",
     "Softmax", "ELU", "Identity", "Rescaling", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
     "SeparableConv2D", "UpSampling2D", "TimeDistributed", "Normalization", "RandomFlip", "RandomRotation",
-    "RandomZoom", "RandomTranslation", "RandomContrast", "CenterCrop", "Resizing")}
+    "RandomZoom", "RandomTranslation", "RandomContrast", "CenterCrop", "Resizing", "Discretization",
+    "CategoryEncoding")}
 KERAS_CLASS.update(MaxPool1D="MaxPooling1D", MaxPool2D="MaxPooling2D", AvgPool1D="AveragePooling1D",
                    AvgPool2D="AveragePooling2D", BatchNorm="BatchNormalization", LayerNorm="LayerNormalization")
 #: Keras's class -> xdl's (Keras 2's aliases too)
