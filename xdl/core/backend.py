@@ -16,7 +16,7 @@ from array_api_compat import array_namespace
 from .. import backends  # the adapters (the repository's backends/ folder)
 from ..errors import ArgumentError, ArgumentTypeError, BackendError, InputError
 from .checks import one_of, short
-from ..text.strings import STRING, host_strings
+from ..text.strings import host_strings, is_string_dtype
 
 _active = None
 _cache = {}
@@ -198,7 +198,7 @@ def convert(be, x, dtype=None, where=""):
     """``be.asarray(x, dtype)``, with errors that name ``where`` the data was going (a layer
     or an argument), what came and what was expected. ``dtype`` "string": text, kept on the
     host (xdl/text/strings.py)."""
-    if dtype == STRING:
+    if is_string_dtype(dtype):
         return host_strings(x, where)
     if hasattr(x, "mask") and callable(getattr(x, "filled", None)):  # numpy.ma: the mask would be dropped
         raise InputError(f"{where}: got a masked array ({type(x).__name__}); xdl would ignore its mask. "

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ArgumentTypeError, ModelFileError
+from ..errors import ModelFileError
 from . import keras_files, model_files
-from .spec import short
 
 
 def save_model(model, path, include_optimizer=False) -> None:
@@ -32,11 +31,8 @@ def load_weights(model, path) -> None:
 
 
 def load_model(path, backend, model_class, custom_objects=None, compile=True):
-    """The model in ``path`` (model_files.load_model's arguments); a Keras zip, whatever its
-    name, is read as Keras's."""
-    if custom_objects is not None and not isinstance(custom_objects, dict):
-        raise ArgumentTypeError(f"load: custom_objects must be a dict of names to classes or functions, got "
-                                f"{short(custom_objects)}")
+    """The model in ``path`` (model_files.load_model's arguments; ``custom_objects`` a dict, as
+    ``saving.with_registered`` checked it); a Keras zip, whatever its name, is read as Keras's."""
     head = keras_files.magic(path)
     if head.startswith(keras_files.ZIP_MAGIC):
         return keras_files.load_model(path, backend, model_class, custom_objects, compile)

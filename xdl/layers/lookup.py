@@ -208,8 +208,12 @@ class IndexLookup(_Encoding):
         if self.output_mode != "tf_idf":
             return self._encode(xp, indices, depth)
         counts = self._encode(xp, indices, depth, "count")
-        weights = self.idf_weights + [0.0] * (depth - len(self.idf_weights))
-        return counts * xp.asarray(weights, dtype=counts.dtype, device=counts.device)
+        return counts * xp.asarray(self.idf_vector(depth), dtype=counts.dtype, device=counts.device)
+
+    def idf_vector(self, depth):
+        """"tf_idf"'s weight for each of ``depth`` indices (0 past the vocabulary, where
+        ``pad_to_max_tokens`` pads), or None in the other modes."""
+        return None if self.idf_weights is None else self.idf_weights + [0.0] * (depth - len(self.idf_weights))
 
     def inverse(self, xp, x, tokens):
         """Indices ``x`` back to tokens (``tokens``: every index's, as an array of ``xp``): an

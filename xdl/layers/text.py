@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..core.checks import as_int, one_of, positive_int, short
 from ..core.registry import get_registered_name, get_registered_object
-from ..text.strings import STRING, host_strings
+from ..text.strings import STRING, host_strings, one_string_a_sample
 from ..text.tokens import SPLITTERS, STANDARDIZERS, bag, flat_tokens, padded, token_rows
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, shape_str
 from .base import Layer, register_layer
@@ -87,9 +87,7 @@ class TextVectorization(Layer):
     # -- text to tokens ----------------------------------------------------------------------
     def _strings(self, x, where):
         """Host strings, (N,) or (N, 1), as (N,)."""
-        text = host_strings(x, where)
-        if text.ndim == 2 and text.shape[1] == 1:
-            text = text[:, 0]
+        text = one_string_a_sample(host_strings(x, where), ())
         if text.ndim != 1:
             raise ShapeError(f"{where}: takes one string a sample, (N,) or (N, 1), got {shape_str(text.shape)}")
         return text
@@ -121,8 +119,9 @@ class TextVectorization(Layer):
             out = be.asarray(padded(self.lookup.indices(flat, self.describe()), lengths, length))
         else:
             flat, lengths = flat_tokens(rows)
-            counts = bag(self.lookup.indices(flat, self.describe()), lengths, self.lookup._depth(), self.output_mode,
-                         self.lookup.idf_weights)
+            depth = self.lookup._depth()
+            counts = bag(self.lookup.indices(flat, self.describe()), lengths, depth, self.output_mode,
+                         self.lookup.idf_vector(depth))
             out = be.asarray(counts, dtype=self.dtype or be.dtype(self.dtype_name))
         return out, lambda dy, need_dx=True: None
 

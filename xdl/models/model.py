@@ -19,7 +19,7 @@ import os
 from ..core import flat
 from ..core.backend import backend_named, convert, floatx, get_backend
 from ..core.checks import boolean, file_path, int_at_least, text
-from ..text.strings import STRING, is_host_strings, one_string_a_sample
+from ..text.strings import STRING, is_host_strings, is_string_dtype, one_string_a_sample
 from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (
     ArgumentError,
@@ -342,11 +342,11 @@ class Model(Trainer, TutorialModel, Layer):
         (kept on the host: xdl/text/strings.py), else the model's float dtype."""
         declared = self.graph.inputs[k].dtype
         if declared is not None:
-            return STRING if declared == STRING else be.dtype(declared)
+            return STRING if is_string_dtype(declared) else be.dtype(declared)
         kinds = [layer.input_dtype(be) for layer in self.graph.consumers(k)]
         if kinds and all(kind is None for kind in kinds):
             return None
-        if kinds and all(isinstance(kind, str) and kind == STRING for kind in kinds):
+        if kinds and all(is_string_dtype(kind) for kind in kinds):
             return STRING
         return self.dtype or be.dtype(self.dtype_name or floatx())
 

@@ -7,7 +7,7 @@ data, or ``build``), so it trains, saves and nests exactly as a functional model
 from __future__ import annotations
 
 from ..core.backend import convert, get_backend, use_backend
-from ..text.strings import STRING
+from ..text.strings import is_string_dtype
 from ..core.symbolic import Input, SymbolicTensor
 from ..errors import (
     ArgumentError,
@@ -198,7 +198,7 @@ class NeuralNetwork(Model):
         be = self.backend or get_backend()
         dtype = self.input_dtype(be)
         X = convert(be, X, dtype, f"{self.name}: {argument}")
-        if X.ndim < (1 if isinstance(dtype, str) and dtype == STRING else 2):  # text: one string a sample
+        if X.ndim < (1 if is_string_dtype(dtype) else 2):  # text: one string a sample
             raise ShapeError(f"{self.name}: {argument} must have shape (N, features...), got "
                              f"{shape_str(X.shape, None)}")
         if not self.built:

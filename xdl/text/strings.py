@@ -21,6 +21,12 @@ STRING = "string"
 HOST_XP = numpy
 
 
+def is_string_dtype(dtype) -> bool:
+    """Whether ``dtype`` (a backend's dtype, a name, or None) is ``STRING``; other libraries'
+    dtypes are not compared with a str (some refuse to be)."""
+    return isinstance(dtype, str) and dtype == STRING
+
+
 def is_host_strings(x) -> bool:
     """Whether ``x`` is text on the host (a NumPy array of str, bytes or Python objects)."""
     return isinstance(x, numpy.ndarray) and x.dtype.kind in "USO"

@@ -51,12 +51,13 @@ def padded(codes, lengths, length):
 
 def bag(codes, lengths, depth, mode, weights=None):
     """(N, depth) float64 per string: counts of its codes ("count"), whether each occurs
-    ("multi_hot"), or counts times ``weights`` ("tf_idf"); code -1 (the mask) counts nothing."""
+    ("multi_hot"), or counts times ``weights`` ("tf_idf", one per index); code -1 (the mask)
+    counts nothing."""
     row = numpy.repeat(numpy.arange(len(lengths)), lengths)
     counts = numpy.zeros((len(lengths), depth), dtype=numpy.float64)
     numpy.add.at(counts, (row[codes >= 0], codes[codes >= 0]), 1.0)
     if mode == "multi_hot":
         return (counts > 0).astype(numpy.float64)
     if mode == "tf_idf":
-        return counts * numpy.asarray(list(weights) + [0.0] * (depth - len(weights)))
+        return counts * numpy.asarray(weights)
     return counts

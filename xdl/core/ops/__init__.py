@@ -62,22 +62,3 @@ from ..symbolic import symbolic_in as _symbolic_in  # noqa: E402
 for _name in __all__:
     if _name not in ("operators", "shape", "unbroadcast", "convert_to_numpy", "size") and callable(globals()[_name]):
         globals()[_name] = _symbolic_aware(_name, globals()[_name])
-
-
-def _deferring(operator):
-    """A Tensor's or Parameter's operator that leaves a symbolic operand to the symbolic tensor's
-    reflected operator, which records the op: ``self.w * x`` in a layer's ``call`` traced on
-    symbolic tensors (the ONNX export, xdl/io/export/trace.py) as ``x * self.w`` is."""
-    def deferring(self, other):
-        if type(other) is _symbolic.SymbolicTensor:
-            return NotImplemented
-        return operator(self, other)
-
-    deferring.__name__ = deferring.__qualname__ = operator.__name__
-    return deferring
-
-
-for _cls in (operators.Tensor, operators.Parameter):
-    for _name in ("__add__", "__sub__", "__mul__", "__truediv__", "__matmul__", "__pow__", "__lt__", "__le__",
-                  "__gt__", "__ge__"):
-        setattr(_cls, _name, _deferring(getattr(_cls, _name)))

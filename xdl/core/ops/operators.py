@@ -25,13 +25,34 @@ ARITHMETIC = {
 COMPARISONS = {"__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater, "__ge__": ew.greater_equal,
                "__eq__": ew.equal, "__ne__": ew.not_equal}
 
+#: the operators that leave a symbolic operand to the symbolic tensor's reflected operator, which
+#: records the op: ``self.w * x`` in a layer's ``call`` traced on symbolic tensors (the ONNX
+#: export, xdl/io/export/trace.py) records as ``x * self.w`` does
+DEFERRING = ("__add__", "__sub__", "__mul__", "__truediv__", "__matmul__", "__pow__", "__lt__", "__le__", "__gt__",
+             "__ge__")
+
+
+def _deferring(op):
+    def operator(self, other):
+        if type(other) is SymbolicTensor:
+            return NotImplemented
+        return op(self, other)
+
+    operator.__name__ = operator.__qualname__ = op.__name__
+    return operator
+
+
+def _install(cls, name, op):
+    setattr(cls, name, _deferring(op) if name in DEFERRING else op)
+
+
 for _cls in (Tensor, Parameter):
     for _name, _op in ARITHMETIC.items():
-        setattr(_cls, _name, _op)
+        _install(_cls, _name, _op)
 for _name, _op in COMPARISONS.items():  # a Parameter keeps identity equality: it is a dict key everywhere
-    setattr(Tensor, _name, _op)
+    _install(Tensor, _name, _op)
     if _name not in ("__eq__", "__ne__"):
-        setattr(Parameter, _name, _op)
+        _install(Parameter, _name, _op)
 Tensor.__hash__ = object.__hash__
 Tensor.T = property(lambda self: shape.permute_dims(self, tuple(range(self.ndim))[::-1]))
 Tensor.mT = property(linalg.matrix_transpose)
