@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import losses, metrics
 from ..errors import ModelFileError
 from ..optimizers import schedules
+from .keras_config import keras_object
 from .spec import short
 
 #: xdl's optimizers Keras has (tables of their state: keras_training.SLOTS)
@@ -39,16 +40,6 @@ METRICS = {"Accuracy": "accuracy", "MeanAbsoluteError": "mae", "MAE": "mae", "Me
            "RootMeanSquaredError": "root_mean_squared_error"}
 
 
-def _keras_object(module, name, config):
-    return {"module": module, "class_name": name, "config": config, "registered_name": None}
-
-
-
-
-def _keras_object(module, name, config):
-    return {"module": module, "class_name": name, "config": config, "registered_name": None}
-
-
 # -- writing --------------------------------------------------------------------------------------
 
 
@@ -60,8 +51,8 @@ def _keras_optimizer(opt):
         config["global_clipnorm"] = config.pop("clipnorm")  # xdl clips by the global norm
     lr = config["learning_rate"]
     if isinstance(lr, dict):
-        config["learning_rate"] = _keras_object("keras.optimizers.schedules", lr["class"], lr["config"])
-    return _keras_object("keras.optimizers", kind, config)
+        config["learning_rate"] = keras_object("keras.optimizers.schedules", lr["class"], lr["config"])
+    return keras_object("keras.optimizers", kind, config)
 
 
 def _keras_loss(spec):
@@ -73,7 +64,7 @@ def _keras_loss(spec):
     if spec["class"] not in LOSSES:
         return None
     config = {k: v for k, v in spec["config"].items() if k in _LOSS_KEYS}
-    return _keras_object("keras.losses", LOSSES[spec["class"]], config)
+    return keras_object("keras.losses", LOSSES[spec["class"]], config)
 
 
 def keras_compile(model):

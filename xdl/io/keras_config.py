@@ -165,14 +165,19 @@ def _check_mirror(backward, forward, where, fail):
 # -- writing (xdl -> Keras) ---------------------------------------------------------------------------
 
 
+def keras_object(module, name, config):
+    """One of Keras's built-in objects (a layer, an initializer, an optimizer...) as its files
+    hold it."""
+    return {"module": module, "class_name": name, "config": config, "registered_name": None}
+
+
 def keras_policy(name):
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
+    return keras_object("keras", "DTypePolicy", {"name": name})
 
 
 def _keras_initializer(value):
     if isinstance(value, dict):
-        return {"module": "keras.initializers", "class_name": value["class"], "config": value.get("config", {}),
-                "registered_name": None}
+        return keras_object("keras.initializers", value["class"], value.get("config", {}))
     return {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal"}.get(value, value)
 
 
@@ -199,8 +204,7 @@ def keras_form(layer):
         inner = keras_form(layer.forward_layer if kind == "Bidirectional" else layer.layer)
         if inner is None:
             return None
-        config["layer"] = {"module": "keras.layers", "class_name": inner[0],
-                           "config": {**inner[1], "name": config["layer"]["config"]["name"]}, "registered_name": None}
+        config["layer"] = keras_object("keras.layers", inner[0], {**inner[1], "name": config["layer"]["config"]["name"]})
     out = {}
     for key, value in config.items():
         if key in _DROP_XDL:
@@ -214,8 +218,7 @@ def keras_form(layer):
         elif key == "seed" and isinstance(value, int):
             value %= 2**32  # Keras's seeds are 32-bit; xdl draws 64-bit ones for layers given none
         elif key.endswith("_regularizer") and isinstance(value, dict):
-            value = {"module": "keras.regularizers", "class_name": value["class"], "config": value.get("config", {}),
-                     "registered_name": None}
+            value = keras_object("keras.regularizers", value["class"], value.get("config", {}))
         out[key] = value
     return KERAS_CLASS.get(kind, kind), out
 

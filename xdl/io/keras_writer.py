@@ -8,7 +8,7 @@ which ``keras_order`` repeats so that Keras finds each weight where it looks for
 
 from __future__ import annotations
 
-from .keras_config import custom_spec, keras_form, snake
+from .keras_config import custom_spec, keras_form, keras_object, snake
 from .keras_graph import _join, _unique
 from .spec import is_model_class, is_sequential_class
 
@@ -61,16 +61,15 @@ class Writer:
             if spec["registered_name"].startswith("xdl>"):
                 self.foreign.append(layer.describe())
         else:
-            spec = {"module": "keras.layers", "class_name": form[0], "config": form[1], "registered_name": None}
+            spec = keras_object("keras.layers", *form)
         if layer.parameters():
             self.groups.append((h5, layer, form is not None))
         return spec
 
     @staticmethod
     def input_spec(name, shape, dtype):
-        return {"module": "keras.layers", "class_name": "InputLayer",
-                "config": {"batch_shape": [None, *shape], "dtype": dtype or "float32", "sparse": False, "name": name},
-                "registered_name": None}
+        return keras_object("keras.layers", "InputLayer", {"batch_shape": [None, *shape], "dtype": dtype or "float32",
+                                                           "sparse": False, "name": name})
 
     def sequential(self, model, h5):
         used = {}
