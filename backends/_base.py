@@ -51,8 +51,8 @@ class Backend:
              "attention_backward", "layer_norm", "layer_norm_backward", "label_nll_sum", "label_softmax_grad",
              "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "lion_step",
              "scale_by_norm", "lstm_scan", "lstm_scan_back", "gru_scan",
-             "gru_scan_back", "im2col", "col2im", "max_pool", "relu_max_pool", "max_pool_backward", "index_add",
-             "random_uniform")
+             "gru_scan_back", "im2col", "col2im", "max_pool", "relu_max_pool", "max_pool_backward",
+             "pooled_outputs", "pooled_conv_backward", "index_add", "random_uniform")
 
     def __init__(self, name, xp, device, adapter):
         self.name = name
@@ -501,6 +501,29 @@ class Backend:
             else:
                 dx[:, rows, cols, :] += part
         return dx
+
+    def pooled_outputs(self, out_hw, read_hw):
+        """How many (rows, columns) of its output a convolution that only a max pooling reads
+        computes: ``read_hw``, those some window reads (10 of 11 rows under a 2 x 2 pooling), of
+        its ``out_hw``. Adapters whose ``col2im`` needs every window return ``out_hw``."""
+        return tuple(read_hw)
+
+    def pooled_conv_backward(self, dy, saved, pool, conv, x, weights, use_bias, need_dx, dense):
+        """The gradients of a convolution whose output only a max pooling reads (a graph runs
+        the two as one step: models/fusion.py), from the pooling's ``dy`` and ``saved``
+        (``max_pool``'s or ``relu_max_pool``'s): ``(dweights, dbias or None, dx or None)``,
+        ``dx`` for the padded input ``x`` and only where ``need_dx``. ``pool`` and ``conv`` are
+        the window geometries (``in_hw``, ``out_hw``, ``kernel``, ``stride``, ``dilation``,
+        ``pads``, ``padded_hw``, ``disjoint``, ``covers``: xdl/layers/conv/windows.Geometry);
+        ``weights`` is the (kh, kw, C_in, C_out) kernel. Portable form: the pooling's backward,
+        then ``dense(gradient of the convolution's output, need_dx)``, the convolution's own
+        backward. Adapters may send each pooled value's gradient to its one output instead, and
+        compute from those outputs alone."""
+        dconv = self.max_pool_backward(dy, saved, pool.kernel, pool.stride, pool.padded_hw, pool.disjoint, pool.covers)
+        if pool.padded:
+            (top, _), (left, _) = pool.pads
+            dconv = dconv[:, top:top + pool.in_hw[0], left:left + pool.in_hw[1], :]
+        return dense(dconv, need_dx)
 
     def random_uniform(self, seed: int):
         """A generator of uniform [0, 1) arrays on this device: ``draw(shape, dtype)``.

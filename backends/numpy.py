@@ -137,6 +137,10 @@ class NumpyBackend(Backend):
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         return _numba.windows.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
 
+    @fused(lambda dy, saved, pool, conv, x, weights, *_: _routes(saved, conv, x, weights))
+    def pooled_conv_backward(self, dy, saved, pool, conv, x, weights, use_bias, need_dx, dense):
+        return _numba.windows.pooled_conv_backward(dy, saved, pool, conv, x, weights, use_bias, need_dx, self._rows)
+
     # ReLU runs between every two layers, on small arrays too: the size decides first, inline,
     # since a call through ``fused`` costs as much as a small array's passes
     def relu(self, x):
@@ -317,3 +321,17 @@ def is_array(x) -> bool:
 
 def to_numpy(x, copy=False):
     return numpy.array(x, copy=True) if copy else numpy.asarray(x)
+
+
+#: the shortest row of a window (kw * C_in values) for which the convolution under a max pooling
+#: sends each pooled gradient to its one output (``pooled_conv_backward``): shorter rows cost
+#: more per value than the dense products
+_ROUTED_ROW_MIN = 16
+
+
+def _routes(saved, conv, x, weights):
+    """Whether ``pooled_conv_backward``'s kernel takes the call: ``saved`` from numba's
+    ``max_pool`` (an array of offsets), float32 or float64, an undilated width and window rows
+    long enough."""
+    return (isinstance(saved, numpy.ndarray) and isinstance(x, numpy.ndarray) and x.dtype in (numpy.float32, numpy.float64)
+            and weights.dtype == x.dtype and conv.dilation[1] == 1 and conv.kernel[1] * x.shape[-1] >= _ROUTED_ROW_MIN)

@@ -13,7 +13,7 @@ The kernel families, each its Python wrappers beside its kernels, import numba a
 so they are imported on first use, through this package's attributes (``_numba.windows``),
 and only once ``usable()`` is true:
 
-- ``windows``: max pooling and its backward, col2im
+- ``windows``: max pooling and its backward, col2im, the backward of a convolution under a max pooling
 - ``elementwise``: ReLU, GELU's tanh form, the float32 ``tanh32`` of arithmetic only
 - ``softmax_norms``: attention's masked softmax and its backward, LayerNorm and its backward
 - ``optimizers``: the Adam, RMSprop and momentum updates

@@ -111,6 +111,45 @@ def test_fast_max_pool_equals_portable(be, monkeypatch, case, dtype, relu):
     np.testing.assert_allclose(dx[:1, ..., 1:], dx_slow[:1, ..., 1:], rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype])
 
 
+CONV_POOLS = {  # id: (input shape, the convolution's arguments, the pooling's)
+    "crop": ((3, 11, 10, 8), dict(kernel_size=3), dict(pool_size=2)),
+    "same-strided": ((2, 12, 9, 16), dict(kernel_size=(3, 2), strides=(2, 1), padding="same"),
+                     dict(pool_size=3, strides=2, padding="same")),
+    "overlap": ((2, 9, 9, 8), dict(kernel_size=3, use_bias=False, dilation_rate=(2, 1)), dict(pool_size=3, strides=1)),
+}
+
+
+@pytest.mark.parametrize("case", CONV_POOLS, ids=list(CONV_POOLS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+@pytest.mark.parametrize("need_dx", [False, True], ids=["first", "dx"])
+def test_fast_pooled_conv_backward_equals_portable(be, monkeypatch, case, dtype, relu, need_dx):
+    """A convolution that only a max pooling reads: the kernel sends each pooled gradient to
+    its one output (``pooled_conv_backward``), the portable form runs the layers' backward."""
+    _needs(be, "pooled_conv_backward")
+    shape, conv, pool = CONV_POOLS[case]
+    rng = np.random.default_rng(22)
+    with xdl.use_floatx(dtype):
+        layers = [xdl.Conv2D(filters=5, **conv)] + [xdl.ReLU()] * relu + [xdl.MaxPool2D(**pool)]
+        model = xdl.Sequential(layers)
+        model.build(shape[1:])
+    assert len(model.graph.steps) == 1
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, :4, :4] = 0.0  # windows of equal maxima (the bias alone): the first one takes the gradient
+    dy = rng.standard_normal((shape[0],) + model.graph.propagate([shape[1:]])[0]).astype(dtype)
+
+    def run():
+        model.zero_grad()
+        y, _, backprop = model.graph.run([be.asarray(x)], True)
+        dx = backprop([be.asarray(dy)], need_dx)
+        return [y[0]] + [p.grad for p in layers[0].parameters()] + (dx if need_dx else [])
+
+    fast, slow = _both(monkeypatch, be, run)
+    for got, want in zip(fast, slow):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=RTOL_FOR[dtype], atol=RTOL_FOR[dtype])
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered")  # inf * 0, as intended
 def test_fast_relu_equals_portable(be, monkeypatch):
     _needs(be, "relu")

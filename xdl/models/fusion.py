@@ -1,6 +1,6 @@
-"""The rewrites a graph makes of its steps, results bit for bit those of the layers as declared.
+"""The rewrites a graph makes of its steps, results those of the layers as declared.
 
-One, so far: a ReLU after max pooling. Where a ReLU (a ``ReLU`` layer, ``Activation("relu")``,
+``pool_before_relu``: a ReLU after max pooling. Where a ReLU (a ``ReLU`` layer, ``Activation("relu")``,
 or a layer's own ``activation="relu"``) feeds a max pooling alone and is not an output, the
 pooling runs first and the ReLU on the pooled values: ``relu(max(x)) = max(relu(x))``, and
 where ReLU makes a tie its gradient is 0, so the gradients agree too. The ReLU then runs on a
@@ -10,14 +10,24 @@ ReLU's portable ``x * (x > 0)`` turns into NaN: after the move a window's other 
 it, as with PyTorch's relu. Models are still listed, saved and summarized as declared; only
 ``Graph.steps`` changes. Graphs that carry masks are left as they are.
 
-The table names layer classes exactly (a subclass may change what its layer computes).
+``conv_into_pool``: a ``Conv2D`` (without its activation, or with its ReLU moved into the
+pooling by the first rewrite) whose output only a ``MaxPool2D`` reads runs with it as one step,
+``Conv2D.apply_pooled``. The convolution computes only the outputs some window reads, and its
+backward is ``Backend.pooled_conv_backward``: on backends without a kernel for it, the layers'
+own backward passes, so values and gradients are bit for bit those of the declared order;
+numba's kernel sends each pooled gradient to its one output and adds the gradients from those
+alone (the same sums in another order, and a NaN gradient reaches the one output its pooled
+value came from, as in PyTorch, not the whole window).
+
+Both rewrites match layer classes exactly (a subclass may change what its layer computes).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
-from ..layers import Activation, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, ReLU
+from ..layers import Activation, Conv2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, ReLU
 from ..layers.activations import Activated
 
 #: the max poolings, and whether the ReLU fuses into their pass (``apply(..., relu=True)``, that
@@ -61,8 +71,7 @@ def pool_before_relu(steps, kept, size, make_step):
             source = act.out
         layer = pool.layer
         if how == "fused":
-            out[k] = (make_step(layer, [source], [pool.out], lambda x, training=False, layer=layer:
-                                layer.apply(x, training, relu=True)),)
+            out[k] = (make_step(layer, [source], [pool.out], functools.partial(layer.apply, relu=True)),)
             continue
         pooled = act.out if before is None else size  # a free slot: the dropped step's, or a new one
         size += before is not None
@@ -72,3 +81,41 @@ def pool_before_relu(steps, kept, size, make_step):
         if k not in dropped:
             flat.extend(step if isinstance(step, tuple) else (step,))
     return flat, size
+
+
+def conv_into_pool(steps, kept, make_step):
+    """``steps`` with each ``Conv2D`` whose output only a ``MaxPool2D`` reads (and is not in
+    ``kept``) run with the pooling as one step (see the module doc)."""
+    readers = Counter(s for step in steps for s in step.ins)
+    made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
+    out, dropped = list(steps), set()
+    for k, pool in enumerate(steps):
+        relu = _max_pool_2d(pool)
+        a = made_by.get(pool.arg) if relu is not None else None
+        if a is None or not _linear_conv2d(steps[a]) or readers[pool.arg] != 1 or pool.arg in kept:
+            continue
+        conv = steps[a].layer
+        out[k] = make_step(conv, list(steps[a].ins), [pool.out],
+                           functools.partial(conv.apply_pooled, pool=pool.layer, relu=relu))
+        dropped.add(a)
+    return [step for k, step in enumerate(out) if k not in dropped]
+
+
+def _max_pool_2d(step):
+    """For a plain ``MaxPool2D`` step, whether it runs a ReLU in its pass; else None."""
+    layer = step.layer
+    if type(layer) is not MaxPool2D or step.arg is None:
+        return None
+    if step.apply == layer.apply:
+        return False
+    apply = step.apply
+    if isinstance(apply, functools.partial) and apply.func == layer.apply and apply.keywords == {"relu": True}:
+        return True
+    return None
+
+
+def _linear_conv2d(step):
+    """A plain ``Conv2D`` step that runs the convolution alone (no activation after it)."""
+    layer = step.layer
+    return (type(layer) is Conv2D and step.arg is not None
+            and (step.apply == layer.apply_linear or (step.apply == layer.apply and layer._activation is None)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..core import parameter
 from ..core.symbolic import SymbolicTensor
 from ..errors import BackendError, ShapeError, XdlError, shape_str
-from .fusion import pool_before_relu
+from .fusion import conv_into_pool, pool_before_relu
 
 MAX_NODES = 100_000
 
@@ -88,8 +88,11 @@ class Graph:
         #: some layer makes a mask: the graph runs through ``_run_masked`` (others never pay for masks)
         self.masked = any(t.masked for n in self.nodes for t in n.outputs)
         self.output_slots = [slot[id(t)] for t in self.outputs]
+        self._declared = steps  # the layers as declared: their shapes
         if not self.masked:  # masks reach layers through apply_masked: no rewrite there
-            self.steps, self.size = pool_before_relu(steps, set(self.output_slots), self.size, _plain_step)
+            kept = set(self.output_slots)
+            self.steps, self.size = pool_before_relu(steps, kept, self.size, _plain_step)
+            self.steps = conv_into_pool(self.steps, kept, _plain_step)
         else:
             self.steps = steps
         self.layers = _unique_layers(owner, self.nodes)
@@ -244,7 +247,7 @@ class Graph:
                 raise ShapeError(f"{self.owner}: input {t.name!r} expects shape {shape_str(t.sample_shape)}, "
                                  f"got {shape_str(shape)}")
             shapes[k] = tuple(shape)
-        for step in self.steps:
+        for step in self._declared:
             shape = [shapes[s] for s in step.ins] if step.listed else shapes[step.ins[0]]
             step.layer.check_input_shape(shape)
             out = step.layer.output_shape(shape, **step.kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ...core import regularizers
 from . import windows as win
 from ...errors import ArgumentError, ArgumentTypeError
@@ -106,29 +108,61 @@ class Conv2D(Activated, TutorialWeights, Layer):
         return out_hw + (self.output_channels,)
 
     def apply_linear(self, x, training=False):
-        be, xp = self.backend, self.backend.xp
-        n = x.shape[0]
-        geom = self._geometry(x.shape[1:])
-        # (N * OH * OW, kh * kw * C_in [+ 1]): rows are output pixels, columns match the
-        # kernel's layout; a last column of ones carries the bias through the same product
-        buffer = self._columns.take((n,) + geom.out_hw + (self._fan_in() + self.use_bias,), x.dtype, x.device,
-                                    self._ones_column)
-        cols = win.columns(be, win.pad(xp, x, geom), geom, buffer)
-        cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], self._fan_in() + self.use_bias))  # no -1: n may be 0
-        W = self._kernel_matrix()
-        if self.use_bias:
-            W = xp.concat([W, self.b.value[None, :]], axis=0)
-        y = xp.reshape(cols @ W, (n,) + geom.out_hw + (self.output_channels,))
+        y, _, cols, buffer, geom = self._convolve(x)
         if not training:
             self._columns.give(buffer)
 
         def backprop(dy, need_dx=True):
-            dy2 = self._parameter_grads(dy, cols)
+            grads = self._dense_backward(cols, geom)(dy, need_dx)
             if training:
                 self._columns.give(buffer)  # the columns are read for the last time
-            return self._input_gradient(dy, dy2, geom) if need_dx else None
+            return self._add_grads(grads, geom)
 
         return y, backprop
+
+    def apply_pooled(self, x, training=False, *, pool, relu=False):
+        """This convolution (without its activation), then the max pooling ``pool``, with a
+        ReLU between them where ``relu`` (in the pooling's pass: ``Backend.relu_max_pool``), as
+        one step: a graph runs them so where the pooling alone reads the convolution's output
+        (models/fusion.py). The convolution computes only the outputs some window reads (10 of
+        11 rows under a 2 x 2 pooling; ``Backend.pooled_outputs``), and its backward is
+        ``Backend.pooled_conv_backward``."""
+        out_hw = self.output_shape(tuple(x.shape[1:]))[:2]
+        used = self.backend.pooled_outputs(out_hw, pool.reads(out_hw))
+        y, x_padded, cols, buffer, geom = self._convolve(x, used)
+        pool_geom = pool._geometry(used)
+        pooled, saved = pool.pool(y, pool_geom, relu)
+        if not training:
+            self._columns.give(buffer)
+
+        def backprop(dy, need_dx=True):
+            grads = self.backend.pooled_conv_backward(dy, saved, pool_geom, geom, x_padded, self.W.value, self.use_bias,
+                                                      need_dx, self._dense_backward(cols, geom))
+            if training:
+                self._columns.give(buffer)
+            return self._add_grads(grads, geom)
+
+        return pooled, backprop
+
+    def _convolve(self, x, out_hw=None):
+        """``(y, padded x, im2col matrix, its buffer, geometry)``; ``out_hw``: compute only the
+        outputs in the first (rows, columns) of the output."""
+        be, xp = self.backend, self.backend.xp
+        n = x.shape[0]
+        geom = self._geometry(x.shape[1:])
+        if out_hw is not None and tuple(out_hw) != geom.out_hw:
+            geom = dataclasses.replace(geom, out_hw=tuple(out_hw))
+        # (N * OH * OW, kh * kw * C_in [+ 1]): rows are output pixels, columns match the
+        # kernel's layout; a last column of ones carries the bias through the same product
+        buffer = self._columns.take((n,) + geom.out_hw + (self._fan_in() + self.use_bias,), x.dtype, x.device,
+                                    self._ones_column)
+        x_padded = win.pad(xp, x, geom)
+        cols = win.columns(be, x_padded, geom, buffer)
+        cols = xp.reshape(cols, (n * geom.out_hw[0] * geom.out_hw[1], self._fan_in() + self.use_bias))  # no -1: n may be 0
+        W = self._kernel_matrix()
+        if self.use_bias:
+            W = xp.concat([W, self.b.value[None, :]], axis=0)
+        return xp.reshape(cols @ W, (n,) + geom.out_hw + (self.output_channels,)), x_padded, cols, buffer, geom
 
     def _kernel_matrix(self):
         """The weights as one (kh * kw * C_in, C_out) matrix, rows in im2col's column order."""
@@ -139,22 +173,33 @@ class Conv2D(Activated, TutorialWeights, Layer):
         if self.use_bias:
             columns[..., -1] = 1.0
 
-    def _input_gradient(self, dy, dy2, geom):
-        """One product gives every window's columns of dx; ``Backend.col2im`` adds them back."""
-        be, xp = self.backend, self.backend.xp
-        n, oh, ow, _ = dy.shape
-        dcols = xp.reshape(dy2 @ self._kernel_matrix().T, (n, oh, ow, self._fan_in()))
-        return win.crop(be.col2im(dcols, geom.kernel, geom.stride, geom.dilation, geom.padded_hw), geom)
+    def _dense_backward(self, cols, geom):
+        """``backward(dy, need_dx)``: ``(dweights, dbias or None, dx of the padded input or
+        None)`` from the output's gradient ``dy``: the weight and bias gradients from one
+        product with the im2col matrix; one product gives every window's columns of dx, and
+        ``Backend.col2im`` adds them back."""
+        be, xp, fan_in = self.backend, self.backend.xp, self._fan_in()
 
-    def _parameter_grads(self, dy, cols):
-        """Add the weight and bias gradients, from one product; returns dy as (M, C_out)."""
-        xp, fan_in = self.backend.xp, self._fan_in()
-        dy2 = xp.reshape(dy, (-1, self.output_channels))
-        grads = self.backend.matmul_t(cols, dy2)  # (fan_in [+ 1], C_out): the ones column's row is the bias's
-        self.W.add_grad(xp.reshape(grads[:fan_in, :], self.W.value.shape))
+        def backward(dy, need_dx):
+            n, oh, ow, _ = dy.shape
+            dy2 = xp.reshape(dy, (-1, self.output_channels))
+            grads = be.matmul_t(cols, dy2)  # (fan_in [+ 1], C_out): the ones column's row is the bias's
+            dw = xp.reshape(grads[:fan_in, :], self.W.value.shape)
+            db = grads[fan_in, :] if self.use_bias else None
+            if not need_dx:
+                return dw, db, None
+            dcols = xp.reshape(dy2 @ self._kernel_matrix().T, (n, oh, ow, fan_in))
+            return dw, db, be.col2im(dcols, geom.kernel, geom.stride, geom.dilation, geom.padded_hw)
+
+        return backward
+
+    def _add_grads(self, grads, geom):
+        """Add ``(dweights, dbias, dx)``'s parameter gradients; returns dx without the padding."""
+        dw, db, dx = grads
+        self.W.add_grad(dw)
         if self.use_bias:
-            self.b.add_grad(grads[fan_in, :])
-        return dy2
+            self.b.add_grad(db)
+        return None if dx is None else win.crop(dx, geom)
 
     def _fan_in(self):
         return self.kernel_size[0] * self.kernel_size[1] * self.input_channels

@@ -66,14 +66,29 @@ class MaxPool2D(_Pool2D):
         that feeds this layer alone (models/fusion.py)."""
         be = self.backend
         geom = self._geometry(x.shape[1:])
-        x_padded = win.pad(be.xp, x, geom, value=-float("inf"))
-        y, saved = (be.relu_max_pool if relu else be.max_pool)(x_padded, geom.kernel, geom.stride, geom.out_hw)
+        y, saved = self.pool(x, geom, relu)
 
         def backprop(dy, need_dx=True):
             dx = be.max_pool_backward(dy, saved, geom.kernel, geom.stride, geom.padded_hw, geom.disjoint, geom.covers)
             return win.crop(dx, geom)
 
         return y, backprop
+
+    def pool(self, x, geom, relu=False):
+        """``(maxima, saved)`` for ``x`` (N, H, W, C) and its ``geom``: the backend's ``max_pool``
+        (``relu_max_pool`` with ``relu``) on the padded input."""
+        be = self.backend
+        x_padded = win.pad(be.xp, x, geom, value=-float("inf"))
+        return (be.relu_max_pool if relu else be.max_pool)(x_padded, geom.kernel, geom.stride, geom.out_hw)
+
+    def reads(self, in_hw):
+        """The (rows, columns) at the start of an input of spatial size ``in_hw`` that some
+        window reads: all of them where the pooling pads, else up to the last window's end (a
+        2 x 2 pooling of 11 rows reads 10)."""
+        geom = self._geometry(in_hw)
+        if geom.padded:
+            return tuple(in_hw)
+        return tuple((o - 1) * s + k for o, s, k in zip(geom.out_hw, geom.stride, geom.kernel))
 
 
 @register_layer
