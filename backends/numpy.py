@@ -324,8 +324,8 @@ def to_numpy(x, copy=False):
 
 
 #: the shortest row of a window (kw * C_in values) for which the convolution under a max pooling
-#: sends each pooled gradient to its one output (``pooled_conv_backward``): shorter rows cost
-#: more per value than the dense products
+#: sends each pooled gradient to its one output (``pooled_conv_backward``): shorter rows (a
+#: first layer's few channels) cost more per value than the dense products
 _ROUTED_ROW_MIN = 16
 
 

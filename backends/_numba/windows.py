@@ -61,26 +61,27 @@ def pooled_conv_backward(dy, first, pool, conv, x, w, use_bias, need_dx, rows):
     fed a max pooling alone (``pool``: its geometry; ``first``, ``max_pool``'s offsets), from the
     pooling's ``dy``. Each of the pooled values sends its gradient to one output of the
     convolution: the gradients come from those outputs alone, about a quarter of them under
-    2 x 2 pooling (less where ReLU gave none), not from the zeros between. The images are
-    split between ``rows``'s threads (``backends/_rows.RowThreads``), each adding its own
-    weight gradients; ``dx`` is None unless ``need_dx``. The width must not be dilated (a
-    window's row is then one run of kw * C_in values)."""
-    x = numpy.ascontiguousarray(x)
+    2 x 2 pooling (less where ReLU gave none), not from the zeros between. A window is read as
+    kh runs of kw * C_in values of ``x``'s rows: the width must not be dilated. The images are
+    split between ``rows``'s threads (``backends/_rows.RowThreads``), each adding its own weight
+    gradients; ``dx`` is None unless ``need_dx``."""
     n, hp, wp, c_in = x.shape
     kh, kw, _, c_out = w.shape
-    w_t = numpy.ascontiguousarray(numpy.moveaxis(w, 3, 0)).reshape(c_out, kh, kw * c_in)
+    (out_h, out_w), (sh, sw) = conv.out_hw, conv.stride
     dy, first = numpy.ascontiguousarray(dy), numpy.ascontiguousarray(first)
+    src = numpy.ascontiguousarray(x).reshape(n, -1)
+    w_t = numpy.ascontiguousarray(numpy.moveaxis(w, 3, 0)).reshape(c_out, kh, kw * c_in)
     dx = numpy.zeros_like(x) if need_dx else numpy.empty((n, 0, 0, c_in), dtype=x.dtype)
     ranges = rows.ranges(n)
     parts = [(numpy.zeros_like(w_t), numpy.zeros(c_out, dtype=x.dtype)) for _ in ranges]
     (ph, pw), (qh, qw), (top, left) = pool.kernel, pool.stride, (pool.pads[0][0], pool.pads[1][0])
-    geometry = numpy.array([ph, pw, qh, qw, top, left, *conv.out_hw, *conv.stride, conv.dilation[0], wp * c_in, kw],
+    row = wp * c_in
+    geometry = numpy.array([ph, pw, qh, qw, top, left, out_h, out_w, sh * row, sw * c_in, conv.dilation[0] * row],
                            dtype=numpy.int64)
 
     def part(lo, hi):
         dw, db = parts[ranges.index((lo, hi))]
-        _pooled_conv_backward(dy, first, x.reshape(n, -1), w_t, geometry, lo, hi, need_dx, dw, db,
-                              dx.reshape(n, -1))
+        _pooled_conv_backward(dy, first, src, w_t, geometry, lo, hi, need_dx, dw, db, dx.reshape(n, -1))
 
     rows.run(part, ranges)
     dw, db = parts[0]
@@ -168,38 +169,86 @@ def _col2im(dcols, kh, kw, sh, sw, dh, dw, dx):
 
 
 @jit
-def _pooled_conv_backward(dy, first, x, w, geometry, lo, hi, need_dx, dw, db, dx):
-    # x, dx: (N, Hp * Wp * C_in), each image's pixels; w, dw: (C_out, kh, kw * C_in), each
-    # output channel's kernel, a row of a window (kw * C_in values) at a time. One-dimensional
-    # slices: LLVM vectorizes their loops.
+def _pooled_conv_backward(dy, first, src, w, geometry, lo, hi, need_dx, dw, db, dx):
+    # src, dx: (N, Hp * Wp * C_in), each image's pixels: the window of output (oi, oj) is
+    # ``pieces`` (kh) runs of ``run`` (kw * C_in) values from oi * a_row + oj * a_col, ``step``
+    # apart; w, dw: (C_out, kh, kw * C_in), each output channel's kernel in those runs. One-dimensional slices: LLVM vectorizes their loops. The sums go four terms at
+    # a time into a run, so that it is read and written once for four pooled values, not once
+    # for each: into dw, an image's outputs that a channel's pooled values came from; into dx,
+    # the channels whose values came from one output.
     pooled_h, pooled_w, c_out = dy.shape[1], dy.shape[2], dy.shape[3]
     ph, pw, qh, qw, top, left = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5]
-    out_h, out_w, sh, sw, dh, row = geometry[6], geometry[7], geometry[8], geometry[9], geometry[10], geometry[11]
-    kh, run = w.shape[1], w.shape[2]
-    c_in = run // (geometry[12])
-    none = ph * pw
+    out_h, out_w, a_row, a_col, step = geometry[6], geometry[7], geometry[8], geometry[9], geometry[10]
+    pieces, run = w.shape[1], w.shape[2]
+    window = ph * pw
+    at = numpy.empty((c_out, pooled_h * pooled_w), dtype=numpy.int64)  # by channel: its outputs' offsets
+    gs = numpy.empty((c_out, pooled_h * pooled_w), dtype=dy.dtype)  # and the gradients they take
+    count = numpy.empty(c_out, dtype=numpy.int64)
+    chans = numpy.empty((window, c_out), dtype=numpy.int64)  # by output of a window: the channels from it
+    taken = numpy.empty(window, dtype=numpy.int64)
     for b in range(lo, hi):
-        xb, dxb = x[b], dx[b]
+        sb, dxb = src[b], dx[b]
+        count[:] = 0
         for i in range(pooled_h):
             for j in range(pooled_w):
                 picks, grads = first[b, i, j], dy[b, i, j]
+                taken[:] = 0
                 for c in range(c_out):
                     pick = picks[c]
-                    if pick == none:  # NaN maximum, or ReLU's gradient 0
+                    if pick == window:  # NaN maximum, or ReLU's gradient 0
                         continue
                     pick_i = pick // pw
                     oi = i * qh + pick_i - top
                     oj = j * qw + (pick - pick_i * pw) - left
                     if oi < 0 or oi >= out_h or oj < 0 or oj >= out_w:  # a maximum on the padding
                         continue
-                    g = grads[c]
-                    db[c] += g
-                    for ki in range(kh):
-                        at = (oi * sh + ki * dh) * row + oj * sw * c_in
-                        xs, dws = xb[at:at + run], dw[c, ki]
-                        for t in range(run):
-                            dws[t] += g * xs[t]
-                        if need_dx:
-                            dxs, ws = dxb[at:at + run], w[c, ki]
+                    k = count[c]
+                    at[c, k] = oi * a_row + oj * a_col
+                    gs[c, k] = grads[c]
+                    count[c] = k + 1
+                    db[c] += grads[c]
+                    chans[pick, taken[pick]] = c
+                    taken[pick] += 1
+                if not need_dx:
+                    continue
+                for q in range(window):
+                    m = taken[q]
+                    if m == 0:
+                        continue
+                    q_i = q // pw
+                    base = (i * qh + q_i - top) * a_row + (j * qw + q - q_i * pw - left) * a_col
+                    cs = chans[q]
+                    for piece in range(pieces):
+                        a = base + piece * step
+                        dxs = dxb[a:a + run]
+                        k = 0
+                        while k + 4 <= m:
+                            c0, c1, c2, c3 = cs[k], cs[k + 1], cs[k + 2], cs[k + 3]
+                            g0, g1, g2, g3 = grads[c0], grads[c1], grads[c2], grads[c3]
+                            w0, w1, w2, w3 = w[c0, piece], w[c1, piece], w[c2, piece], w[c3, piece]
                             for t in range(run):
-                                dxs[t] += g * ws[t]
+                                dxs[t] += g0 * w0[t] + g1 * w1[t] + g2 * w2[t] + g3 * w3[t]
+                            k += 4
+                        while k < m:
+                            g0, w0 = grads[cs[k]], w[cs[k], piece]
+                            for t in range(run):
+                                dxs[t] += g0 * w0[t]
+                            k += 1
+        for c in range(c_out):
+            m = count[c]
+            for piece in range(pieces):
+                dws, shift = dw[c, piece], piece * step
+                k = 0
+                while k + 4 <= m:
+                    a0, a1, a2, a3 = at[c, k] + shift, at[c, k + 1] + shift, at[c, k + 2] + shift, at[c, k + 3] + shift
+                    g0, g1, g2, g3 = gs[c, k], gs[c, k + 1], gs[c, k + 2], gs[c, k + 3]
+                    x0, x1, x2, x3 = sb[a0:a0 + run], sb[a1:a1 + run], sb[a2:a2 + run], sb[a3:a3 + run]
+                    for t in range(run):
+                        dws[t] += g0 * x0[t] + g1 * x1[t] + g2 * x2[t] + g3 * x3[t]
+                    k += 4
+                while k < m:
+                    a0, g0 = at[c, k] + shift, gs[c, k]
+                    x0 = sb[a0:a0 + run]
+                    for t in range(run):
+                        dws[t] += g0 * x0[t]
+                    k += 1
