@@ -30,6 +30,19 @@ def test_sum_rows_fast_path_equals_portable(be, rows):
         assert_close(s, backends.Backend.sum_rows(be, x), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(5000, 10, 32), (300, 10, 32), (4000, 40, 64)], ids=["blocks", "short", "wide"])
+def test_matmul_t_equals_portable(be, monkeypatch, shape):
+    """``a.T @ b`` over many rows: in blocks of rows where the adapter sums them so (NumPy:
+    few outputs), one product otherwise."""
+    rows, m, n = shape
+    rng = np.random.default_rng(23)
+    a, b = (be.asarray(rng.standard_normal((rows, k)).astype(np.float32)) for k in (m, n))
+    fast, slow = _both(monkeypatch, be, lambda: [be.matmul_t(a, b)])
+    assert fast[0].shape == (m, n) and fast[0].dtype == np.float32
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(fast[0], host(a).T.astype(np.float64) @ host(b), rtol=1e-4, atol=1e-3)
+
+
 # -- each adapter's fast paths against the portable forms of backends/_base.py ---------------
 
 def _overridden(be):
