@@ -150,7 +150,7 @@ class NumpyBackend(Backend):
     def max_pool_backward(self, dy, saved, kernel, stride, padded_hw, disjoint, covers):
         return _numba.windows.max_pool_backward(dy, saved, kernel, stride, padded_hw, disjoint, covers)
 
-    @fused(lambda dy, saved, pool, conv, x, weights, *_: _routes(saved, conv, x, weights))
+    @fused(lambda dy, saved, pool, conv, x, weights, *_: _routes(dy, saved, conv, x, weights))
     def pooled_conv_backward(self, dy, saved, pool, conv, x, weights, use_bias, need_dx, dense):
         return _numba.windows.pooled_conv_backward(dy, saved, pool, conv, x, weights, use_bias, need_dx, self._rows)
 
@@ -348,9 +348,10 @@ _SKINNY_OUTPUTS, _SKINNY_BLOCK = 1024, 1 << 19
 _ROUTED_ROW_MIN = 16
 
 
-def _routes(saved, conv, x, weights):
+def _routes(dy, saved, conv, x, weights):
     """Whether ``pooled_conv_backward``'s kernel takes the call: ``saved`` from numba's
     ``max_pool`` (an array of offsets), float32 or float64, an undilated width and window rows
     long enough."""
     return (isinstance(saved, numpy.ndarray) and isinstance(x, numpy.ndarray) and x.dtype in (numpy.float32, numpy.float64)
-            and weights.dtype == x.dtype and conv.dilation[1] == 1 and conv.kernel[1] * x.shape[-1] >= _ROUTED_ROW_MIN)
+            and weights.dtype == dy.dtype == x.dtype and conv.dilation[1] == 1
+            and conv.kernel[1] * x.shape[-1] >= _ROUTED_ROW_MIN)

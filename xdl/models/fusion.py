@@ -12,12 +12,13 @@ it, as with PyTorch's relu. Models are still listed, saved and summarized as dec
 
 ``conv_into_pool``: a ``Conv2D`` (without its activation, or with its ReLU moved into the
 pooling by the first rewrite) whose output only a ``MaxPool2D`` reads runs with it as one step,
-``Conv2D.apply_pooled``. The convolution computes only the outputs some window reads, and its
-backward is ``Backend.pooled_conv_backward``: on backends without a kernel for it, the layers'
-own backward passes, so values and gradients are bit for bit those of the declared order;
-numba's kernel sends each pooled gradient to its one output and adds the gradients from those
-alone (the same sums in another order, and a NaN gradient reaches the one output its pooled
-value came from, as in PyTorch, not the whole window).
+``Conv2D.apply_pooled``. The convolution computes only the outputs some window reads (where the
+backend's ``pooled_outputs`` says so), and its backward is ``Backend.pooled_conv_backward``. On
+backends without a kernel for it, that is the layers' own backward passes: values and
+gradients are bit for bit those of the declared order. numba's kernel sends each pooled
+gradient to its one output and adds the gradients from those alone: the same sums in another
+order, and a NaN gradient reaches the one output its pooled value came from, as in PyTorch,
+not the whole window.
 
 Both rewrites match layer classes exactly (a subclass may change what its layer computes).
 """
