@@ -129,6 +129,7 @@ CONV_POOLS = {  # id: (input shape, the convolution's arguments, the pooling's)
     "same-strided": ((2, 12, 9, 16), dict(kernel_size=(3, 2), strides=(2, 1), padding="same"),
                      dict(pool_size=3, strides=2, padding="same")),
     "overlap": ((2, 9, 9, 8), dict(kernel_size=3, use_bias=False, dilation_rate=(2, 1)), dict(pool_size=3, strides=1)),
+    "gaps": ((2, 12, 12, 6), dict(kernel_size=3), dict(pool_size=2, strides=3)),
 }
 
 

@@ -131,6 +131,7 @@ CONV_POOLS = {  # id: (input shape, the convolution's arguments, the pooling's, 
     "pool-pad": ((1, 8, 8, 8), dict(kernel_size=3), dict(pool_size=3, strides=2, padding=1), False),
     "dilated": ((2, 10, 10, 8), dict(kernel_size=3, dilation_rate=(2, 1)), dict(pool_size=2), True),
     "dilated-width": ((2, 10, 10, 8), dict(kernel_size=3, dilation_rate=2), dict(pool_size=2), True),
+    "gaps": ((2, 11, 11, 8), dict(kernel_size=3), dict(pool_size=2, strides=3), True),  # rows no window reads
     "narrow": ((2, 9, 9, 1), dict(kernel_size=3), dict(pool_size=2), True),
 }
 
