@@ -130,8 +130,7 @@ class Conv2D(Activated, TutorialWeights, Layer):
         out_hw = self.output_shape(tuple(x.shape[1:]))[:2]
         used = self.backend.pooled_outputs(out_hw, pool.reads(out_hw))
         y, x_padded, cols, buffer, geom = self._convolve(x, used)
-        pool_geom = pool._geometry(used)
-        pooled, saved = pool.pool(y, pool_geom, relu)
+        pooled, saved, pool_geom = pool.pool(y, relu)
         if not training:
             self._columns.give(buffer)
 

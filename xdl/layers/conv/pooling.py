@@ -65,8 +65,7 @@ class MaxPool2D(_Pool2D):
         """``relu``: ReLU after the pooling (``Backend.relu_max_pool``), as a graph runs a ReLU
         that feeds this layer alone (models/fusion.py)."""
         be = self.backend
-        geom = self._geometry(x.shape[1:])
-        y, saved = self.pool(x, geom, relu)
+        y, saved, geom = self.pool(x, relu)
 
         def backprop(dy, need_dx=True):
             dx = be.max_pool_backward(dy, saved, geom.kernel, geom.stride, geom.padded_hw, geom.disjoint, geom.covers)
@@ -74,12 +73,14 @@ class MaxPool2D(_Pool2D):
 
         return y, backprop
 
-    def pool(self, x, geom, relu=False):
-        """``(maxima, saved)`` for ``x`` (N, H, W, C) and its ``geom``: the backend's ``max_pool``
-        (``relu_max_pool`` with ``relu``) on the padded input."""
+    def pool(self, x, relu=False):
+        """``(maxima, saved, geometry)`` for ``x`` (N, H, W, C): the backend's ``max_pool``
+        (``relu_max_pool`` with ``relu``) on the padded input, and the windows' geometry."""
         be = self.backend
+        geom = self._geometry(x.shape[1:])
         x_padded = win.pad(be.xp, x, geom, value=-float("inf"))
-        return (be.relu_max_pool if relu else be.max_pool)(x_padded, geom.kernel, geom.stride, geom.out_hw)
+        y, saved = (be.relu_max_pool if relu else be.max_pool)(x_padded, geom.kernel, geom.stride, geom.out_hw)
+        return y, saved, geom
 
     def reads(self, in_hw):
         """The (rows, columns) at the start of an input of spatial size ``in_hw`` that some
