@@ -90,9 +90,10 @@ class NumpyBackend(Backend):
         """OpenBLAS spreads a product with few outputs summed over many rows (a first
         convolution's weight gradient: 10 x 32 outputs over 43,264 rows) badly over its threads:
         such a product runs here as blocks of rows small enough for one thread, summed."""
-        m, n = a.shape[1], b.shape[1]
-        rows = _SKINNY_BLOCK // max(1, m * n)
-        if a.ndim != 2 or b.ndim != 2 or m * n > _SKINNY_OUTPUTS or a.shape[0] < 2 * rows:
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] * b.shape[1] > _SKINNY_OUTPUTS:
+            return super().matmul_t(a, b)
+        rows = _SKINNY_BLOCK // max(1, a.shape[1] * b.shape[1])
+        if a.shape[0] < 2 * rows:
             return super().matmul_t(a, b)
         out = a[:rows].T @ b[:rows]
         for lo in range(rows, a.shape[0], rows):

@@ -172,10 +172,11 @@ def _col2im(dcols, kh, kw, sh, sw, dh, dw, dx):
 def _pooled_conv_backward(dy, first, src, w, geometry, lo, hi, need_dx, dw, db, dx):
     # src, dx: (N, Hp * Wp * C_in), each image's pixels: the window of output (oi, oj) is
     # ``pieces`` (kh) runs of ``run`` (kw * C_in) values from oi * a_row + oj * a_col, ``step``
-    # apart; w, dw: (C_out, kh, kw * C_in), each output channel's kernel in those runs. One-dimensional slices: LLVM vectorizes their loops. The sums go four terms at
-    # a time into a run, so that it is read and written once for four pooled values, not once
-    # for each: into dw, an image's outputs that a channel's pooled values came from; into dx,
-    # the channels whose values came from one output.
+    # apart; w, dw: (C_out, kh, kw * C_in), each output channel's kernel in those runs.
+    # One-dimensional slices: LLVM vectorizes their loops. The sums go four terms at a time into
+    # a run, so that it is read and written once for four pooled values, not once for each:
+    # into dw, an image's outputs that a channel's pooled values came from; into dx, the
+    # channels whose values came from one output.
     pooled_h, pooled_w, c_out = dy.shape[1], dy.shape[2], dy.shape[3]
     ph, pw, qh, qw, top, left = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5]
     out_h, out_w, a_row, a_col, step = geometry[6], geometry[7], geometry[8], geometry[9], geometry[10]
