@@ -130,6 +130,8 @@ CONV_POOLS = {  # id: (input shape, the convolution's arguments, the pooling's)
                      dict(pool_size=3, strides=2, padding="same")),
     "overlap": ((2, 9, 9, 8), dict(kernel_size=3, use_bias=False, dilation_rate=(2, 1)), dict(pool_size=3, strides=1)),
     "gaps": ((2, 12, 12, 6), dict(kernel_size=3), dict(pool_size=2, strides=3)),
+    "1d": ((3, 17, 8), dict(kernel_size=3, padding="causal"), dict(pool_size=2)),
+    "1d-same-strided": ((2, 20, 16), dict(kernel_size=2, strides=2), dict(pool_size=3, strides=2, padding="same")),
 }
 
 
@@ -144,7 +146,8 @@ def test_fast_pooled_conv_backward_equals_portable(be, monkeypatch, case, dtype,
     shape, conv, pool = CONV_POOLS[case]
     rng = np.random.default_rng(22)
     with xdl.use_floatx(dtype):
-        layers = [xdl.Conv2D(filters=5, **conv)] + [xdl.ReLU()] * relu + [xdl.MaxPool2D(**pool)]
+        conv_type, pool_type = (xdl.Conv2D, xdl.MaxPool2D) if len(shape) == 4 else (xdl.Conv1D, xdl.MaxPool1D)
+        layers = [conv_type(filters=5, **conv)] + [xdl.ReLU()] * relu + [pool_type(**pool)]
         model = xdl.Sequential(layers)
         model.build(shape[1:])
     assert len(model.graph.steps) == 1

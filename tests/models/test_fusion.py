@@ -1,9 +1,9 @@
 """The rewrites a graph makes of its steps (models/fusion.py): a ReLU after max pooling runs as
 pooling then ReLU, or in the pooling's pass, with the values and gradients of the layers as
 declared, bit for bit; it stays where its output is read elsewhere. A Conv2D that only a
-MaxPool2D reads runs with it as one step (``Conv2D.apply_pooled``); where its backward is a
-kernel (numba's, backends/_numba/windows.py), tests/backends/test_fast_paths.py holds it to the
-portable form."""
+MaxPool2D reads (a Conv1D, a MaxPool1D) runs with it as one step (``apply_pooled``); where its
+backward is a kernel (numba's, backends/_numba/windows.py), tests/backends/test_fast_paths.py
+holds it to the portable form."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ MAX_AFTER_RELU = {  # id: (input shape, layers as declared, the last steps' type
     "max2d-overlapping-same": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1), xdl.ReLU(),
                                                       xdl.MaxPool2D(3, 2, "same")], ["Conv2D"]),
     "max1d": ((3, 8, 2), lambda: [xdl.Conv1D(filters=2, kernel_size=1), xdl.ReLU(), xdl.MaxPool1D(2)],
-              ["Conv1D", "MaxPool1D"]),
+              ["Conv1D"]),
     "global2d-activation-layer": ((3, 6, 6, 2), lambda: [xdl.Conv2D(output_channels=2, kernel_size=1),
                                                          xdl.Activation("relu"), xdl.GlobalMaxPooling2D()],
                                   ["Conv2D", "GlobalMaxPooling2D", "Activation"]),
@@ -48,7 +48,7 @@ MAX_AFTER_RELU = {  # id: (input shape, layers as declared, the last steps' type
                                                                      activation="relu"), xdl.MaxPool2D(2)],
                                    ["Conv2D"]),
     "conv1d-activation-argument": ((3, 8, 2), lambda: [xdl.Conv1D(filters=2, kernel_size=1, activation="relu"),
-                                                       xdl.MaxPool1D(2)], ["Conv1D", "MaxPool1D"]),
+                                                       xdl.MaxPool1D(2)], ["Conv1D"]),
     "dense-activation-argument": ((3, 8, 2), lambda: [xdl.Dense(output_size=2, activation="relu"),
                                                       xdl.GlobalMaxPooling1D()], ["Dense", "GlobalMaxPooling1D", "ReLU"]),
 }
@@ -133,7 +133,20 @@ CONV_POOLS = {  # id: (input shape, the convolution's arguments, the pooling's, 
     "dilated-width": ((2, 10, 10, 8), dict(kernel_size=3, dilation_rate=2), dict(pool_size=2), True),
     "gaps": ((2, 11, 11, 8), dict(kernel_size=3), dict(pool_size=2, strides=3), True),  # rows no window reads
     "narrow": ((2, 9, 9, 1), dict(kernel_size=3), dict(pool_size=2), True),
+    # sequences: Conv1D and MaxPool1D
+    "1d-windows-of-3": ((2, 14, 8), dict(kernel_size=3), dict(pool_size=3), True),  # 12 outputs, 4 windows
+    "1d-odd": ((2, 13, 8), dict(kernel_size=3, strides=1), dict(pool_size=2), False),  # 11 outputs, 10 read
+    "1d-causal-same": ((2, 12, 6), dict(kernel_size=4, padding="causal"), dict(pool_size=3, strides=2, padding="same"),
+                       True),
+    "1d-strided-gaps": ((2, 21, 8), dict(kernel_size=3, strides=2), dict(pool_size=2, strides=3), True),
 }
+
+
+def _conv_pool_layers(shape, conv, pool, relu, filters, **named):
+    """The case's convolution, its ReLU where it has one, and its max pooling: 2-D or 1-D by the
+    input's rank."""
+    conv_type, pool_type = (xdl.Conv2D, xdl.MaxPool2D) if len(shape) == 4 else (xdl.Conv1D, xdl.MaxPool1D)
+    return [conv_type(filters=filters, **conv, **named)] + [xdl.ReLU()] * relu + [pool_type(**pool)]
 
 
 @pytest.mark.parametrize("case", list(CONV_POOLS))
@@ -141,9 +154,9 @@ def test_conv_into_max_pooling_gradients(f64, case):
     """Finite differences through the fused step, its input's gradient included (a layer before it)."""
     shape, conv, pool, relu = CONV_POOLS[case]
     shape = shape[:-1] + (2,)  # widened to the case's channels by the layer before: fewer inputs to vary
-    layers = [xdl.Conv2D(filters=CONV_POOLS[case][0][-1], kernel_size=1, name="before"),
-              xdl.Conv2D(filters=3, **conv, name="conv")]
-    layers += [xdl.ReLU()] * relu + [xdl.MaxPool2D(**pool), xdl.Flatten(), xdl.Dense(output_size=2)]
+    before = xdl.Conv2D if len(shape) == 4 else xdl.Conv1D
+    layers = [before(filters=CONV_POOLS[case][0][-1], kernel_size=1, name="before")]
+    layers += _conv_pool_layers(shape, conv, pool, relu, 3, name="conv") + [xdl.Flatten(), xdl.Dense(output_size=2)]
     model = xdl.Sequential(layers)
     model.compile(loss="mse")
     model.build(shape[1:])
@@ -158,7 +171,7 @@ def test_conv_into_max_pooling_values_and_gradients_as_declared(be, case):
     same gradients up to the order of their sums (numba's kernel adds the pooled values' own)."""
     shape, conv, pool, relu = CONV_POOLS[case]
     with xdl.use_floatx("float64"):
-        layers = [xdl.Conv2D(filters=4, **conv)] + [xdl.ReLU()] * relu + [xdl.MaxPool2D(**pool)]
+        layers = _conv_pool_layers(shape, conv, pool, relu, 4)
         model = xdl.Sequential(layers)
         model.build(shape[1:])
         assert len(model.graph.steps) == 1

@@ -10,15 +10,15 @@ ReLU's portable ``x * (x > 0)`` turns into NaN: after the move a window's other 
 it, as with PyTorch's relu. Models are still listed, saved and summarized as declared; only
 ``Graph.steps`` changes. Graphs that carry masks are left as they are.
 
-``conv_into_pool``: a ``Conv2D`` (without its activation, or with its ReLU moved into the
-pooling by the first rewrite) whose output only a ``MaxPool2D`` reads runs with it as one step,
-``Conv2D.apply_pooled``. The convolution computes only the outputs some window reads (where the
-backend's ``pooled_outputs`` says so), and its backward is ``Backend.pooled_conv_backward``. On
-backends without a kernel for it, that is the layers' own backward passes: values and
-gradients are bit for bit those of the declared order. numba's kernel sends each pooled
-gradient to its one output and adds the gradients from those alone: the same sums in another
-order, and a NaN gradient reaches the one output its pooled value came from, as in PyTorch,
-not the whole window.
+``conv_into_pool``: a ``Conv2D`` or ``Conv1D`` (without its activation, or with its ReLU moved
+into the pooling by the first rewrite) whose output only a ``MaxPool2D`` (``MaxPool1D``) reads
+runs with it as one step, ``apply_pooled``. The convolution computes only the outputs some
+window reads (where the backend's ``pooled_outputs`` says so), and its backward is
+``Backend.pooled_conv_backward``. On backends without a kernel for it, that is the layers' own
+backward passes: values and gradients are bit for bit those of the declared order. numba's
+kernel sends each pooled gradient to its one output and adds the gradients from those alone:
+the same sums in another order, and a NaN gradient reaches the one output its pooled value
+came from, as in PyTorch, not the whole window.
 
 Both rewrites match layer classes exactly (a subclass may change what its layer computes).
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 
-from ..layers import Activation, Conv2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, ReLU
+from ..layers import Activation, Conv1D, Conv2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, ReLU
 from ..layers.activations import Activated
 
 #: the max poolings, and whether the ReLU fuses into their pass (``apply(..., relu=True)``, that
@@ -84,16 +84,21 @@ def pool_before_relu(steps, kept, size, make_step):
     return flat, size
 
 
+#: the convolutions a graph runs with the max pooling that alone reads their output
+CONV_POOLS = {Conv2D: MaxPool2D, Conv1D: MaxPool1D}
+
+
 def conv_into_pool(steps, kept, make_step):
-    """``steps`` with each ``Conv2D`` whose output only a ``MaxPool2D`` reads (and is not in
-    ``kept``) run with the pooling as one step (see the module doc)."""
+    """``steps`` with each convolution whose output only a max pooling reads (and is not in
+    ``kept``; ``CONV_POOLS`` pairs the classes) run with the pooling as one step (see the
+    module doc)."""
     readers = Counter(s for step in steps for s in step.ins)
     made_by = {step.out: k for k, step in enumerate(steps) if step.out is not None}
     out, dropped = list(steps), set()
     for k, pool in enumerate(steps):
-        relu = _max_pool_2d(pool)
+        relu = _max_pool(pool)
         a = made_by.get(pool.arg) if relu is not None else None
-        if a is None or not _linear_conv2d(steps[a]) or readers[pool.arg] != 1 or pool.arg in kept:
+        if a is None or not _linear_conv(steps[a], type(pool.layer)) or readers[pool.arg] != 1 or pool.arg in kept:
             continue
         conv = steps[a].layer
         out[k] = make_step(conv, list(steps[a].ins), [pool.out],
@@ -102,10 +107,11 @@ def conv_into_pool(steps, kept, make_step):
     return [step for k, step in enumerate(out) if k not in dropped]
 
 
-def _max_pool_2d(step):
-    """For a plain ``MaxPool2D`` step, whether it runs a ReLU in its pass; else None."""
+def _max_pool(step):
+    """For a plain step of a max pooling in ``CONV_POOLS``, whether it runs a ReLU in its pass;
+    else None."""
     layer = step.layer
-    if type(layer) is not MaxPool2D or step.arg is None:
+    if type(layer) not in CONV_POOLS.values() or step.arg is None:
         return None
     if step.apply == layer.apply:
         return False
@@ -115,8 +121,8 @@ def _max_pool_2d(step):
     return None
 
 
-def _linear_conv2d(step):
-    """A plain ``Conv2D`` step that runs the convolution alone (no activation after it)."""
+def _linear_conv(step, pool_type):
+    """A plain step of the convolution ``pool_type`` pairs with, running it alone (no activation after it)."""
     layer = step.layer
-    return (type(layer) is Conv2D and step.arg is not None
+    return (CONV_POOLS.get(type(layer)) is pool_type and step.arg is not None
             and (step.apply == layer.apply_linear or (step.apply == layer.apply and layer._activation is None)))

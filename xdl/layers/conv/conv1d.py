@@ -93,6 +93,16 @@ class Conv1D(Conv2D):
         return (out[1], self.output_channels)
 
     def apply_linear(self, x, training=False):
+        return self._on_image(x, lambda image: Conv2D.apply_linear(self, image, training))
+
+    def apply_pooled(self, x, training=False, *, pool, relu=False):
+        """``Conv2D.apply_pooled`` on the (N, 1, L, C) view, for a ``MaxPool1D`` that alone reads
+        this layer's output (models/fusion.py)."""
+        return self._on_image(x, lambda image: Conv2D.apply_pooled(self, image, training, pool=pool, relu=relu))
+
+    def _on_image(self, x, run):
+        """``run`` (a Conv2D method) on ``x`` as an (N, 1, L, C) image, causal padding in place;
+        its output and backprop in sequences again."""
         xp = self.backend.xp
         n, length, c = x.shape
         left = self._left_pad()
@@ -100,7 +110,7 @@ class Conv1D(Conv2D):
             padded = xp.zeros((n, length + left, c), dtype=x.dtype, device=x.device)
             padded[:, left:, :] = x
             x = padded
-        y, back = Conv2D.apply_linear(self, xp.reshape(x, (n, 1, length + left, c)), training)
+        y, back = run(xp.reshape(x, (n, 1, length + left, c)))
 
         def backprop(dy, need_dx=True):
             dx = back(xp.reshape(dy, (dy.shape[0], 1) + tuple(dy.shape[1:])), need_dx)

@@ -127,15 +127,16 @@ class Conv2D(Activated, TutorialWeights, Layer):
         (models/fusion.py). The convolution computes only the outputs some window reads (10 of
         11 rows under a 2 x 2 pooling; ``Backend.pooled_outputs``), and its backward is
         ``Backend.pooled_conv_backward``."""
-        out_hw = self.output_shape(tuple(x.shape[1:]))[:2]
+        xp, out_hw = self.backend.xp, self._geometry(x.shape[1:]).out_hw
         used = self.backend.pooled_outputs(out_hw, pool.reads(out_hw))
         y, x_padded, cols, buffer, geom = self._convolve(x, used)
         pooled, saved, pool_geom = pool.pool(y, relu)
         if not training:
             self._columns.give(buffer)
+        weights = xp.reshape(self.W.value, self.kernel_size + (self.input_channels, self.output_channels))
 
         def backprop(dy, need_dx=True):
-            grads = self.backend.pooled_conv_backward(dy, saved, pool_geom, geom, x_padded, self.W.value, self.use_bias,
+            grads = self.backend.pooled_conv_backward(dy, saved, pool_geom, geom, x_padded, weights, self.use_bias,
                                                       need_dx, self._dense_backward(cols, geom))
             if training:
                 self._columns.give(buffer)
@@ -195,7 +196,7 @@ class Conv2D(Activated, TutorialWeights, Layer):
     def _add_grads(self, grads, geom):
         """Add ``(dweights, dbias, dx)``'s parameter gradients; returns dx without the padding."""
         dw, db, dx = grads
-        self.W.add_grad(dw)
+        self.W.add_grad(self.backend.xp.reshape(dw, self.W.value.shape))  # Conv1D's kernel has no height
         if self.use_bias:
             self.b.add_grad(db)
         return None if dx is None else win.crop(dx, geom)
