@@ -15,10 +15,11 @@ into the pooling by the first rewrite) whose output only a ``MaxPool2D`` (``MaxP
 runs with it as one step, ``apply_pooled``. The convolution computes only the outputs some
 window reads (where the backend's ``pooled_outputs`` says so), and its backward is
 ``Backend.pooled_conv_backward``. On backends without a kernel for it, that is the layers' own
-backward passes: values and gradients are bit for bit those of the declared order. numba's
-kernel sends each pooled gradient to its one output and adds the gradients from those alone:
-the same sums in another order, and a NaN gradient reaches the one output its pooled value
-came from, as in PyTorch, not the whole window.
+backward passes. numba's kernel sends each pooled gradient to its one output and adds the
+gradients from those alone, and a NaN gradient then reaches the one output its pooled value
+came from, as in PyTorch, not the whole window. Outputs are bit for bit those of the declared
+order; gradients are the same sums, in another order where outputs are skipped or the kernel
+runs (bit for bit on PyTorch, which computes every output).
 
 Both rewrites match layer classes exactly (a subclass may change what its layer computes).
 """
