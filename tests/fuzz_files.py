@@ -148,13 +148,19 @@ def _img():
 MODELS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "adamw": _adamw, "graph": _graph, "seq": _seq, "img": _img}
 
 
-def valid_files(folder) -> dict:
-    """``{name: bytes}``: each model trained one epoch and saved with its optimizer state."""
-    files = {}
+def trained_models():
+    """``(name, model)`` for each of ``MODELS``, built from seed 0 and trained one epoch."""
     for name, make in MODELS.items():
         xdl.seed(0)
         model, X, y = make()
         model.fit(X, y, epochs=1, batch_size=4, verbose=0)
+        yield name, model
+
+
+def valid_files(folder) -> dict:
+    """``{name: bytes}``: each model trained one epoch and saved with its optimizer state."""
+    files = {}
+    for name, model in trained_models():
         path = pathlib.Path(folder) / f"{name}.xdl"
         model.save(path, include_optimizer=True)
         files[name] = path.read_bytes()
@@ -426,10 +432,7 @@ def keras_valid_files(folder) -> dict:
     and the optimizer's variables), and each again without xdl's metadata ("{name}+keras"), as
     Keras writes its files, so that its compile_config is what is read."""
     files = {}
-    for name, make in MODELS.items():
-        xdl.seed(0)
-        model, X, y = make()
-        model.fit(X, y, epochs=1, batch_size=4, verbose=0)
+    for name, model in trained_models():
         path = pathlib.Path(folder) / f"{name}.keras"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # layers Keras lacks, written as xdl's classes

@@ -154,14 +154,13 @@ def masking_keep(b, layer, x):
 
 
 # -- merges ---------------------------------------------------------------------------------------
-@emits(L.Add)
-def add(b, layer, call):
-    return [b.op("Sum", call.inputs)]
+def _one_op(name):
+    """An emitter writing a merge as the one ONNX operator ``name`` over all its inputs."""
+    return lambda b, layer, call: [b.op(name, call.inputs)]
 
 
-@emits(L.Subtract)
-def subtract(b, layer, call):
-    return [b.op("Sub", call.inputs)]
+for _merge, _name in ((L.Add, "Sum"), (L.Subtract, "Sub"), (L.Maximum, "Max"), (L.Minimum, "Min")):
+    emits(_merge)(_one_op(_name))
 
 
 @emits(L.Multiply)
@@ -175,16 +174,6 @@ def multiply(b, layer, call):
 @emits(L.Average)
 def average(b, layer, call):
     return [b.op("Mul", [b.op("Sum", call.inputs), b.const(1.0 / len(call.inputs))])]
-
-
-@emits(L.Maximum)
-def maximum(b, layer, call):
-    return [b.op("Max", call.inputs)]
-
-
-@emits(L.Minimum)
-def minimum(b, layer, call):
-    return [b.op("Min", call.inputs)]
 
 
 @emits(L.Concatenate)
