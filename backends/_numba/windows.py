@@ -65,7 +65,7 @@ def pooled_conv_backward(dy, first, pool, conv, x, w, use_bias, need_dx, rows):
     kh runs of kw * C_in values of ``x``'s rows: the width must not be dilated. The images are
     split between ``rows``'s threads (``backends/_rows.RowThreads``), each adding its own weight
     gradients; ``dx`` is None unless ``need_dx``."""
-    n, hp, wp, c_in = x.shape
+    n, _, wp, c_in = x.shape
     kh, kw, _, c_out = w.shape
     (out_h, out_w), (sh, sw) = conv.out_hw, conv.stride
     dy, first = numpy.ascontiguousarray(dy), numpy.ascontiguousarray(first)

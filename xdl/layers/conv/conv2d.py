@@ -127,9 +127,11 @@ class Conv2D(Activated, TutorialWeights, Layer):
         (models/fusion.py). The convolution computes only the outputs some window reads (10 of
         11 rows under a 2 x 2 pooling; ``Backend.pooled_outputs``), and its backward is
         ``Backend.pooled_conv_backward``."""
-        xp, out_hw = self.backend.xp, self._geometry(x.shape[1:]).out_hw
-        used = self.backend.pooled_outputs(out_hw, pool.reads(out_hw))
-        y, x_padded, cols, buffer, geom = self._convolve(x, used)
+        xp, geom = self.backend.xp, self._geometry(x.shape[1:])
+        used = tuple(self.backend.pooled_outputs(geom.out_hw, pool.reads(geom.out_hw)))
+        if used != geom.out_hw:
+            geom = dataclasses.replace(geom, out_hw=used)
+        y, x_padded, cols, buffer, geom = self._convolve(x, geom)
         pooled, saved, pool_geom = pool.pool(y, relu)
         if not training:
             self._columns.give(buffer)
@@ -144,14 +146,12 @@ class Conv2D(Activated, TutorialWeights, Layer):
 
         return pooled, backprop
 
-    def _convolve(self, x, out_hw=None):
-        """``(y, padded x, im2col matrix, its buffer, geometry)``; ``out_hw``: compute only the
-        outputs in the first (rows, columns) of the output."""
+    def _convolve(self, x, geom=None):
+        """``(y, padded x, im2col matrix, its buffer, geometry)``; ``geom``: the windows, where
+        they are not all of ``x``'s (the outputs a pooling reads)."""
         be, xp = self.backend, self.backend.xp
         n = x.shape[0]
-        geom = self._geometry(x.shape[1:])
-        if out_hw is not None and tuple(out_hw) != geom.out_hw:
-            geom = dataclasses.replace(geom, out_hw=tuple(out_hw))
+        geom = self._geometry(x.shape[1:]) if geom is None else geom
         # (N * OH * OW, kh * kw * C_in [+ 1]): rows are output pixels, columns match the
         # kernel's layout; a last column of ones carries the bias through the same product
         buffer = self._columns.take((n,) + geom.out_hw + (self._fan_in() + self.use_bias,), x.dtype, x.device,
